@@ -1,0 +1,112 @@
+"""Wiring: settings + plugins -> the :class:`~stowage.stowage.Stowage` object -> a Falcon WSGI app.
+
+Only the CLI starts a server; tests and embedders call :func:`create_app` and use the app directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import falcon
+
+from stowage.errors import ConfigurationError
+from stowage.http.errors import install_error_handlers
+from stowage.http.repository_resource import RepositorySink
+from stowage.pluginmanager import PluginManager, make_plugin_manager
+from stowage.settings import ConfigFile, ServerSettings, load_config_file
+from stowage.stowage import Stowage
+
+log = logging.getLogger(__name__)
+
+
+def create_stowage(settings: ServerSettings | None = None, plugins: PluginManager | None = None, *,
+                   config: ConfigFile | None = None) -> Stowage:
+    """Build the application object and apply the configuration's repositories (create or update)."""
+    config = config or ConfigFile(server=settings or ServerSettings())
+    settings = settings or config.server
+    plugins = plugins or make_plugin_manager(strict=settings.strict_plugins)
+    stowage = Stowage(settings, plugins, blob_stores=config.blob_stores)
+    with stowage.catalog.transaction():
+        generated = stowage.security.bootstrap_admin(settings.data_path)
+    if generated:
+        log.warning("created user admin; its password is in %s", settings.data_path / "admin.password")
+    apply_repositories(stowage, config.repositories)
+    plugins.hook.stowage_app_started(stowage=stowage)
+    return stowage
+
+
+def apply_repositories(stowage: Stowage, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Create or update each configured repository; groups after their members."""
+    parsed = []
+    for i, entry in enumerate(entries):
+        if entry.get("format") not in stowage.plugins.formats:
+            # Reported, not fatal: the same file serves installs that carry only some format plugins.
+            log.warning("repositories[%s] %s: format %r is not installed; skipped", i, entry.get("name"),
+                        entry.get("format"))
+            continue
+        parsed.append(stowage.parse_repository(dict(entry), f"repositories[{i}]"))
+    names = {config.name for config in parsed}
+    pending = list(parsed)
+    while pending:
+        progressed = False
+        for config in list(pending):
+            members = set(config.group.member_names) if config.group else set()
+            waiting = members & {c.name for c in pending if c is not config}
+            if waiting:
+                continue
+            stowage.save_repository(config)
+            pending.remove(config)
+            progressed = True
+        if not progressed:
+            raise ConfigurationError("repositories: groups form a cycle: "
+                                     + ", ".join(c.name for c in pending if c.name in names))
+
+
+def create_app(stowage: Stowage) -> "StowageApp":
+    from stowage.rest import register_rest_routes
+    from stowage.ui import register_ui_routes
+
+    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage)])
+    app.req_options.auto_parse_form_urlencoded = False
+    app.req_options.strip_url_path_trailing_slash = False
+    app.resp_options.secure_cookies_by_default = False
+    install_error_handlers(app, stowage)
+    app.add_sink(RepositorySink(stowage), prefix=r"^/repository/")
+    register_rest_routes(app, stowage)
+    register_ui_routes(app, stowage)
+    for route in stowage.plugins.routes:
+        app.add_route(route.path, route.resource(stowage))
+    app.stowage = stowage
+    return app
+
+
+class StowageApp(falcon.App):
+    """A Falcon app that carries its :class:`~stowage.stowage.Stowage` object (for servers and tests)."""
+
+    stowage: Stowage
+
+
+class PortRepositoryMiddleware:
+    """On a listener a repository owns (``Format.port_of``), tell routes which repository that is."""
+
+    def __init__(self, stowage: Stowage):
+        self.stowage = stowage
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        port_map: Mapping[int, str] = self.stowage.extension("port-map", dict)
+        try:
+            port = int(req.env.get("SERVER_PORT") or 0)
+        except ValueError:
+            port = 0
+        req.context.port_repository = port_map.get(port) if port != self.stowage.settings.port else None
+
+
+def load(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None,
+         plugins: PluginManager | None = None) -> Stowage:
+    """Read a configuration file and build the application object from it."""
+    from stowage.serialization import make_converter
+
+    config = load_config_file(config_path, make_converter(), overrides=overrides)
+    return create_stowage(config.server, plugins, config=config)

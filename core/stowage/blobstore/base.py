@@ -1,0 +1,147 @@
+"""The blob store interface.
+
+Blobs are immutable and keyed by their sha256 only; one copy per digest serves every repository. A blob
+store never sees a request path. Which blobs are still referenced is the catalog's business (its
+``blobs`` and ``assets`` tables); the store only keeps bytes.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from typing import IO, Any, Iterable, Iterator, Mapping
+
+from attrs import field, frozen
+
+from stowage.errors import DigestMismatch, InvalidContent
+from stowage.models import BlobInfo
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@frozen
+class BlobStoreConfig:
+    """A named blob store, as in Nexus's ``/service/rest/v1/blobstores`` (``type`` is ``File`` or a plugin's)."""
+
+    name: str
+    type: str = "File"
+    path: str = ""
+    attributes: Mapping[str, Any] = field(factory=dict)
+
+
+class BlobWriter(abc.ABC):
+    """Receives the bytes of one new blob. Nothing is visible until :meth:`commit`.
+
+    Use as a context manager: leaving the block without committing discards the bytes.
+    """
+
+    def __init__(self, extra_digests: Iterable[str] = ()):
+        self._sha256 = hashlib.sha256()
+        self._extra = {name: hashlib.new(name) for name in extra_digests if name != "sha256"}
+        self.size = 0
+        self.committed: BlobInfo | None = None
+
+    def write(self, data: bytes) -> None:
+        self._sha256.update(data)
+        for digest in self._extra.values():
+            digest.update(data)
+        self.size += len(data)
+        self._write(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def digests(self) -> dict[str, str]:
+        found = {name: digest.hexdigest() for name, digest in self._extra.items()}
+        found["sha256"] = self.sha256
+        return found
+
+    def commit(self, *, expected_size: int | None = None, expected: Mapping[str, str] | None = None) -> BlobInfo:
+        """Check size and digests (``{"sha256": hex, ...}``), then make the blob durable and visible."""
+        if expected_size is not None and expected_size != self.size:
+            self.abort()
+            raise InvalidContent(f"expected {expected_size} bytes, received {self.size}")
+        digests = self.digests()
+        for name, value in (expected or {}).items():
+            if name not in digests:
+                self.abort()
+                raise ValueError(f"digest {name} was not computed; pass it in extra_digests")
+            if digests[name] != value.lower():
+                self.abort()
+                raise DigestMismatch(f"{name} of the received content is {digests[name]}, expected {value}")
+        info = BlobInfo(sha256=self.sha256, size=self.size, digests=digests)
+        self._commit(info)
+        self.committed = info
+        return info
+
+    def __enter__(self) -> "BlobWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.committed is None:
+            self.abort()
+
+    @abc.abstractmethod
+    def _write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def _commit(self, info: BlobInfo) -> None: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Discard what was written. Safe to call more than once."""
+
+
+class BlobStore(abc.ABC):
+    """Where blob bytes live. Implementations: :class:`~stowage.blobstore.file.FileBlobStore`, plugins'."""
+
+    def __init__(self, config: BlobStoreConfig):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @abc.abstractmethod
+    def writer(self, extra_digests: Iterable[str] = ()) -> BlobWriter:
+        """A writer for a new blob; extra hashlib algorithm names (``sha512``, ``sha1``) are computed too."""
+
+    @abc.abstractmethod
+    def open(self, sha256: str) -> IO[bytes]:
+        """A readable, seekable binary stream of the blob. Raises :class:`~stowage.errors.NotFound`."""
+
+    @abc.abstractmethod
+    def exists(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, sha256: str) -> None:
+        """Remove the blob if present. Only the garbage collector calls this."""
+
+    @abc.abstractmethod
+    def digests(self) -> Iterator[str]:
+        """Every stored blob's sha256 (for garbage collection and audits)."""
+
+    def usage(self) -> dict[str, int]:
+        """Counts for the blob-store status API; stores that can measure cheaply override this."""
+        return {}
+
+    def store(self, stream: IO[bytes], *, length: int | None = None, extra_digests: Iterable[str] = (),
+              expected: Mapping[str, str] | None = None) -> BlobInfo:
+        """Store everything ``stream`` yields (at most ``length`` bytes), checked against ``expected``."""
+        with self.writer(extra_digests) as writer:
+            copy_into(stream, writer, length)
+            return writer.commit(expected_size=length, expected=expected)
+
+
+def copy_into(stream: IO[bytes], writer: BlobWriter, length: int | None = None) -> int:
+    """Copy ``length`` bytes (or until EOF) from ``stream`` in 1 MiB chunks; returns the bytes copied."""
+    copied = 0
+    while length is None or copied < length:
+        want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - copied)
+        chunk = stream.read(want)
+        if not chunk:
+            break
+        writer.write(chunk)
+        copied += len(chunk)
+    return copied

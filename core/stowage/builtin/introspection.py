@@ -1,0 +1,49 @@
+"""``/-/plugins.json``: which plugins are loaded, what they provide, and which failed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+from stowage.hookspecs import hookimpl
+from stowage.registration import Route
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+
+class PluginsResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        import importlib.metadata
+
+        manager = self.stowage.plugins
+        plugins = []
+        for name in manager.plugin_names():
+            plugin = manager.pm.get_plugin(name)
+            dist = manager.pm.get_plugin_distinfo(plugin) if plugin is not None else None
+            plugins.append({
+                "name": name,
+                "distribution": dist.project_name if dist else None,
+                "version": dist.version if dist else None,
+                "formats": manager.provided_by.get(name, []),
+                "hooks": sorted(h.name for h in manager.pm.get_hookcallers(plugin) or ()),
+            })
+        try:
+            core_version = importlib.metadata.version("stowage")
+        except importlib.metadata.PackageNotFoundError:
+            core_version = None
+        resp.media = {
+            "stowage": core_version,
+            "plugins": plugins,
+            "formats": sorted(manager.formats),
+            "failures": [{"name": f.name, "error": f.error} for f in manager.failures],
+        }
+
+
+@hookimpl(trylast=True)
+def stowage_register_routes() -> list[Route]:
+    return [Route(path="/-/plugins.json", resource=PluginsResource, name="plugins")]

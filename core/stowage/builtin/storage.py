@@ -1,0 +1,28 @@
+"""Default storage: the SQLite catalog and the file blob store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stowage.blobstore import BlobStore, BlobStoreConfig, FileBlobStore
+from stowage.catalog import Catalog, SqliteCatalog
+from stowage.hookspecs import hookimpl
+from stowage.settings import ServerSettings
+
+
+@hookimpl(trylast=True)
+def stowage_catalog(settings: ServerSettings) -> Catalog | None:
+    if settings.catalog.type != "sqlite":
+        return None
+    path = Path(settings.catalog.path) if settings.catalog.path else settings.data_path / "db" / "catalog.sqlite"
+    return SqliteCatalog(path)
+
+
+@hookimpl(trylast=True)
+def stowage_blob_store(config: BlobStoreConfig, settings: ServerSettings) -> BlobStore | None:
+    if config.type.lower() != "file":
+        return None
+    root = Path(config.path or config.name)
+    if not root.is_absolute():
+        root = settings.data_path / "blobs" / root
+    return FileBlobStore(config, root)

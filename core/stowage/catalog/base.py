@@ -1,0 +1,192 @@
+"""The catalog interface.
+
+Everything several worker processes or nodes must agree on lives here, never in process memory: assets
+and the blobs they reference, per-repository revisions (group metadata caches key on them), leases that
+give single flight across processes, the remote's auto-block state, users and tokens. The SQLite
+implementation serialises writers with ``BEGIN IMMEDIATE``; a PostgreSQL one would use row locks and
+``INSERT ... ON CONFLICT``.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from typing import Any, Iterator, Mapping, Sequence
+
+from attrs import frozen
+
+from stowage.models import Asset, AssetKind, BlobInfo, Component
+
+
+@frozen
+class Page:
+    """One page of a listing and the token for the next (None at the end), as Nexus pages."""
+
+    items: Sequence[Any]
+    continuation_token: str | None
+
+
+@frozen
+class RemoteStatus:
+    """A proxy's view of its remote: consecutive failures and how long it stays auto-blocked."""
+
+    failures: int = 0
+    blocked_until: float = 0.0
+    last_error: str = ""
+
+
+class Catalog(abc.ABC):
+    # -- transactions -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction; nested uses join the outer one. Serialised across processes."""
+
+    # -- repositories -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_repository(self, name: str, format: str, type: str, config: Mapping[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def get_repository(self, name: str) -> Mapping[str, Any] | None:
+        """The stored config document of ``name`` (Nexus JSON shape), or None."""
+
+    @abc.abstractmethod
+    def list_repositories(self) -> list[Mapping[str, Any]]: ...
+
+    @abc.abstractmethod
+    def delete_repository(self, name: str) -> None:
+        """Remove the repository, its assets, components and cache state (blobs are reclaimed by GC)."""
+
+    @abc.abstractmethod
+    def revision(self, repository: str) -> int:
+        """A number that changes whenever any asset of the repository changes."""
+
+    @abc.abstractmethod
+    def bump_revision(self, repository: str) -> int: ...
+
+    # -- assets -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_asset(self, repository: str, path: str) -> Asset | None: ...
+
+    @abc.abstractmethod
+    def get_asset_by_id(self, asset_id: int) -> Asset | None: ...
+
+    @abc.abstractmethod
+    def put_asset(self, asset: Asset, blob: BlobInfo, blob_store: str, *, overwrite: bool) -> Asset:
+        """Record ``blob`` and point ``asset.path`` at it, atomically; bumps the revision.
+
+        Raises :class:`~stowage.errors.Conflict` when the path exists and ``overwrite`` is false.
+        """
+
+    @abc.abstractmethod
+    def update_asset(self, asset: Asset) -> Asset:
+        """Rewrite an existing asset's bookkeeping (cache validators, attributes) without a new blob."""
+
+    @abc.abstractmethod
+    def delete_asset(self, repository: str, path: str) -> Asset | None: ...
+
+    @abc.abstractmethod
+    def list_assets(self, repository: str, *, prefix: str = "", kind: AssetKind | None = None,
+                    component_id: int | None = None, continuation_token: str | None = None,
+                    limit: int | None = None) -> Page:
+        """Assets ordered by path."""
+
+    @abc.abstractmethod
+    def invalidate_assets(self, repository: str, kind: AssetKind | None = AssetKind.METADATA) -> int:
+        """Mark cached assets for revalidation on next use; returns how many."""
+
+    # -- components ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def ensure_component(self, component: Component) -> Component:
+        """The stored component with the same (repository, group, name, version), created if needed."""
+
+    @abc.abstractmethod
+    def update_component(self, component: Component) -> Component: ...
+
+    @abc.abstractmethod
+    def get_component(self, component_id: int) -> Component | None: ...
+
+    @abc.abstractmethod
+    def find_components(self, repository: str, *, name: str | None = None, group: str | None = None,
+                        version: str | None = None) -> list[Component]: ...
+
+    @abc.abstractmethod
+    def list_components(self, repository: str, *, continuation_token: str | None = None,
+                        limit: int | None = None) -> Page: ...
+
+    @abc.abstractmethod
+    def delete_component(self, component_id: int) -> list[Asset]:
+        """Delete the component and its assets; returns the assets removed."""
+
+    # -- search -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
+                      name: str | None = None, version: str | None = None, group: str | None = None,
+                      keyword: str | None = None, continuation_token: str | None = None,
+                      limit: int = 50) -> Page:
+        """Assets with their component fields, for ``/service/rest/v1/search``."""
+
+    # -- proxy cache state --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def remember_missing(self, repository: str, path: str, until: float) -> None: ...
+
+    @abc.abstractmethod
+    def known_missing(self, repository: str, path: str, now: float) -> bool: ...
+
+    @abc.abstractmethod
+    def forget_missing(self, repository: str, path: str | None = None) -> None:
+        """Forget one negative-cache entry, or all of the repository's when ``path`` is None."""
+
+    @abc.abstractmethod
+    def remote_status(self, repository: str) -> RemoteStatus: ...
+
+    @abc.abstractmethod
+    def save_remote_status(self, repository: str, status: RemoteStatus) -> None: ...
+
+    # -- coordination -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """Take ``key`` for ``ttl`` seconds if it is free or expired (or already ours: renews it)."""
+
+    @abc.abstractmethod
+    def release_lease(self, key: str, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def lease_holder(self, key: str) -> str | None:
+        """The owner of an unexpired lease on ``key``, or None."""
+
+    # -- documents: small JSON state for plugins and core (users, tokens, upload sessions...) -------
+    @abc.abstractmethod
+    def get_document(self, namespace: str, key: str) -> Any | None: ...
+
+    @abc.abstractmethod
+    def put_document(self, namespace: str, key: str, value: Any) -> None: ...
+
+    @abc.abstractmethod
+    def delete_document(self, namespace: str, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list_documents(self, namespace: str, *, prefix: str = "") -> list[tuple[str, Any]]: ...
+
+    # -- blobs ----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:
+        """(sha256, blob store) of recorded blobs no asset references, recorded before ``older_than``."""
+
+    @abc.abstractmethod
+    def forget_blob(self, sha256: str) -> None: ...
+
+    @abc.abstractmethod
+    def blob_referenced(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def iter_assets(self, repository: str, **filters: Any) -> Iterator[Asset]:
+        """Every asset of the repository, page by page."""
+        token = None
+        while True:
+            page = self.list_assets(repository, continuation_token=token, limit=1000, **filters)
+            yield from page.items
+            if page.continuation_token is None:
+                return
+            token = page.continuation_token

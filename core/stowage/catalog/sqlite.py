@@ -1,0 +1,415 @@
+"""The default catalog: one SQLite database in WAL mode, shared safely by several processes.
+
+Hot paths (asset lookup) use plain ``conn.execute``; the schema is managed by sqlite-utils migrations.
+Each thread gets its own connection; writers take ``BEGIN IMMEDIATE`` so read-modify-write sequences
+(write policy checks, lease acquisition) are serialised across processes, not just threads.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import sqlite_utils
+
+from stowage.catalog.base import Catalog, Page, RemoteStatus
+from stowage.catalog.schema import migrations
+from stowage.errors import BadRequest, Conflict
+from stowage.models import Asset, AssetKind, BlobInfo, Component
+
+_ASSET_COLUMNS = ("id, repository, path, blob_sha256, size, content_type, kind, component_id, created, "
+                  "last_updated, attributes, fetched_at, upstream_etag, upstream_last_modified, invalidated")
+
+
+def _asset_from_row(row: sqlite3.Row | tuple) -> Asset:
+    (id_, repository, path, sha, size, ctype, kind, component_id, created, updated, attributes, fetched_at,
+     etag, last_modified, invalidated) = row
+    return Asset(repository=repository, path=path, blob_sha256=sha, size=size, content_type=ctype,
+                 kind=AssetKind(kind), component_id=component_id, created=created, last_updated=updated,
+                 attributes=json.loads(attributes), fetched_at=fetched_at, upstream_etag=etag,
+                 upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_)
+
+
+def _component_from_row(row: tuple) -> Component:
+    id_, repository, format_, grp, name, version, created, attributes = row
+    return Component(repository=repository, format=format_, group=grp, name=name, version=version,
+                     created=created, attributes=json.loads(attributes), id=id_)
+
+
+def _encode_token(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"invalid continuationToken {token!r}") from None
+
+
+class SqliteCatalog(Catalog):
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        self._local = threading.local()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect()
+        db = sqlite_utils.Database(conn, strict=True)
+        migrations.apply(db)
+
+    # -- connections ----------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=60000")
+        self._local.conn = conn
+        self._local.depth = 0
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        return conn if conn is not None else self._connect()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._conn
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- repositories ---------------------------------------------------------------------------------
+    def save_repository(self, name: str, format: str, type: str, config: Mapping[str, Any]) -> None:
+        self._execute(
+            "INSERT INTO repositories (name, format, type, config) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET format = excluded.format, type = excluded.type, "
+            "config = excluded.config, revision = revision + 1",
+            (name, format, type, json.dumps(config, sort_keys=True)))
+
+    def get_repository(self, name: str) -> Mapping[str, Any] | None:
+        row = self._execute("SELECT config FROM repositories WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_repositories(self) -> list[Mapping[str, Any]]:
+        return [json.loads(row[0]) for row in self._execute("SELECT config FROM repositories ORDER BY name")]
+
+    def delete_repository(self, name: str) -> None:
+        with self.transaction():
+            for table in ("assets", "components", "negative_cache"):
+                self._execute(f"DELETE FROM {table} WHERE repository = ?", (name,))
+            self._execute("DELETE FROM remote_status WHERE repository = ?", (name,))
+            self._execute("DELETE FROM repositories WHERE name = ?", (name,))
+
+    def revision(self, repository: str) -> int:
+        row = self._execute("SELECT revision FROM repositories WHERE name = ?", (repository,)).fetchone()
+        return row[0] if row else 0
+
+    def bump_revision(self, repository: str) -> int:
+        row = self._execute("UPDATE repositories SET revision = revision + 1 WHERE name = ? RETURNING revision",
+                            (repository,)).fetchone()
+        return row[0] if row else 0
+
+    # -- assets ---------------------------------------------------------------------------------------
+    def get_asset(self, repository: str, path: str) -> Asset | None:
+        row = self._execute(f"SELECT {_ASSET_COLUMNS} FROM assets WHERE repository = ? AND path = ?",
+                            (repository, path)).fetchone()
+        return _asset_from_row(row) if row else None
+
+    def get_asset_by_id(self, asset_id: int) -> Asset | None:
+        row = self._execute(f"SELECT {_ASSET_COLUMNS} FROM assets WHERE id = ?", (asset_id,)).fetchone()
+        return _asset_from_row(row) if row else None
+
+    def put_asset(self, asset: Asset, blob: BlobInfo, blob_store: str, *, overwrite: bool) -> Asset:
+        now = time.time()
+        with self.transaction():
+            # Refreshing ``created`` keeps a blob that is being re-referenced out of the collector's grace window.
+            self._execute("INSERT INTO blobs (sha256, store, size, created) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT (sha256) DO UPDATE SET created = excluded.created",
+                          (blob.sha256, blob_store, blob.size, now))
+            existing = self.get_asset(asset.repository, asset.path)
+            if existing is not None and not overwrite:
+                raise Conflict(f"{asset.path} already exists in {asset.repository}")
+            created = existing.created if existing else (asset.created or now)
+            row = self._execute(
+                f"INSERT INTO assets (repository, path, blob_sha256, size, content_type, kind, component_id, "
+                f"created, last_updated, attributes, fetched_at, upstream_etag, upstream_last_modified, "
+                f"invalidated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) "
+                f"ON CONFLICT (repository, path) DO UPDATE SET blob_sha256 = excluded.blob_sha256, "
+                f"size = excluded.size, content_type = excluded.content_type, kind = excluded.kind, "
+                f"component_id = excluded.component_id, last_updated = excluded.last_updated, "
+                f"attributes = excluded.attributes, fetched_at = excluded.fetched_at, "
+                f"upstream_etag = excluded.upstream_etag, "
+                f"upstream_last_modified = excluded.upstream_last_modified, invalidated = 0 "
+                f"RETURNING {_ASSET_COLUMNS}",
+                (asset.repository, asset.path, blob.sha256, blob.size, asset.content_type, asset.kind.value,
+                 asset.component_id, created, now, json.dumps(dict(asset.attributes)), asset.fetched_at,
+                 asset.upstream_etag, asset.upstream_last_modified)).fetchone()
+            self.bump_revision(asset.repository)
+            return _asset_from_row(row)
+
+    def update_asset(self, asset: Asset) -> Asset:
+        row = self._execute(
+            f"UPDATE assets SET content_type = ?, component_id = ?, attributes = ?, fetched_at = ?, "
+            f"upstream_etag = ?, upstream_last_modified = ?, invalidated = ? WHERE repository = ? AND path = ? "
+            f"RETURNING {_ASSET_COLUMNS}",
+            (asset.content_type, asset.component_id, json.dumps(dict(asset.attributes)), asset.fetched_at,
+             asset.upstream_etag, asset.upstream_last_modified, int(asset.invalidated), asset.repository,
+             asset.path)).fetchone()
+        if row is None:
+            raise Conflict(f"{asset.path} vanished from {asset.repository} while it was being updated")
+        return _asset_from_row(row)
+
+    def delete_asset(self, repository: str, path: str) -> Asset | None:
+        with self.transaction():
+            row = self._execute(f"DELETE FROM assets WHERE repository = ? AND path = ? RETURNING {_ASSET_COLUMNS}",
+                                (repository, path)).fetchone()
+            if row is None:
+                return None
+            asset = _asset_from_row(row)
+            self._drop_empty_component(asset.component_id)
+            self.bump_revision(repository)
+            return asset
+
+    def _drop_empty_component(self, component_id: int | None) -> None:
+        if component_id is None:
+            return
+        self._execute("DELETE FROM components WHERE id = ? AND NOT EXISTS "
+                      "(SELECT 1 FROM assets WHERE component_id = ?)", (component_id, component_id))
+
+    def list_assets(self, repository: str, *, prefix: str = "", kind: AssetKind | None = None,
+                    component_id: int | None = None, continuation_token: str | None = None,
+                    limit: int | None = None) -> Page:
+        where, params = ["repository = ?"], [repository]
+        if prefix:
+            # Range instead of LIKE: paths may contain % and _.
+            where.append("path >= ? AND path < ?")
+            params += [prefix, prefix + "\U0010ffff"]
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind.value)
+        if component_id is not None:
+            where.append("component_id = ?")
+            params.append(component_id)
+        if continuation_token:
+            where.append("path > ?")
+            params.append(_decode_token(continuation_token))
+        sql = f"SELECT {_ASSET_COLUMNS} FROM assets WHERE {' AND '.join(where)} ORDER BY path"
+        if limit:
+            sql += f" LIMIT {int(limit) + 1}"
+        items = [_asset_from_row(row) for row in self._execute(sql, params)]
+        token = None
+        if limit and len(items) > limit:
+            items = items[:limit]
+            token = _encode_token(items[-1].path)
+        return Page(items, token)
+
+    def invalidate_assets(self, repository: str, kind: AssetKind | None = AssetKind.METADATA) -> int:
+        if kind is None:
+            cur = self._execute("UPDATE assets SET invalidated = 1 WHERE repository = ?", (repository,))
+        else:
+            cur = self._execute("UPDATE assets SET invalidated = 1 WHERE repository = ? AND kind = ?",
+                                (repository, kind.value))
+        return cur.rowcount
+
+    # -- components -----------------------------------------------------------------------------------
+    _COMPONENT_COLUMNS = "id, repository, format, grp, name, version, created, attributes"
+
+    def ensure_component(self, component: Component) -> Component:
+        with self.transaction():
+            self._execute(
+                "INSERT OR IGNORE INTO components (repository, format, grp, name, version, created, attributes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (component.repository, component.format, component.group, component.name, component.version,
+                 component.created or time.time(), json.dumps(dict(component.attributes))))
+            row = self._execute(
+                f"SELECT {self._COMPONENT_COLUMNS} FROM components WHERE repository = ? AND grp = ? AND name = ? "
+                f"AND version = ?",
+                (component.repository, component.group, component.name, component.version)).fetchone()
+            return _component_from_row(row)
+
+    def update_component(self, component: Component) -> Component:
+        row = self._execute(f"UPDATE components SET attributes = ? WHERE id = ? RETURNING {self._COMPONENT_COLUMNS}",
+                            (json.dumps(dict(component.attributes)), component.id)).fetchone()
+        if row is None:
+            raise Conflict(f"component {component.name} {component.version} no longer exists")
+        self.bump_revision(component.repository)
+        return _component_from_row(row)
+
+    def get_component(self, component_id: int) -> Component | None:
+        row = self._execute(f"SELECT {self._COMPONENT_COLUMNS} FROM components WHERE id = ?",
+                            (component_id,)).fetchone()
+        return _component_from_row(row) if row else None
+
+    def find_components(self, repository: str, *, name: str | None = None, group: str | None = None,
+                        version: str | None = None) -> list[Component]:
+        where, params = ["repository = ?"], [repository]
+        for column, value in (("name", name), ("grp", group), ("version", version)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {self._COMPONENT_COLUMNS} FROM components WHERE {' AND '.join(where)} ORDER BY id"
+        return [_component_from_row(row) for row in self._execute(sql, params)]
+
+    def list_components(self, repository: str, *, continuation_token: str | None = None,
+                        limit: int | None = None) -> Page:
+        after = int(_decode_token(continuation_token)) if continuation_token else 0
+        sql = f"SELECT {self._COMPONENT_COLUMNS} FROM components WHERE repository = ? AND id > ? ORDER BY id"
+        if limit:
+            sql += f" LIMIT {int(limit) + 1}"
+        items = [_component_from_row(row) for row in self._execute(sql, (repository, after))]
+        token = None
+        if limit and len(items) > limit:
+            items = items[:limit]
+            token = _encode_token(str(items[-1].id))
+        return Page(items, token)
+
+    def delete_component(self, component_id: int) -> list[Asset]:
+        with self.transaction():
+            rows = self._execute(f"DELETE FROM assets WHERE component_id = ? RETURNING {_ASSET_COLUMNS}",
+                                 (component_id,)).fetchall()
+            row = self._execute("DELETE FROM components WHERE id = ? RETURNING repository",
+                                (component_id,)).fetchone()
+            if row:
+                self.bump_revision(row[0])
+            return [_asset_from_row(r) for r in rows]
+
+    # -- search ---------------------------------------------------------------------------------------
+    def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
+                      name: str | None = None, version: str | None = None, group: str | None = None,
+                      keyword: str | None = None, continuation_token: str | None = None,
+                      limit: int = 50) -> Page:
+        where, params = ["1 = 1"], []
+        if repositories is not None:
+            where.append(f"a.repository IN ({','.join('?' * len(repositories))})")
+            params += list(repositories)
+        if sha256:
+            where.append("a.blob_sha256 = ?")
+            params.append(sha256.lower())
+        for column, value in (("c.name", name), ("c.version", version), ("c.grp", group)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if keyword:
+            where.append("(a.path LIKE ? ESCAPE '\\' OR c.name LIKE ? ESCAPE '\\')")
+            pattern = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [pattern, pattern]
+        if continuation_token:
+            where.append("a.id > ?")
+            params.append(int(_decode_token(continuation_token)))
+        columns = ", ".join(f"a.{c.strip()}" for c in _ASSET_COLUMNS.split(","))
+        sql = (f"SELECT {columns} FROM assets a LEFT JOIN components c ON c.id = a.component_id "
+               f"WHERE a.kind = 'content' AND {' AND '.join(where)} ORDER BY a.id LIMIT {int(limit) + 1}")
+        items = [_asset_from_row(row) for row in self._execute(sql, params)]
+        token = None
+        if len(items) > limit:
+            items = items[:limit]
+            token = _encode_token(str(items[-1].id))
+        return Page(items, token)
+
+    # -- proxy cache state ----------------------------------------------------------------------------
+    def remember_missing(self, repository: str, path: str, until: float) -> None:
+        self._execute("INSERT INTO negative_cache (repository, path, expires) VALUES (?, ?, ?) "
+                      "ON CONFLICT (repository, path) DO UPDATE SET expires = excluded.expires",
+                      (repository, path, until))
+
+    def known_missing(self, repository: str, path: str, now: float) -> bool:
+        row = self._execute("SELECT expires FROM negative_cache WHERE repository = ? AND path = ?",
+                            (repository, path)).fetchone()
+        return bool(row and row[0] > now)
+
+    def forget_missing(self, repository: str, path: str | None = None) -> None:
+        if path is None:
+            self._execute("DELETE FROM negative_cache WHERE repository = ?", (repository,))
+        else:
+            self._execute("DELETE FROM negative_cache WHERE repository = ? AND path = ?", (repository, path))
+
+    def remote_status(self, repository: str) -> RemoteStatus:
+        row = self._execute("SELECT failures, blocked_until, last_error FROM remote_status WHERE repository = ?",
+                            (repository,)).fetchone()
+        return RemoteStatus(*row) if row else RemoteStatus()
+
+    def save_remote_status(self, repository: str, status: RemoteStatus) -> None:
+        self._execute("INSERT INTO remote_status (repository, failures, blocked_until, last_error) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (repository) DO UPDATE SET failures = excluded.failures, "
+                      "blocked_until = excluded.blocked_until, last_error = excluded.last_error",
+                      (repository, status.failures, status.blocked_until, status.last_error))
+
+    # -- coordination ---------------------------------------------------------------------------------
+    def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        row = self._execute(
+            "INSERT INTO leases (key, owner, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "owner = excluded.owner, expires = excluded.expires WHERE leases.expires < ? OR leases.owner = ? "
+            "RETURNING owner", (key, owner, now + ttl, now, owner)).fetchone()
+        return row is not None
+
+    def release_lease(self, key: str, owner: str) -> None:
+        self._execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
+
+    def lease_holder(self, key: str) -> str | None:
+        row = self._execute("SELECT owner FROM leases WHERE key = ? AND expires >= ?", (key, time.time())).fetchone()
+        return row[0] if row else None
+
+    # -- documents ------------------------------------------------------------------------------------
+    def get_document(self, namespace: str, key: str) -> Any | None:
+        row = self._execute("SELECT value FROM documents WHERE namespace = ? AND key = ?",
+                            (namespace, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_document(self, namespace: str, key: str, value: Any) -> None:
+        self._execute("INSERT INTO documents (namespace, key, value, updated) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                      (namespace, key, json.dumps(value), time.time()))
+
+    def delete_document(self, namespace: str, key: str) -> bool:
+        return self._execute("DELETE FROM documents WHERE namespace = ? AND key = ?", (namespace, key)).rowcount > 0
+
+    def list_documents(self, namespace: str, *, prefix: str = "") -> list[tuple[str, Any]]:
+        rows = self._execute("SELECT key, value FROM documents WHERE namespace = ? AND key >= ? AND key < ? "
+                             "ORDER BY key", (namespace, prefix, prefix + "\U0010ffff"))
+        return [(key, json.loads(value)) for key, value in rows]
+
+    # -- blobs ----------------------------------------------------------------------------------------
+    def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:
+        rows = self._execute("SELECT sha256, store FROM blobs b WHERE created < ? AND NOT EXISTS "
+                             "(SELECT 1 FROM assets a WHERE a.blob_sha256 = b.sha256)", (older_than,))
+        return [tuple(row) for row in rows]
+
+    def forget_blob(self, sha256: str) -> None:
+        self._execute("DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS "
+                      "(SELECT 1 FROM assets WHERE blob_sha256 = ?)", (sha256, sha256))
+
+    def blob_referenced(self, sha256: str) -> bool:
+        return self._execute("SELECT 1 FROM assets WHERE blob_sha256 = ? LIMIT 1", (sha256,)).fetchone() is not None

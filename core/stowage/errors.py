@@ -1,0 +1,116 @@
+"""Domain errors. Code raises these; ``stowage.http.errors`` turns them into HTTP in one place.
+
+Every error has a stable ``code`` (clients and tests match on it) and an HTTP ``status``.
+"""
+
+from __future__ import annotations
+
+
+class StowageError(Exception):
+    """Base of every error Stowage reports to a client."""
+
+    code: str = "INTERNAL_ERROR"
+    status: int = 500
+
+    def __init__(self, message: str, *, detail: object = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class BadRequest(StowageError):
+    code, status = "BAD_REQUEST", 400
+
+
+class InvalidPath(BadRequest):
+    code = "INVALID_PATH"
+
+
+class InvalidContent(BadRequest):
+    code = "INVALID_CONTENT"
+
+
+class DigestMismatch(BadRequest):
+    code = "DIGEST_INVALID"
+
+
+class Unauthorized(StowageError):
+    code, status = "UNAUTHORIZED", 401
+
+
+class Forbidden(StowageError):
+    code, status = "DENIED", 403
+
+
+class NotFound(StowageError):
+    code, status = "NOT_FOUND", 404
+
+
+class RepositoryNotFound(NotFound):
+    code = "REPOSITORY_NOT_FOUND"
+
+
+class MethodNotAllowed(StowageError):
+    code, status = "METHOD_NOT_ALLOWED", 405
+
+    def __init__(self, message: str, *, allowed: list[str] | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        if allowed:
+            self.headers.setdefault("Allow", ", ".join(allowed))
+
+
+class Conflict(StowageError):
+    code, status = "CONFLICT", 409
+
+
+class WritePolicyViolation(StowageError):
+    """A write the hosted repository's ``storage.writePolicy`` does not allow (Nexus answers 400)."""
+
+    code, status = "WRITE_POLICY", 400
+
+
+class NamePolicyViolation(StowageError):
+    code, status = "NAME_POLICY", 403
+
+
+class PayloadTooLarge(StowageError):
+    code, status = "PAYLOAD_TOO_LARGE", 413
+
+
+class RangeNotSatisfiable(StowageError):
+    code, status = "RANGE_NOT_SATISFIABLE", 416
+
+
+class ConfigurationError(StowageError):
+    """A repository or server setting that cannot be applied; names the offending key or member."""
+
+    code, status = "INVALID_CONFIGURATION", 400
+
+
+class FormatUnavailable(StowageError):
+    """The repository's format plugin is not installed or failed to load; nothing is lost."""
+
+    code, status = "FORMAT_UNAVAILABLE", 503
+
+
+class RepositoryOffline(StowageError):
+    code, status = "REPOSITORY_OFFLINE", 503
+
+
+class UpstreamError(StowageError):
+    """The proxy's remote failed and nothing usable is cached."""
+
+    code, status = "UPSTREAM_ERROR", 502
+
+
+class UpstreamTimeout(UpstreamError):
+    code, status = "UPSTREAM_TIMEOUT", 504
+
+
+class UpstreamBlocked(UpstreamError):
+    code, status = "UPSTREAM_BLOCKED", 503
+
+
+class PluginError(StowageError):
+    code = "PLUGIN_ERROR"

@@ -1,0 +1,91 @@
+"""The per-request side of a format: one :class:`FormatHandler` serves every repository of its format.
+
+Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with a
+:class:`~stowage.http.request.RepoRequest`; HTTP mechanics (ETag, Range, HEAD, errors) are core's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from stowage.errors import MethodNotAllowed, StowageError
+from stowage.models import AssetKind
+
+if TYPE_CHECKING:
+    from stowage.http.request import RepoRequest
+    from stowage.security import Action
+    from stowage.stowage import Stowage
+
+
+class FormatHandler:
+    """Base class for format handlers. Override the methods your format supports."""
+
+    #: methods answered; others get 405 with an Allow header.
+    methods: tuple[str, ...] = ("GET", "HEAD")
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    # -- requests ------------------------------------------------------------------------------------
+    def on_get(self, request: "RepoRequest") -> None:
+        """Serve ``request.path``: by default the asset the repository resolves there."""
+        request.send_asset(request.repository.resolve(request.path, self.classify(request.path)))
+
+    def on_head(self, request: "RepoRequest") -> None:
+        self.on_get(request)
+
+    def on_put(self, request: "RepoRequest") -> None:
+        self._not_allowed(request)
+
+    def on_post(self, request: "RepoRequest") -> None:
+        self._not_allowed(request)
+
+    def on_delete(self, request: "RepoRequest") -> None:
+        self._not_allowed(request)
+
+    def on_patch(self, request: "RepoRequest") -> None:
+        self._not_allowed(request)
+
+    def _not_allowed(self, request: "RepoRequest") -> None:
+        raise MethodNotAllowed(f"{request.method} is not supported by {request.repository.format_name} "
+                               f"{request.repository.type.value} repository {request.repository.name}",
+                               allowed=list(self.methods))
+
+    def action_for(self, request: "RepoRequest") -> "Action | None":
+        """What the request does, for the permission check core makes before calling ``on_<method>``.
+
+        None skips the check (for endpoints that authenticate by themselves, like ``npm login``).
+        """
+        from stowage.security import Action
+
+        return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ,
+                "DELETE": Action.DELETE}.get(request.method, Action.WRITE)
+
+    # -- proxy engine --------------------------------------------------------------------------------
+    def classify(self, path: str) -> AssetKind:
+        """Is ``path`` immutable content or mutable metadata? Proxies cache them with different ages."""
+        return AssetKind.CONTENT
+
+    def upstream_path(self, path: str) -> str:
+        """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
+        return path
+
+    # -- names and errors ----------------------------------------------------------------------------
+    def artifact_name(self, path: str) -> str:
+        """The name a hosted repository's name policy checks for a write to ``path``."""
+        return path
+
+    def challenge(self, request: "RepoRequest") -> str:
+        """The ``WWW-Authenticate`` value sent with a 401 from this format's repositories."""
+        return 'Basic realm="Stowage"'
+
+    def render_error(self, request: "RepoRequest | None", error: StowageError) -> tuple[str, bytes]:
+        """The (content type, body) a client of this format expects for ``error``."""
+        return default_error_body(error, request.accept if request else "")
+
+
+def default_error_body(error: StowageError, accept: str = "") -> tuple[str, bytes]:
+    if "json" in accept:
+        return "application/json", json.dumps({"code": error.code, "message": error.message}).encode()
+    return "text/plain; charset=utf-8", f"{error.message}\n".encode()

@@ -1,0 +1,1 @@
+"""HTTP mechanics shared by every format: path validation, conditional and range GETs, errors, auth."""

@@ -1,0 +1,116 @@
+"""Serving stored content: ETag / If-None-Match, Last-Modified, single Range, HEAD, exact length.
+
+Bodies are handed to the server as open files so waitress streams them without a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import formatdate, parsedate_to_datetime
+from typing import IO, Callable
+
+import falcon
+
+from stowage.errors import RangeNotSatisfiable
+from stowage.models import Asset
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]
+    return etag in candidates
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The (start, end exclusive) of a single ``bytes=`` range, None to send everything."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip().replace(" ", ""))
+    if not match:
+        return None  # multiple or unknown ranges: a full 200 is a valid answer
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiable("empty suffix range", headers={"Content-Range": f"bytes */{size}"})
+        return max(0, size - length), size
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or (last and int(last) < start):
+        raise RangeNotSatisfiable(f"range {header} is outside 0-{size - 1}",
+                                  headers={"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
+def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size: int, content_type: str,
+                 opener: Callable[[], IO[bytes]], last_modified: float | None = None) -> None:
+    """Answer a GET or HEAD for a stored body with conditional and range support."""
+    resp.set_header("ETag", f'"{etag}"')
+    resp.set_header("Accept-Ranges", "bytes")
+    if last_modified:
+        resp.set_header("Last-Modified", formatdate(last_modified, usegmt=True))
+    resp.content_type = content_type
+    if etag_matches(req.get_header("If-None-Match"), etag) or (
+            req.get_header("If-None-Match") is None and _not_modified_since(req, last_modified)):
+        resp.status = falcon.HTTP_304
+        return
+    span = None
+    if_range = req.get_header("If-Range")
+    if if_range is None or etag_matches(if_range, etag):
+        span = parse_range(req.get_header("Range"), size)
+    start, end = span if span else (0, size)
+    if span:
+        resp.status = falcon.HTTP_206
+        resp.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+    resp.content_length = end - start
+    if req.method == "HEAD":
+        return  # never open the file: falcon drops HEAD bodies without closing them
+    stream = opener()
+    if start:
+        stream.seek(start)
+    # The open file itself goes to the server (its file wrapper streams it without a worker thread); only
+    # a range that stops before the end needs a reader that stops there.
+    resp.stream = stream if end == size else BoundedReader(stream, end - start)
+
+
+class BoundedReader:
+    """Reads at most ``remaining`` bytes of ``stream``, then reports end of file."""
+
+    def __init__(self, stream: IO[bytes], remaining: int):
+        self._stream = stream
+        self._remaining = remaining
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = self._stream.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener: Callable[[], IO[bytes]],
+               *, content_type: str | None = None) -> None:
+    send_content(req, resp, etag=asset.etag, size=asset.size, content_type=content_type or asset.content_type,
+                 opener=opener, last_modified=asset.last_updated or None)
+
+
+def _not_modified_since(req: falcon.Request, last_modified: float | None) -> bool:
+    header = req.get_header("If-Modified-Since")
+    if not header or not last_modified:
+        return False
+    try:
+        return int(last_modified) <= parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,51 @@
+"""The one place domain errors become HTTP responses, in the body each client expects."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import falcon
+
+from stowage.errors import StowageError
+from stowage.formats import default_error_body
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+log = logging.getLogger("stowage.http")
+
+
+def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
+    def handle_stowage_error(req: falcon.Request, resp: falcon.Response, error: StowageError, params: Any) -> None:
+        renderer = getattr(req.context, "error_renderer", None)
+        request = getattr(req.context, "repo_request", None)
+        if renderer is not None:
+            content_type, body = renderer(request, error)
+        else:
+            content_type, body = default_error_body(error, req.get_header("Accept") or "")
+        _close_stream(resp)
+        resp.status = falcon.code_to_http_status(error.status)
+        resp.content_type = content_type
+        resp.data = body
+        resp.content_length = len(body)
+        for name, value in error.headers.items():
+            resp.set_header(name, value)
+        if error.status >= 500:
+            log.warning("%s %s: %s %s", req.method, req.path, error.code, error.message)
+
+    def handle_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
+        if isinstance(error, falcon.HTTPError):
+            raise error  # falcon's own (404 for unknown routes, 405...) keep their behaviour
+        log.exception("unhandled error in %s %s", req.method, req.path)
+        handle_stowage_error(req, resp, StowageError("internal error; see the server log"), params)
+
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(StowageError, handle_stowage_error)
+
+
+def _close_stream(resp: falcon.Response) -> None:
+    stream = resp.stream
+    if stream is not None and hasattr(stream, "close"):
+        stream.close()
+    resp.stream = None

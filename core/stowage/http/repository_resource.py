@@ -1,0 +1,56 @@
+"""``/repository/<repo>/<path>``: find the repository, check access, call its format handler."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import falcon
+
+from stowage.errors import MethodNotAllowed
+from stowage.http.auth import authenticate
+from stowage.http.paths import clean_path
+from stowage.http.request import RepoRequest
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+PREFIX = re.compile(r"^/repository/(?P<repo>[^/]+)(?:/(?P<rest>.*))?$")
+
+
+def raw_path(req: falcon.Request) -> str:
+    """The request path as the client sent it (still percent-encoded), without the query."""
+    raw = req.env.get("REQUEST_URI") or req.env.get("RAW_URI")
+    if raw:
+        raw = raw.split("?", 1)[0]
+        if "://" in raw:  # absolute-form request target
+            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+        return raw
+    from urllib.parse import quote
+
+    return quote(req.path, safe="/@:+$,;=&~!*'()")
+
+
+class RepositorySink:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+        match = PREFIX.match(raw_path(req))
+        if match is None:
+            raise falcon.HTTPNotFound()
+        repository = self.stowage.repository(clean_path(match.group("repo"), allow_trailing_slash=False))
+        path = clean_path(match.group("rest") or "")
+        handler = repository.handler
+        req.context.error_renderer = handler.render_error
+        user = authenticate(req, self.stowage)
+        request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository, path=path, user=user)
+        req.context.repo_request = request
+        method = req.method.upper()
+        responder = getattr(handler, f"on_{method.lower()}", None)
+        if responder is None:
+            raise MethodNotAllowed(f"{method} is not supported", allowed=list(handler.methods))
+        action = handler.action_for(request)
+        if action is not None:
+            request.require(action)
+        responder(request)

@@ -1,0 +1,104 @@
+"""What a format handler gets for each request to ``/repository/<repo>/<path>``."""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING, Any
+
+import falcon
+from attrs import define
+
+from stowage.errors import BadRequest, Forbidden, Unauthorized
+from stowage.http.content import send_asset, send_content
+from stowage.models import Asset
+from stowage.security import Action, User
+
+if TYPE_CHECKING:
+    from stowage.repository import Repository
+    from stowage.stowage import Stowage
+
+
+@define
+class RepoRequest:
+    req: falcon.Request
+    resp: falcon.Response
+    stowage: "Stowage"
+    repository: "Repository"
+    #: the validated path below the repository, without a leading ``/`` ("" for the root).
+    path: str
+    user: User | None = None
+
+    @property
+    def method(self) -> str:
+        return self.req.method
+
+    @property
+    def accept(self) -> str:
+        return self.req.get_header("Accept") or ""
+
+    def header(self, name: str) -> str | None:
+        return self.req.get_header(name)
+
+    # -- URLs -----------------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The server's URL as the client reached it (``X-Forwarded-*`` and ``Host`` honoured)."""
+        return external_base_url(self.req, self.stowage)
+
+    @property
+    def repository_url(self) -> str:
+        return f"{self.base_url}/repository/{self.repository.name}"
+
+    # -- security -------------------------------------------------------------------------------------
+    def require(self, action: Action) -> User | None:
+        """Check that the caller may ``action`` this repository: 401 for anonymous, 403 otherwise."""
+        allowed = self.stowage.plugins.hook.stowage_permission(
+            user=self.user, repository=self.repository, action=action)
+        if allowed:
+            return self.user
+        if self.user is None:
+            raise Unauthorized("authentication required",
+                               headers={"WWW-Authenticate": self.repository.handler.challenge(self)})
+        raise Forbidden(f"user {self.user.user_id} may not {action.value} repository {self.repository.name}")
+
+    # -- bodies ---------------------------------------------------------------------------------------
+    @property
+    def content_length(self) -> int | None:
+        return self.req.content_length
+
+    @property
+    def body(self) -> IO[bytes]:
+        """The request body as a stream that ends at Content-Length."""
+        return self.req.bounded_stream
+
+    def require_body(self) -> tuple[IO[bytes], int | None]:
+        length = self.req.content_length
+        if length is None and (self.req.get_header("Transfer-Encoding") or "").lower() != "chunked":
+            raise BadRequest("a request body is required (send Content-Length)")
+        return self.req.bounded_stream, length
+
+    # -- responses ------------------------------------------------------------------------------------
+    def send_asset(self, asset: Asset, *, content_type: str | None = None) -> None:
+        send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type)
+
+    def send_bytes(self, body: bytes, content_type: str, *, etag: str | None = None,
+                   last_modified: float | None = None) -> None:
+        """Send a generated document with the same conditional and range handling as stored content."""
+        import hashlib
+        import io
+
+        tag = etag or hashlib.sha256(body).hexdigest()
+        send_content(self.req, self.resp, etag=tag, size=len(body), content_type=content_type,
+                     opener=lambda: io.BytesIO(body), last_modified=last_modified)
+
+
+def external_base_url(req: falcon.Request, stowage: "Stowage") -> str:
+    if stowage.settings.base_url:
+        return stowage.settings.base_url.rstrip("/")
+    proto = (req.get_header("X-Forwarded-Proto") or req.scheme).split(",")[0].strip()
+    host = (req.get_header("X-Forwarded-Host") or req.get_header("Host") or req.netloc).split(",")[0].strip()
+    prefix = (req.get_header("X-Forwarded-Prefix") or "").rstrip("/")
+    return f"{proto}://{host}{prefix}"
+
+
+def context_value(req: falcon.Request, key: str, default: Any = None) -> Any:
+    return getattr(req.context, key, default)

@@ -1,0 +1,46 @@
+"""A per-process cache of built and merged metadata documents.
+
+It is only a cache: each entry is keyed on the repository's revision key (the catalog revision, or the
+members' revisions for a group), read from the shared catalog on every lookup, so a change made by any
+process or node is seen on the next request.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from stowage.registration import MetadataBuilder
+
+if TYPE_CHECKING:
+    from stowage.repository import Repository
+
+
+class MetadataCache:
+    def __init__(self, max_entries: int = 2048):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str]) -> Any:
+        key = (repository.name, builder.format, builder.name, match.group(0))
+        revision = repository.resolver.revision_key()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == revision:
+                self._entries.move_to_end(key)
+                return entry[1]
+        document = repository.resolver.document(builder, match)
+        # A proxy's document depends on a remote, not on a revision: it caches its own upstream copy.
+        if repository.resolver.cacheable_documents:
+            with self._lock:
+                self._entries[key] = (revision, document)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return document
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

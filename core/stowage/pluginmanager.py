@@ -1,0 +1,143 @@
+"""Finding, loading and validating plugins. There is no global plugin manager: build one per app.
+
+A plugin that fails to import or to register is recorded as a :class:`PluginFailure`, logged, shown in
+``/-/plugins.json`` and otherwise skipped; with ``strict=True`` (the test kit's default) it is fatal.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from typing import Any, Iterable
+
+import pluggy
+from attrs import define, field
+
+from stowage import hookspecs
+from stowage.errors import PluginError
+from stowage.registration import API_VERSION, Format, MetadataBuilder, PluginFailure, Route
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "stowage.plugins"
+
+#: Core's own implementations, registered like third-party plugins so they can be overridden.
+DEFAULT_PLUGINS = (
+    "stowage.builtin.storage",
+    "stowage.builtin.security",
+    "stowage.builtin.introspection",
+)
+
+
+@define
+class PluginManager:
+    """A pluggy manager plus what loading found: failures, and the validated registrations."""
+
+    pm: pluggy.PluginManager
+    strict: bool = False
+    failures: list[PluginFailure] = field(factory=list)
+    formats: dict[str, Format] = field(factory=dict)
+    routes: list[Route] = field(factory=list)
+    metadata_builders: list[MetadataBuilder] = field(factory=list)
+    #: plugin name -> the formats it registered, for /-/plugins.json
+    provided_by: dict[str, list[str]] = field(factory=dict)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def fail(self, name: str, error: BaseException | str) -> None:
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self.failures.append(PluginFailure(name=name, error=message))
+        log.error("plugin %s failed: %s", name, message)
+        if self.strict:
+            raise PluginError(f"plugin {name} failed: {message}")
+
+    def plugin_names(self) -> list[str]:
+        return sorted(name for name, plugin in self.pm.list_name_plugin() if plugin is not None)
+
+    def collect(self) -> None:
+        """Call the registration hooks plugin by plugin and keep what validates."""
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:
+                continue
+            try:
+                formats = _call(plugin, "stowage_register_formats")
+                routes = _call(plugin, "stowage_register_routes")
+                builders = _call(plugin, "stowage_register_metadata_builders")
+                self._validate(name, formats, routes, builders)
+            except Exception as error:  # a broken plugin must not take the others down
+                self.pm.unregister(plugin)
+                self.fail(name, error)
+                continue
+            for fmt in formats:
+                self.formats[fmt.name] = fmt
+            self.provided_by[name] = [fmt.name for fmt in formats]
+            self.routes.extend(routes)
+            self.metadata_builders.extend(builders)
+
+    def _validate(self, name: str, formats: list, routes: list, builders: list) -> None:
+        for kind, items, cls in (("format", formats, Format), ("route", routes, Route),
+                                 ("metadata builder", builders, MetadataBuilder)):
+            for item in items:
+                if not isinstance(item, cls):
+                    raise PluginError(f"{kind} registration {item!r} is not a {cls.__name__}")
+                if item.api_version != API_VERSION:
+                    raise PluginError(f"{kind} {item!r} needs plugin API {item.api_version}, core has {API_VERSION}")
+        for fmt in formats:
+            if fmt.name in self.formats:
+                raise PluginError(f"format {fmt.name!r} is already registered by another plugin")
+        taken = {route.path for route in self.routes}
+        for route in routes:
+            if route.path in taken or route.path.startswith(("/repository/", "/service/")):
+                raise PluginError(f"route {route.path!r} collides with an existing route")
+            taken.add(route.path)
+
+
+def _call(plugin: object, hook_name: str) -> list:
+    impl = getattr(plugin, hook_name, None)
+    if impl is None:
+        return []
+    return list(impl() or [])
+
+
+def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = (),
+                        strict: bool = False, defaults: bool = True) -> PluginManager:
+    """Build a plugin manager.
+
+    :param load_entrypoints: load every installed ``stowage.plugins`` entry point.
+    :param plugins: extra plugin objects (modules or instances) to register, e.g. in tests.
+    :param strict: make any plugin failure raise :class:`~stowage.errors.PluginError`.
+    :param defaults: register core's default plugins (file blob store, SQLite catalog, basic auth...).
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    manager = PluginManager(pm=pm, strict=strict)
+    if defaults:
+        import importlib
+
+        for module_name in DEFAULT_PLUGINS:
+            pm.register(importlib.import_module(module_name), name=module_name)
+    if load_entrypoints:
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if pm.has_plugin(entry_point.name):
+                continue
+            try:
+                plugin = entry_point.load()
+                pm.register(plugin, name=entry_point.name)
+            except Exception as error:
+                manager.fail(entry_point.name, error)
+    for plugin in plugins:
+        try:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            if pm.has_plugin(name):
+                continue
+            pm.register(plugin, name=name)
+        except Exception as error:
+            manager.fail(repr(plugin), error)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as error:
+        manager.fail(getattr(error, "plugin", "unknown"), error)
+    manager.collect()
+    return manager

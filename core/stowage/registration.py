@@ -1,0 +1,98 @@
+"""The typed objects plugins return from registration hooks. Core validates them once, at start-up."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from attrs import field, frozen
+
+from stowage.models import RepositoryConfig, WritePolicy
+
+if TYPE_CHECKING:
+    from stowage.formats import FormatHandler
+    from stowage.stowage import Stowage
+
+#: The plugin API generation this core implements; a registration naming another is refused.
+API_VERSION = 1
+
+_FORMAT_NAME = re.compile(r"^[a-z][a-z0-9]*$")
+
+
+def _check_format_name(instance: Any, attribute: Any, value: str) -> None:
+    if not _FORMAT_NAME.match(value):
+        raise ValueError(f"format name {value!r} must be lower-case letters and digits")
+
+
+@frozen
+class Format:
+    """A repository format (``raw``, ``pypi``...).
+
+    :param name: the Nexus format name, used in URLs and ``POST /repositories/{format}/{type}``.
+    :param handler: called once with the :class:`~stowage.stowage.Stowage` app object; returns the
+        :class:`~stowage.formats.FormatHandler` that serves every repository of this format.
+    :param settings: format-specific configuration sections, e.g. ``{"raw": RawSettings}``; each class
+        is an attrs class whose fields use snake_case (camelCase in JSON and TOML).
+    :param default_write_policy: what a hosted repository gets when ``storage.writePolicy`` is unset.
+    :param port_of: for formats that can own a listener (docker's ``docker.httpPort``): the port a
+        repository asks for, or None.
+    """
+
+    name: str = field(validator=_check_format_name)
+    handler: Callable[["Stowage"], "FormatHandler"]
+    settings: Mapping[str, type] = field(factory=dict)
+    default_write_policy: WritePolicy = WritePolicy.ALLOW_ONCE
+    port_of: Callable[[RepositoryConfig], int | None] | None = None
+    description: str = ""
+    api_version: int = API_VERSION
+
+
+@frozen
+class Route:
+    """An extra Falcon route on the main listener (and on repository listeners when ``on_ports``).
+
+    :param path: a Falcon URI template, e.g. ``/v2/{rest:path}``.
+    :param resource: called once with the app object; returns a Falcon resource (``on_get``...).
+    :param on_ports: also serve this route on listeners a repository owns (``Format.port_of``).
+    """
+
+    path: str
+    resource: Callable[["Stowage"], object]
+    name: str = ""
+    on_ports: bool = False
+    api_version: int = API_VERSION
+
+
+@frozen
+class MetadataBuilder:
+    """Produces a format's metadata document for a path, for each repository type.
+
+    The engine picks the builder whose ``pattern`` matches the whole request path, then:
+
+    - hosted: ``build(repository, match)`` makes the document from the catalog (None: not found);
+    - proxy: the upstream's document (fetched as metadata, cached with ``metadataMaxAge``) is parsed by
+      ``parse(repository, match, stream)`` into the same document model, with links rewritten;
+    - group: each member's document is computed in member order and ``merge(repository, match,
+      members)`` combines them; ``members`` is a list of :class:`~stowage.resolver.MemberDocument`.
+
+    Documents are cached per repository revision, so ``build`` and ``merge`` run once per change.
+
+    :param upstream_path: the path to fetch from the remote (default: the request path).
+    """
+
+    format: str
+    name: str
+    pattern: re.Pattern[str] = field(converter=lambda p: re.compile(p) if isinstance(p, str) else p)
+    build: Callable[..., Any]
+    merge: Callable[..., Any]
+    parse: Callable[..., Any] | None = None
+    upstream_path: Callable[[re.Match[str]], str] | None = None
+    api_version: int = API_VERSION
+
+
+@frozen
+class PluginFailure:
+    """A plugin that could not be loaded or registered: reported, never silent."""
+
+    name: str
+    error: str

@@ -1,0 +1,189 @@
+"""A configured repository: its settings, its format's handler, and the resolver of its type."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
+
+import attrs
+
+from stowage.errors import (Conflict, FormatUnavailable, MethodNotAllowed, NamePolicyViolation, NotFound,
+                            RepositoryOffline, WritePolicyViolation)
+from stowage.models import Asset, AssetKind, Component, RepositoryConfig, RepositoryType, WritePolicy
+from stowage.registration import Format, MetadataBuilder
+
+if TYPE_CHECKING:
+    from stowage.blobstore import BlobStore
+    from stowage.formats import FormatHandler
+    from stowage.resolver import Resolver
+    from stowage.stowage import Stowage
+
+
+class Repository:
+    def __init__(self, stowage: "Stowage", config: RepositoryConfig, format: Format | None,
+                 handler: "FormatHandler | None"):
+        from stowage.resolver import resolver_for
+
+        self.stowage = stowage
+        self.config = config
+        self.format = format
+        self._handler = handler
+        self.resolver: "Resolver" = resolver_for(self)
+
+    def __repr__(self) -> str:
+        return f"<Repository {self.name} {self.format_name}/{self.type.value}>"
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def type(self) -> RepositoryType:
+        return self.config.type
+
+    @property
+    def format_name(self) -> str:
+        return self.config.format
+
+    @property
+    def handler(self) -> "FormatHandler":
+        if self._handler is None:
+            raise FormatUnavailable(f"repository {self.name} needs the {self.format_name!r} format plugin, "
+                                    f"which is not installed or failed to load; its content is kept")
+        return self._handler
+
+    @property
+    def blob_store(self) -> "BlobStore":
+        return self.stowage.blob_store(self.config.storage.blob_store_name)
+
+    @property
+    def write_policy(self) -> WritePolicy:
+        policy = self.config.storage.write_policy
+        if policy is not None:
+            return policy
+        return self.format.default_write_policy if self.format else WritePolicy.ALLOW_ONCE
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT) -> Asset:
+        if not self.config.online:
+            raise RepositoryOffline(f"repository {self.name} is offline")
+        asset = self.resolver.resolve(path, kind)
+        if asset is None:
+            raise NotFound(f"{path} not found in {self.name}")
+        return asset
+
+    def open(self, asset: Asset) -> IO[bytes]:
+        """The bytes of ``asset`` (which may belong to a member repository with another blob store)."""
+        owner = self if asset.repository == self.name else self.stowage.repository(asset.repository)
+        return owner.blob_store.open(asset.blob_sha256)
+
+    def metadata_builder(self, path: str) -> tuple[MetadataBuilder, re.Match[str]] | None:
+        for builder in self.stowage.metadata_builders(self.format_name):
+            match = builder.pattern.fullmatch(path)
+            if match:
+                return builder, match
+        return None
+
+    def metadata(self, path: str) -> Any:
+        """The format's metadata document at ``path`` for this repository (cached per revision)."""
+        if not self.config.online:
+            raise RepositoryOffline(f"repository {self.name} is offline")
+        found = self.metadata_builder(path)
+        if found is None:
+            raise NotFound(f"{path} is not a metadata path of the {self.format_name} format")
+        document = self.metadata_for(*found)
+        if document is None:
+            raise NotFound(f"{path} not found in {self.name}")
+        return document
+
+    def metadata_for(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
+        return self.stowage.metadata_cache.get_or_build(self, builder, match)
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def check_writable(self, path: str, *, artifact_name: str | None = None, overwrite: bool = False) -> None:
+        """Refuse writes to groups and proxies, offline or read-only repositories, and policy violations."""
+        if self.type is not RepositoryType.HOSTED:
+            raise MethodNotAllowed(f"repository {self.name} is a {self.type.value} repository and cannot "
+                                   f"be written to; write to a hosted repository", allowed=["GET", "HEAD"])
+        if not self.config.online:
+            raise RepositoryOffline(f"repository {self.name} is offline")
+        if self.write_policy is WritePolicy.DENY:
+            raise WritePolicyViolation(f"Repository is read only: {self.name}")
+        self.check_name_policy(artifact_name if artifact_name is not None else self.handler.artifact_name(path))
+        if (not overwrite and self.write_policy is WritePolicy.ALLOW_ONCE
+                and self.stowage.catalog.get_asset(self.name, path) is not None):
+            raise WritePolicyViolation(f"Repository does not allow updating assets: {self.name} ({path})")
+
+    def check_name_policy(self, name: str) -> None:
+        policy = self.config.name_policy
+        if policy is None:
+            return
+        for pattern in policy.deny:
+            if _name_matches(pattern, name):
+                raise NamePolicyViolation(f"name {name!r} is refused by the name policy of repository "
+                                          f"{self.name}: it matches the denied pattern {pattern!r}")
+        if policy.allow and not any(_name_matches(pattern, name) for pattern in policy.allow):
+            raise NamePolicyViolation(f"name {name!r} is refused by the name policy of repository {self.name}: "
+                                      f"allowed names match {', '.join(repr(p) for p in policy.allow)}")
+
+    def store(self, path: str, stream: IO[bytes], *, length: int | None = None,
+              content_type: str = "application/octet-stream", kind: AssetKind = AssetKind.CONTENT,
+              component: Component | None = None, attributes: Mapping[str, Any] | None = None,
+              expected: Mapping[str, str] | None = None, extra_digests: Iterable[str] = (),
+              artifact_name: str | None = None, server_managed: bool = False) -> Asset:
+        """Write ``stream`` to ``path`` under the repository's policies.
+
+        The blob is made durable first, then the catalog row is written in one transaction, which
+        re-checks the write policy; a failure at any point leaves no visible asset.
+
+        :param server_managed: the server itself maintains this path (generated metadata): no write or
+            name policy applies, and it is replaced freely.
+        """
+        if not server_managed:
+            self.check_writable(path, artifact_name=artifact_name)
+        with self.blob_store.writer(extra_digests) as writer:
+            from stowage.blobstore import copy_into
+
+            copy_into(stream, writer, length)
+            blob = writer.commit(expected_size=length, expected=expected)
+        return self.record(path, blob, content_type=content_type, kind=kind, component=component,
+                           attributes=attributes, server_managed=server_managed)
+
+    def record(self, path: str, blob: Any, *, content_type: str = "application/octet-stream",
+               kind: AssetKind = AssetKind.CONTENT, component: Component | None = None,
+               attributes: Mapping[str, Any] | None = None, server_managed: bool = False,
+               **cache_fields: Any) -> Asset:
+        """Point ``path`` at an already committed blob (and create its component), atomically."""
+        overwrite = server_managed or self.write_policy is WritePolicy.ALLOW or self.type is not RepositoryType.HOSTED
+        catalog = self.stowage.catalog
+        asset = Asset(repository=self.name, path=path, blob_sha256=blob.sha256, size=blob.size,
+                      content_type=content_type, kind=kind, attributes=dict(attributes or {}), **cache_fields)
+        try:
+            with catalog.transaction():
+                if component is not None:
+                    component = catalog.ensure_component(attrs.evolve(component, repository=self.name))
+                    asset = attrs.evolve(asset, component_id=component.id)
+                stored = catalog.put_asset(asset, blob, self.blob_store.name, overwrite=overwrite)
+        except Conflict:
+            raise WritePolicyViolation(f"Repository does not allow updating assets: {self.name} ({path})") from None
+        self.stowage.plugins.hook.stowage_asset_stored(repository=self, asset=stored)
+        return stored
+
+    def delete(self, path: str) -> Asset:
+        if self.type is not RepositoryType.HOSTED and self.type is not RepositoryType.PROXY:
+            raise MethodNotAllowed(f"repository {self.name} is a group; delete from its members",
+                                   allowed=["GET", "HEAD"])
+        if self.type is RepositoryType.HOSTED and self.write_policy is WritePolicy.DENY:
+            raise WritePolicyViolation(f"Repository is read only: {self.name}")
+        asset = self.stowage.catalog.delete_asset(self.name, path)
+        if asset is None:
+            raise NotFound(f"{path} not found in {self.name}")
+        self.stowage.plugins.hook.stowage_asset_deleted(repository=self, asset=asset)
+        return asset
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("re:"):
+        return re.fullmatch(pattern[3:], name) is not None
+    return fnmatch.fnmatchcase(name, pattern)

@@ -1,0 +1,25 @@
+"""The Nexus-shaped REST API under ``/service/rest``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+V1 = "/service/rest/v1"
+
+
+def register_rest_routes(app: falcon.App, stowage: "Stowage") -> None:
+    from stowage.rest import components, repositories, status
+
+    repositories.register(app, stowage)
+    components.register(app, stowage)
+    status.register(app, stowage)
+    try:
+        from stowage.rest import extra
+    except ImportError:
+        return
+    extra.register(app, stowage)

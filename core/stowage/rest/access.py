@@ -1,0 +1,38 @@
+"""Access checks for the REST API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+from stowage.errors import Forbidden, Unauthorized
+from stowage.http.auth import BASIC_CHALLENGE, authenticate
+from stowage.security import Action, User
+
+if TYPE_CHECKING:
+    from stowage.repository import Repository
+    from stowage.stowage import Stowage
+
+
+def require_admin(req: falcon.Request, stowage: "Stowage") -> User:
+    user = authenticate(req, stowage)
+    if user is None:
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    if "nx-all" not in stowage.security.privileges(user.roles):
+        raise Forbidden(f"user {user.user_id} is not an administrator")
+    return user
+
+
+def require_repository(req: falcon.Request, stowage: "Stowage", repository: "Repository", action: Action) -> User | None:
+    user = authenticate(req, stowage)
+    if stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=action):
+        return user
+    if user is None:
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    raise Forbidden(f"user {user.user_id} may not {action.value} repository {repository.name}")
+
+
+def can_read(req: falcon.Request, stowage: "Stowage", repository: "Repository") -> bool:
+    user = authenticate(req, stowage)
+    return bool(stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=Action.READ))

@@ -1,0 +1,209 @@
+"""``/service/rest/v1/components`` and ``/assets``: list, read, delete, and multipart upload.
+
+Uploaded file parts are streamed into the blob store as they arrive (never held in memory), then the
+format's handler turns the fields and files into assets with ``upload_component``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+
+import falcon
+from attrs import frozen
+
+from stowage.blobstore import copy_into
+from stowage.errors import BadRequest, NotFound
+from stowage.http.request import external_base_url
+from stowage.models import Asset, BlobInfo, Component
+from stowage.rest import V1
+from stowage.rest.access import require_repository
+from stowage.security import Action
+
+if TYPE_CHECKING:
+    from stowage.repository import Repository
+    from stowage.stowage import Stowage
+
+
+@frozen
+class UploadedFile:
+    """One file part of a component upload, already committed to the repository's blob store."""
+
+    field: str
+    filename: str
+    content_type: str
+    blob: BlobInfo
+
+
+def encode_id(repository: str, kind: str, number: int) -> str:
+    return base64.urlsafe_b64encode(f"{repository}:{kind}:{number}".encode()).decode().rstrip("=")
+
+
+def decode_id(value: str, kind: str) -> tuple[str, int]:
+    try:
+        repository, found_kind, number = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().rsplit(":", 2)
+        if found_kind != kind:
+            raise ValueError(kind)
+        return repository, int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise NotFound(f"{kind} {value} not found") from None
+
+
+def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
+    from email.utils import formatdate
+
+    checksum = {"sha256": asset.blob_sha256}
+    checksum.update(asset.attributes.get("checksum", {}))
+    return {
+        "downloadUrl": f"{external_base_url(req, stowage)}/repository/{asset.repository}/{asset.path}",
+        "path": asset.path,
+        "id": encode_id(asset.repository, "asset", asset.id or 0),
+        "repository": asset.repository,
+        "format": format_name,
+        "checksum": checksum,
+        "contentType": asset.content_type,
+        "lastModified": formatdate(asset.last_updated, usegmt=True) if asset.last_updated else None,
+        "blobCreated": formatdate(asset.created, usegmt=True) if asset.created else None,
+        "fileSize": asset.size,
+        "uploader": asset.attributes.get("uploader"),
+    }
+
+
+def component_json(req: falcon.Request, stowage: "Stowage", component: Component) -> dict[str, Any]:
+    assets = stowage.catalog.list_assets(component.repository, component_id=component.id).items
+    return {
+        "id": encode_id(component.repository, "component", component.id or 0),
+        "repository": component.repository,
+        "format": component.format,
+        "group": component.group or None,
+        "name": component.name,
+        "version": component.version or None,
+        "assets": [asset_json(req, stowage, a, component.format) for a in assets],
+    }
+
+
+def _repository_param(req: falcon.Request, stowage: "Stowage") -> "Repository":
+    name = req.get_param("repository")
+    if not name:
+        raise BadRequest("the repository query parameter is required")
+    return stowage.repository(name)
+
+
+class ComponentsResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        repository = _repository_param(req, self.stowage)
+        require_repository(req, self.stowage, repository, Action.READ)
+        page = self.stowage.catalog.list_components(repository.name, continuation_token=req.get_param(
+            "continuationToken"), limit=100)
+        resp.media = {"items": [component_json(req, self.stowage, c) for c in page.items],
+                      "continuationToken": page.continuation_token}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        repository = _repository_param(req, self.stowage)
+        user = require_repository(req, self.stowage, repository, Action.WRITE)
+        upload = getattr(repository.handler, "upload_component", None)
+        if upload is None:
+            raise BadRequest(f"the {repository.format_name} format does not support component uploads")
+        fields, files = read_multipart(req, repository)
+        upload(repository, fields, files, user)
+        resp.status = falcon.HTTP_204
+
+
+def read_multipart(req: falcon.Request, repository: "Repository") -> tuple[dict[str, str], list[UploadedFile]]:
+    if not (req.content_type or "").startswith("multipart/form-data"):
+        raise BadRequest("a multipart/form-data body is required")
+    fields: dict[str, str] = {}
+    files: list[UploadedFile] = []
+    try:
+        form = req.get_media()
+        for part in form:
+            if part.filename is None:
+                fields[part.name] = part.get_text()
+                continue
+            with repository.blob_store.writer() as writer:
+                copy_into(part.stream, writer)
+                blob = writer.commit()
+            files.append(UploadedFile(field=part.name, filename=part.filename,
+                                      content_type=part.content_type or "application/octet-stream", blob=blob))
+    except falcon.MediaMalformedError as error:
+        raise BadRequest(f"malformed multipart body: {error.description}") from None
+    return fields, files
+
+
+class ComponentResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def _find(self, component_id: str) -> tuple["Repository", Component]:
+        name, number = decode_id(component_id, "component")
+        component = self.stowage.catalog.get_component(number)
+        if component is None or component.repository != name:
+            raise NotFound(f"component {component_id} not found")
+        return self.stowage.repository(name), component
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
+        repository, component = self._find(component_id)
+        require_repository(req, self.stowage, repository, Action.READ)
+        resp.media = component_json(req, self.stowage, component)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
+        repository, component = self._find(component_id)
+        require_repository(req, self.stowage, repository, Action.DELETE)
+        delete = getattr(repository.handler, "delete_component", None)
+        if delete is not None:
+            delete(repository, component)
+        else:
+            for asset in self.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
+                repository.delete(asset.path)
+        resp.status = falcon.HTTP_204
+
+
+class AssetsResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        repository = _repository_param(req, self.stowage)
+        require_repository(req, self.stowage, repository, Action.READ)
+        page = self.stowage.catalog.list_assets(repository.name, continuation_token=req.get_param(
+            "continuationToken"), limit=100)
+        resp.media = {"items": [asset_json(req, self.stowage, a, repository.format_name) for a in page.items],
+                      "continuationToken": page.continuation_token}
+
+
+class AssetResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def _find(self, asset_id: str) -> tuple["Repository", Asset]:
+        name, number = decode_id(asset_id, "asset")
+        asset = self.stowage.catalog.get_asset_by_id(number)
+        if asset is None or asset.repository != name:
+            raise NotFound(f"asset {asset_id} not found")
+        return self.stowage.repository(name), asset
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
+        repository, asset = self._find(asset_id)
+        require_repository(req, self.stowage, repository, Action.READ)
+        resp.media = asset_json(req, self.stowage, asset, repository.format_name)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
+        repository, asset = self._find(asset_id)
+        require_repository(req, self.stowage, repository, Action.DELETE)
+        delete = getattr(repository.handler, "delete_asset", None)
+        if delete is not None:
+            delete(repository, asset)
+        else:
+            repository.delete(asset.path)
+        resp.status = falcon.HTTP_204
+
+
+def register(app: falcon.App, stowage: "Stowage") -> None:
+    app.add_route(f"{V1}/components", ComponentsResource(stowage))
+    app.add_route(f"{V1}/components/{{component_id}}", ComponentResource(stowage))
+    app.add_route(f"{V1}/assets", AssetsResource(stowage))
+    app.add_route(f"{V1}/assets/{{asset_id}}", AssetResource(stowage))

@@ -1,0 +1,229 @@
+"""``/service/rest/v1/repositories``: list, read, create, update, delete, invalidate cache, rebuild index."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import falcon
+
+from stowage.errors import BadRequest, ConfigurationError, NotFound
+from stowage.http.request import external_base_url
+from stowage.models import RepositoryType
+from stowage.rest import V1
+from stowage.rest.access import can_read, require_admin
+
+if TYPE_CHECKING:
+    from stowage.repository import Repository
+    from stowage.stowage import Stowage
+
+_SECRETS = ("password", "bearerToken")
+
+
+def redact(document: dict[str, Any]) -> dict[str, Any]:
+    """A repository document without upstream secrets (the REST API never returns them)."""
+    document = copy.deepcopy(document)
+    auth = document.get("httpClient", {}).get("authentication")
+    if auth:
+        for key in _SECRETS:
+            auth.pop(key, None)
+    return document
+
+
+def summary(req: falcon.Request, stowage: "Stowage", repository: "Repository") -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "name": repository.name,
+        "format": repository.format_name,
+        "type": repository.type.value,
+        "url": f"{external_base_url(req, stowage)}/repository/{repository.name}",
+        "online": repository.config.online,
+        "attributes": {},
+    }
+    if repository.config.proxy:
+        item["attributes"]["proxy"] = {"remoteUrl": repository.config.proxy.remote_url}
+        item["status"] = remote_status(stowage, repository)
+    if repository.format is None:
+        item["status"] = {"online": False, "description": f"format plugin {repository.format_name!r} is missing"}
+    return item
+
+
+def remote_status(stowage: "Stowage", repository: "Repository") -> dict[str, Any]:
+    import time
+
+    status = stowage.catalog.remote_status(repository.name)
+    blocked = repository.config.http_client and repository.config.http_client.blocked
+    auto_blocked = status.blocked_until > time.time()
+    return {
+        "online": repository.config.online,
+        "remoteStatus": "blocked" if blocked else ("autoBlocked" if auto_blocked else "available"),
+        "blockedUntil": status.blocked_until if auto_blocked else None,
+        "failures": status.failures,
+        "reason": status.last_error or None,
+    }
+
+
+def full(stowage: "Stowage", req: falcon.Request, repository: "Repository") -> dict[str, Any]:
+    document = redact(stowage.converter.unstructure(repository.config))
+    document["url"] = f"{external_base_url(req, stowage)}/repository/{repository.name}"
+    return document
+
+
+def _body(req: falcon.Request) -> dict[str, Any]:
+    try:
+        body = req.get_media()
+    except falcon.MediaNotFoundError:
+        raise BadRequest("a JSON body is required") from None
+    except falcon.MediaMalformedError as error:
+        raise BadRequest(f"malformed JSON: {error.description}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _keep_secrets(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """An update that omits upstream secrets keeps the stored ones (the API never shows them)."""
+    new_auth = new.get("httpClient", {}).get("authentication")
+    old_auth = old.get("httpClient", {}).get("authentication")
+    if new_auth and old_auth and new_auth.get("username", old_auth.get("username")) == old_auth.get("username"):
+        for key in _SECRETS:
+            if key not in new_auth and key in old_auth:
+                new_auth[key] = old_auth[key]
+    return new
+
+
+class RepositoriesResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = [summary(req, self.stowage, r) for r in self.stowage.repositories()
+                      if can_read(req, self.stowage, r)]
+
+
+class RepositorySettingsResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(req, self.stowage)
+        resp.media = [full(self.stowage, req, r) for r in self.stowage.repositories()]
+
+
+class RepositoryResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        repository = self.stowage.repository(name)
+        if not can_read(req, self.stowage, repository):
+            require_admin(req, self.stowage)
+        resp.media = summary(req, self.stowage, repository)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        require_admin(req, self.stowage)
+        self.stowage.delete_repository(name)
+        resp.status = falcon.HTTP_204
+
+
+class RepositoryCreateResource:
+    """``POST /repositories/{format}/{type}`` and ``GET|PUT /repositories/{format}/{type}/{name}``."""
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+        self.actions = {"invalidate-cache": InvalidateCacheResource(stowage),
+                        "rebuild-index": RebuildIndexResource(stowage)}
+
+    def _parse(self, req: falcon.Request, format_name: str, type_name: str, name: str | None) -> Any:
+        body = _body(req)
+        try:
+            RepositoryType(type_name)
+        except ValueError:
+            raise NotFound(f"unknown repository type {type_name!r}; use hosted, proxy or group") from None
+        if format_name not in self.stowage.plugins.formats:
+            raise NotFound(f"format {format_name!r} is not installed")
+        for key, expected in (("format", format_name), ("type", type_name), ("name", name)):
+            if expected is None:
+                continue
+            if body.setdefault(key, expected) != expected:
+                raise BadRequest(f"{key} {body[key]!r} in the body does not match {expected!r} in the URL")
+        body.pop("url", None)
+        return body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str, second: str) -> None:
+        # One URI shape serves both POST /repositories/{format}/{type} and /repositories/{name}/{action}.
+        if second in self.actions:
+            self.actions[second].on_post(req, resp, name)
+            return
+        self.create(req, resp, name, second)
+
+    def create(self, req: falcon.Request, resp: falcon.Response, format_name: str, type_name: str) -> None:
+        require_admin(req, self.stowage)
+        body = self._parse(req, format_name, type_name, None)
+        config = self.stowage.parse_repository(body)
+        self.stowage.save_repository(config, create=True)
+        resp.status = falcon.HTTP_201
+
+    def on_get_one(self, req: falcon.Request, resp: falcon.Response, name: str, second: str,
+                   target: str) -> None:
+        format_name, type_name, name = name, second, target
+        require_admin(req, self.stowage)
+        repository = self.stowage.repository(name)
+        if repository.format_name != format_name or repository.type.value != type_name:
+            raise NotFound(f"repository {name} is not a {format_name} {type_name} repository")
+        resp.media = full(self.stowage, req, repository)
+
+    def on_put_one(self, req: falcon.Request, resp: falcon.Response, name: str, second: str,
+                   target: str) -> None:
+        format_name, type_name, name = name, second, target
+        require_admin(req, self.stowage)
+        body = self._parse(req, format_name, type_name, name)
+        stored = self.stowage.catalog.get_repository(name)
+        if stored is None:
+            raise NotFound(f"repository {name} does not exist")
+        config = self.stowage.parse_repository(_keep_secrets(body, stored))
+        self.stowage.save_repository(config, create=False)
+        resp.status = falcon.HTTP_204
+
+
+class InvalidateCacheResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        require_admin(req, self.stowage)
+        repository = self.stowage.repository(name)
+        if repository.type is RepositoryType.HOSTED:
+            raise ConfigurationError(f"repository {name} is hosted; only proxy and group caches can be invalidated")
+        targets = [repository]
+        if repository.type is RepositoryType.GROUP:
+            targets = [m for m in repository.resolver.members() if m.type is RepositoryType.PROXY]  # type: ignore[attr-defined]
+        for target in targets:
+            self.stowage.catalog.invalidate_assets(target.name)
+            self.stowage.catalog.forget_missing(target.name)
+            self.stowage.catalog.bump_revision(target.name)
+        self.stowage.metadata_cache.clear()
+        resp.status = falcon.HTTP_204
+
+
+class RebuildIndexResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        require_admin(req, self.stowage)
+        repository = self.stowage.repository(name)
+        rebuild = getattr(repository.handler, "rebuild_index", None)
+        if rebuild is None:
+            raise BadRequest(f"the {repository.format_name} format has no index to rebuild")
+        rebuild(repository)
+        self.stowage.metadata_cache.clear()
+        resp.status = falcon.HTTP_204
+
+
+def register(app: falcon.App, stowage: "Stowage") -> None:
+    create = RepositoryCreateResource(stowage)
+    app.add_route(f"{V1}/repositories", RepositoriesResource(stowage))
+    app.add_route(f"{V1}/repositorySettings", RepositorySettingsResource(stowage))
+    app.add_route(f"{V1}/repositories/{{name}}", RepositoryResource(stowage))
+    app.add_route(f"{V1}/repositories/{{name}}/{{second}}", create)
+    app.add_route(f"{V1}/repositories/{{name}}/{{second}}/{{target}}", create, suffix="one")

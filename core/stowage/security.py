@@ -1,0 +1,229 @@
+"""Users, roles, privileges, passwords and tokens, kept in the catalog so every node agrees.
+
+Privileges follow Nexus's names: ``nx-all``; ``nx-repository-view-<format>-<repository>-<action>`` with
+actions ``browse``, ``read``, ``add``, ``edit``, ``delete`` and ``*`` wildcards. Passwords are hashed
+with scrypt (standard library); verified credentials are remembered briefly per process, keyed on the
+stored hash, so a password change takes effect at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import fnmatch
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from attrs import field, frozen
+
+from stowage.catalog import Catalog
+
+USERS = "security.users"
+ROLES = "security.roles"
+TOKENS = "security.tokens"
+
+ANONYMOUS_ROLE = "nx-anonymous"
+ADMIN_ROLE = "nx-admin"
+
+BUILTIN_ROLES: dict[str, dict[str, Any]] = {
+    ADMIN_ROLE: {"id": ADMIN_ROLE, "name": ADMIN_ROLE, "description": "Administrator Role",
+                 "privileges": ["nx-all"], "roles": [], "source": "default"},
+    ANONYMOUS_ROLE: {"id": ANONYMOUS_ROLE, "name": ANONYMOUS_ROLE, "description": "Anonymous Role",
+                     "privileges": ["nx-repository-view-*-*-browse", "nx-repository-view-*-*-read"],
+                     "roles": [], "source": "default"},
+    "nx-deployer": {"id": "nx-deployer", "name": "nx-deployer", "description": "Read and publish everywhere",
+                    "privileges": ["nx-repository-view-*-*-*"], "roles": [], "source": "default"},
+}
+
+
+class Action(enum.Enum):
+    """What a request does to a repository; maps onto Nexus privilege actions."""
+
+    READ = "read"
+    WRITE = "write"
+    DELETE = "delete"
+
+    @property
+    def privilege_actions(self) -> tuple[str, ...]:
+        return {"read": ("read", "browse"), "write": ("add", "edit"), "delete": ("delete",)}[self.value]
+
+
+@frozen
+class User:
+    user_id: str
+    roles: tuple[str, ...] = ()
+    first_name: str = ""
+    last_name: str = ""
+    email_address: str = ""
+    status: str = "active"
+    source: str = "default"
+    password_hash: str = field(default="", repr=False)
+
+
+# -- passwords ------------------------------------------------------------------------------------------
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return "scrypt${n}${r}${p}${salt}${hash}".format(
+        **_SCRYPT, salt=base64.b64encode(salt).decode(), hash=base64.b64encode(digest).decode())
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                            dklen=32)
+    return hmac.compare_digest(digest, base64.b64decode(expected))
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SecurityRealm:
+    """Users, roles and tokens over the catalog, with a short per-process cache of verified passwords."""
+
+    #: seconds a verified (user, password) pair is trusted without running scrypt again.
+    VERIFIED_TTL = 300
+
+    def __init__(self, catalog: Catalog, *, anonymous_access: bool = True):
+        self.catalog = catalog
+        self.anonymous_access = anonymous_access
+        self._verified: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    # -- users ------------------------------------------------------------------------------------------
+    def get_user(self, user_id: str) -> User | None:
+        data = self.catalog.get_document(USERS, user_id)
+        if data is None:
+            return None
+        return User(user_id=user_id, roles=tuple(data.get("roles", ())), first_name=data.get("firstName", ""),
+                    last_name=data.get("lastName", ""), email_address=data.get("emailAddress", ""),
+                    status=data.get("status", "active"), source=data.get("source", "default"),
+                    password_hash=data.get("passwordHash", ""))
+
+    def save_user(self, user: User, password: str | None = None) -> User:
+        password_hash = hash_password(password) if password is not None else user.password_hash
+        self.catalog.put_document(USERS, user.user_id, {
+            "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
+            "emailAddress": user.email_address, "status": user.status, "source": user.source,
+            "passwordHash": password_hash})
+        return self.get_user(user.user_id)  # type: ignore[return-value]
+
+    def delete_user(self, user_id: str) -> bool:
+        return self.catalog.delete_document(USERS, user_id)
+
+    def list_users(self) -> list[User]:
+        return [u for u in (self.get_user(key) for key, _ in self.catalog.list_documents(USERS)) if u]
+
+    def check_password(self, user_id: str, password: str) -> User | None:
+        user = self.get_user(user_id)
+        if user is None or user.status != "active" or not user.password_hash:
+            return None
+        key = hashlib.sha256(f"{user_id}\0{password}".encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            cached = self._verified.get(key)
+        if cached and cached[0] == user.password_hash and cached[1] > now:
+            return user
+        if not verify_password(password, user.password_hash):
+            return None
+        with self._lock:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[key] = (user.password_hash, now + self.VERIFIED_TTL)
+        return user
+
+    # -- roles ------------------------------------------------------------------------------------------
+    def get_role(self, role_id: str) -> dict[str, Any] | None:
+        return self.catalog.get_document(ROLES, role_id) or BUILTIN_ROLES.get(role_id)
+
+    def list_roles(self) -> list[dict[str, Any]]:
+        stored = dict(self.catalog.list_documents(ROLES))
+        return [stored.get(k) or v for k, v in BUILTIN_ROLES.items()] + \
+            [v for k, v in stored.items() if k not in BUILTIN_ROLES]
+
+    def save_role(self, role: dict[str, Any]) -> None:
+        self.catalog.put_document(ROLES, role["id"], role)
+
+    def delete_role(self, role_id: str) -> bool:
+        return self.catalog.delete_document(ROLES, role_id)
+
+    def privileges(self, roles: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        pending, seen = list(roles), set()
+        while pending:
+            role_id = pending.pop()
+            if role_id in seen:
+                continue
+            seen.add(role_id)
+            role = self.get_role(role_id)
+            if role:
+                found.update(role.get("privileges", ()))
+                pending.extend(role.get("roles", ()))
+        return found
+
+    def allows(self, user: User | None, format_name: str, repository: str, action: Action) -> bool:
+        if user is None:
+            if not self.anonymous_access:
+                return False
+            roles: Iterable[str] = (ANONYMOUS_ROLE,)
+        else:
+            roles = user.roles
+        granted = self.privileges(roles)
+        if "nx-all" in granted:
+            return True
+        wanted = [f"nx-repository-view-{format_name}-{repository}-{verb}" for verb in action.privilege_actions]
+        return any(fnmatch.fnmatchcase(w, p) for p in granted if p.startswith("nx-repository-") for w in wanted)
+
+    # -- tokens (npm login, docker bearer) -------------------------------------------------------------
+    def issue_token(self, user: User, realm: str, *, ttl: float | None = None, prefix: str = "") -> str:
+        token = prefix + secrets.token_urlsafe(32)
+        self.catalog.put_document(TOKENS, _token_key(token), {
+            "user": user.user_id, "realm": realm, "created": time.time(),
+            "expires": time.time() + ttl if ttl else None})
+        return token
+
+    def user_for_token(self, token: str, realm: str | None = None) -> User | None:
+        data = self.catalog.get_document(TOKENS, _token_key(token))
+        if data is None or (realm is not None and data["realm"] != realm):
+            return None
+        if data.get("expires") and data["expires"] < time.time():
+            return None
+        user = self.get_user(data["user"])
+        return user if user and user.status == "active" else None
+
+    def revoke_token(self, token: str) -> bool:
+        return self.catalog.delete_document(TOKENS, _token_key(token))
+
+    # -- bootstrap --------------------------------------------------------------------------------------
+    def bootstrap_admin(self, data_dir: Path) -> str | None:
+        """Create ``admin`` on first start; returns the generated password when one was written to disk."""
+        if self.get_user("admin") is not None:
+            return None
+        password = os.environ.get("STOWAGE_ADMIN_PASSWORD")
+        generated = None
+        if not password:
+            password = generated = secrets.token_urlsafe(18)
+            path = data_dir / "admin.password"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(password)
+        self.save_user(User(user_id="admin", roles=(ADMIN_ROLE,), first_name="Administrator", last_name="User",
+                            email_address="admin@example.org"), password)
+        return generated

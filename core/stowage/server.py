@@ -1,0 +1,117 @@
+"""The bundled waitress server: the main listener plus the listeners repositories own.
+
+All listeners share one socket map and one pool of worker threads, so a repository's port (docker's
+``docker.httpPort``) can be opened and closed while the server runs. SIGTERM and SIGINT stop accepting,
+let running requests finish, and exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import waitress
+from waitress.server import BaseWSGIServer
+
+from stowage.stowage import Stowage
+
+log = logging.getLogger(__name__)
+
+#: waitress reads request bodies in chunks of this size; 1 MiB doubles upload throughput over 8 KiB.
+RECV_BYTES = 1024 * 1024
+#: how often listeners are reconciled with repository settings changed on other nodes.
+RECONCILE_SECONDS = 5.0
+
+
+class Server:
+    def __init__(self, app: Any, stowage: Stowage, *, host: str | None = None, port: int | None = None,
+                 threads: int | None = None):
+        self.app = app
+        self.stowage = stowage
+        settings = stowage.settings
+        self.host = host or settings.host
+        self.options = dict(threads=threads or settings.threads, recv_bytes=RECV_BYTES,
+                            max_request_body_size=settings.max_request_body_size, ident="Stowage",
+                            asyncore_use_poll=True, channel_timeout=300, connection_limit=1000,
+                            outbuf_overflow=8 * 1024 * 1024)
+        self.socket_map: dict = {}
+        self.main = waitress.create_server(app, map=self.socket_map, host=self.host,
+                                           port=port if port is not None else settings.port, **self.options)
+        self.port_servers: dict[int, BaseWSGIServer] = {}
+        self.port_map: dict[int, str] = stowage.extension("port-map", dict)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self.main.effective_port  # type: ignore[attr-defined]
+
+    def reconcile(self) -> None:
+        """Open the ports repositories ask for and close the ones no longer asked for."""
+        wanted: dict[int, str] = {}
+        for repository in self.stowage.repositories():
+            fmt = repository.format
+            if fmt is not None and fmt.port_of is not None:
+                port = fmt.port_of(repository.config)
+                if port:
+                    wanted[port] = repository.name
+        with self._lock:
+            for port in set(self.port_servers) - set(wanted):
+                log.info("closing port %s", port)
+                self.port_servers.pop(port).close()
+                self.port_map.pop(port, None)
+            for port, name in wanted.items():
+                if port not in self.port_servers:
+                    try:
+                        self.port_servers[port] = waitress.create_server(
+                            self.app, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
+                            host=self.host, port=port, **self.options)
+                        log.info("repository %s listens on %s:%s", name, self.host, port)
+                    except OSError as error:
+                        log.error("repository %s: cannot listen on port %s: %s", name, port, error)
+                        continue
+                self.port_map[port] = name
+
+    def _reconcile_forever(self) -> None:
+        while not self._stop.wait(RECONCILE_SECONDS):
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("reconciling repository listeners failed")
+
+    def serve(self, install_signal_handlers: bool = True) -> None:
+        self.reconcile()
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+        threading.Thread(target=self._reconcile_forever, name="stowage-listeners", daemon=True).start()
+        log.info("Stowage listening on http://%s:%s", self.host, self.port)
+        try:
+            self.main.run()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.close()
+
+    def stop_loop(self) -> None:
+        """Ask the serving loop (from any thread) to close every socket, which ends :meth:`serve`."""
+        def close_all() -> None:
+            for channel in list(self.socket_map.values()):
+                channel.close()
+
+        self.main.trigger.pull_trigger(close_all)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        log.info("received signal %s, shutting down", signum)
+        raise SystemExit(0)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for server in self.port_servers.values():
+                server.close()
+            self.port_servers.clear()
+        self.main.close()
+        self.main.task_dispatcher.shutdown(cancel_pending=False, timeout=10)

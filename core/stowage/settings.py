@@ -1,0 +1,98 @@
+"""Server settings and the TOML configuration file (server, blob stores, repositories).
+
+The file is applied at start-up: repositories it names are created or updated; an unknown key anywhere
+is an error that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+import cattrs
+from attrs import evolve, field, frozen
+
+from stowage.blobstore import BlobStoreConfig
+from stowage.errors import ConfigurationError
+from stowage.models import RepositoryConfig
+from stowage.serialization import structure
+
+DEFAULT_DATA_DIR = "./stowage-data"
+
+
+@frozen
+class CatalogSettings:
+    """Which catalog implementation to use (``sqlite`` built in) and its location or DSN."""
+
+    type: str = "sqlite"
+    path: str = ""
+    url: str = ""
+
+
+@frozen
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8081
+    data_dir: str = DEFAULT_DATA_DIR
+    threads: int = 16
+    anonymous_access: bool = True
+    #: waitress refuses bodies above this; container layers reach several GiB.
+    max_request_body_size: int = 64 * 1024**3
+    #: the URL clients use to reach this server, when a reverse proxy does not send X-Forwarded-*.
+    base_url: str = ""
+    #: sign Docker bearer tokens and similar; generated and kept under the data directory when unset.
+    secret_key: str = field(default="", repr=False)
+    catalog: CatalogSettings = CatalogSettings()
+    #: load failures of plugins abort start-up instead of being reported.
+    strict_plugins: bool = False
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+
+@frozen
+class ConfigFile:
+    server: ServerSettings = ServerSettings()
+    blob_stores: tuple[BlobStoreConfig, ...] = ()
+    repositories: tuple[Mapping[str, Any], ...] = ()
+
+
+def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
+                     overrides: Mapping[str, Any] | None = None) -> ConfigFile:
+    """Read the TOML file (if any), apply environment and command-line overrides.
+
+    Repositories stay raw mappings here; they are checked once plugins have said which formats exist.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigurationError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigurationError(f"{path}: {error}") from None
+    unknown = set(data) - {"server", "blobStores", "repositories"}
+    if unknown:
+        raise ConfigurationError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
+                                 f"expected server, blobStores, repositories")
+    server = structure(converter, data.get("server", {}), ServerSettings, "server")
+    blob_stores = tuple(structure(converter, entry, BlobStoreConfig, f"blobStores[{i}]")
+                        for i, entry in enumerate(data.get("blobStores", [])))
+    repositories = data.get("repositories", [])
+    if not isinstance(repositories, list) or not all(isinstance(r, Mapping) for r in repositories):
+        raise ConfigurationError(f"{path}: repositories must be an array of tables ([[repositories]])")
+    if path is not None and not os.path.isabs(server.data_dir) and "server" in data and "dataDir" in data["server"]:
+        # A data directory in the file is relative to the file, not to wherever the server was started.
+        server = evolve(server, data_dir=str((Path(path).parent / server.data_dir).resolve()))
+    changes = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if changes:
+        server = evolve(server, **changes)
+    return ConfigFile(server=server, blob_stores=blob_stores, repositories=tuple(repositories))
+
+
+def check_repositories(raw: tuple[Mapping[str, Any], ...], converter: cattrs.Converter) -> list[RepositoryConfig]:
+    return [structure(converter, entry, RepositoryConfig, f"repositories[{i}]") for i, entry in enumerate(raw)]

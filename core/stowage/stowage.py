@@ -1,0 +1,247 @@
+"""The application object: the one place that holds state (catalog, blob stores, repositories, plugins).
+
+There is no module-level mutable state anywhere else; tests build as many of these as they like.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from typing import Any, Iterable
+
+import cattrs
+
+from stowage.blobstore import BlobStore, BlobStoreConfig
+from stowage.catalog import Catalog
+from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
+from stowage.metadata_cache import MetadataCache
+from stowage.models import RepositoryConfig, RepositoryType
+from stowage.pluginmanager import PluginManager
+from stowage.registration import MetadataBuilder
+from stowage.repository import Repository
+from stowage.security import SecurityRealm
+from stowage.serialization import make_converter, structure
+from stowage.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+CONFIG_GENERATION = ("stowage", "config-generation")
+DEFAULT_BLOB_STORE = BlobStoreConfig(name="default", type="File", path="default")
+
+
+class Stowage:
+    #: seconds a process trusts its copy of the repository configurations before re-reading the catalog
+    #: generation (other nodes' changes are seen within this delay).
+    CONFIG_RECHECK_SECONDS = 1.0
+
+    def __init__(self, settings: ServerSettings, plugins: PluginManager, *,
+                 blob_stores: Iterable[BlobStoreConfig] = ()):
+        self.settings = settings
+        self.plugins = plugins
+        self.converter: cattrs.Converter = make_converter(plugins.formats)
+        self.node_id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        catalog = plugins.hook.stowage_catalog(settings=settings)
+        if catalog is None:
+            raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
+        self.catalog: Catalog = catalog
+        self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
+        self.metadata_cache = MetadataCache()
+        self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
+        self._blob_store_configs: dict[str, BlobStoreConfig] = {}
+        self._blob_stores: dict[str, BlobStore] = {}
+        for config in (DEFAULT_BLOB_STORE, *blob_stores):
+            self.add_blob_store(config)
+        self._repositories: dict[str, Repository] = {}
+        self._generation: Any = None
+        self._checked_at = 0.0
+        self._lock = threading.RLock()
+        self._extensions: dict[str, Any] = {}
+
+    # -- blob stores ------------------------------------------------------------------------------------
+    def add_blob_store(self, config: BlobStoreConfig) -> BlobStore:
+        store = self.plugins.hook.stowage_blob_store(config=config, settings=self.settings)
+        if store is None:
+            raise ConfigurationError(f"blob store {config.name!r}: no plugin handles type {config.type!r}")
+        self._blob_store_configs[config.name] = config
+        self._blob_stores[config.name] = store
+        return store
+
+    def blob_store(self, name: str) -> BlobStore:
+        try:
+            return self._blob_stores[name]
+        except KeyError:
+            raise ConfigurationError(f"blob store {name!r} does not exist") from None
+
+    def blob_stores(self) -> dict[str, BlobStore]:
+        return dict(self._blob_stores)
+
+    # -- extensions: per-app state a plugin keeps (its caches, background workers) -----------------------
+    def extension(self, key: str, factory: Any) -> Any:
+        """The plugin object stored under ``key`` on this app, created by ``factory()`` on first use."""
+        with self._lock:
+            if key not in self._extensions:
+                self._extensions[key] = factory()
+            return self._extensions[key]
+
+    # -- formats and metadata -----------------------------------------------------------------------------
+    def metadata_builders(self, format_name: str) -> list[MetadataBuilder]:
+        return [b for b in self.plugins.metadata_builders if b.format == format_name]
+
+    # -- repositories -----------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self.CONFIG_RECHECK_SECONDS and self._generation is not None:
+            return
+        generation = self.catalog.get_document(*CONFIG_GENERATION)
+        self._checked_at = now
+        if generation == self._generation and self._generation is not None:
+            return
+        repositories = {}
+        for data in self.catalog.list_repositories():
+            repository = self._build(data)
+            repositories[repository.name] = repository
+        with self._lock:
+            self._repositories = repositories
+            self._generation = generation
+        self.metadata_cache.clear()
+
+    def _build(self, data: dict) -> Repository:
+        fmt = self.plugins.formats.get(data.get("format", ""))
+        try:
+            config = structure(self.converter, data, RepositoryConfig, data.get("name", ""))
+        except ConfigurationError:
+            if fmt is not None:
+                raise
+            # The format's plugin is gone: keep serving a 503 for it with the settings core understands.
+            core_only = {k: v for k, v in data.items() if k in _CORE_KEYS}
+            config = structure(self.converter, core_only, RepositoryConfig, data.get("name", ""))
+        return Repository(self, config, fmt, self.handlers.get(config.format))
+
+    def repository(self, name: str) -> Repository:
+        self._refresh()
+        try:
+            return self._repositories[name]
+        except KeyError:
+            raise RepositoryNotFound(f"repository {name} does not exist") from None
+
+    def repositories(self) -> list[Repository]:
+        self._refresh()
+        return sorted(self._repositories.values(), key=lambda r: r.name)
+
+    def parse_repository(self, data: Any, where: str = "") -> RepositoryConfig:
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if fmt not in self.plugins.formats:
+            known = ", ".join(sorted(self.plugins.formats)) or "none installed"
+            raise ConfigurationError(f"{where or 'repository'}: unknown format {fmt!r} (installed: {known})")
+        return structure(self.converter, data, RepositoryConfig, where)
+
+    def save_repository(self, config: RepositoryConfig, *, create: bool | None = None) -> Repository:
+        """Create or update a repository after checking it against the others (group members, cycles)."""
+        with self.catalog.transaction():
+            exists = self.catalog.get_repository(config.name) is not None
+            if create is True and exists:
+                raise ConfigurationError(f"repository {config.name} already exists")
+            if create is False and not exists:
+                raise RepositoryNotFound(f"repository {config.name} does not exist")
+            if exists:
+                current = self.catalog.get_repository(config.name)
+                if current["format"] != config.format or current["type"] != config.type.value:
+                    raise ConfigurationError(
+                        f"repository {config.name} is {current['format']}/{current['type']}; its format and "
+                        f"type cannot change")
+            self._check(config)
+            self.catalog.save_repository(config.name, config.format, config.type.value,
+                                         self.converter.unstructure(config))
+            self._bump_generation()
+        self._checked_at = 0.0
+        repository = self.repository(config.name)
+        self.plugins.hook.stowage_repository_changed(stowage=self, name=config.name, config=config)
+        return repository
+
+    def delete_repository(self, name: str) -> None:
+        with self.catalog.transaction():
+            if self.catalog.get_repository(name) is None:
+                raise RepositoryNotFound(f"repository {name} does not exist")
+            users = [r["name"] for r in self.catalog.list_repositories()
+                     if name in r.get("group", {}).get("memberNames", ())]
+            if users:
+                raise ConfigurationError(f"repository {name} is a member of group(s) {', '.join(users)}; "
+                                         f"remove it from them first")
+            self.catalog.delete_repository(name)
+            self._bump_generation()
+        self._checked_at = 0.0
+        self.plugins.hook.stowage_repository_changed(stowage=self, name=name, config=None)
+
+    def _bump_generation(self) -> None:
+        current = self.catalog.get_document(*CONFIG_GENERATION) or 0
+        self.catalog.put_document(*CONFIG_GENERATION, current + 1)
+
+    def _check(self, config: RepositoryConfig) -> None:
+        if config.format not in self.plugins.formats:
+            raise ConfigurationError(f"repository {config.name}: format {config.format!r} is not installed")
+        if config.storage.blob_store_name not in self._blob_stores:
+            raise ConfigurationError(f"repository {config.name}: blob store {config.storage.blob_store_name!r} "
+                                     f"does not exist")
+        fmt = self.plugins.formats[config.format]
+        if fmt.port_of is not None:
+            port = fmt.port_of(config)
+            if port is not None:
+                if port == self.settings.port:
+                    raise ConfigurationError(f"repository {config.name}: port {port} is the main port")
+                for other in self.catalog.list_repositories():
+                    if other["name"] != config.name and other["format"] == config.format:
+                        other_port = fmt.port_of(self.parse_repository(other))
+                        if other_port == port:
+                            raise ConfigurationError(
+                                f"repository {config.name}: port {port} is already used by {other['name']}")
+        if config.type is not RepositoryType.GROUP:
+            return
+        stored = {r["name"]: r for r in self.catalog.list_repositories()}
+        stored[config.name] = self.converter.unstructure(config)
+        for member in config.group.member_names:  # type: ignore[union-attr]
+            if member not in stored:
+                raise ConfigurationError(f"group {config.name}: member {member!r} does not exist")
+            if stored[member]["format"] != config.format:
+                raise ConfigurationError(f"group {config.name}: member {member!r} is a {stored[member]['format']} "
+                                         f"repository, not {config.format}")
+        cycle = _find_cycle(config.name, stored)
+        if cycle:
+            raise ConfigurationError(f"group {config.name}: members form a cycle: {' -> '.join(cycle)}")
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def close(self) -> None:
+        for extension in self._extensions.values():
+            close = getattr(extension, "close", None)
+            if callable(close):
+                close()
+        self.catalog.close()
+
+
+_CORE_KEYS = {"name", "format", "type", "online", "storage", "cleanup", "proxy", "negativeCache", "httpClient",
+              "group", "namePolicy"}
+
+
+def _find_cycle(start: str, repositories: dict[str, dict]) -> list[str] | None:
+    def members(name: str) -> list[str]:
+        return list(repositories.get(name, {}).get("group", {}).get("memberNames", ()))
+
+    path: list[str] = []
+
+    def visit(name: str) -> list[str] | None:
+        if name in path:
+            return path[path.index(name):] + [name]
+        path.append(name)
+        for member in members(name):
+            found = visit(member)
+            if found:
+                return found
+        path.pop()
+        return None
+
+    return visit(start)
+
+

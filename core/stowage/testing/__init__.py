@@ -1,0 +1,9 @@
+"""The plugin test kit: build apps with chosen plugins, call them, run them on a loopback port.
+
+Installed as a pytest plugin (``pytest11`` entry point ``stowage``), so every plugin's tests get the
+fixtures in :mod:`stowage.testing.fixtures` without importing anything.
+"""
+
+from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage, free_port
+
+__all__ = ["ADMIN_PASSWORD", "LiveServer", "TestStowage", "build_stowage", "free_port"]

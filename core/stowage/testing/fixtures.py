@@ -1,0 +1,58 @@
+"""pytest fixtures for Stowage and its plugins (loaded through the ``pytest11`` entry point).
+
+- ``stowage_factory(**kwargs)``: build a :class:`~stowage.testing.TestStowage` in a fresh data dir;
+  ``plugins=[...]``, ``load_entrypoints=False`` to test a plugin alone, ``repositories=[...]``.
+- ``stowage_app``: one built with every installed plugin.
+- ``stowage_server``: ``stowage_app`` served by waitress on a free loopback port (``.url``).
+- ``live_server_factory(test_stowage)``: serve any built app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
+
+
+@pytest.fixture
+def stowage_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., TestStowage]]:
+    monkeypatch.setenv("STOWAGE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    built: list[TestStowage] = []
+    counter = iter(range(1_000_000))
+
+    def factory(**kwargs: Any) -> TestStowage:
+        data_dir = kwargs.pop("data_dir", None) or tmp_path / f"stowage-{next(counter)}"
+        test_stowage = build_stowage(Path(data_dir), **kwargs)
+        built.append(test_stowage)
+        return test_stowage
+
+    yield factory
+    for test_stowage in built:
+        test_stowage.stowage.close()
+
+
+@pytest.fixture
+def stowage_app(stowage_factory: Callable[..., TestStowage]) -> TestStowage:
+    return stowage_factory()
+
+
+@pytest.fixture
+def live_server_factory() -> Iterator[Callable[..., LiveServer]]:
+    servers: list[LiveServer] = []
+
+    def factory(test_stowage: TestStowage, **kwargs: Any) -> LiveServer:
+        server = LiveServer(test_stowage, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def stowage_server(stowage_app: TestStowage, live_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    return live_server_factory(stowage_app)

@@ -1,0 +1,99 @@
+"""Building and running Stowage for tests, without pytest (the fixtures wrap these)."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import falcon.testing
+from attrs import define
+
+from stowage.app import StowageApp, create_app, create_stowage
+from stowage.pluginmanager import make_plugin_manager
+from stowage.settings import ConfigFile, ServerSettings
+from stowage.stowage import Stowage
+
+ADMIN_PASSWORD = "admin123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def basic_auth(user: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@define
+class TestStowage:
+    """An app built for a test: the application object, the WSGI app and an in-process client."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    stowage: Stowage
+    app: StowageApp
+    client: falcon.testing.TestClient
+    admin_password: str = ADMIN_PASSWORD
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """Headers that authenticate as the admin user."""
+        return basic_auth("admin", self.admin_password)
+
+    def create_repository(self, **config: Any) -> Any:
+        """Create a repository from Nexus-shaped keyword arguments (``name``, ``format``, ``type``...)."""
+        return self.stowage.save_repository(self.stowage.parse_repository(config), create=True)
+
+
+def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entrypoints: bool = True,
+                  repositories: Iterable[Mapping[str, Any]] = (), strict: bool = True,
+                  monkeypatch_env: Any = None, **settings: Any) -> TestStowage:
+    """An app over ``data_dir`` with the given plugins (entry points too unless told otherwise)."""
+    import os
+
+    os.environ.setdefault("STOWAGE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    server = ServerSettings(data_dir=str(data_dir), strict_plugins=strict, **settings)
+    manager = make_plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins, strict=strict)
+    stowage = create_stowage(server, manager, config=ConfigFile(server=server, repositories=tuple(repositories)))
+    app = create_app(stowage)
+    return TestStowage(stowage=stowage, app=app, client=falcon.testing.TestClient(app),
+                       admin_password=os.environ["STOWAGE_ADMIN_PASSWORD"])
+
+
+class LiveServer:
+    """A real waitress server for a :class:`TestStowage` on a free loopback port, in a thread."""
+
+    def __init__(self, test_stowage: TestStowage, *, port: int | None = None):
+        from stowage.server import Server
+
+        self.test_stowage = test_stowage
+        self.server = Server(test_stowage.app, test_stowage.stowage, host="127.0.0.1",
+                             port=port if port is not None else 0, threads=8)
+        self.thread = threading.Thread(target=self.server.serve, kwargs={"install_signal_handlers": False},
+                                       name="stowage-live-server", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stowage(self) -> Stowage:
+        return self.test_stowage.stowage
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop_loop()
+        self.thread.join(timeout=10)

@@ -1,0 +1,1 @@
+"""Raw repositories for Stowage: any file at any path."""

@@ -1,0 +1,83 @@
+"""The raw format: hosted PUT/GET/HEAD/DELETE of any path, proxy and group through core's engine."""
+
+from __future__ import annotations
+
+import enum
+import mimetypes
+import posixpath
+
+import falcon
+from attrs import frozen
+
+from stowage.plugin import (Asset, AssetKind, BadRequest, Format, FormatHandler, RepoRequest, Repository,
+                            UploadedFile, User, WritePolicy, clean_path, hookimpl)
+
+
+class ContentDisposition(enum.Enum):
+    ATTACHMENT = "ATTACHMENT"
+    INLINE = "INLINE"
+
+
+@frozen
+class RawSettings:
+    content_disposition: ContentDisposition = ContentDisposition.ATTACHMENT
+
+
+def guess_content_type(path: str) -> str:
+    return mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
+
+
+class RawHandler(FormatHandler):
+    methods = ("GET", "HEAD", "PUT", "DELETE")
+
+    def on_get(self, request: RepoRequest) -> None:
+        if request.path in ("", "/") or request.path.endswith("/"):
+            raise falcon.HTTPFound(f"/service/rest/repository/browse/{request.repository.name}/{request.path.lstrip('/')}")
+        asset = request.repository.resolve(request.path, AssetKind.CONTENT)
+        settings = request.repository.config.section("raw") or RawSettings()
+        disposition = "inline" if settings.content_disposition is ContentDisposition.INLINE else "attachment"
+        filename = posixpath.basename(asset.path).replace('"', "")
+        request.resp.set_header("Content-Disposition", f'{disposition}; filename="{filename}"')
+        request.send_asset(asset)
+
+    def on_put(self, request: RepoRequest) -> None:
+        if not request.path or request.path.endswith("/"):
+            raise BadRequest("PUT needs a file path, not a directory")
+        body, length = request.require_body()
+        content_type = request.header("Content-Type")
+        if not content_type or content_type == "application/x-www-form-urlencoded":  # curl's default for -d
+            content_type = guess_content_type(request.path)
+        request.repository.store(request.path, body, length=length, content_type=content_type,
+                                 attributes={"uploader": request.user.user_id if request.user else None})
+        request.resp.status = falcon.HTTP_201
+
+    def on_delete(self, request: RepoRequest) -> None:
+        request.repository.delete(request.path)
+        request.resp.status = falcon.HTTP_204
+
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+                         user: User | None) -> list[Asset]:
+        """``POST /service/rest/v1/components``: ``raw.directory``, ``raw.assetN``, ``raw.assetN.filename``."""
+        directory = fields.get("raw.directory", "").strip("/")
+        if not files:
+            raise BadRequest("no file parts: send raw.asset1 (and raw.asset1.filename)")
+        planned = []
+        for upload in files:
+            if not upload.field.startswith("raw.asset"):
+                raise BadRequest(f"unexpected file field {upload.field!r}; use raw.assetN")
+            filename = fields.get(f"{upload.field}.filename") or upload.filename
+            if not filename:
+                raise BadRequest(f"{upload.field}.filename is required")
+            path = clean_path(f"{directory}/{filename}" if directory else filename, allow_trailing_slash=False)
+            repository.check_writable(path)
+            planned.append((path, upload))
+        return [repository.record(path, upload.blob, content_type=guess_content_type(path),
+                                  attributes={"uploader": user.user_id if user else None})
+                for path, upload in planned]
+
+
+@hookimpl
+def stowage_register_formats() -> list[Format]:
+    return [Format(name="raw", handler=RawHandler, settings={"raw": RawSettings},
+                   default_write_policy=WritePolicy.ALLOW_ONCE,
+                   description="Any file at any path; hosted, proxy and group.")]
