@@ -7,13 +7,14 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from stowage.errors import MethodNotAllowed, StowageError
 from stowage.models import AssetKind
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
+    from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
 
@@ -30,7 +31,7 @@ class FormatHandler:
     # -- requests ------------------------------------------------------------------------------------
     def on_get(self, request: "RepoRequest") -> None:
         """Serve ``request.path``: by default the asset the repository resolves there."""
-        request.send_asset(request.repository.resolve(request.path, self.classify(request.path)))
+        request.send_asset(request.repository.resolve(request.path, self.classify(request.path), stream=True))
 
     def on_head(self, request: "RepoRequest") -> None:
         self.on_get(request)
@@ -68,8 +69,20 @@ class FormatHandler:
         return AssetKind.CONTENT
 
     def upstream_path(self, path: str) -> str:
-        """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
+        """The path to request from a proxy repository's remote for ``path`` (default: the same).
+
+        Return it decoded; characters that need it are percent-encoded by the engine, and ``%`` escapes
+        already present are kept (npm's ``@scope%2fname``).
+        """
         return path
+
+    def expected_digests(self, repository: "Repository", path: str) -> Mapping[str, str]:
+        """Digests a proxied body for ``path`` must have, e.g. ``{"sha256": hex}`` for a docker blob.
+
+        The engine computes them while the body streams in and refuses to cache (and cuts every
+        client's connection) on a mismatch. Names are hashlib's (``sha256``, ``sha512``, ``sha1``).
+        """
+        return {}
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:

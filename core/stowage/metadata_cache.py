@@ -1,8 +1,9 @@
 """A per-process cache of built and merged metadata documents.
 
-It is only a cache: each entry is keyed on the repository's revision key (the catalog revision, or the
-members' revisions for a group), read from the shared catalog on every lookup, so a change made by any
-process or node is seen on the next request.
+It is only a cache: each entry is keyed on the resolver's ``document_key`` (the catalog revision for a
+hosted repository, the digest of the upstream copy for a proxy, after revalidating it when stale, and
+the members' keys for a group), read from the shared catalog on every lookup, so a change made by any
+process or node, and an upstream document that changed, are seen on the next request.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ class MetadataCache:
 
     def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str]) -> Any:
         key = (repository.name, builder.format, builder.name, match.group(0))
-        revision = repository.resolver.revision_key()
+        revision = repository.resolver.document_key(builder, match)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == revision:
                 self._entries.move_to_end(key)
                 return entry[1]
         document = repository.resolver.document(builder, match)
-        # A proxy's document depends on a remote, not on a revision: it caches its own upstream copy.
         if repository.resolver.cacheable_documents:
             with self._lock:
                 self._entries[key] = (revision, document)

@@ -5,7 +5,7 @@ from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
                             FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, PayloadTooLarge, StowageError, Unauthorized,
-                            UpstreamError, WritePolicyViolation)
+                            UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.content import send_content
@@ -15,7 +15,8 @@ from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryCon
                             WritePolicy)
 from stowage.registration import API_VERSION, Format, MetadataBuilder, Route
 from stowage.repository import Repository
-from stowage.resolver import MemberDocument, Resolver
+from stowage.proxy_flight import InFlightAsset
+from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.components import UploadedFile
 from stowage.security import Action, User
 from stowage.stowage import Stowage
@@ -23,9 +24,10 @@ from stowage.stowage import Stowage
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
-    "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
-    "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
+    "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath", "MemberDocument",
+    "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
     "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "Route", "Stowage",
-    "StowageError", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
-    "WritePolicyViolation", "clean_path", "copy_into", "default_error_body", "hookimpl", "send_content",
+    "StowageError", "Unauthorized", "UploadedFile", "UpstreamBlocked", "UpstreamError", "UpstreamTimeout",
+    "User", "WritePolicy", "WritePolicyViolation", "clean_path", "copy_into", "default_error_body",
+    "guard_names", "hookimpl", "send_content",
 ]

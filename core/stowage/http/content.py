@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 from email.utils import formatdate, parsedate_to_datetime
-from typing import IO, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
 import falcon
 
 from stowage.errors import RangeNotSatisfiable
 from stowage.models import Asset
+
+if TYPE_CHECKING:
+    from stowage.proxy_flight import InFlightAsset
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -100,10 +103,35 @@ class BoundedReader:
         self._stream.close()
 
 
+#: ``Warning`` header of a proxy's cached copy served because the remote failed (RFC 7234 section 5.5.1).
+STALE_WARNING = '110 - "Response is Stale"'
+
+
 def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener: Callable[[], IO[bytes]],
                *, content_type: str | None = None) -> None:
+    from stowage.proxy_flight import InFlightAsset
+
+    if asset.cache_status:
+        resp.set_header("X-Stowage-Cache", asset.cache_status)
+        if asset.cache_status == "stale":
+            resp.set_header("Warning", STALE_WARNING)
+    if isinstance(asset, InFlightAsset):
+        send_in_flight(req, resp, asset, content_type=content_type)
+        return
     send_content(req, resp, etag=asset.etag, size=asset.size, content_type=content_type or asset.content_type,
                  opener=opener, last_modified=asset.last_updated or None)
+
+
+def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightAsset", *,
+                   content_type: str | None = None) -> None:
+    """Stream a proxy download while it arrives: a full 200 (no ETag or Range: the digest is not known
+    yet). If the download fails, reading raises and the server cuts the connection."""
+    resp.content_type = content_type or asset.content_type
+    if asset.size is not None:
+        resp.content_length = asset.size
+    if req.method == "HEAD":
+        return
+    resp.stream = asset.open()
 
 
 def _not_modified_since(req: falcon.Request, last_modified: float | None) -> bool:

@@ -48,18 +48,9 @@ def summary(req: falcon.Request, stowage: "Stowage", repository: "Repository") -
 
 
 def remote_status(stowage: "Stowage", repository: "Repository") -> dict[str, Any]:
-    import time
+    from stowage.proxy_upstream import describe_status
 
-    status = stowage.catalog.remote_status(repository.name)
-    blocked = repository.config.http_client and repository.config.http_client.blocked
-    auto_blocked = status.blocked_until > time.time()
-    return {
-        "online": repository.config.online,
-        "remoteStatus": "blocked" if blocked else ("autoBlocked" if auto_blocked else "available"),
-        "blockedUntil": status.blocked_until if auto_blocked else None,
-        "failures": status.failures,
-        "reason": status.last_error or None,
-    }
+    return describe_status(repository)
 
 
 def full(stowage: "Stowage", req: falcon.Request, repository: "Repository") -> dict[str, Any]:
@@ -194,15 +185,28 @@ class InvalidateCacheResource:
         repository = self.stowage.repository(name)
         if repository.type is RepositoryType.HOSTED:
             raise ConfigurationError(f"repository {name} is hosted; only proxy and group caches can be invalidated")
-        targets = [repository]
-        if repository.type is RepositoryType.GROUP:
-            targets = [m for m in repository.resolver.members() if m.type is RepositoryType.PROXY]  # type: ignore[attr-defined]
+        targets = [repository] if repository.type is RepositoryType.PROXY else _proxy_members(repository)
         for target in targets:
             self.stowage.catalog.invalidate_assets(target.name)
             self.stowage.catalog.forget_missing(target.name)
             self.stowage.catalog.bump_revision(target.name)
         self.stowage.metadata_cache.clear()
         resp.status = falcon.HTTP_204
+
+
+def _proxy_members(group: "Repository", seen: set[str] | None = None) -> list["Repository"]:
+    """Every proxy reachable from ``group`` through its members and nested groups."""
+    seen = set() if seen is None else seen
+    found = []
+    for member in group.resolver.members():  # type: ignore[attr-defined]
+        if member.name in seen:
+            continue
+        seen.add(member.name)
+        if member.type is RepositoryType.PROXY:
+            found.append(member)
+        elif member.type is RepositoryType.GROUP:
+            found += _proxy_members(member, seen)
+    return found
 
 
 class RebuildIndexResource:

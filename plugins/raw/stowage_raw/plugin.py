@@ -33,7 +33,7 @@ class RawHandler(FormatHandler):
     def on_get(self, request: RepoRequest) -> None:
         if request.path in ("", "/") or request.path.endswith("/"):
             raise falcon.HTTPFound(f"/service/rest/repository/browse/{request.repository.name}/{request.path.lstrip('/')}")
-        asset = request.repository.resolve(request.path, AssetKind.CONTENT)
+        asset = request.repository.resolve(request.path, AssetKind.CONTENT, stream=True)
         settings = request.repository.config.section("raw") or RawSettings()
         disposition = "inline" if settings.content_disposition is ContentDisposition.INLINE else "attachment"
         filename = posixpath.basename(asset.path).replace('"', "")
