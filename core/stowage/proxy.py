@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,12 @@ class ProxyResolver(Resolver):
         return max(30.0, 2.0 * max(1, http_client_settings(self.repository).connection.timeout) + 10.0)
 
     # -- resolving ------------------------------------------------------------------------------------
+    def cached(self, path: str, kind: AssetKind = AssetKind.CONTENT) -> Asset | None:
+        cached = self.repository.stowage.catalog.get_asset(self.repository.name, path)
+        if cached is not None and self.is_fresh(cached, kind):
+            return attrs.evolve(cached, cache_status="hit")
+        return None
+
     def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True,
                 stream: bool = False) -> Asset | InFlightAsset | None:
         catalog = self.repository.stowage.catalog
@@ -139,10 +146,11 @@ class ProxyResolver(Resolver):
         stowage = self.repository.stowage
         catalog = stowage.catalog
         lease = f"proxy-fetch:{self.repository.name}:{path}"
+        owner = flight.owner = f"{stowage.node_id}#{secrets.token_hex(4)}"
         while True:
-            acquired = catalog.acquire_lease(lease, stowage.node_id, self.lease_ttl())
+            acquired = catalog.acquire_lease(lease, owner, self.lease_ttl())
             if not acquired:
-                while catalog.lease_holder(lease) not in (None, stowage.node_id):
+                while catalog.lease_holder(lease) not in (None, owner):
                     time.sleep(LEASE_POLL_SECONDS)
             # Whoever held the lease may have fetched what we want (also right after we acquired it:
             # another process can commit and release between our first look and the lease).
@@ -162,7 +170,7 @@ class ProxyResolver(Resolver):
                     return
                 continue  # the other process failed: try ourselves
             if acquired:
-                catalog.release_lease(lease, stowage.node_id)
+                catalog.release_lease(lease, owner)
             flight.finish(asset=outcome)
             flights.end(flight)
             return
@@ -185,7 +193,7 @@ class ProxyResolver(Resolver):
             if flight.state != "done":
                 flight.finish(error=UpstreamError(f"fetching {path} for {self.repository.name} was interrupted"))
             try:
-                stowage.catalog.release_lease(lease, stowage.node_id)
+                stowage.catalog.release_lease(lease, flight.owner)
             finally:
                 flights.end(flight)
 
@@ -255,7 +263,7 @@ class ProxyResolver(Resolver):
                     writer.write(chunk)
                     flight.progress(writer.size)
                     if time.monotonic() - renewed > ttl / 3:
-                        stowage.catalog.acquire_lease(lease, stowage.node_id, ttl)
+                        stowage.catalog.acquire_lease(lease, flight.owner, ttl)
                         renewed = time.monotonic()
             except (urllib3.exceptions.HTTPError, OSError) as error:
                 raise UpstreamError(f"the remote of {repository.name} broke off {path} after {writer.size} "

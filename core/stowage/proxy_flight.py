@@ -37,6 +37,8 @@ class Flight:
     """One in-process fetch of one path, shared by every thread that asked for it meanwhile."""
 
     key: str
+    #: the catalog lease owner of this fetch (unique per flight).
+    owner: str = ""
     state: str = FlightState.PENDING
     #: bytes of the body written to the spool so far.
     written: int = 0
@@ -100,7 +102,9 @@ class FlightTable:
         """The flight for ``key`` and whether the caller leads it (must fetch) or follows it."""
         with self._lock:
             flight = self._flights.get(key)
-            if flight is not None:
+            # A finished flight still in the table belongs to requests that were already waiting; a
+            # newcomer asks again (its predecessor's error is not its own, and a success is in the catalog).
+            if flight is not None and flight.state != FlightState.DONE:
                 return flight, False
             flight = self._flights[key] = Flight(key)
             return flight, True

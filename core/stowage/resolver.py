@@ -103,6 +103,11 @@ class Resolver(abc.ABC):
     def document(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
         """The builder's document for this repository, or None when there is none."""
 
+    def cached(self, path: str, kind: AssetKind = AssetKind.CONTENT) -> Asset | None:
+        """What is stored here for ``path`` and may be served now without asking any remote (a proxy's
+        copy only while it is within its max age)."""
+        return self.resolve(path, kind, remote=False)
+
     def revision_key(self) -> Any:
         """Changes whenever anything this repository serves may have changed (caches key on it)."""
         return self.repository.stowage.catalog.revision(self.repository.name)
@@ -145,7 +150,7 @@ class GroupResolver(Resolver):
         # an upstream. Metadata is excluded from that shortcut; it must be fresh, so order decides.
         if kind is AssetKind.CONTENT:
             for member in members:
-                asset = member.resolver.resolve(path, kind, remote=False)
+                asset = member.resolver.cached(path, kind)
                 if asset is not None:
                     return asset
             if not remote:

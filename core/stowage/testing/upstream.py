@@ -118,7 +118,7 @@ class FaultUpstream:
             return self
         self._state.release.clear()
         handler = type("Handler", (_Handler,), {"state": self._state})
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        server = _Server(("127.0.0.1", self._port), handler)
         server.daemon_threads = True
         self._port = server.server_address[1]
         self._server = server
@@ -233,6 +233,17 @@ class FaultUpstream:
     def clear_log(self) -> None:
         with self._state.lock:
             self._state.log.clear()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):  # clients hanging up (cut, timeouts) are expected
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
