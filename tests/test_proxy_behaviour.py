@@ -288,3 +288,22 @@ def test_invalidate_cache_forgets_negative_entries_and_refuses_hosted(stack, sto
     refused = get(f"{server.url}/service/rest/v1/repositories/raw-hosted/invalidate-cache", method="POST",
                   headers=stowage_app.admin)
     assert refused.status == 400 and b"hosted" in refused.data
+
+
+def test_connection_retries_absorb_transient_failures(stack, fault_upstream):
+    server = stack(http_client={"connection": {"timeout": 2, "retries": 2}})
+    fault_upstream.put("retry.bin", b"third time lucky")
+    fault_upstream.fault("status", "retry.bin", status=503, times=2)
+    answer = get(f"{server.url}/repository/raw-proxy/retry.bin")
+    assert answer.status == 200 and answer.data == b"third time lucky"
+    assert [entry.status for entry in fault_upstream.requests("retry.bin")] == [503, 503, 200]
+
+
+def test_head_of_an_uncached_path_fetches_it_once(stack, fault_upstream):
+    server = stack()
+    fault_upstream.put("head.bin", b"12345")
+    head = get(f"{server.url}/repository/raw-proxy/head.bin", method="HEAD")
+    assert head.status == 200 and head.headers["Content-Length"] == "5"
+    body = get(f"{server.url}/repository/raw-proxy/head.bin")
+    assert body.data == b"12345"
+    assert fault_upstream.count("head.bin") == 1

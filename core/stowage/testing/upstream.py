@@ -75,6 +75,8 @@ class _Fault:
     kind: str
     status: int = 500
     at: int | None = None
+    #: how many more requests the fault applies to (None: until cleared).
+    times: int | None = None
 
 
 @define
@@ -180,8 +182,14 @@ class FaultUpstream:
             self._state.redirects[path.lstrip("/")] = to
 
     # -- faults ---------------------------------------------------------------------------------------
-    def fault(self, kind: str | None, path: str | None = None, *, status: int = 500, at: int | None = None) -> None:
-        """Inject a fault for ``path`` (every path when None): ``hang``, ``status`` or ``cut``; None clears."""
+    def fault(self, kind: str | None, path: str | None = None, *, status: int = 500, at: int | None = None,
+              times: int | None = None) -> None:
+        """Inject a fault for ``path`` (every path when None): ``hang``, ``status`` or ``cut``; None clears.
+
+        :param status: the status a ``status`` fault answers.
+        :param at: how many body bytes a ``cut`` fault sends before closing (default: half).
+        :param times: the fault applies to this many requests, then clears itself (default: until cleared).
+        """
         key = path.lstrip("/") if path is not None else None
         with self._state.lock:
             if kind is None:
@@ -189,7 +197,7 @@ class FaultUpstream:
             else:
                 if kind not in ("hang", "status", "cut"):
                     raise ValueError(f"unknown fault {kind!r}: use hang, status or cut")
-                self._state.faults[key] = _Fault(kind, status, at)
+                self._state.faults[key] = _Fault(kind, status, at, times)
                 if kind == "hang":
                     self._state.release.clear()
         if kind is None and not self._state.faults:
@@ -289,7 +297,12 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         path = unquote(urlsplit(self.path).path).lstrip("/")
         with state.lock:
-            fault = state.faults.get(path) or state.faults.get(None)
+            fault_key = path if path in state.faults else None
+            fault = state.faults.get(fault_key)
+            if fault is not None and fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    del state.faults[fault_key]
             entry = state.entries.get(path)
             redirect = state.redirects.get(path)
             auth = state.auth
