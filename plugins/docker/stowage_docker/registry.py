@@ -10,6 +10,7 @@ in core, so a blob a repository already holds is never uploaded or stored twice.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
 import re
@@ -199,6 +200,19 @@ class Registry:
             else:
                 yield member
 
+    def name_leaves(self, name: str) -> list[Repository]:
+        """The leaves that may answer for image ``name``: once a hosted leaf holds the name, proxies may
+        not extend it (the dependency-confusion guard) unless ``group.allowProxyNames`` matches it."""
+        leaves = list(self.leaves())
+        if self.repository.type is not RepositoryType.GROUP:
+            return leaves
+        allowed = self.repository.config.group.allow_proxy_names  # type: ignore[union-attr]
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
+            return leaves
+        hosted = [leaf for leaf in leaves if leaf.type is RepositoryType.HOSTED
+                  and self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items]
+        return hosted or leaves
+
     def find_blob(self, name: str, digest: str, *, remote: bool = True) -> Asset | None:
         for leaf in self.leaves():
             try:
@@ -211,7 +225,7 @@ class Registry:
 
     def find_manifest(self, name: str, reference: str) -> Asset | None:
         failures: list[StowageError] = []
-        for leaf in self.leaves():
+        for leaf in self.name_leaves(name):
             try:
                 asset = find_manifest(leaf, name, reference)
             except UpstreamError as error:
@@ -488,7 +502,7 @@ class Registry:
         found: set[str] = set()
         known = False
         failures: list[StowageError] = []
-        for leaf in self.leaves():
+        for leaf in self.name_leaves(name):
             try:
                 tags = list_tags(leaf, name)
             except UpstreamError as error:

@@ -250,3 +250,18 @@ def test_force_basic_auth(stowage_factory) -> None:
     r = ts.client.simulate_post("/v2/basic/app/blobs/uploads/")
     assert r.status_code == 401 and r.headers["www-authenticate"] == 'Basic realm="Stowage"'
     assert ts.client.simulate_post("/v2/basic/app/blobs/uploads/", headers=ts.admin).status_code == 202
+
+
+def test_group_does_not_let_a_proxy_extend_a_hosted_image(stowage_factory) -> None:
+    ts = stowage_factory(repositories=[
+        dict(name="h", format="docker", type="hosted"),
+        dict(name="p", format="docker", type="proxy", proxy={"remoteUrl": "http://127.0.0.1:9"}),
+        dict(name="g", format="docker", type="group", group={"memberNames": ["h", "p"]})])
+    token = ts.client.simulate_get("/v2/token", headers=ts.admin).json["token"]
+    reg = Reg(ts.stowage, ts.client, {"Authorization": f"Bearer {token}"})
+    push_manifest(reg, "h", "orchestrator-x", "1", image(reg, "h", "orchestrator-x"))
+    # the proxy is unreachable: had the group asked it, these would be upstream errors, not answers
+    assert ts.client.simulate_get("/v2/g/orchestrator-x/tags/list", headers=reg.auth).json["tags"] == ["1"]
+    r = ts.client.simulate_get("/v2/g/orchestrator-x/manifests/2", headers=reg.auth)
+    assert r.status_code == 404 and errors(r) == ["MANIFEST_UNKNOWN"]
+    assert ts.client.simulate_get("/v2/g/python/manifests/3", headers=reg.auth).status_code == 502
