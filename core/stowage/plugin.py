@@ -11,7 +11,7 @@ from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate
 from stowage.http.content import send_content
 from stowage.http.paths import clean_path
-from stowage.http.request import RepoRequest
+from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
 from stowage.registration import API_VERSION, Format, MetadataBuilder, Route
@@ -25,8 +25,9 @@ __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
-    "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge", "RangeNotSatisfiable", "RepositoryOffline",
-    "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage",
-    "StowageError", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
-    "WritePolicyViolation", "authenticate", "clean_path", "copy_into", "default_error_body", "hookimpl", "send_content",
+    "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
+    "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
+    "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage", "StowageError", "Unauthorized",
+    "UploadedFile", "UpstreamError", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
+    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "send_content",
 ]

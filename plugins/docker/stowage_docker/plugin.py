@@ -16,7 +16,8 @@ import falcon
 from attrs import field, frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, Format, FormatHandler, NotFound, RepoRequest, Repository,
-                            Route, Stowage, StowageError, User, WritePolicy, hookimpl)
+                            Route, Stowage, StowageError, User, WritePolicy, external_base_url,
+                            hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
 from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, authenticate_request, challenge,
@@ -148,7 +149,7 @@ class V2Resource:
     def serve(self, req: falcon.Request, resp: falcon.Response, rest: str) -> None:
         from stowage.plugin import RepoRequest
 
-        base = _base_url(req, self.stowage)
+        base = external_base_url(req, self.stowage)
         port_repository = getattr(req.context, "port_repository", None)
         if port_repository:
             repository = self._docker_repository(port_repository)
@@ -200,15 +201,6 @@ def _any_docker(stowage: Stowage) -> Repository:
         if repository.format_name == "docker":
             return repository
     raise name_unknown("_catalog")
-
-
-def _base_url(req: falcon.Request, stowage: Stowage) -> str:
-    if stowage.settings.base_url:
-        return stowage.settings.base_url.rstrip("/")
-    proto = (req.get_header("X-Forwarded-Proto") or req.scheme).split(",")[0].strip()
-    host = (req.get_header("X-Forwarded-Host") or req.get_header("Host") or req.netloc).split(",")[0].strip()
-    prefix = (req.get_header("X-Forwarded-Prefix") or "").rstrip("/")
-    return f"{proto}://{host}{prefix}"
 
 
 @hookimpl
