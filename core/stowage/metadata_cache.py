@@ -19,21 +19,30 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
 
 
+_UNKNOWN = object()
+
+
 class MetadataCache:
     def __init__(self, max_entries: int = 2048):
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str]) -> Any:
+    def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str], *,
+                     document_key: Any = _UNKNOWN) -> Any:
+        """The document, built (or merged) only when its ``document_key`` changed.
+
+        :param document_key: the key when the caller already computed it (a group for its members): a
+            proxy member then revalidates its upstream copy once per request, not twice.
+        """
         key = (repository.name, builder.format, builder.name, match.group(0))
-        revision = repository.resolver.document_key(builder, match)
+        revision = repository.resolver.document_key(builder, match) if document_key is _UNKNOWN else document_key
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == revision:
                 self._entries.move_to_end(key)
                 return entry[1]
-        document = repository.resolver.document(builder, match)
+        document = repository.resolver.keyed_document(builder, match, revision)
         if repository.resolver.cacheable_documents:
             with self._lock:
                 self._entries[key] = (revision, document)

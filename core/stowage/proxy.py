@@ -45,9 +45,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ProxyResolver", "upstream_pool"]
 
-#: a copy validated this recently counts as fresh even with a max age of 0, so that one client request
-#: that looks at a document twice (a group, then its member) makes one conditional request, not two.
-REVALIDATION_GRACE_SECONDS = 1.0
 #: how often a process waiting for another process's download looks at the catalog.
 LEASE_POLL_SECONDS = 0.05
 
@@ -74,7 +71,7 @@ class ProxyResolver(Resolver):
             return True
         now = time.time() if now is None else now
         age = now - (asset.fetched_at or asset.last_updated or 0.0)
-        return age < max(minutes * 60.0, REVALIDATION_GRACE_SECONDS)
+        return age < minutes * 60.0
 
     @property
     def negative_cache(self) -> NegativeCacheSettings:
@@ -200,6 +197,20 @@ class ProxyResolver(Resolver):
     def _exchange(self, flight: Flight, path: str, kind: AssetKind, cached: Asset | None, lease: str) -> None:
         repository = self.repository
         catalog = repository.stowage.catalog
+        if cached is not None:
+            # The format may know a cheaper or more exact check (a registry compares digests with HEAD).
+            try:
+                current = repository.handler.revalidate(repository, cached, kind)
+            except UpstreamError as error:
+                record_failure(repository, error.message)
+                raise
+            if current:
+                record_success(repository)
+                refreshed = catalog.update_asset(attrs.evolve(cached, fetched_at=time.time(), invalidated=False))
+                flight.finish(asset=attrs.evolve(refreshed, cache_status="revalidated"))
+                return
+            if current is False:
+                cached = None  # changed: fetch it whole, without a conditional request
         headers = {}
         if cached is not None:
             if cached.upstream_etag:
@@ -207,7 +218,7 @@ class ProxyResolver(Resolver):
             if cached.upstream_last_modified:
                 headers["If-Modified-Since"] = cached.upstream_last_modified
         try:
-            response = request_upstream(repository, path, headers=headers)
+            response = request_upstream(repository, path, headers=headers, kind=kind)
         except UpstreamError as error:
             record_failure(repository, error.message)
             raise

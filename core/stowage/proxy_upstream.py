@@ -20,7 +20,7 @@ from urllib3.util.retry import Retry
 
 from stowage.catalog.base import RemoteStatus
 from stowage.errors import UpstreamBlocked, UpstreamError, UpstreamTimeout
-from stowage.models import AuthenticationSettings, HttpClientSettings
+from stowage.models import AssetKind, AuthenticationSettings, HttpClientSettings
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -66,8 +66,13 @@ def auth_header(authentication: AuthenticationSettings | None) -> dict[str, str]
 
 
 def request_upstream(repository: "Repository", path: str, *, headers: Mapping[str, str] | None = None,
-                     method: str = "GET") -> urllib3.BaseHTTPResponse:
+                     method: str = "GET", kind: AssetKind = AssetKind.CONTENT) -> urllib3.BaseHTTPResponse:
     """Send ``method`` for ``path`` to the remote and return the response with its body unread.
+
+    Headers, in increasing precedence: core's (identity encoding, ``httpClient.authentication``), the
+    format's ``FormatHandler.upstream_headers``, then ``headers`` (conditional ones). A 401 is retried
+    once with the headers the format's ``FormatHandler.upstream_authorization`` gives for the challenge
+    (a registry's bearer token).
 
     Connection and read time out after ``httpClient.connection.timeout`` seconds; ``retries`` more
     attempts are made on connection errors and on 429/502/503/504 before the body starts. Redirects
@@ -80,14 +85,25 @@ def request_upstream(repository: "Repository", path: str, *, headers: Mapping[st
     retry = Retry(total=None, connect=retries, read=retries, status=retries, other=0, redirect=MAX_REDIRECTS,
                   status_forcelist=(429, 502, 503, 504), backoff_factor=0.2, raise_on_status=False,
                   raise_on_redirect=True, respect_retry_after_header=False)
+    handler = repository.handler
     send = {"Accept-Encoding": "identity", "User-Agent": "Stowage"}
     send.update(auth_header(client.authentication))
+    send.update(handler.upstream_headers(repository, path, kind) or {})
     send.update(headers or {})
     url = upstream_url(repository, path)
+    pool = upstream_pool(repository)
+    timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
     try:
-        return upstream_pool(repository).request(
-            method, url, headers=send, preload_content=False, decode_content=False, redirect=True,
-            retries=retry, timeout=urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds))
+        response = pool.request(method, url, headers=send, preload_content=False, decode_content=False,
+                                redirect=True, retries=retry, timeout=timeout)
+        if response.status == 401:
+            extra = handler.upstream_authorization(repository, url, response.headers.get("WWW-Authenticate", ""))
+            if extra:
+                response.drain_conn()
+                response.release_conn()
+                response = pool.request(method, url, headers={**send, **extra}, preload_content=False,
+                                        decode_content=False, redirect=True, retries=retry, timeout=timeout)
+        return response
     except urllib3.exceptions.MaxRetryError as error:
         reason = error.reason
         # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError: test it first.

@@ -8,17 +8,20 @@
 from __future__ import annotations
 
 import abc
+import logging
 import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from attrs import frozen
 
-from stowage.errors import FormatUnavailable, NotFound, StowageError
+from stowage.errors import FormatUnavailable, NotFound, StowageError, UpstreamError
 from stowage.models import Asset, AssetKind, RepositoryType
 from stowage.registration import MetadataBuilder
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
+
+log = logging.getLogger(__name__)
 
 
 @frozen
@@ -103,6 +106,11 @@ class Resolver(abc.ABC):
     def document(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
         """The builder's document for this repository, or None when there is none."""
 
+    def keyed_document(self, builder: MetadataBuilder, match: re.Match[str], key: Any) -> Any | None:
+        """:meth:`document`, given the :meth:`document_key` just computed for it (groups pass their
+        members' keys on instead of computing them again)."""
+        return self.document(builder, match)
+
     def cached(self, path: str, kind: AssetKind = AssetKind.CONTENT) -> Asset | None:
         """What is stored here for ``path`` and may be served now without asking any remote (a proxy's
         copy only while it is within its max age)."""
@@ -171,15 +179,33 @@ class GroupResolver(Resolver):
         return None
 
     def document(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
+        return self.keyed_document(builder, match, None)
+
+    def keyed_document(self, builder: MetadataBuilder, match: re.Match[str], key: Any) -> Any | None:
+        member_keys = dict(key) if isinstance(key, tuple) else {}
+        cache = self.repository.stowage.metadata_cache
         documents = []
+        failures: list[StowageError] = []
         for member in self.members():
             try:
-                document = member.metadata_for(builder, match)
+                if member.name in member_keys:
+                    document = cache.get_or_build(member, builder, match, document_key=member_keys[member.name])
+                else:
+                    document = member.metadata_for(builder, match)
             except NotFound:
+                continue
+            except UpstreamError as error:
+                # A remote that fails with nothing cached leaves its part out; the others still answer
+                # (the merge is not cached then: the failing member's key never matches).
+                log.warning("group %s: member %s left out of %s: %s", self.repository.name, member.name,
+                            match.group(0), error.message)
+                failures.append(error)
                 continue
             if document is not None:
                 documents.append(MemberDocument(member, document, member.resolver.origin()))
         if not documents:
+            if failures:
+                raise failures[0]
             return None
         return builder.merge(self.repository, match, documents)
 

@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 import waitress
+from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
 from stowage.stowage import Stowage
@@ -23,6 +24,29 @@ log = logging.getLogger(__name__)
 RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
 RECONCILE_SECONDS = 5.0
+
+
+class PlainHTTPChannel(HTTPChannel):
+    """A waitress channel that hangs up at once on a TLS handshake.
+
+    Clients told a registry is "insecure" (skopeo, podman, docker) try TLS first and fall back to plain
+    HTTP only when the handshake fails; a ClientHello has no line break, so waitress would wait for one
+    until the client's own timeout (10 s per connection).
+    """
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and not self.requests and data[:1] == b"\x16" and data[1:2] == b"\x03":
+            log.debug("closing a TLS handshake on plain-HTTP port from %s", self.addr)
+            self.will_close = True
+            self.close()
+            return False
+        return super().received(data)
+
+
+def create_listener(app: Any, **options: Any) -> BaseWSGIServer:
+    server = waitress.create_server(app, **options)
+    server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
+    return server
 
 
 class Server:
@@ -37,7 +61,7 @@ class Server:
                             asyncore_use_poll=True, channel_timeout=300, connection_limit=1000,
                             outbuf_overflow=8 * 1024 * 1024)
         self.socket_map: dict = {}
-        self.main = waitress.create_server(app, map=self.socket_map, host=self.host,
+        self.main = create_listener(app, map=self.socket_map, host=self.host,
                                            port=port if port is not None else settings.port, **self.options)
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
@@ -65,7 +89,7 @@ class Server:
             for port, name in wanted.items():
                 if port not in self.port_servers:
                     try:
-                        self.port_servers[port] = waitress.create_server(
+                        self.port_servers[port] = create_listener(
                             self.app, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
                             host=self.host, port=port, **self.options)
                         log.info("repository %s listens on %s:%s", name, self.host, port)
