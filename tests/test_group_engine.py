@@ -54,6 +54,10 @@ class EngineTestHandler(FormatHandler):
         else:
             super().on_get(request)
 
+    def expected_digests(self, repository, path):
+        # ``sha/<hex>``: content addressed by its sha256, as registries address blobs.
+        return {"sha256": path[4:]} if path.startswith("sha/") else {}
+
     def on_put(self, request: RepoRequest) -> None:
         body, length = request.require_body()
         request.repository.store(request.path, body, length=length)
@@ -290,3 +294,29 @@ def test_a_failing_proxy_member_leaves_its_part_out_of_merged_metadata(app, live
     answer = get(f"{server.url}/repository/t-group/index/ours.json")
     assert answer.status == 200 and answer.json()["versions"] == ["1.0"]
     assert get(f"{server.url}/repository/t-group/index/theirs.json").status in (502, 503)
+
+
+def test_a_body_with_the_wrong_digest_is_never_cached_nor_served_complete(app, live_server_factory,
+                                                                           fault_upstream, tmp_path):
+    import hashlib
+    import os
+
+    from engine_kit import curl
+
+    _meta_stack(app, fault_upstream)
+    server = live_server_factory(app)
+    good = os.urandom(2 * 1024 * 1024)
+    digest = hashlib.sha256(good).hexdigest()
+    fault_upstream.put(f"sha/{digest}", good[:-1] + b"!")  # same length, one byte wrong
+    fault_upstream.throttle(8 * 1024 * 1024)  # the client is streaming when the mismatch is found
+    out = tmp_path / "blob"
+    bad = curl("-o", str(out), "-w", "%{http_code}", f"{server.url}/repository/t-proxy/sha/{digest}")
+    assert bad.returncode != 0 or bad.stdout != "200", bad
+    assert out.stat().st_size < len(good)
+    assert app.stowage.catalog.get_asset("t-proxy", f"sha/{digest}") is None
+
+    fault_upstream.put(f"sha/{digest}", good)
+    fine = curl("-o", str(out), "-w", "%{http_code}", f"{server.url}/repository/t-proxy/sha/{digest}")
+    assert fine.returncode == 0 and fine.stdout == "200"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
+    assert app.stowage.catalog.get_asset("t-proxy", f"sha/{digest}").blob_sha256 == digest
