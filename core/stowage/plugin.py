@@ -13,7 +13,7 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route
+from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
 from stowage.repository import Repository
 from stowage.resolver import MemberDocument, Resolver
 from stowage.rest.components import UploadedFile
@@ -26,6 +26,6 @@ __all__ = [
     "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
     "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
     "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "Route", "Stowage",
-    "StowageError", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
+    "StowageError", "Task", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
     "WritePolicyViolation", "clean_path", "copy_into", "default_error_body", "hookimpl", "send_content",
 ]

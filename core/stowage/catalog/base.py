@@ -188,7 +188,10 @@ class Catalog(abc.ABC):
     # -- blobs ----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:
-        """(sha256, blob store) of recorded blobs no asset references, recorded before ``older_than``."""
+        """(sha256, blob store) of recorded blobs no asset references, untouched since ``older_than``.
+
+        A blob's clock (``blob_created``) restarts whenever an asset starts or stops referencing it.
+        """
 
     @abc.abstractmethod
     def forget_blob(self, sha256: str) -> None: ...

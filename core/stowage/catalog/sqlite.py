@@ -127,6 +127,8 @@ class SqliteCatalog(Catalog):
 
     def delete_repository(self, name: str) -> None:
         with self.transaction():
+            self._execute("UPDATE blobs SET created = ? WHERE sha256 IN "
+                          "(SELECT blob_sha256 FROM assets WHERE repository = ?)", (time.time(), name))
             for table in ("assets", "components", "negative_cache"):
                 self._execute(f"DELETE FROM {table} WHERE repository = ?", (name,))
             self._execute("DELETE FROM remote_status WHERE repository = ?", (name,))
@@ -161,6 +163,8 @@ class SqliteCatalog(Catalog):
             existing = self.get_asset(asset.repository, asset.path)
             if existing is not None and not overwrite:
                 raise Conflict(f"{asset.path} already exists in {asset.repository}")
+            if existing is not None and existing.blob_sha256 != blob.sha256:
+                self._touch_blobs([existing.blob_sha256], now)
             created = existing.created if existing else (asset.created or now)
             row = self._execute(
                 f"INSERT INTO assets (repository, path, blob_sha256, size, content_type, kind, component_id, "
@@ -198,9 +202,20 @@ class SqliteCatalog(Catalog):
             if row is None:
                 return None
             asset = _asset_from_row(row)
+            self._touch_blobs([asset.blob_sha256])
             self._drop_empty_component(asset.component_id)
             self.bump_revision(repository)
             return asset
+
+    def _touch_blobs(self, digests: Sequence[str], now: float | None = None) -> None:
+        """Restart the collector's grace period of blobs an asset stopped referencing just now.
+
+        Whoever read the asset a moment ago may be about to record the same digest elsewhere (a Docker
+        cross-repository mount, a copy); the grace period must count from the last reference, not from
+        the first upload.
+        """
+        for sha256 in set(digests):
+            self._execute("UPDATE blobs SET created = ? WHERE sha256 = ?", (now or time.time(), sha256))
 
     def _drop_empty_component(self, component_id: int | None) -> None:
         if component_id is None:
@@ -299,6 +314,7 @@ class SqliteCatalog(Catalog):
         with self.transaction():
             rows = self._execute(f"DELETE FROM assets WHERE component_id = ? RETURNING {_ASSET_COLUMNS}",
                                  (component_id,)).fetchall()
+            self._touch_blobs([r[3] for r in rows])
             row = self._execute("DELETE FROM components WHERE id = ? RETURNING repository",
                                 (component_id,)).fetchone()
             if row:

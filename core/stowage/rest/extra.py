@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
-    from stowage.rest import blobstores, search, security
+    from stowage.rest import blobstores, search, security, tasks
 
     search.register(app, stowage)
     security.register(app, stowage)
     blobstores.register(app, stowage)
+    tasks.register(app, stowage)
