@@ -91,6 +91,8 @@ class Stowage:
         return dict(self._blob_stores)
 
     def blob_store_config(self, name: str) -> BlobStoreConfig:
+        """The store's current settings (re-read from the catalog: another node may have changed them)."""
+        self._sync_blob_stores()
         self.blob_store(name)
         return self._blob_store_configs[name]
 
@@ -99,11 +101,17 @@ class Stowage:
         stored = {key: value for key, value in self.catalog.list_documents(BLOB_STORES)}
         with self._blob_lock:
             for name, data in stored.items():
-                if name not in self._blob_stores:
-                    try:
-                        self.add_blob_store(structure(self.converter, data, BlobStoreConfig, f"blob store {name}"))
-                    except ConfigurationError as error:
-                        log.error("blob store %s cannot be opened: %s", name, error.message)
+                if name in self.configured_blob_stores:
+                    continue
+                try:
+                    config = structure(self.converter, data, BlobStoreConfig, f"blob store {name}")
+                    if name not in self._blob_stores:
+                        self.add_blob_store(config)
+                    elif config != self._blob_store_configs[name]:  # its quota changed on another node
+                        self._blob_store_configs[name] = config
+                        self._blob_stores[name].config = config
+                except ConfigurationError as error:
+                    log.error("blob store %s cannot be opened: %s", name, error.message)
             for name in set(self._blob_stores) - set(stored) - self.configured_blob_stores:
                 self._blob_stores.pop(name, None)
                 self._blob_store_configs.pop(name, None)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import falcon
 
-from stowage.errors import BadRequest, NotFound
-from stowage.http.auth import authenticate
+from stowage.errors import BadRequest, NotFound, Unauthorized
+from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.models import RepositoryType
 from stowage.rest import V1
 from stowage.rest.access import require_repository
@@ -51,6 +51,8 @@ def searchable(req: falcon.Request, stowage: "Stowage") -> dict[str, str]:
         targets = _leaves(stowage, repository, set())
     else:
         user = authenticate(req, stowage)
+        if user is None and not stowage.security.anonymous_access:
+            raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
         targets = [r for r in stowage.repositories() if r.type is not RepositoryType.GROUP
                    and stowage.plugins.hook.stowage_permission(user=user, repository=r, action=Action.READ)]
     return {r.name: r.format_name for r in targets if not wanted_format or r.format_name == wanted_format}
