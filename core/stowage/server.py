@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 import waitress
+from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
 from stowage.stowage import Stowage
@@ -32,6 +33,29 @@ RECV_BYTES = 1024 * 1024
 RECONCILE_SECONDS = 5.0
 #: how often due scheduled tasks (``Task.interval``) are started; a catalog lease keeps it to one node.
 SCHEDULE_SECONDS = 60.0
+
+
+class PlainHTTPChannel(HTTPChannel):
+    """A waitress channel that hangs up at once on a TLS handshake.
+
+    Clients told a registry is "insecure" (skopeo, podman, docker) try TLS first and fall back to plain
+    HTTP only when the handshake fails; a ClientHello has no line break, so waitress would wait for one
+    until the client's own timeout (10 s per connection).
+    """
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None and not self.requests and data[:1] == b"\x16" and data[1:2] == b"\x03":
+            log.debug("closing a TLS handshake on plain-HTTP port from %s", self.addr)
+            self.will_close = True
+            self.close()
+            return False
+        return super().received(data)
+
+
+def create_listener(app: Any, **options: Any) -> BaseWSGIServer:
+    server = waitress.create_server(app, **options)
+    server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
+    return server
 
 
 class Server:
@@ -51,9 +75,9 @@ class Server:
         self.socket_map: dict = {}
         self.reuse_port = reuse_port
         if sock is not None:
-            self.main = waitress.create_server(app, map=self.socket_map, sockets=[sock], **self.options)
+            self.main = create_listener(app, map=self.socket_map, sockets=[sock], **self.options)
         else:
-            self.main = waitress.create_server(app, map=self.socket_map, host=self.host,
+            self.main = create_listener(app, map=self.socket_map, host=self.host,
                                                port=port if port is not None else settings.port, **self.options)
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
@@ -85,7 +109,7 @@ class Server:
                             listen = {"sockets": [bind_shared(self.host, port)]}
                         else:
                             listen = {"host": self.host, "port": port}
-                        self.port_servers[port] = waitress.create_server(
+                        self.port_servers[port] = create_listener(
                             self.app, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
                             **listen, **self.options)
                         log.info("repository %s listens on %s:%s", name, self.host, port)
