@@ -11,6 +11,7 @@ from stowage.models import RepositoryConfig, WritePolicy
 
 if TYPE_CHECKING:
     from stowage.formats import FormatHandler
+    from stowage.repository import Repository
     from stowage.stowage import Stowage
 
 #: The plugin API generation this core implements; a registration naming another is refused.
@@ -36,6 +37,9 @@ class Format:
     :param default_write_policy: what a hosted repository gets when ``storage.writePolicy`` is unset.
     :param port_of: for formats that can own a listener (docker's ``docker.httpPort``): the port a
         repository asks for, or None.
+    :param usage: ``usage(repository, base_url)`` returns the "how to use" text the web UI shows for a
+        repository (client configuration, upload and download commands); ``base_url`` is the server's
+        URL as the browser reached it, without a trailing slash. None: the UI's generic snippet.
     """
 
     name: str = field(validator=_check_format_name)
@@ -45,6 +49,7 @@ class Format:
     port_of: Callable[[RepositoryConfig], int | None] | None = None
     description: str = ""
     api_version: int = API_VERSION
+    usage: Callable[["Repository", str], str] | None = None
 
 
 @frozen
