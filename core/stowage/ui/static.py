@@ -52,6 +52,7 @@ button.copy.done{color:var(--ok);border-color:var(--ok)}
 details{margin:.5rem 0 1rem}
 summary{cursor:pointer;font-weight:600}
 ul.assets{margin:0;padding-left:1.1rem}
+.offscreen{position:fixed;left:-9999px;opacity:0}
 footer{padding:1rem 1.5rem;color:var(--muted);border-top:1px solid var(--line)}
 """
 
@@ -62,18 +63,20 @@ document.addEventListener("click", function (event) {
   if (!button) return;
   var text = button.getAttribute("data-copy");
   function done() { button.classList.add("done"); button.textContent = "copied"; }
-  if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(text).then(done);
-    return;
+  function fallback() {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); done(); } finally { document.body.removeChild(area); }
   }
-  var area = document.createElement("textarea");
-  area.value = text;
-  area.setAttribute("readonly", "");
-  area.style.position = "fixed";
-  area.style.opacity = "0";
-  document.body.appendChild(area);
-  area.select();
-  try { document.execCommand("copy"); done(); } finally { document.body.removeChild(area); }
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
+  }
 });
 """
 
@@ -87,7 +90,6 @@ class StaticResource:
         self.etag = f'"{VERSION}"'
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = self.content_type
         resp.set_header("X-Content-Type-Options", "nosniff")
         resp.set_header("Cache-Control", "public, max-age=31536000, immutable" if req.get_param("v") == VERSION
                         else "no-cache")
@@ -95,6 +97,7 @@ class StaticResource:
         if req.get_header("If-None-Match") == self.etag:
             resp.status = falcon.HTTP_304
             return
+        resp.content_type = self.content_type
         resp.data = self.body
 
     def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
