@@ -27,6 +27,11 @@ CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' 
        "frame-ancestors 'none'; base-uri 'none'")
 
 
+#: a crate, inline so that browsers do not ask for /favicon.ico.
+FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='1' y='3' "
+           "width='14' height='11' rx='1' fill='%231f6feb'/%3E%3Cpath d='M1 7h14M6 3v11' stroke='white'/%3E%3C/svg%3E")
+
+
 def esc(value: object) -> str:
     """Text or attribute value, HTML-escaped (quotes included)."""
     return html.escape(str(value), quote=True)
@@ -97,6 +102,7 @@ def render(site: Site, title: str, body: str, *, crumbs: Iterable[tuple[str, str
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)} - Stowage</title>"
+        f'<link rel="icon" href="{esc(FAVICON)}">'
         f'<link rel="stylesheet" href="{esc(site.link(static.CSS_PATH, v=static.VERSION))}">'
         f'<script src="{esc(site.link(static.JS_PATH, v=static.VERSION))}" defer></script>'
         "</head><body><header>"
