@@ -8,6 +8,7 @@ than raw also have a components view (``?view=components``), paged the same way.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import falcon
 
@@ -30,12 +31,17 @@ def sha_cell(asset: Asset) -> str:
             f"{copy_button(asset.blob_sha256)}")
 
 
-def pager(site: Site, token: str | None, here: str | None, **params: str | None) -> str:
+def pager(first: str, token: str | None, here: str | None, **params: str | None) -> str:
+    """"First page" and "Next page" links; ``first`` is the page's own link (already URL-encoded)."""
+    def link(**extra: str | None) -> str:
+        query = urlencode({k: v for k, v in {**params, **extra}.items() if v})
+        return first + (f"?{query}" if query else "")
+
     links = []
     if here:
-        links.append(f'<a href="{esc(site.link(site.req.path, **params))}">First page</a>')
+        links.append(f'<a href="{esc(link())}">First page</a>')
     if token:
-        links.append(f'<a rel="next" href="{esc(site.link(site.req.path, page=token, **params))}">Next page</a>')
+        links.append(f'<a rel="next" href="{esc(link(page=token))}">Next page</a>')
     return f'<div class="pager">{"".join(links)}</div>' if links else ""
 
 
@@ -131,7 +137,8 @@ class BrowseResource:
             return '<p class="muted">This repository holds no files yet.</p>'
         return ('<table class="listing"><thead><tr><th>Name</th><th>Size</th><th>Last modified</th><th>SHA-256</th>'
                 f'</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-                + pager(site, page.continuation_token, token, view=site.req.get_param("view")))
+                + pager(site.browse(repository.name, prefix), page.continuation_token, token,
+                        view=site.req.get_param("view")))
 
     def _components(self, site: Site, repository: "Repository") -> str:
         token = site.req.get_param("page")
@@ -142,7 +149,8 @@ class BrowseResource:
                     f'{esc(site.browse(repository.name, view="files"))}">files view</a> lists every stored path.</p>')
         rows = [self._component_row(site, repository, c) for c in page.items]
         return ('<table class="components"><thead><tr><th>Name</th><th>Version</th><th>Assets</th></tr></thead>'
-                f'<tbody>{"".join(rows)}</tbody></table>' + pager(site, page.continuation_token, token, view="components"))
+                f'<tbody>{"".join(rows)}</tbody></table>'
+                + pager(site.browse(repository.name), page.continuation_token, token, view="components"))
 
     def _component_row(self, site: Site, repository: "Repository", component: Component) -> str:
         assets = self.stowage.catalog.list_assets(repository.name, component_id=component.id).items
