@@ -124,8 +124,9 @@ class BrowseResource:
                         "<td></td><td></td><td></td></tr>")
         for entry in page.items:
             if entry.asset is None:
-                rows.append(f'<tr class="dir"><td><a href="{esc(site.browse(repository.name, prefix + entry.name + "/"))}">'
-                            f"{esc(entry.name)}/</a></td><td></td><td></td><td></td></tr>")
+                href = site.browse(repository.name, f"{prefix}{entry.name}/")
+                rows.append(f'<tr class="dir"><td><a href="{esc(href)}">{esc(entry.name)}/</a></td>'
+                            "<td></td><td></td><td></td></tr>")
                 continue
             asset = entry.asset
             kind = ' <span class="badge">metadata</span>' if asset.kind is AssetKind.METADATA else ""

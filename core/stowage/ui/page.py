@@ -58,7 +58,8 @@ def timestamp(seconds: float | None) -> str:
 
 
 def copy_button(value: str, label: str = "copy") -> str:
-    return f'<button type="button" class="copy" data-copy="{esc(value)}" title="Copy to clipboard">{esc(label)}</button>'
+    return (f'<button type="button" class="copy" data-copy="{esc(value)}" title="Copy to clipboard">'
+            f"{esc(label)}</button>")
 
 
 class Site:

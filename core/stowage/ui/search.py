@@ -35,6 +35,8 @@ class SearchPageResource:
             body += '<p class="muted">Search by file path or component name, e.g. <code>.tar.gz</code>.</p>'
         send_html(resp, render(site, "Search", body, crumbs=[("Repositories", site.link("/")), ("Search", None)]))
 
+    on_head = on_get
+
     def _form(self, site: Site) -> str:
         req = site.req
         readable = [r for r in self.stowage.repositories() if can_read(req, self.stowage, r)]
@@ -74,8 +76,9 @@ class SearchPageResource:
                 name = f"{component.group}/{component.name}" if component.group else component.name
                 label = f"{esc(name)} <span class=\"muted\">{esc(component.version)}</span>"
             directory = asset.path.rpartition("/")[0]
+            folder = site.browse(asset.repository, f"{directory}/" if directory else "", view="files")
             rows.append(
-                f'<tr><td><a href="{esc(site.browse(asset.repository, directory + "/" if directory else "", view="files"))}">'
+                f'<tr><td><a href="{esc(folder)}">'
                 f"{esc(asset.repository)}</a></td>"
                 f'<td><a href="{esc(site.download(asset.repository, asset.path))}" download>{esc(asset.path)}</a></td>'
                 f"<td>{label}</td><td class=\"num\" title=\"{asset.size} bytes\">{esc(human_size(asset.size))}</td>"

@@ -66,6 +66,8 @@ class WelcomeResource:
                 body += f'<p><a href="{esc(site.link("/login", next="/"))}">Sign in</a> to see more.</p>'
         send_html(resp, render(site, "Repositories", body))
 
+    on_head = on_get
+
 
 def safe_next(value: str | None) -> str:
     """A path on this server to return to after signing in; anything else (other hosts) means ``/``."""

@@ -84,8 +84,9 @@ def raw_usage(repository: Repository, base_url: str) -> str:
         lines += ["", "# upload (HTTP basic credentials; PUT creates the directories)",
                   f"curl -fu <user> --upload-file <file> {url}/<directory>/<file>",
                   "", "# or several files in one request through the components API",
-                  f"curl -fu <user> -F raw.directory=<directory> -F raw.asset1=@<file> \\",
-                  f"     -F raw.asset1.filename=<file> '{base_url}/service/rest/v1/components?repository={repository.name}'",
+                  "curl -fu <user> -F raw.directory=<directory> -F raw.asset1=@<file> \\",
+                  "     -F raw.asset1.filename=<file> \\",
+                  f"     '{base_url}/service/rest/v1/components?repository={repository.name}'",
                   "", "# delete", f"curl -fu <user> -X DELETE {url}/<directory>/<file>"]
     return "\n".join(lines)
 
