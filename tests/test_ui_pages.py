@@ -167,6 +167,9 @@ def test_big_directories_page_with_continuation_tokens(ts, monkeypatch):
         url = following.group(1).replace("&amp;", "&") if following else None
     expected = names[:4] + ["f03.bin.d/"] + names[4:]
     assert seen == expected and pages == 3
+    for garbage in ("***", "", "%%%"):
+        bad = ts.client.simulate_get(f"{BROWSE}/raw-hosted/big/", query_string=f"page={garbage}x")
+        assert bad.status_code == 400 and "continuationToken" in bad.text
 
 
 def test_paging_links_keep_odd_directory_names(ts, monkeypatch):

@@ -47,7 +47,11 @@ def decode_resume_key(token: str) -> str:
     from stowage.errors import BadRequest
 
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        # validate=True: without it foreign characters are dropped and garbage restarts the listing.
+        value = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+        if not value:
+            raise ValueError(token)
+        return value
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(f"invalid continuationToken {token!r}") from None
 
