@@ -280,3 +280,20 @@ def test_basic_credentials_in_the_header_are_never_echoed(ts):
     html = ts.client.simulate_get("/", headers={"Authorization": f"Basic {token}"}).text
     assert token not in html and ts.admin_password not in html
 
+
+
+def test_the_welcome_page_reads_no_assets_and_a_bounded_number_of_rows(ts):
+    for i in range(30):
+        ts.create_repository(name=f"raw-{i:02d}", format="raw", type="hosted")
+        store(ts, f"raw-{i:02d}", "some/file.bin")
+    ts.client.simulate_get("/")  # warm the repository list
+    statements: list[str] = []
+    conn = ts.stowage.catalog._conn
+    conn.set_trace_callback(statements.append)
+    try:
+        html = ts.client.simulate_get("/").text
+    finally:
+        conn.set_trace_callback(None)
+    assert html.count("<tr><td>") == 31
+    assert not [s for s in statements if "assets" in s or "components" in s]
+    assert len(statements) <= 3 * 31, (len(statements), statements[:8])
