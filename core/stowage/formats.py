@@ -14,6 +14,7 @@ from stowage.models import AssetKind
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
+    from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
 
@@ -70,6 +71,19 @@ class FormatHandler:
     def upstream_path(self, path: str) -> str:
         """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
         return path
+
+    def upstream_url(self, repository: "Repository", path: str) -> str:
+        """The absolute URL a proxy repository fetches for ``path``.
+
+        Default: ``proxy.remoteUrl`` joined with :meth:`upstream_path`. Override when the remote's index
+        points at files elsewhere (PyPI's simple pages link to another host): return a URL taken from
+        the remote's own metadata, never one built from an unchecked request path.
+        """
+        return repository.config.proxy.remote_url.rstrip("/") + "/" + self.upstream_path(path).lstrip("/")
+
+    def upstream_headers(self, repository: "Repository", path: str) -> dict[str, str]:
+        """Extra request headers for the remote when fetching ``path`` (e.g. an ``Accept`` preference)."""
+        return {}
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:

@@ -16,7 +16,8 @@ from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryCon
 from stowage.registration import API_VERSION, Format, MetadataBuilder, Route
 from stowage.repository import Repository
 from stowage.resolver import MemberDocument, Resolver
-from stowage.rest.components import UploadedFile
+from stowage.rest.access import require_repository
+from stowage.rest.components import UploadedFile, read_multipart
 from stowage.security import Action, User
 from stowage.stowage import Stowage
 
@@ -27,5 +28,6 @@ __all__ = [
     "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
     "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "Route", "Stowage",
     "StowageError", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
-    "WritePolicyViolation", "clean_path", "copy_into", "default_error_body", "hookimpl", "send_content",
+    "WritePolicyViolation", "clean_path", "copy_into", "default_error_body", "hookimpl", "read_multipart",
+    "require_repository", "send_content",
 ]

@@ -69,10 +69,11 @@ class ProxyResolver(Resolver):
 
     def _fetch(self, path: str, kind: AssetKind) -> Asset:
         handler = self.repository.handler
-        url = self.settings.remote_url.rstrip("/") + "/" + handler.upstream_path(path).lstrip("/")
+        url = handler.upstream_url(self.repository, path)
         timeout = urllib3.Timeout(connect=10, read=60)
         try:
             response = upstream_pool(self.repository).request("GET", url, preload_content=False,
+                                                              headers=handler.upstream_headers(self.repository, path) or None,
                                                               timeout=timeout, redirect=True)
         except urllib3.exceptions.TimeoutError as error:
             raise UpstreamTimeout(f"{self.repository.name}: {url} timed out") from error
