@@ -141,7 +141,7 @@ class PypiHandler(FormatHandler):
             return listed.upstream_url + METADATA_SUFFIX
         return listed.upstream_url
 
-    def upstream_headers(self, repository: Repository, path: str) -> dict[str, str]:
+    def upstream_headers(self, repository: Repository, path: str, kind: AssetKind) -> dict[str, str]:
         return {"Accept": UPSTREAM_ACCEPT} if path.startswith("simple/") else {}
 
     def artifact_name(self, path: str) -> str:
