@@ -72,6 +72,15 @@ class FormatHandler:
         """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
         return path
 
+    def upstream_url(self, repository: "Repository", path: str) -> str:
+        """The absolute URL a proxy repository fetches for ``path``.
+
+        Default: ``proxy.remoteUrl`` joined with :meth:`upstream_path`. Override when the remote's index
+        points at files elsewhere (PyPI's simple pages link to another host): return a URL taken from
+        the remote's own metadata, never one built from an unchecked request path.
+        """
+        return repository.config.proxy.remote_url.rstrip("/") + "/" + self.upstream_path(path).lstrip("/")
+
     def upstream_headers(self, repository: "Repository", path: str, kind: AssetKind) -> dict[str, str]:
         """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""
         return {}

@@ -17,7 +17,8 @@ from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryCon
 from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
 from stowage.repository import Repository
 from stowage.resolver import MemberDocument, Resolver
-from stowage.rest.components import UploadedFile
+from stowage.rest.access import require_repository
+from stowage.rest.components import UploadedFile, read_multipart
 from stowage.security import Action, User
 from stowage.stowage import Stowage
 
@@ -29,5 +30,6 @@ __all__ = [
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
     "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage", "StowageError", "Task", "Unauthorized",
     "UploadedFile", "UpstreamError", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
-    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "send_content",
+    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "read_multipart",
+    "require_repository", "send_content",
 ]

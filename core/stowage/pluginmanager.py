@@ -94,8 +94,12 @@ class PluginManager:
             if fmt.name in self.formats:
                 raise PluginError(f"format {fmt.name!r} is already registered by another plugin")
         taken = {route.path for route in self.routes}
+        # A format may add REST endpoints under its own name: /service/rest/v1/<format>/...
+        own_rest = tuple(f"/service/rest/v1/{fmt.name}/" for fmt in formats)
         for route in routes:
-            if route.path in taken or route.path.startswith(("/repository/", "/service/")):
+            reserved = route.path.startswith(("/repository/", "/service/")) and not (
+                own_rest and route.path.startswith(own_rest))
+            if route.path in taken or reserved:
                 raise PluginError(f"route {route.path!r} collides with an existing route")
             taken.add(route.path)
 

@@ -74,7 +74,7 @@ class ProxyResolver(Resolver):
 
     def _fetch(self, path: str, kind: AssetKind) -> Asset:
         handler = self.repository.handler
-        url = self.settings.remote_url.rstrip("/") + "/" + handler.upstream_path(path).lstrip("/")
+        url = handler.upstream_url(self.repository, path)
         timeout = urllib3.Timeout(connect=10, read=60)
         headers = handler.upstream_headers(self.repository, path, kind)
         try:

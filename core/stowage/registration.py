@@ -37,6 +37,10 @@ class Format:
     :param default_write_policy: what a hosted repository gets when ``storage.writePolicy`` is unset.
     :param port_of: for formats that can own a listener (docker's ``docker.httpPort``): the port a
         repository asks for, or None.
+    :param expand_remote_url: applied by core to ``proxy.remoteUrl`` whenever a proxy repository of this
+        format is created or updated (configuration file or REST API); returns the URL to store. Lets a
+        format resolve a placeholder such as pypi's ``@pip-index@`` (the index pip on this machine uses)
+        so that no host is hard-coded in a shared configuration. Must return other values unchanged.
     :param usage: ``usage(repository, base_url)`` returns the "how to use" text the web UI shows for a
         repository (client configuration, upload and download commands); ``base_url`` is the server's
         URL as the browser reached it, without a trailing slash. None: the UI's generic snippet.
@@ -47,6 +51,7 @@ class Format:
     settings: Mapping[str, type] = field(factory=dict)
     default_write_policy: WritePolicy = WritePolicy.ALLOW_ONCE
     port_of: Callable[[RepositoryConfig], int | None] | None = None
+    expand_remote_url: Callable[[str], str] | None = None
     description: str = ""
     api_version: int = API_VERSION
     usage: Callable[["Repository", str], str] | None = None

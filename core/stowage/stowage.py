@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any, Iterable
 
+import attrs
 import cattrs
 
 from stowage.blobstore import BlobStore, BlobStoreConfig
@@ -217,7 +218,13 @@ class Stowage:
         if fmt not in self.plugins.formats:
             known = ", ".join(sorted(self.plugins.formats)) or "none installed"
             raise ConfigurationError(f"{where or 'repository'}: unknown format {fmt!r} (installed: {known})")
-        return structure(self.converter, data, RepositoryConfig, where)
+        config = structure(self.converter, data, RepositoryConfig, where)
+        expand = self.plugins.formats[fmt].expand_remote_url
+        if expand is not None and config.proxy is not None:
+            remote_url = expand(config.proxy.remote_url)
+            if remote_url != config.proxy.remote_url:
+                config = attrs.evolve(config, proxy=attrs.evolve(config.proxy, remote_url=remote_url))
+        return config
 
     def save_repository(self, config: RepositoryConfig, *, create: bool | None = None) -> Repository:
         """Create or update a repository after checking it against the others (group members, cycles)."""
