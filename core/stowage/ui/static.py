@@ -49,6 +49,8 @@ button.copy.done{color:var(--ok);border-color:var(--ok)}
 .tabs{display:flex;gap:1rem;margin:.2rem 0 1rem}
 .tabs .current{font-weight:700}
 .error{color:var(--bad);font-weight:600}
+.search-page{margin:0 0 1rem}
+.search-page input{width:18rem}
 details{margin:.5rem 0 1rem}
 summary{cursor:pointer;font-weight:600}
 ul.assets{margin:0;padding-left:1.1rem}
