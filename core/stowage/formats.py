@@ -7,7 +7,7 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from stowage.errors import MethodNotAllowed, StowageError
 from stowage.models import AssetKind
@@ -70,6 +70,10 @@ class FormatHandler:
     def upstream_path(self, path: str) -> str:
         """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
         return path
+
+    def upstream_headers(self, path: str) -> Mapping[str, str]:
+        """Extra request headers a proxy sends to its remote for ``path`` (e.g. an ``Accept``)."""
+        return {}
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:

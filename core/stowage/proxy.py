@@ -73,6 +73,7 @@ class ProxyResolver(Resolver):
         timeout = urllib3.Timeout(connect=10, read=60)
         try:
             response = upstream_pool(self.repository).request("GET", url, preload_content=False,
+                                                              headers=dict(handler.upstream_headers(path)),
                                                               timeout=timeout, redirect=True)
         except urllib3.exceptions.TimeoutError as error:
             raise UpstreamTimeout(f"{self.repository.name}: {url} timed out") from error

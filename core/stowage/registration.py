@@ -36,6 +36,9 @@ class Format:
     :param default_write_policy: what a hosted repository gets when ``storage.writePolicy`` is unset.
     :param port_of: for formats that can own a listener (docker's ``docker.httpPort``): the port a
         repository asks for, or None.
+    :param expand_remote_url: rewrites a proxy's configured ``proxy.remoteUrl`` when a repository
+        configuration is parsed (TOML or REST), e.g. a placeholder such as ``@npm-registry@`` becomes
+        the registry this machine's client is configured to use. Returns the URL to store.
     """
 
     name: str = field(validator=_check_format_name)
@@ -43,6 +46,7 @@ class Format:
     settings: Mapping[str, type] = field(factory=dict)
     default_write_policy: WritePolicy = WritePolicy.ALLOW_ONCE
     port_of: Callable[[RepositoryConfig], int | None] | None = None
+    expand_remote_url: Callable[[str], str] | None = None
     description: str = ""
     api_version: int = API_VERSION
 

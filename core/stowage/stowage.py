@@ -137,6 +137,10 @@ class Stowage:
         if fmt not in self.plugins.formats:
             known = ", ".join(sorted(self.plugins.formats)) or "none installed"
             raise ConfigurationError(f"{where or 'repository'}: unknown format {fmt!r} (installed: {known})")
+        expand = self.plugins.formats[fmt].expand_remote_url
+        proxy = data.get("proxy")
+        if expand is not None and isinstance(proxy, dict) and isinstance(proxy.get("remoteUrl"), str):
+            data = {**data, "proxy": {**proxy, "remoteUrl": expand(proxy["remoteUrl"])}}
         return structure(self.converter, data, RepositoryConfig, where)
 
     def save_repository(self, config: RepositoryConfig, *, create: bool | None = None) -> Repository:
