@@ -105,10 +105,11 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("name") != name or manifest.get("version") != version:
         raise BadRequest(f"the manifest of {version} must name {name}@{version}")
     path = tarball_path(name, version)
-    repository.check_writable(path, artifact_name=name)
+    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
     stored = load(repository, name)
     if stored and version in stored["versions"]:
         raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
+    repository.check_writable(path, artifact_name=name)
     dist = manifest.get("dist") or {}
     (filename, attachment), = attachments.items()
     if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,6 +55,40 @@ class NpmClient:
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
+
+    def run_tty(self, *args: str, answers: list[str], timeout: float = 60) -> tuple[int, str]:
+        """Run npm on a pseudo-terminal, answering its prompts (``Username:``, ``Password:``) in order."""
+        command = [NPM, *args, "--registry", self.registry]
+        master, slave = os.openpty()
+        process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=self.env(),
+                                   cwd=self.home, close_fds=True)
+        os.close(slave)
+        output, since_answer, pending = b"", b"", list(answers)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    output += data
+                    since_answer += data
+                    visible = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", since_answer)
+                    if pending and visible.rstrip().endswith(b":"):
+                        os.write(master, (pending.pop(0) + "\n").encode())
+                        since_answer = b""
+                elif process.poll() is not None:
+                    break
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            os.close(master)
+        return process.returncode, output.decode(errors="replace")
 
 
 def make_package(root: Path, name: str, version: str, *, dependencies: dict[str, str] | None = None,
