@@ -198,7 +198,13 @@ class NpmHandler(FormatHandler):
 
 
 def _document(repository: Repository, name: str, *, abbreviated: bool) -> Packument:
-    document = repository.metadata(CORGI_PREFIX + name if abbreviated else name)
+    try:
+        document = repository.metadata(CORGI_PREFIX + name if abbreviated else name)
+    except UpstreamError:
+        if not abbreviated:
+            raise
+        # The remote is down and only the full document was cached: it holds everything installs need.
+        document = repository.metadata(name)
     if not document.versions and repository.type is RepositoryType.HOSTED:
         raise NotFound(f"package {name} not found in {repository.name}")
     return document
