@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from stowage.plugin import (Action, AssetKind, BadRequest, FormatHandler, NotFound, RepoRequest, Repository,
+from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, FormatHandler, NotFound, RepoRequest, Repository,
                             RepositoryType, StowageError, Unauthorized, UpstreamError)
 
 from stowage_npm import hosted
@@ -195,6 +195,19 @@ class NpmHandler(FormatHandler):
         if match:
             return _send_json(request, hosted.unpublish_package(request, match.group("name"), match.group("rev")))
         raise NotFound(f"DELETE {path} is not an npm registry endpoint")
+
+
+    # -- REST (/service/rest/v1/components and /assets) ----------------------------------------------
+    def delete_asset(self, repository: Repository, asset: Asset) -> None:
+        match = TARBALL_PATH.fullmatch(asset.path)
+        if repository.type is RepositoryType.HOSTED and match:
+            hosted.remove_tarball(repository, match.group("name"), asset.path)
+        else:
+            repository.delete(asset.path)
+
+    def delete_component(self, repository: Repository, component: Component) -> None:
+        for asset in repository.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
+            self.delete_asset(repository, asset)
 
 
 def _document(repository: Repository, name: str, *, abbreviated: bool) -> Packument:

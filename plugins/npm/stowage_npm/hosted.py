@@ -139,7 +139,8 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
                         "integrity": "sha512-" + base64.b64encode(bytes.fromhex(sha512)).decode()}
     if request.user is not None:
         manifest["_npmUser"] = {"name": request.user.user_id, "email": request.user.email_address}
-    for key in ("_attachments", "access"):
+    readme = {key: manifest.pop(key) for key in ("readme", "readmeFilename") if key in manifest}
+    for key in ("_attachments", "access"):  # the readme lives once, at the top level (as npmjs keeps it)
         manifest.pop(key, None)
     catalog = repository.stowage.catalog
     with catalog.transaction():
@@ -159,10 +160,10 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
         stored["time"][version] = timestamp
         stored["dist-tags"].update(tags)
         extra = dict(stored.get("extra") or {})
-        for key in ("description", "readme", "readmeFilename", "license", "keywords", "homepage", "repository",
-                    "bugs", "author"):
+        for key in ("description", "license", "keywords", "homepage", "repository", "bugs", "author"):
             if key in manifest:
                 extra[key] = manifest[key]
+        extra.update(readme)
         if request.user is not None:
             maintainers = [m for m in extra.get("maintainers", []) if m.get("name") != request.user.user_id]
             extra["maintainers"] = maintainers + [{"name": request.user.user_id,
@@ -299,15 +300,22 @@ def unpublish_package(request: RepoRequest, name: str, rev: str) -> dict:
     return {"ok": True, "id": name}
 
 
-def delete_tarball(request: RepoRequest, name: str, path: str, rev: str) -> dict:
+def delete_tarball(request: RepoRequest, name: str, path: str, rev: str | None) -> dict:
     """``DELETE <tarball>/-rev/<rev>``: the last step of ``npm unpublish pkg@ver`` (its version is gone)."""
-    repository = request.repository
-    repository.check_writable(path, artifact_name=name)
+    request.repository.check_writable(path, artifact_name=name, overwrite=True)
+    if not remove_tarball(request.repository, name, path):
+        raise NotFound(f"{path} not found in {request.repository.name}")
+    return {"ok": True}
+
+
+def remove_tarball(repository: Repository, name: str, path: str) -> bool:
+    """Delete a tarball and the version that lists it (the index and the downloads must agree)."""
     with repository.stowage.catalog.transaction():
         stored = load(repository, name)
+        listed = []
         if stored is not None:
             listed = [v for v, m in stored["versions"].items() if (m.get("dist") or {}).get("tarball") == path]
-            for version in listed:  # the index and the downloads must agree: drop its version too
+            for version in listed:
                 _remove_version(repository, stored, version)
             if listed:
                 if stored["versions"]:
@@ -317,9 +325,8 @@ def delete_tarball(request: RepoRequest, name: str, path: str, rev: str) -> dict
                     _drop(repository, name)
         if repository.stowage.catalog.get_asset(repository.name, path) is not None:
             repository.delete(path)
-        elif stored is None:
-            raise NotFound(f"{path} not found in {repository.name}")
-    return {"ok": True}
+            return True
+        return bool(listed)
 
 
 # -- dist-tags ------------------------------------------------------------------------------------------

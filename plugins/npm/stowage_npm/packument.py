@@ -330,7 +330,7 @@ def rendered_bytes(repository: Repository, document: Packument, repository_url: 
         plain, etag = caches.rendered.get_or_make((document.key, repository_url, abbreviated, False), make_plain)
         if not compress:
             return (plain, etag), len(plain)
-        packed = gzip.compress(plain, compresslevel=6, mtime=0)
+        packed = gzip.compress(plain, compresslevel=9, mtime=0)
         return (packed, etag + "-gz"), len(packed)
 
     return caches.rendered.get_or_make((document.key, repository_url, abbreviated, compress), make)

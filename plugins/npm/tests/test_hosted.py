@@ -241,3 +241,18 @@ def test_concurrent_publishes_of_one_package_keep_every_version(npm_server):
 def test_web_login_is_declined_so_npm_falls_back(npm_server, path):
     status, _, body = http("POST", f"{npm_server.url}/repository/npm-hosted/{path}", body=b"{}")
     assert status == 404 and json.loads(body)["error"]
+
+
+def test_rest_component_delete_removes_the_version_from_the_packument(npm_server):
+    url = f"{npm_server.url}/repository/npm-hosted/gone"
+    for version in ("1.0.0", "2.0.0"):
+        assert http("PUT", url, body=publish_document("gone", version, tarball_bytes("gone", version)),
+                    headers=admin_headers(npm_server))[0] == 201
+    client = npm_server.test_stowage.client
+    items = client.simulate_get("/service/rest/v1/components", params={"repository": "npm-hosted"},
+                                headers=npm_server.test_stowage.admin).json["items"]
+    target = next(c for c in items if c["version"] == "2.0.0")
+    assert client.simulate_delete(f"/service/rest/v1/components/{target['id']}",
+                                  headers=npm_server.test_stowage.admin).status_code == 204
+    document = json.loads(http("GET", url)[2])
+    assert list(document["versions"]) == ["1.0.0"] and document["dist-tags"]["latest"] == "1.0.0"
