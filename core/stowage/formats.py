@@ -7,13 +7,14 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from stowage.errors import MethodNotAllowed, StowageError
-from stowage.models import AssetKind
+from stowage.models import Asset, AssetKind
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
+    from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
 
@@ -71,9 +72,21 @@ class FormatHandler:
         """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
         return path
 
-    def upstream_headers(self, path: str) -> Mapping[str, str]:
-        """Extra request headers a proxy sends to its remote for ``path`` (e.g. an ``Accept``)."""
+    def upstream_headers(self, repository: "Repository", path: str, kind: AssetKind) -> dict[str, str]:
+        """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""
         return {}
+
+    def upstream_authorization(self, repository: "Repository", url: str,
+                               challenge: str) -> dict[str, str] | None:
+        """The remote answered 401 with ``WWW-Authenticate: challenge``: headers to retry once with
+        (docker: a bearer token from the remote's token service), or None to fail."""
+        return None
+
+    def revalidate(self, repository: "Repository", asset: Asset, kind: AssetKind) -> bool | None:
+        """A cached ``asset`` is past its age: True if it is still current (the engine keeps it and
+        resets its age), False to fetch it again, None for the engine's own check. Raise
+        :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
+        return None
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:

@@ -94,6 +94,36 @@ class MetadataBuilder:
     api_version: int = API_VERSION
 
 
+_TASK_TYPE = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9-]+)+$")
+
+
+def _check_task_type(instance: Any, attribute: Any, value: str) -> None:
+    if not _TASK_TYPE.match(value):
+        raise ValueError(f"task type {value!r} must be dotted lower-case words, e.g. 'yum.rebuild-metadata'")
+
+
+@frozen
+class Task:
+    """A maintenance task, listed by ``GET /service/rest/v1/tasks`` and run by ``POST /tasks/{id}/run``.
+
+    Each registered task is one Nexus task whose id is its ``type``. A run holds the catalog lease
+    ``task:<type>``, so it runs on one node or worker at a time; its outcome is kept in the catalog.
+
+    :param type: the Nexus task type id, e.g. ``blobstore.compact``; unique across plugins.
+    :param name: what the task list shows.
+    :param run: called as ``run(stowage)`` in a background thread; returns a one-line summary (the
+        task's ``message``) or raises to mark the run FAILED.
+    :param interval: run it automatically every this many seconds (``stowage serve`` only); None: on
+        demand only.
+    """
+
+    type: str = field(validator=_check_task_type)
+    name: str
+    run: Callable[["Stowage"], str | None]
+    interval: float | None = None
+    api_version: int = API_VERSION
+
+
 @frozen
 class PluginFailure:
     """A plugin that could not be loaded or registered: reported, never silent."""

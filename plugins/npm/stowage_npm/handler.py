@@ -54,7 +54,7 @@ class NpmHandler(FormatHandler):
             return escaped(path)
         return path
 
-    def upstream_headers(self, path: str) -> dict[str, str]:
+    def upstream_headers(self, repository: Repository, path: str, kind: AssetKind) -> dict[str, str]:
         if CORGI_PATH.fullmatch(path):
             return {"Accept": CORGI_TYPE}
         if PACKUMENT_PATH.fullmatch(path):
