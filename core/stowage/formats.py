@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from stowage.stowage import Stowage
 
 
+#: characters kept as they are when a repository path becomes an upstream URL (``%`` keeps escapes a
+#: format's ``upstream_path`` made on purpose, such as npm's ``@scope%2fname``).
+UPSTREAM_URL_SAFE = "/%@:+$,;=&~!*'()"
+
+
 class FormatHandler:
     """Base class for format handlers. Override the methods your format supports."""
 
@@ -83,6 +88,18 @@ class FormatHandler:
         client's connection) on a mismatch. Names are hashlib's (``sha256``, ``sha512``, ``sha1``).
         """
         return {}
+
+    def upstream_url(self, repository: "Repository", path: str) -> str:
+        """The absolute URL a proxy repository fetches for ``path``.
+
+        Default: ``proxy.remoteUrl`` joined with :meth:`upstream_path`. Override when the remote's index
+        points at files elsewhere (PyPI's simple pages link to another host): return a URL taken from
+        the remote's own metadata, never one built from an unchecked request path.
+        """
+        from urllib.parse import quote
+
+        target = quote(self.upstream_path(path).lstrip("/"), safe=UPSTREAM_URL_SAFE)
+        return repository.config.proxy.remote_url.rstrip("/") + "/" + target  # type: ignore[union-attr]
 
     def upstream_headers(self, repository: "Repository", path: str, kind: AssetKind) -> dict[str, str]:
         """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""

@@ -14,11 +14,12 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route
+from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
-from stowage.rest.components import UploadedFile
+from stowage.rest.access import require_repository
+from stowage.rest.components import UploadedFile, read_multipart
 from stowage.security import Action, User
 from stowage.stowage import Stowage
 
@@ -28,8 +29,8 @@ __all__ = [
     "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
     "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound", "Page",
     "PayloadTooLarge", "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
-    "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage", "StowageError", "Unauthorized",
+    "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage", "StowageError", "Task", "Unauthorized",
     "UploadedFile", "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy",
     "WritePolicyViolation", "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url",
-    "guard_names", "hookimpl", "send_content",
+    "guard_names", "hookimpl", "read_multipart", "require_repository", "send_content",
 ]

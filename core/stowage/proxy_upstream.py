@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import time
 from typing import TYPE_CHECKING, Mapping
-from urllib.parse import quote
 
 import urllib3
 from urllib3.util.retry import Retry
@@ -32,11 +31,6 @@ AUTO_BLOCK_MAX_SECONDS = 3600.0
 MAX_REDIRECTS = 10
 #: upstream statuses that count as a failing remote (serve stale, auto-block); 404/410 are answers.
 FAILURE_STATUSES = frozenset({401, 403, 407, 429}) | frozenset(range(500, 600))
-#: characters kept as they are when a repository path becomes an upstream URL (``%`` keeps escapes a
-#: format's ``upstream_path`` made on purpose, such as npm's ``@scope%2fname``).
-_URL_SAFE = "/%@:+$,;=&~!*'()"
-
-
 def upstream_pool(repository: "Repository") -> urllib3.PoolManager:
     """The app's pooled HTTP client for remotes (created on first use, closed with the app)."""
     return repository.stowage.extension(
@@ -44,9 +38,9 @@ def upstream_pool(repository: "Repository") -> urllib3.PoolManager:
 
 
 def upstream_url(repository: "Repository", path: str) -> str:
-    remote = repository.config.proxy.remote_url  # type: ignore[union-attr]
-    target = repository.handler.upstream_path(path).lstrip("/")
-    return remote.rstrip("/") + "/" + quote(target, safe=_URL_SAFE)
+    """The URL fetched for ``path``: the format's ``FormatHandler.upstream_url`` (by default
+    ``proxy.remoteUrl`` joined with the percent-encoded ``upstream_path``)."""
+    return repository.handler.upstream_url(repository, path)
 
 
 def http_client_settings(repository: "Repository") -> HttpClientSettings:

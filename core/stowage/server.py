@@ -3,12 +3,19 @@
 All listeners share one socket map and one pool of worker threads, so a repository's port (docker's
 ``docker.httpPort``) can be opened and closed while the server runs. SIGTERM and SIGINT stop accepting,
 let running requests finish, and exit.
+
+Several worker processes (``stowage serve --workers N``, :mod:`stowage.workers`): the parent binds the
+main port once and every worker accepts on that inherited socket. Repository ports come and go at run
+time, after the workers were forked, so each worker binds them itself with ``SO_REUSEPORT`` (the kernel
+spreads connections over the workers), which is the one way every worker serves every port without a
+restart.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -23,7 +30,10 @@ log = logging.getLogger(__name__)
 #: waitress reads request bodies in chunks of this size; 1 MiB doubles upload throughput over 8 KiB.
 RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
+LISTENER_PORT_KEY = "stowage.listener_port"
 RECONCILE_SECONDS = 5.0
+#: how often due scheduled tasks (``Task.interval``) are started; a catalog lease keeps it to one node.
+SCHEDULE_SECONDS = 60.0
 
 
 class PlainHTTPChannel(HTTPChannel):
@@ -43,15 +53,34 @@ class PlainHTTPChannel(HTTPChannel):
         return super().received(data)
 
 
-def create_listener(app: Any, **options: Any) -> BaseWSGIServer:
-    server = waitress.create_server(app, **options)
+class ListenerApp:
+    """Tells the app which repository port a request arrived on.
+
+    ``SERVER_PORT`` cannot say it: behind a trusted reverse proxy waitress rewrites it from
+    ``X-Forwarded-Host``/``Proto``, so the listener stamps its own key that nothing else writes.
+    """
+
+    def __init__(self, app: Any, port: int | None):
+        self.app = app
+        self.port = port
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        environ[LISTENER_PORT_KEY] = self.port
+        return self.app(environ, start_response)
+
+
+def create_listener(app: Any, *, repository_port: int | None = None, **options: Any) -> BaseWSGIServer:
+    server = waitress.create_server(ListenerApp(app, repository_port), **options)
     server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
     return server
 
 
 class Server:
     def __init__(self, app: Any, stowage: Stowage, *, host: str | None = None, port: int | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, sock: socket.socket | None = None, reuse_port: bool = False):
+        """:param sock: an already bound listening socket for the main port (shared by worker processes).
+        :param reuse_port: bind repository ports with ``SO_REUSEPORT`` so sibling workers share them.
+        """
         self.app = app
         self.stowage = stowage
         settings = stowage.settings
@@ -60,9 +89,19 @@ class Server:
                             max_request_body_size=settings.max_request_body_size, ident="Stowage",
                             asyncore_use_poll=True, channel_timeout=300, connection_limit=1000,
                             outbuf_overflow=8 * 1024 * 1024)
+        if settings.trusted_proxy:
+            # X-Forwarded-* from the reverse proxy (examples/ shows nginx) make URLs in generated metadata
+            # (npm tarballs, PyPI links, docker Location headers) point where clients reach us.
+            self.options.update(trusted_proxy=settings.trusted_proxy, trusted_proxy_count=1,
+                                trusted_proxy_headers=set(settings.trusted_proxy_headers),
+                                clear_untrusted_proxy_headers=True)
         self.socket_map: dict = {}
-        self.main = create_listener(app, map=self.socket_map, host=self.host,
-                                           port=port if port is not None else settings.port, **self.options)
+        self.reuse_port = reuse_port
+        if sock is not None:
+            self.main = create_listener(app, map=self.socket_map, sockets=[sock], **self.options)
+        else:
+            self.main = create_listener(app, map=self.socket_map, host=self.host,
+                                               port=port if port is not None else settings.port, **self.options)
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
         self._stop = threading.Event()
@@ -89,9 +128,13 @@ class Server:
             for port, name in wanted.items():
                 if port not in self.port_servers:
                     try:
+                        if self.reuse_port:
+                            listen = {"sockets": [bind_shared(self.host, port)]}
+                        else:
+                            listen = {"host": self.host, "port": port}
                         self.port_servers[port] = create_listener(
-                            self.app, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
-                            host=self.host, port=port, **self.options)
+                            self.app, repository_port=port, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
+                            **listen, **self.options)
                         log.info("repository %s listens on %s:%s", name, self.host, port)
                     except OSError as error:
                         log.error("repository %s: cannot listen on port %s: %s", name, port, error)
@@ -105,8 +148,18 @@ class Server:
             except Exception:
                 log.exception("reconciling repository listeners failed")
 
+    def _schedule_forever(self) -> None:
+        from stowage.tasks import TaskRunner
+
+        while not self._stop.wait(SCHEDULE_SECONDS):
+            try:
+                TaskRunner.of(self.stowage).run_due()
+            except Exception:
+                log.exception("starting scheduled tasks failed")
+
     def serve(self, install_signal_handlers: bool = True) -> None:
         self.reconcile()
+        threading.Thread(target=self._schedule_forever, name="stowage-scheduler", daemon=True).start()
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
@@ -139,3 +192,18 @@ class Server:
             self.port_servers.clear()
         self.main.close()
         self.main.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+
+
+def bind_shared(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that sibling worker processes can bind too (``SO_REUSEPORT``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -160,6 +160,17 @@ class BlobStore(abc.ABC):
     def digests(self) -> Iterator[str]:
         """Every stored blob's sha256 (for garbage collection and audits)."""
 
+    def collect(self, sha256: str, older_than: float) -> bool:
+        """Delete an unreferenced blob for the garbage collector, unless a writer re-used it since ``older_than``.
+
+        The collector calls this inside a catalog transaction, after checking that no asset references
+        the blob. A writer that finds the digest already stored must mark it in use (the file store
+        touches it) so that a concurrent ``collect`` keeps it; otherwise the writer stores its own copy.
+        Returns True when the blob is gone. The default keeps everything: a store opts in to collection
+        by implementing this race-free.
+        """
+        return False
+
     def resumable(self, upload_id: str) -> ResumableUpload:
         """The upload ``upload_id`` (letters, digits, ``-`` and ``_``), for blobs sent in several requests."""
         raise NotImplementedError(f"blob store type {self.config.type} does not support resumable uploads")

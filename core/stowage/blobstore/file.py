@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -22,6 +23,8 @@ from stowage.models import BlobInfo
 #: temp files older than this are leftovers of a crashed writer (no upload takes six hours).
 STALE_TEMP_SECONDS = 6 * 3600
 _HEX = frozenset("0123456789abcdef")
+#: temp-directory name prefix of a blob the collector has moved aside while it decides.
+COLLECT_PREFIX = "collect-"
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -31,6 +34,23 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _publish(source: Path, target: Path) -> None:
+    """Make the finished file ``source`` the blob ``target``.
+
+    Same digest, same bytes: an existing file is kept (rewriting a large blob costs 2-3x). Touching it
+    first is what tells a concurrent collector (:meth:`FileBlobStore.collect`) that it is in use; if the
+    collector already took it away, the touch fails and our copy goes into place instead.
+    """
+    try:
+        os.utime(target)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+    else:
+        source.unlink(missing_ok=True)
 
 
 class FileBlobWriter(BlobWriter):
@@ -54,16 +74,7 @@ class FileBlobWriter(BlobWriter):
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        target = self._store.path_for(info.sha256)
-        if target.exists():
-            # Same digest, same bytes: keep the existing file (rewriting a large blob costs 2-3x); touch it
-            # so a collector sweeping by age leaves it alone.
-            self._temp.unlink(missing_ok=True)
-            os.utime(target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self._temp, target)
-            _fsync_dir(target.parent)
+        _publish(self._temp, self._store.path_for(info.sha256))
         self._done = True
 
     def abort(self) -> None:
@@ -134,14 +145,7 @@ class FileResumableUpload(ResumableUpload):
                 raise DigestMismatch(f"{name} of the received content is {digests[name]}, expected {value}")
         with open(self.path, "rb+") as handle:
             os.fsync(handle.fileno())
-        target = self._store.path_for(digests["sha256"])
-        if target.exists():
-            self.path.unlink(missing_ok=True)
-            os.utime(target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.path, target)
-            _fsync_dir(target.parent)
+        _publish(self.path, self._store.path_for(digests["sha256"]))
         self._store._forget_hashers(self.upload_id)
         return BlobInfo(sha256=digests["sha256"], size=size, digests=digests)
 
@@ -212,6 +216,30 @@ class FileBlobStore(BlobStore):
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
 
+    def collect(self, sha256: str, older_than: float) -> bool:
+        """Move the blob aside, then delete it only if no writer touched it since ``older_than``.
+
+        Against a writer that re-uses the digest at the same moment: if its touch came first, the file's
+        mtime is recent and the file is put back; if the move came first, its touch fails and it writes
+        its own copy. Either way the digest's file exists once the writer's catalog row is committed.
+        """
+        target = self.path_for(sha256)
+        aside = self.tmp_dir / f"{COLLECT_PREFIX}{sha256}-{secrets.token_hex(4)}"
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return True
+        try:
+            recently_used = aside.stat().st_mtime >= older_than
+        except BaseException:
+            os.replace(aside, target)
+            raise
+        if recently_used:
+            os.replace(aside, target)
+            return False
+        aside.unlink()
+        return True
+
     def digests(self) -> Iterator[str]:
         for path in self.blob_dir.glob("*/*/*"):
             yield path.name
@@ -225,6 +253,11 @@ class FileBlobStore(BlobStore):
         cutoff = time.time() - older_than
         removed = 0
         for path in self.tmp_dir.iterdir():
+            if path.name.startswith(COLLECT_PREFIX):
+                # A collector stopped between moving a blob aside and deciding: put it back (same bytes;
+                # the next collection decides again).
+                self._restore(path)
+                continue
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
@@ -232,3 +265,16 @@ class FileBlobStore(BlobStore):
             except FileNotFoundError:
                 continue
         return removed
+
+    def _restore(self, aside: Path) -> None:
+        sha256 = aside.name[len(COLLECT_PREFIX):].split("-", 1)[0]
+        try:
+            target = self.path_for(sha256)
+        except NotFound:
+            aside.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(aside, target)
+        except FileNotFoundError:
+            pass

@@ -10,6 +10,7 @@ implementation serialises writers with ``BEGIN IMMEDIATE``; a PostgreSQL one wou
 from __future__ import annotations
 
 import abc
+import base64
 import contextlib
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -24,6 +25,35 @@ class Page:
 
     items: Sequence[Any]
     continuation_token: str | None
+
+
+@frozen
+class DirectoryEntry:
+    """One child of a directory listing: a sub-directory (``asset`` None) or a file (its asset)."""
+
+    name: str
+    asset: Asset | None = None
+
+    @property
+    def is_directory(self) -> bool:
+        return self.asset is None
+
+
+def encode_resume_key(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_resume_key(token: str) -> str:
+    from stowage.errors import BadRequest
+
+    try:
+        # validate=True: without it foreign characters are dropped and garbage restarts the listing.
+        value = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+        if not value:
+            raise ValueError(token)
+        return value
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"invalid continuationToken {token!r}") from None
 
 
 @frozen
@@ -122,8 +152,26 @@ class Catalog(abc.ABC):
     def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                       name: str | None = None, version: str | None = None, group: str | None = None,
                       keyword: str | None = None, continuation_token: str | None = None,
-                      limit: int = 50) -> Page:
-        """Assets with their component fields, for ``/service/rest/v1/search``."""
+                      limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+        """Content assets with their component fields, for ``/service/rest/v1/search/assets``.
+
+        :param repositories: only these repositories (None: all).
+        :param keyword: a substring of the path or the component name (Nexus's ``q``).
+        :param sort: ``group``, ``name``, ``version`` or ``repository`` (plain string order; ties by id);
+            None orders by id. :class:`~stowage.errors.BadRequest` for anything else.
+        :param direction: ``asc`` or ``desc``.
+        :param continuation_token: from the previous page; only valid with the same filters and sort.
+        """
+
+    @abc.abstractmethod
+    def search_components(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
+                          name: str | None = None, version: str | None = None, group: str | None = None,
+                          keyword: str | None = None, continuation_token: str | None = None,
+                          limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+        """Components matching the filters (``sha256``: one of its assets has it), for ``/v1/search``.
+
+        Parameters as :meth:`search_assets`; ``keyword`` matches the name, group or version.
+        """
 
     # -- proxy cache state --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -170,13 +218,28 @@ class Catalog(abc.ABC):
     # -- blobs ----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:
-        """(sha256, blob store) of recorded blobs no asset references, recorded before ``older_than``."""
+        """(sha256, blob store) of recorded blobs no asset references, untouched since ``older_than``.
+
+        A blob's clock (``blob_created``) restarts whenever an asset starts or stops referencing it.
+        """
 
     @abc.abstractmethod
     def forget_blob(self, sha256: str) -> None: ...
 
     @abc.abstractmethod
     def blob_referenced(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    def blob_recorded(self, sha256: str) -> bool:
+        """Whether the catalog knows the blob at all (referenced or waiting for collection)."""
+
+    @abc.abstractmethod
+    def blob_created(self, sha256: str) -> float | None:
+        """When the blob was last recorded or re-referenced (the collector's grace clock), or None."""
+
+    @abc.abstractmethod
+    def blob_store_usage(self, store: str) -> tuple[int, int]:
+        """(number of blobs, total bytes) the catalog records in blob store ``store``."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -190,3 +253,28 @@ class Catalog(abc.ABC):
             if page.continuation_token is None:
                 return
             token = page.continuation_token
+
+    def list_directory(self, repository: str, prefix: str = "", *, continuation_token: str | None = None,
+                       limit: int = 500) -> Page:
+        """The immediate children of directory ``prefix`` ("" or ending in ``/``), a page of
+        :class:`DirectoryEntry` in path order (a sub-directory sorts where its first path does).
+
+        The token resumes after the last entry: a sub-directory's contents are never read again. This
+        default scans every asset below ``prefix``; catalogs override it with an index skip-scan.
+        """
+        resume = decode_resume_key(continuation_token) if continuation_token else prefix
+        entries: list[DirectoryEntry] = []
+        for asset in self.iter_assets(repository, prefix=prefix):
+            if asset.path < resume:
+                continue
+            child, slash, _ = asset.path[len(prefix):].partition("/")
+            if len(entries) == limit:
+                return Page(entries, encode_resume_key(resume))
+            entries.append(DirectoryEntry(child, None if slash else asset))
+            resume = directory_end(prefix, child) if slash else asset.path + "\x00"
+        return Page(entries, None)
+
+
+def directory_end(prefix: str, child: str) -> str:
+    """The smallest path after every path below ``prefix + child + "/"`` (``0`` follows ``/``)."""
+    return f"{prefix}{child}0"
