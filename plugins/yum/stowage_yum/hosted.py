@@ -1,0 +1,459 @@
+"""Hosted yum repositories: RPM uploads and deletes, and incremental repodata regeneration.
+
+State kept in the catalog (shared by every process and node), per repository ``R``:
+
+- ``yum-pkg:R`` / ``<rpm path>``: the package's :class:`~stowage_yum.rpmfile.PackageRecord` (its XML
+  chunks), written in the same transaction as the RPM's asset. Extracted once; never re-read.
+- ``yum-dirty`` / ``R/<root>``: a change marker (first and last change time, sequence number), also
+  written in that transaction. Any process's regenerator picks it up once the burst is over.
+- ``yum-seg:R`` / ``<root>|<buckets>|<i>``: each bucket's compressed chunks and the identity of its
+  package set, so a regeneration recompresses only buckets whose packages changed.
+- ``yum-gen:R`` / ``<root>``: the published generation (revision, files) and the previous generations'
+  files with the time they were retired, deleted after the grace period.
+
+Regeneration of one root holds the catalog lease ``yum-regen/R/<root>``; ``repomd.xml`` is written last.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from stowage.plugin import (Asset, AssetKind, BadRequest, Catalog, Component, InvalidContent, NotFound,
+                            Repository, RepositoryType, Stowage, User)
+
+from stowage_yum import signing
+from stowage_yum.repodata import (Segment, assemble, bucket_count, bucket_of, build_segment, repomd_xml,
+                                  segment_key)
+from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm
+from stowage_yum.settings import (DeployPolicy, is_repodata_path, root_of, rpm_root, signing_settings,
+                                  yum_settings)
+
+log = logging.getLogger(__name__)
+
+DIRTY = "yum-dirty"
+RPM_CONTENT_TYPE = "application/x-rpm"
+
+
+def package_namespace(repository: str) -> str:
+    return f"yum-pkg:{repository}"
+
+
+def segment_namespace(repository: str) -> str:
+    return f"yum-seg:{repository}"
+
+
+def generation_namespace(repository: str) -> str:
+    return f"yum-gen:{repository}"
+
+
+def is_rpm(path: str) -> bool:
+    return path.endswith(".rpm") and not is_repodata_path(path)
+
+
+# -- change markers -------------------------------------------------------------------------------------
+def mark_dirty(catalog: Catalog, repository: str, root: str) -> None:
+    """Record that ``root`` of ``repository`` needs new repodata (call inside the change's transaction)."""
+    key = f"{repository}/{root}"
+    now = time.time()
+    with catalog.transaction():
+        current = catalog.get_document(DIRTY, key)
+        catalog.put_document(DIRTY, key, {"first": current["first"] if current else now, "last": now,
+                                          "seq": (current["seq"] + 1) if current else 1})
+
+
+def split_dirty_key(key: str) -> tuple[str, str]:
+    repository, _, root = key.partition("/")
+    return repository, root
+
+
+# -- uploads and deletes --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def spooled(stowage: Stowage, stream: IO[bytes], length: int | None) -> Iterator[tuple[str, int]]:
+    """The request body in a temp file (validated before anything is stored): (path, size)."""
+    directory = stowage.settings.data_path / "tmp"
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix="yum-upload-", suffix=".rpm") as handle:
+        size = 0
+        while length is None or size < length:
+            chunk = stream.read(1024 * 1024 if length is None else min(1024 * 1024, length - size))
+            if not chunk:
+                break
+            handle.write(chunk)
+            size += len(chunk)
+        handle.flush()
+        if length is not None and size != length:
+            raise InvalidContent(f"expected {length} bytes, received {size}")
+        yield handle.name, size
+
+
+@contextlib.contextmanager
+def local_blob(repository: Repository, sha256: str) -> Iterator[str]:
+    """A local file path holding the blob (the blob file itself where the store keeps one)."""
+    store = repository.blob_store
+    path_for = getattr(store, "path_for", None)
+    if path_for is not None:
+        path = Path(path_for(sha256))
+        if path.exists():
+            yield str(path)
+            return
+    directory = repository.stowage.settings.data_path / "tmp"
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix="yum-blob-", suffix=".rpm") as handle, \
+            store.open(sha256) as source:
+        while chunk := source.read(1024 * 1024):
+            handle.write(chunk)
+        handle.flush()
+        yield handle.name
+
+
+def check_upload_path(repository: Repository, path: str) -> str | None:
+    """Refuse what the deploy policy does not allow; the RPM's repodata root (None: not an RPM)."""
+    if repository.type is not RepositoryType.HOSTED:
+        raise BadRequest(f"repository {repository.name} is a {repository.type.value} repository; upload to a "
+                         f"hosted yum repository")
+    if not path or path.endswith("/"):
+        raise BadRequest("an upload needs a file path, not a directory")
+    if is_repodata_path(path):
+        raise BadRequest(f"{path}: repodata is generated by the server; upload RPMs only")
+    if path.endswith(".rpm"):
+        return rpm_root(repository, path)
+    if yum_settings(repository).deploy_policy is DeployPolicy.STRICT:
+        raise BadRequest(f"{path}: repository {repository.name} has yum.deployPolicy STRICT and accepts only "
+                         f"RPM packages (*.rpm)")
+    return None
+
+
+def store_upload(repository: Repository, path: str, stream: IO[bytes], length: int | None,
+                 user: User | None) -> Asset:
+    """Validate and store one uploaded file; an RPM's metadata is extracted and kept, its root marked."""
+    root = check_upload_path(repository, path)
+    uploader = {"uploader": user.user_id if user else None}
+    if root is None:
+        return repository.store(path, stream, length=length, attributes=uploader)
+    repository.check_writable(path)
+    with spooled(repository.stowage, stream, length) as (local, size):
+        record = read_rpm(local, path[len(root):])
+        check_filename(record, path)
+        with open(local, "rb") as handle:
+            blob = repository.blob_store.store(handle, length=size)
+    return record_rpm(repository, path, root, blob, record, uploader)
+
+
+def store_uploaded_blob(repository: Repository, path: str, blob: Any, user: User | None) -> Asset:
+    """Like :func:`store_upload` for a file part the components API already committed as a blob."""
+    root = check_upload_path(repository, path)
+    uploader = {"uploader": user.user_id if user else None}
+    if root is None:
+        repository.check_writable(path)
+        return repository.record(path, blob, attributes=uploader)
+    repository.check_writable(path)
+    with local_blob(repository, blob.sha256) as local:
+        record = read_rpm(local, path[len(root):])
+    check_filename(record, path)
+    return record_rpm(repository, path, root, blob, record, uploader)
+
+
+def record_rpm(repository: Repository, path: str, root: str, blob: Any, record: PackageRecord,
+               attributes: dict[str, Any]) -> Asset:
+    catalog = repository.stowage.catalog
+    component = Component(repository=repository.name, format="yum", name=record.name,
+                          version=f"{record.version}-{record.release}", group=path.rpartition("/")[0],
+                          attributes={"epoch": record.epoch})
+    attributes = {**attributes, "yum": {"name": record.name, "epoch": record.epoch, "version": record.version,
+                                        "release": record.release, "arch": record.arch}}
+    with catalog.transaction():
+        asset = repository.record(path, blob, content_type=RPM_CONTENT_TYPE, component=component,
+                                  attributes=attributes)
+        catalog.put_document(package_namespace(repository.name), path, record.to_document())
+        mark_dirty(catalog, repository.name, root)
+    regenerator(repository.stowage).nudge()
+    return asset
+
+
+def delete_path(repository: Repository, path: str) -> Asset:
+    """Delete one file; deleting an RPM marks its repodata for regeneration in the same transaction."""
+    if is_repodata_path(path):
+        raise BadRequest(f"{path}: repodata is generated by the server and cannot be deleted")
+    catalog = repository.stowage.catalog
+    root = root_of(path, yum_settings(repository).repodata_depth) if is_rpm(path) else None
+    with catalog.transaction():
+        asset = repository.delete(path)
+        if root is not None:
+            catalog.delete_document(package_namespace(repository.name), path)
+            mark_dirty(catalog, repository.name, root)
+    if root is not None:
+        regenerator(repository.stowage).nudge()
+    return asset
+
+
+# -- generation -----------------------------------------------------------------------------------------
+def rpm_assets(repository: Repository, root: str) -> list[Asset]:
+    catalog = repository.stowage.catalog
+    return [asset for asset in catalog.iter_assets(repository.name, prefix=root, kind=AssetKind.CONTENT)
+            if is_rpm(asset.path)]
+
+
+def _segment_document(segment: Segment) -> dict[str, Any]:
+    return {"key": segment.key, "count": segment.count, "open": segment.open_size,
+            "gz": {kind: base64.b64encode(data).decode("ascii") for kind, data in segment.gz.items()}}
+
+
+def _segment_from_document(value: dict[str, Any]) -> Segment:
+    return Segment(key=value["key"], count=value["count"], open_size=value["open"],
+                   gz={kind: base64.b64decode(data) for kind, data in value["gz"].items()})
+
+
+def load_records(repository: Repository, root: str, assets: list[Asset], *, bulk: bool) -> list[PackageRecord]:
+    """The kept records of ``assets`` (re-extracted from the blob only where none is kept or it is stale)."""
+    catalog = repository.stowage.catalog
+    namespace = package_namespace(repository.name)
+    kept: dict[str, Any] = dict(catalog.list_documents(namespace, prefix=root)) if bulk else {}
+    records = []
+    for asset in assets:
+        value = kept.get(asset.path) if bulk else catalog.get_document(namespace, asset.path)
+        href = asset.path[len(root):]
+        if value is None or value.get("pkgid") != asset.blob_sha256 or value.get("href") != href:
+            with local_blob(repository, asset.blob_sha256) as local:
+                record = read_rpm(local, href)
+            catalog.put_document(namespace, asset.path, record.to_document())
+        else:
+            record = PackageRecord.from_document(value)
+        records.append(record)
+    return records
+
+
+def generate(repository: Repository, root: str, *, grace_seconds: float = 600.0, force: bool = False) -> int:
+    """Bring ``root``'s repodata up to date with the catalog; returns the published revision.
+
+    Call with the root's lease held (see :meth:`Regenerator.regenerate`).
+    """
+    catalog = repository.stowage.catalog
+    assets = rpm_assets(repository, root)
+    buckets = bucket_count(len(assets))
+    members: list[list[Asset]] = [[] for _ in range(buckets)]
+    for asset in assets:
+        members[bucket_of(asset.path, buckets)].append(asset)
+    seg_ns = segment_namespace(repository.name)
+    cached = {key: value for key, value in catalog.list_documents(seg_ns, prefix=f"{root}|")}
+    current_prefix = f"{root}|{buckets}|"
+    keys = [segment_key((a.path, a.blob_sha256) for a in bucket) for bucket in members]
+    changed = [i for i in range(buckets)
+               if force or cached.get(f"{current_prefix}{i}", {}).get("key") != keys[i]]
+    bulk = len(changed) * 4 > buckets
+    segments: list[Segment] = []
+    for i, bucket in enumerate(members):
+        if i not in changed:
+            segments.append(_segment_from_document(cached[f"{current_prefix}{i}"]))
+            continue
+        ordered = sorted(bucket, key=lambda a: a.path)
+        segment = build_segment(keys[i], load_records(repository, root, ordered, bulk=bulk))
+        segments.append(segment)
+    gen_ns = generation_namespace(repository.name)
+    published = catalog.get_document(gen_ns, root) or {"revision": 0, "files": [], "retired": {}}
+    repomd_path = f"{root}repodata/repomd.xml"
+    files = assemble(segments)
+    paths = [f"{root}repodata/{item.filename}" for item in files]
+    have_repomd = catalog.get_asset(repository.name, repomd_path) is not None
+    if not force and have_repomd and sorted(paths) == sorted(published["files"]) and not changed:
+        _clean_retired(repository, root, published, grace_seconds)
+        return published["revision"]
+    revision = max(int(published["revision"]) + 1, int(time.time()))
+    for item, path in zip(files, paths):
+        existing = catalog.get_asset(repository.name, path)
+        if existing is None or existing.blob_sha256 != item.checksum:
+            repository.store(path, _bytes_stream(item.data), length=len(item.data), content_type="application/gzip",
+                             kind=AssetKind.METADATA, server_managed=True)
+    repomd = repomd_xml(files, revision)
+    with catalog.transaction():
+        for key in cached:
+            if not key.startswith(current_prefix):
+                catalog.delete_document(seg_ns, key)
+        for i in changed:
+            catalog.put_document(seg_ns, f"{current_prefix}{i}", _segment_document(segments[i]))
+    publish_repomd(repository, root, repomd)
+    now = time.time()
+    retired = dict(published.get("retired", {}))
+    for path in published["files"]:
+        if path not in paths:
+            retired.setdefault(path, now)
+    for path in paths:
+        retired.pop(path, None)
+    published = {"revision": revision, "files": paths, "retired": retired}
+    catalog.put_document(gen_ns, root, published)
+    _clean_retired(repository, root, published, grace_seconds)
+    return revision
+
+
+def publish_repomd(repository: Repository, root: str, repomd: bytes) -> None:
+    """Write ``repomd.xml`` (and its detached signature, in the same transaction) — always last."""
+    store = repository.blob_store
+    blob = store.store(_bytes_stream(repomd), length=len(repomd))
+    settings = signing_settings(repository)
+    signature_blob = None
+    if settings is not None:
+        signature = signing.sign(repository.stowage, settings, repomd)
+        signature_blob = store.store(_bytes_stream(signature), length=len(signature))
+    with repository.stowage.catalog.transaction():
+        if signature_blob is not None:
+            repository.record(f"{root}repodata/repomd.xml.asc", signature_blob, content_type="text/plain",
+                              kind=AssetKind.METADATA, server_managed=True)
+        repository.record(f"{root}repodata/repomd.xml", blob, content_type="text/xml", kind=AssetKind.METADATA,
+                          server_managed=True)
+
+
+def _clean_retired(repository: Repository, root: str, published: dict[str, Any], grace_seconds: float) -> None:
+    catalog = repository.stowage.catalog
+    cutoff = time.time() - grace_seconds
+    expired = [path for path, at in published.get("retired", {}).items() if at <= cutoff]
+    if not expired:
+        return
+    with catalog.transaction():
+        for path in expired:
+            if path not in published["files"]:
+                catalog.delete_asset(repository.name, path)
+            published["retired"].pop(path, None)
+        catalog.put_document(generation_namespace(repository.name), root, published)
+
+
+def _bytes_stream(data: bytes) -> IO[bytes]:
+    import io
+
+    return io.BytesIO(data)
+
+
+def roots(repository: Repository) -> set[str]:
+    """Every repodata root that has RPMs or published repodata."""
+    depth = yum_settings(repository).repodata_depth
+    found = {root for root, _ in repository.stowage.catalog.list_documents(generation_namespace(repository.name))}
+    for asset in rpm_assets(repository, ""):
+        root = root_of(asset.path, depth)
+        if root is not None:
+            found.add(root)
+    return found
+
+
+# -- the regenerator: one per process, coordinated through the catalog -------------------------------
+class Regenerator:
+    """Regenerates marked roots once their burst of changes is over.
+
+    Every process runs one; the catalog's dirty markers say what to do and the per-root lease makes sure
+    one process does it. A marker is removed only if no change arrived during the regeneration.
+    """
+
+    def __init__(self, stowage: Stowage):
+        self.stowage = stowage
+        #: seconds without a new change before a root is regenerated (a burst coalesces into one run).
+        self.delay = 2.0
+        #: a root changing continuously is still regenerated at least this often.
+        self.max_delay = 30.0
+        #: seconds a previous generation's files stay fetchable.
+        self.grace_seconds = 600.0
+        self.poll_seconds = 0.5
+        self.lease_seconds = 300.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle --
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stowage-yum-regenerator", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.process(due_only=True)
+            except Exception:  # the loop must survive a failed round; the marker stays for the next one
+                log.exception("yum repodata regeneration round failed")
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    # -- work --
+    def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        return self.stowage.catalog.list_documents(DIRTY)
+
+    def process(self, *, due_only: bool, repository: str | None = None) -> int:
+        """Regenerate marked roots (only those whose burst is over when ``due_only``); returns how many."""
+        done = 0
+        now = time.time()
+        for key, marker in self.pending():
+            name, root = split_dirty_key(key)
+            if repository is not None and name != repository:
+                continue
+            if due_only and now - marker["last"] < self.delay and now - marker["first"] < self.max_delay:
+                continue
+            try:
+                repo = self.stowage.repository(name)
+            except NotFound:
+                self.stowage.catalog.delete_document(DIRTY, key)
+                continue
+            if self.regenerate(repo, root, marker=marker):
+                done += 1
+        return done
+
+    def regenerate(self, repository: Repository, root: str, *, marker: dict[str, Any] | None = None,
+                   force: bool = False, wait: float = 0.0) -> bool:
+        """Regenerate ``root`` under its lease; False if another process holds the lease."""
+        catalog = self.stowage.catalog
+        lease = f"yum-regen/{repository.name}/{root}"
+        deadline = time.monotonic() + wait
+        while not catalog.acquire_lease(lease, self.stowage.node_id, self.lease_seconds):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        try:
+            key = f"{repository.name}/{root}"
+            if marker is None:
+                marker = catalog.get_document(DIRTY, key)
+            generate(repository, root, grace_seconds=self.grace_seconds, force=force)
+            with catalog.transaction():
+                current = catalog.get_document(DIRTY, key)
+                if current is not None and marker is not None and current["seq"] == marker["seq"]:
+                    catalog.delete_document(DIRTY, key)
+        finally:
+            catalog.release_lease(lease, self.stowage.node_id)
+        return True
+
+    def ensure(self, repository: Repository, root: str) -> None:
+        """Publish repodata for ``root`` now if it has none (a new or empty repository)."""
+        if root.count("/") != yum_settings(repository).repodata_depth:
+            return
+        if self.stowage.catalog.get_asset(repository.name, f"{root}repodata/repomd.xml") is None:
+            self.regenerate(repository, root, wait=30.0)
+
+    def rebuild(self, repository: Repository) -> None:
+        """Re-extract every package's metadata and regenerate every root (``rebuild-index``)."""
+        catalog = self.stowage.catalog
+        namespace = package_namespace(repository.name)
+        for key, _ in catalog.list_documents(namespace):
+            catalog.delete_document(namespace, key)
+        targets = roots(repository)
+        if yum_settings(repository).repodata_depth == 0:
+            targets.add("")
+        for root in sorted(targets):
+            self.regenerate(repository, root, force=True, wait=60.0)
+
+
+def regenerator(stowage: Stowage) -> Regenerator:
+    return stowage.extension("yum-regenerator", lambda: Regenerator(stowage))
+
