@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import os
 import re
@@ -27,8 +28,10 @@ from attrs import frozen
 
 from stowage.plugin import AssetKind, NotFound, Repository, RepositoryType, StowageError
 
+from stowage_yum import signing
 from stowage_yum.repodata import KINDS, RepodataFile, build_repodata
 from stowage_yum.rpmfile import PackageRecord, record_from_package
+from stowage_yum.settings import YumSigningSettings, signing_settings
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,7 @@ class GroupGenerations:
         self._generations: dict[tuple[str, str], list[Generation]] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
+        self._signatures: dict[tuple[str, str], bytes] = {}
 
     def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._lock:
@@ -86,6 +90,18 @@ class GroupGenerations:
             kept.insert(0, generation)
             del kept[KEPT_GENERATIONS:]
             return generation
+
+    def signature(self, group: Repository, generation: Generation, settings: YumSigningSettings) -> bytes:
+        key = (group.name, hashlib.sha256(generation.repomd).hexdigest())
+        with self._lock:
+            found = self._signatures.get(key)
+        if found is None:
+            found = signing.sign(group.stowage, settings, generation.repomd)
+            with self._lock:
+                self._signatures[key] = found
+                while len(self._signatures) > 64:
+                    self._signatures.pop(next(iter(self._signatures)))
+        return found
 
     def find_file(self, group: Repository, root: str, name: str) -> RepodataFile | None:
         for generation in self._generations.get((group.name, root), []):
@@ -207,6 +223,12 @@ def merge(group: Repository, key: tuple, members: Sequence[MemberRepodata]) -> G
 def group_file(group: Repository, root: str, name: str) -> tuple[bytes, str] | None:
     """(bytes, content type) of the group's ``<root>repodata/<name>``, or None."""
     cache = group_generations(group)
+    if name == "repomd.xml.asc":
+        settings = signing_settings(group)
+        generation = cache.current(group, root) if settings is not None else None
+        if generation is None:
+            return None
+        return cache.signature(group, generation, settings), "text/plain"
     if name != "repomd.xml":
         found = cache.find_file(group, root, name)
         if found is not None:

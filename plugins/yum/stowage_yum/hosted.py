@@ -210,23 +210,40 @@ def _segment_from_document(value: dict[str, Any]) -> Segment:
                    gz={kind: base64.b64decode(data) for kind, data in value["gz"].items()})
 
 
-def load_records(repository: Repository, root: str, assets: list[Asset], *, bulk: bool) -> list[PackageRecord]:
+def load_records(repository: Repository, root: str, assets: list[Asset], *, bulk: bool) -> dict[str, PackageRecord]:
     """The kept records of ``assets`` (re-extracted from the blob only where none is kept or it is stale)."""
     catalog = repository.stowage.catalog
     namespace = package_namespace(repository.name)
     kept: dict[str, Any] = dict(catalog.list_documents(namespace, prefix=root)) if bulk else {}
-    records = []
+    records: dict[str, PackageRecord] = {}
+    extracted: list[tuple[str, PackageRecord]] = []
     for asset in assets:
         value = kept.get(asset.path) if bulk else catalog.get_document(namespace, asset.path)
         href = asset.path[len(root):]
         if value is None or value.get("pkgid") != asset.blob_sha256 or value.get("href") != href:
             with local_blob(repository, asset.blob_sha256) as local:
                 record = read_rpm(local, href)
-            catalog.put_document(namespace, asset.path, record.to_document())
+            extracted.append((asset.path, record))
+            if len(extracted) >= EXTRACT_BATCH:
+                _keep(catalog, namespace, extracted)
         else:
             record = PackageRecord.from_document(value)
-        records.append(record)
+        records[asset.path] = record
+    _keep(catalog, namespace, extracted)
     return records
+
+
+#: records re-extracted during a regeneration are written this many per transaction.
+EXTRACT_BATCH = 500
+
+
+def _keep(catalog: Catalog, namespace: str, extracted: list[tuple[str, PackageRecord]]) -> None:
+    if not extracted:
+        return
+    with catalog.transaction():
+        for path, record in extracted:
+            catalog.put_document(namespace, path, record.to_document())
+    extracted.clear()
 
 
 def generate(repository: Repository, root: str, *, grace_seconds: float = 600.0, force: bool = False) -> int:
@@ -246,15 +263,17 @@ def generate(repository: Repository, root: str, *, grace_seconds: float = 600.0,
     keys = [segment_key((a.path, a.blob_sha256) for a in bucket) for bucket in members]
     changed = [i for i in range(buckets)
                if force or cached.get(f"{current_prefix}{i}", {}).get("key") != keys[i]]
+    changed_set = set(changed)
     bulk = len(changed) * 4 > buckets
+    wanted = [asset for i in changed for asset in members[i]]
+    records = load_records(repository, root, wanted, bulk=bulk)
     segments: list[Segment] = []
     for i, bucket in enumerate(members):
-        if i not in changed:
+        if i not in changed_set:
             segments.append(_segment_from_document(cached[f"{current_prefix}{i}"]))
             continue
         ordered = sorted(bucket, key=lambda a: a.path)
-        segment = build_segment(keys[i], load_records(repository, root, ordered, bulk=bulk))
-        segments.append(segment)
+        segments.append(build_segment(keys[i], [records[a.path] for a in ordered]))
     gen_ns = generation_namespace(repository.name)
     published = catalog.get_document(gen_ns, root) or {"revision": 0, "files": [], "retired": {}}
     repomd_path = f"{root}repodata/repomd.xml"
@@ -445,8 +464,9 @@ class Regenerator:
         """Re-extract every package's metadata and regenerate every root (``rebuild-index``)."""
         catalog = self.stowage.catalog
         namespace = package_namespace(repository.name)
-        for key, _ in catalog.list_documents(namespace):
-            catalog.delete_document(namespace, key)
+        with catalog.transaction():
+            for key, _ in catalog.list_documents(namespace):
+                catalog.delete_document(namespace, key)
         targets = roots(repository)
         if yum_settings(repository).repodata_depth == 0:
             targets.add("")

@@ -6,10 +6,11 @@ keyrings are never touched and nothing secret stays on disk after the call.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from stowage.plugin import ConfigurationError
 
@@ -35,17 +36,26 @@ def _run(home: str, args: list[str], data: bytes | None = None) -> bytes:
     return result.stdout
 
 
-def _with_key(stowage: "Stowage", settings: "YumSigningSettings") -> tempfile.TemporaryDirectory:
-    directory = stowage.settings.data_path / "tmp"
-    directory.mkdir(parents=True, exist_ok=True)
-    home = tempfile.TemporaryDirectory(dir=directory, prefix="yum-gpg-")
-    _run(home.name, ["--import"], settings.keypair.encode())
-    return home
+@contextlib.contextmanager
+def _with_key(settings: "YumSigningSettings") -> Iterator[str]:
+    """A private gpg home holding the key; its agent is stopped and the directory removed afterwards.
+
+    The home is made under the system temp directory: gpg-agent's socket path must stay short.
+    """
+    home = tempfile.mkdtemp(prefix="stowage-gpg-")
+    try:
+        _run(home, ["--import"], settings.keypair.encode())
+        yield home
+    finally:
+        gpgconf = shutil.which("gpgconf")
+        if gpgconf is not None:
+            subprocess.run([gpgconf, "--homedir", home, "--kill", "gpg-agent"], capture_output=True, timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def sign(stowage: "Stowage", settings: "YumSigningSettings", data: bytes) -> bytes:
     """An ASCII-armoured detached signature of ``data``."""
-    with _with_key(stowage, settings) as home:
+    with _with_key(settings) as home:
         passphrase_file = f"{home}/passphrase"
         with open(passphrase_file, "w", encoding="utf-8") as handle:
             handle.write(settings.passphrase)
@@ -58,5 +68,5 @@ def sign(stowage: "Stowage", settings: "YumSigningSettings", data: bytes) -> byt
 
 def public_key(stowage: "Stowage", settings: "YumSigningSettings") -> bytes:
     """The ASCII-armoured public key clients import (``gpgkey=.../repodata/repomd.xml.key``)."""
-    with _with_key(stowage, settings) as home:
+    with _with_key(settings) as home:
         return _run(home, ["--armor", "--export"])
