@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import logging
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -29,7 +31,7 @@ from stowage.plugin import (Asset, AssetKind, BadRequest, Catalog, Component, In
                             Repository, RepositoryType, Stowage, User)
 
 from stowage_yum import signing
-from stowage_yum.repodata import (Segment, assemble, bucket_count, bucket_of, build_segment, repomd_xml,
+from stowage_yum.repodata import (KINDS, Segment, assemble, bucket_count, bucket_of, build_segment, repomd_xml,
                                   segment_key)
 from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm
 from stowage_yum.settings import (DeployPolicy, is_repodata_path, root_of, rpm_root, signing_settings,
@@ -58,14 +60,28 @@ def is_rpm(path: str) -> bool:
 
 
 # -- change markers -------------------------------------------------------------------------------------
-def mark_dirty(catalog: Catalog, repository: str, root: str) -> None:
-    """Record that ``root`` of ``repository`` needs new repodata (call inside the change's transaction)."""
+#: a marker lists at most this many changed paths; past that the next regeneration lists the catalog.
+MAX_MARKED_PATHS = 1000
+
+
+def mark_dirty(catalog: Catalog, repository: str, root: str, path: str | None = None) -> None:
+    """Record that ``root`` of ``repository`` needs new repodata (call inside the change's transaction).
+
+    :param path: the RPM that changed; None (or too many paths) makes the next run reconcile with a full
+        listing of the catalog instead of applying the listed paths.
+    """
     key = f"{repository}/{root}"
     now = time.time()
     with catalog.transaction():
-        current = catalog.get_document(DIRTY, key)
-        catalog.put_document(DIRTY, key, {"first": current["first"] if current else now, "last": now,
-                                          "seq": (current["seq"] + 1) if current else 1})
+        current = catalog.get_document(DIRTY, key) or {"first": now, "seq": 0, "paths": []}
+        paths = current.get("paths")
+        if paths is not None:
+            if path is None or len(paths) >= MAX_MARKED_PATHS:
+                paths = None
+            elif path not in paths:
+                paths = [*paths, path]
+        catalog.put_document(DIRTY, key, {"first": current["first"], "last": now, "seq": current["seq"] + 1,
+                                          "paths": paths})
 
 
 def split_dirty_key(key: str) -> tuple[str, str]:
@@ -172,7 +188,7 @@ def record_rpm(repository: Repository, path: str, root: str, blob: Any, record: 
         asset = repository.record(path, blob, content_type=RPM_CONTENT_TYPE, component=component,
                                   attributes=attributes)
         catalog.put_document(package_namespace(repository.name), path, record.to_document())
-        mark_dirty(catalog, repository.name, root)
+        mark_dirty(catalog, repository.name, root, path)
     regenerator(repository.stowage).nudge()
     return asset
 
@@ -187,7 +203,7 @@ def delete_path(repository: Repository, path: str) -> Asset:
         asset = repository.delete(path)
         if root is not None:
             catalog.delete_document(package_namespace(repository.name), path)
-            mark_dirty(catalog, repository.name, root)
+            mark_dirty(catalog, repository.name, root, path)
     if root is not None:
         regenerator(repository.stowage).nudge()
     return asset
@@ -200,103 +216,159 @@ def rpm_assets(repository: Repository, root: str) -> list[Asset]:
             if is_rpm(asset.path)]
 
 
-def _segment_document(segment: Segment) -> dict[str, Any]:
-    return {"key": segment.key, "count": segment.count, "open": segment.open_size,
+def _segment_document(segment: Segment, members: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"key": segment.key, "members": [list(m) for m in members], "open": segment.open_size,
             "gz": {kind: base64.b64encode(data).decode("ascii") for kind, data in segment.gz.items()}}
 
 
 def _segment_from_document(value: dict[str, Any]) -> Segment:
-    return Segment(key=value["key"], count=value["count"], open_size=value["open"],
+    return Segment(key=value["key"], count=len(value["members"]), open_size=value["open"],
                    gz={kind: base64.b64decode(data) for kind, data in value["gz"].items()})
 
 
-def load_records(repository: Repository, root: str, assets: list[Asset], *, bulk: bool) -> dict[str, PackageRecord]:
-    """The kept records of ``assets`` (re-extracted from the blob only where none is kept or it is stale)."""
+_CHUNK_START = re.compile(r"^<package ", re.M)
+
+
+def _chunks_of(value: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """A kept segment's per-package (primary, filelists, other) chunks, by (path, sha256).
+
+    The segment is the concatenation of createrepo_c's package chunks in member order, each starting a
+    line with ``<package `` (a ``<`` inside text is always escaped), so splitting there gives them back.
+    """
+    members = [tuple(m) for m in value["members"]]
+    split = []
+    for kind in KINDS:
+        data = base64.b64decode(value["gz"][kind])
+        text = zlib.decompress(data, 31).decode("utf-8") if data else ""
+        starts = [m.start() for m in _CHUNK_START.finditer(text)]
+        if len(starts) != len(members):
+            return {}
+        split.append([text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])])
+    return {member: (split[0][i], split[1][i], split[2][i]) for i, member in enumerate(members)}
+
+
+class _Records:
+    """Where a regeneration finds each package's chunks: a kept segment, the upload's record, or the RPM."""
+
+    def __init__(self, repository: Repository, root: str, *, reextract: bool):
+        self.repository = repository
+        self.root = root
+        self.reextract = reextract
+        self.chunks: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self.kept: dict[str, Any] | None = None
+        self.used_documents: list[str] = []
+
+    def add_segment(self, value: dict[str, Any]) -> None:
+        if not self.reextract:
+            self.chunks.update(_chunks_of(value))
+
+    def prefetch_documents(self) -> None:
+        catalog = self.repository.stowage.catalog
+        self.kept = dict(catalog.list_documents(package_namespace(self.repository.name), prefix=self.root))
+
+    def get(self, path: str, sha256: str) -> tuple[str, str, str]:
+        found = self.chunks.get((path, sha256))
+        if found is not None:
+            return found
+        href = path[len(self.root):]
+        value = None
+        if not self.reextract:
+            if self.kept is not None:
+                value = self.kept.get(path)
+            else:
+                value = self.repository.stowage.catalog.get_document(package_namespace(self.repository.name), path)
+        if value is not None and value.get("pkgid") == sha256 and value.get("href") == href:
+            self.used_documents.append(path)
+            return value["primary"], value["filelists"], value["other"]
+        with local_blob(self.repository, sha256) as local:
+            record = read_rpm(local, href)
+        return record.primary, record.filelists, record.other
+
+
+def _current_entries(repository: Repository, root: str, cached: dict[str, Any], buckets: int | None,
+                     changed_paths: list[str] | None) -> dict[str, str] | None:
+    """path -> sha256 of the root's RPMs: the kept segments' members with the changed paths re-read from
+    the catalog; None when that is not possible (no kept state, or a full reconcile was asked for)."""
+    if changed_paths is None or buckets is None:
+        return None
+    entries: dict[str, str] = {}
+    for i in range(buckets):
+        value = cached.get(f"{root}|{buckets}|{i}")
+        if value is None:
+            return None
+        entries.update((path, sha) for path, sha in value["members"])
     catalog = repository.stowage.catalog
-    namespace = package_namespace(repository.name)
-    kept: dict[str, Any] = dict(catalog.list_documents(namespace, prefix=root)) if bulk else {}
-    records: dict[str, PackageRecord] = {}
-    extracted: list[tuple[str, PackageRecord]] = []
-    for asset in assets:
-        value = kept.get(asset.path) if bulk else catalog.get_document(namespace, asset.path)
-        href = asset.path[len(root):]
-        if value is None or value.get("pkgid") != asset.blob_sha256 or value.get("href") != href:
-            with local_blob(repository, asset.blob_sha256) as local:
-                record = read_rpm(local, href)
-            extracted.append((asset.path, record))
-            if len(extracted) >= EXTRACT_BATCH:
-                _keep(catalog, namespace, extracted)
+    depth = yum_settings(repository).repodata_depth
+    for path in changed_paths:
+        asset = catalog.get_asset(repository.name, path)
+        if asset is not None and is_rpm(path) and root_of(path, depth) == root:
+            entries[path] = asset.blob_sha256
         else:
-            record = PackageRecord.from_document(value)
-        records[asset.path] = record
-    _keep(catalog, namespace, extracted)
-    return records
+            entries.pop(path, None)
+    return entries
 
 
-#: records re-extracted during a regeneration are written this many per transaction.
-EXTRACT_BATCH = 500
-
-
-def _keep(catalog: Catalog, namespace: str, extracted: list[tuple[str, PackageRecord]]) -> None:
-    if not extracted:
-        return
-    with catalog.transaction():
-        for path, record in extracted:
-            catalog.put_document(namespace, path, record.to_document())
-    extracted.clear()
-
-
-def generate(repository: Repository, root: str, *, grace_seconds: float = 600.0, force: bool = False) -> int:
+def generate(repository: Repository, root: str, *, changed_paths: list[str] | None = None,
+             grace_seconds: float = 600.0, force: bool = False) -> int:
     """Bring ``root``'s repodata up to date with the catalog; returns the published revision.
 
-    Call with the root's lease held (see :meth:`Regenerator.regenerate`).
+    :param changed_paths: the RPM paths changed since the last generation (from the dirty marker); None
+        lists the catalog instead. Call with the root's lease held (see :meth:`Regenerator.regenerate`).
+    :param force: re-extract every package from its RPM (``rebuild-index``).
     """
     catalog = repository.stowage.catalog
-    assets = rpm_assets(repository, root)
-    buckets = bucket_count(len(assets))
-    members: list[list[Asset]] = [[] for _ in range(buckets)]
-    for asset in assets:
-        members[bucket_of(asset.path, buckets)].append(asset)
-    seg_ns = segment_namespace(repository.name)
-    cached = {key: value for key, value in catalog.list_documents(seg_ns, prefix=f"{root}|")}
-    current_prefix = f"{root}|{buckets}|"
-    keys = [segment_key((a.path, a.blob_sha256) for a in bucket) for bucket in members]
-    changed = [i for i in range(buckets)
-               if force or cached.get(f"{current_prefix}{i}", {}).get("key") != keys[i]]
-    changed_set = set(changed)
-    bulk = len(changed) * 4 > buckets
-    wanted = [asset for i in changed for asset in members[i]]
-    records = load_records(repository, root, wanted, bulk=bulk)
-    segments: list[Segment] = []
-    for i, bucket in enumerate(members):
-        if i not in changed_set:
-            segments.append(_segment_from_document(cached[f"{current_prefix}{i}"]))
-            continue
-        ordered = sorted(bucket, key=lambda a: a.path)
-        segments.append(build_segment(keys[i], [records[a.path] for a in ordered]))
     gen_ns = generation_namespace(repository.name)
+    seg_ns = segment_namespace(repository.name)
     published = catalog.get_document(gen_ns, root) or {"revision": 0, "files": [], "retired": {}}
+    cached = dict(catalog.list_documents(seg_ns, prefix=f"{root}|"))
+    old_buckets = published.get("buckets")
+    entries = None if force else _current_entries(repository, root, cached, old_buckets, changed_paths)
+    if entries is None:
+        entries = {asset.path: asset.blob_sha256 for asset in rpm_assets(repository, root)}
+    buckets = bucket_count(len(entries))
+    members: list[list[tuple[str, str]]] = [[] for _ in range(buckets)]
+    for path in sorted(entries):
+        members[bucket_of(path, buckets)].append((path, entries[path]))
+    prefix = f"{root}|{buckets}|"
+    keys = [segment_key(bucket) for bucket in members]
+    changed = [i for i in range(buckets) if force or cached.get(f"{prefix}{i}", {}).get("key") != keys[i]]
+    records = _Records(repository, root, reextract=force)
+    if changed and not force:
+        if old_buckets == buckets:
+            for i in changed:
+                if f"{prefix}{i}" in cached:
+                    records.add_segment(cached[f"{prefix}{i}"])
+        else:  # the bucket count changed: every package moves; reuse all kept chunks
+            for value in cached.values():
+                records.add_segment(value)
+        if sum(len(members[i]) for i in changed) > 256:
+            records.prefetch_documents()
+    segments: list[Segment] = []
+    changed_set = set(changed)
+    for i, bucket in enumerate(members):
+        if i in changed_set:
+            segments.append(build_segment(keys[i], [records.get(path, sha) for path, sha in bucket]))
+        else:
+            segments.append(_segment_from_document(cached[f"{prefix}{i}"]))
     repomd_path = f"{root}repodata/repomd.xml"
-    files = assemble(segments)
-    paths = [f"{root}repodata/{item.filename}" for item in files]
-    have_repomd = catalog.get_asset(repository.name, repomd_path) is not None
-    if not force and have_repomd and sorted(paths) == sorted(published["files"]) and not changed:
+    if not changed and old_buckets == buckets and catalog.get_asset(repository.name, repomd_path) is not None:
         _clean_retired(repository, root, published, grace_seconds)
         return published["revision"]
+    files = assemble(segments)
+    paths = [f"{root}repodata/{item.filename}" for item in files]
     revision = max(int(published["revision"]) + 1, int(time.time()))
     for item, path in zip(files, paths):
         existing = catalog.get_asset(repository.name, path)
         if existing is None or existing.blob_sha256 != item.checksum:
             repository.store(path, _bytes_stream(item.data), length=len(item.data), content_type="application/gzip",
                              kind=AssetKind.METADATA, server_managed=True)
-    repomd = repomd_xml(files, revision)
     with catalog.transaction():
         for key in cached:
-            if not key.startswith(current_prefix):
+            if not key.startswith(prefix):
                 catalog.delete_document(seg_ns, key)
         for i in changed:
-            catalog.put_document(seg_ns, f"{current_prefix}{i}", _segment_document(segments[i]))
-    publish_repomd(repository, root, repomd)
+            catalog.put_document(seg_ns, f"{prefix}{i}", _segment_document(segments[i], members[i]))
+    publish_repomd(repository, root, repomd_xml(files, revision))
     now = time.time()
     retired = dict(published.get("retired", {}))
     for path in published["files"]:
@@ -304,8 +376,12 @@ def generate(repository: Repository, root: str, *, grace_seconds: float = 600.0,
             retired.setdefault(path, now)
     for path in paths:
         retired.pop(path, None)
-    published = {"revision": revision, "files": paths, "retired": retired}
-    catalog.put_document(gen_ns, root, published)
+    published = {"revision": revision, "files": paths, "retired": retired, "buckets": buckets}
+    with catalog.transaction():
+        catalog.put_document(gen_ns, root, published)
+        # The upload-time records are in the kept segments now.
+        for path in records.used_documents:
+            catalog.delete_document(package_namespace(repository.name), path)
     _clean_retired(repository, root, published, grace_seconds)
     return revision
 
@@ -444,7 +520,8 @@ class Regenerator:
             key = f"{repository.name}/{root}"
             if marker is None:
                 marker = catalog.get_document(DIRTY, key)
-            generate(repository, root, grace_seconds=self.grace_seconds, force=force)
+            changed_paths = marker.get("paths") if marker is not None else []
+            generate(repository, root, changed_paths=changed_paths, grace_seconds=self.grace_seconds, force=force)
             with catalog.transaction():
                 current = catalog.get_document(DIRTY, key)
                 if current is not None and marker is not None and current["seq"] == marker["seq"]:

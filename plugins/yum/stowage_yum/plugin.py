@@ -138,5 +138,5 @@ def stowage_asset_deleted(repository: Repository, asset: Asset) -> None:
     """A backstop: an RPM removed by any path (cleanup tasks, other APIs) still updates the repodata."""
     root = _dirty_root_for(repository, asset)
     if root is not None:
-        hosted.mark_dirty(repository.stowage.catalog, repository.name, root)
+        hosted.mark_dirty(repository.stowage.catalog, repository.name, root, asset.path)
         hosted.regenerator(repository.stowage).nudge()

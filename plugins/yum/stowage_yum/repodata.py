@@ -85,13 +85,14 @@ def segment_key(entries: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def build_segment(key: str, records: Sequence[PackageRecord]) -> Segment:
+def build_segment(key: str, chunks: Sequence[tuple[str, str, str]]) -> Segment:
+    """One bucket from its packages' (primary, filelists, other) XML chunks, in order."""
     gz, sizes = {}, {}
-    for kind in KINDS:
-        data = "".join(getattr(record, kind) for record in records).encode("utf-8")
+    for index, kind in enumerate(KINDS):
+        data = "".join(chunk[index] for chunk in chunks).encode("utf-8")
         sizes[kind] = len(data)
         gz[kind] = gzip_member(data) if data else b""
-    return Segment(key=key, count=len(records), gz=gz, open_size=sizes)
+    return Segment(key=key, count=len(chunks), gz=gz, open_size=sizes)
 
 
 @frozen
@@ -159,5 +160,5 @@ def repomd_xml(files: Sequence[RepodataFile], revision: int, *, timestamp: int |
 def build_repodata(records: Sequence[PackageRecord], revision: int) -> tuple[list[RepodataFile], bytes]:
     """Everything in one piece (one segment): for groups and small one-off builds."""
     ordered = sorted(records, key=lambda r: (r.name, r.arch, r.epoch, r.version, r.release, r.href))
-    files = assemble([build_segment("", ordered)])
+    files = assemble([build_segment("", [(r.primary, r.filelists, r.other) for r in ordered])])
     return files, repomd_xml(files, revision)

@@ -281,16 +281,38 @@ def test_empty_repository_serves_empty_repodata(yum_app):
     assert b'packages="0"' in data["primary"]
 
 
-def test_rebuild_index_reextracts(yum_app, rpms):
+def test_rebuild_index_reextracts_every_package(yum_app, rpms, monkeypatch):
     ts = yum_app()
     put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    put(ts, "world-2.0-1.noarch.rpm", rpms["world-2.0"].read_bytes())
     flush(ts)
-    namespace = hosted.package_namespace("yum-hosted")
-    ts.stowage.catalog.delete_document(namespace, "hello-1.0-1.noarch.rpm")
+    before = repodata(ts)
+    # The kept state is lost or damaged: rebuild-index recovers it from the RPMs themselves.
+    for key, _ in ts.stowage.catalog.list_documents(hosted.segment_namespace("yum-hosted")):
+        ts.stowage.catalog.delete_document(hosted.segment_namespace("yum-hosted"), key)
+    reads = []
+    original = rpmfile.read_rpm
+    monkeypatch.setattr(hosted, "read_rpm", lambda local, href: reads.append(href) or original(local, href))
     response = ts.client.simulate_post("/service/rest/v1/repositories/yum-hosted/rebuild-index", headers=ts.admin)
     assert response.status_code in (200, 204), response.text
-    assert ts.stowage.catalog.get_document(namespace, "hello-1.0-1.noarch.rpm") is not None
-    assert names(repodata(ts)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+    assert sorted(reads) == ["hello-1.0-1.noarch.rpm", "world-2.0-1.noarch.rpm"]
+    after = repodata(ts)
+    assert after["revision"] > before["revision"]
+    assert {k: v for k, v in after.items() if k != "revision"} == {k: v for k, v in before.items() if k != "revision"}
+
+
+def test_changed_bucket_reuses_kept_chunks_of_its_other_packages(yum_app, rpms, monkeypatch):
+    """With one bucket, adding a package rebuilds it from the kept chunks: no RPM is read again."""
+    ts = yum_app()
+    for key in ("hello-1.0", "hello-1.1"):
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    assert ts.stowage.catalog.list_documents(hosted.package_namespace("yum-hosted")) == []  # folded into segments
+    monkeypatch.setattr(hosted, "read_rpm", lambda *args: pytest.fail("an RPM was read again"))
+    monkeypatch.setattr(hosted, "rpm_assets", lambda *args: pytest.fail("the catalog was listed"))
+    ts.client.simulate_delete("/repository/yum-hosted/hello-1.0-1.noarch.rpm", headers=ts.admin)
+    flush(ts)
+    assert names(repodata(ts)["primary"]) == ["hello-1.1-1.noarch.rpm"]
 
 
 def test_generated_files_parse_with_createrepo_c(yum_app, rpms, tmp_path):
