@@ -20,17 +20,17 @@ import base64
 import contextlib
 import re
 import logging
+import os
 import tempfile
 import threading
 import time
 import zlib
-from pathlib import Path
 from typing import IO, Any, Iterator
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Catalog, Component, InvalidContent, NotFound,
                             Repository, RepositoryType, Stowage, User)
 
-from stowage_yum import signing
+from stowage_yum import extract, signing
 from stowage_yum.repodata import (KINDS, Segment, assemble, bucket_count, bucket_of, build_segment, repomd_xml,
                                   segment_key)
 from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm
@@ -115,9 +115,9 @@ def local_blob(repository: Repository, sha256: str) -> Iterator[str]:
     store = repository.blob_store
     path_for = getattr(store, "path_for", None)
     if path_for is not None:
-        path = Path(path_for(sha256))
-        if path.exists():
-            yield str(path)
+        path = os.fspath(path_for(sha256))
+        if os.path.exists(path):
+            yield path
             return
     directory = repository.stowage.settings.data_path / "tmp"
     directory.mkdir(parents=True, exist_ok=True)
@@ -258,6 +258,17 @@ class _Records:
         self.kept: dict[str, Any] | None = None
         self.used_documents: list[str] = []
 
+    def extract_all(self, members: list[tuple[str, str]]) -> None:
+        """Read many RPMs at once, in worker processes (full rebuilds)."""
+        path_for = getattr(self.repository.blob_store, "path_for", None)
+        if path_for is None or len(members) < extract.PARALLEL_THRESHOLD:
+            return
+        items = [(os.fspath(path_for(sha)), path[len(self.root):]) for path, sha in members]
+        for member, result in zip(members, extract.extract_parallel(items)):
+            if isinstance(result, tuple):
+                self.chunks[member] = result
+            # an error string: get() retries that one in-process and reports it properly
+
     def add_segment(self, value: dict[str, Any]) -> None:
         if not self.reextract:
             self.chunks.update(_chunks_of(value))
@@ -285,27 +296,32 @@ class _Records:
         return record.primary, record.filelists, record.other
 
 
-def _current_entries(repository: Repository, root: str, cached: dict[str, Any], buckets: int | None,
-                     changed_paths: list[str] | None) -> dict[str, str] | None:
-    """path -> sha256 of the root's RPMs: the kept segments' members with the changed paths re-read from
-    the catalog; None when that is not possible (no kept state, or a full reconcile was asked for)."""
+def _incremental_members(repository: Repository, root: str, cached: dict[str, Any], buckets: int | None,
+                         changed_paths: list[str] | None) -> tuple[list[list[tuple[str, str]]], set[int]] | None:
+    """Each bucket's (path, sha256) members: the kept segments' with the changed paths re-read from the
+    catalog, and which buckets that touched; None without kept state or when a full listing is asked for."""
     if changed_paths is None or buckets is None:
         return None
-    entries: dict[str, str] = {}
+    members: list[list[tuple[str, str]]] = []
     for i in range(buckets):
         value = cached.get(f"{root}|{buckets}|{i}")
         if value is None:
             return None
-        entries.update((path, sha) for path, sha in value["members"])
+        members.append([(path, sha) for path, sha in value["members"]])
     catalog = repository.stowage.catalog
     depth = yum_settings(repository).repodata_depth
+    touched: set[int] = set()
     for path in changed_paths:
+        i = bucket_of(path, buckets)
+        bucket = [member for member in members[i] if member[0] != path]
         asset = catalog.get_asset(repository.name, path)
         if asset is not None and is_rpm(path) and root_of(path, depth) == root:
-            entries[path] = asset.blob_sha256
-        else:
-            entries.pop(path, None)
-    return entries
+            bucket.append((path, asset.blob_sha256))
+            bucket.sort()
+        if bucket != members[i]:
+            members[i] = bucket
+            touched.add(i)
+    return members, touched
 
 
 def generate(repository: Repository, root: str, *, changed_paths: list[str] | None = None,
@@ -322,16 +338,26 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
     published = catalog.get_document(gen_ns, root) or {"revision": 0, "files": [], "retired": {}}
     cached = dict(catalog.list_documents(seg_ns, prefix=f"{root}|"))
     old_buckets = published.get("buckets")
-    entries = None if force else _current_entries(repository, root, cached, old_buckets, changed_paths)
-    if entries is None:
-        entries = {asset.path: asset.blob_sha256 for asset in rpm_assets(repository, root)}
-    buckets = bucket_count(len(entries))
-    members: list[list[tuple[str, str]]] = [[] for _ in range(buckets)]
-    for path in sorted(entries):
-        members[bucket_of(path, buckets)].append((path, entries[path]))
-    prefix = f"{root}|{buckets}|"
-    keys = [segment_key(bucket) for bucket in members]
-    changed = [i for i in range(buckets) if force or cached.get(f"{prefix}{i}", {}).get("key") != keys[i]]
+    incremental = None if force else _incremental_members(repository, root, cached, old_buckets, changed_paths)
+    if incremental is not None and bucket_count(sum(len(b) for b in incremental[0])) == old_buckets:
+        # The usual case: only the buckets the changed paths fall in are looked at.
+        buckets = old_buckets
+        members, touched = incremental
+        prefix = f"{root}|{buckets}|"
+        keys = {i: segment_key(members[i]) for i in touched}
+        changed = sorted(i for i in touched if cached[f"{prefix}{i}"]["key"] != keys[i])
+    else:
+        if incremental is not None:
+            entries = {path: sha for bucket in incremental[0] for path, sha in bucket}
+        else:
+            entries = {asset.path: asset.blob_sha256 for asset in rpm_assets(repository, root)}
+        buckets = bucket_count(len(entries))
+        members = [[] for _ in range(buckets)]
+        for path in sorted(entries):
+            members[bucket_of(path, buckets)].append((path, entries[path]))
+        prefix = f"{root}|{buckets}|"
+        keys = {i: segment_key(bucket) for i, bucket in enumerate(members)}
+        changed = [i for i in range(buckets) if force or cached.get(f"{prefix}{i}", {}).get("key") != keys[i]]
     records = _Records(repository, root, reextract=force)
     if changed and not force:
         if old_buckets == buckets:
@@ -343,6 +369,8 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
                 records.add_segment(value)
         if sum(len(members[i]) for i in changed) > 256:
             records.prefetch_documents()
+    if force:
+        records.extract_all([member for i in changed for member in members[i]])
     segments: list[Segment] = []
     changed_set = set(changed)
     for i, bucket in enumerate(members):

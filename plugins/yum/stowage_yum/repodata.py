@@ -15,6 +15,7 @@ import hashlib
 import os
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
 import createrepo_c as cr
@@ -111,19 +112,31 @@ class RepodataFile:
 def assemble(segments: Sequence[Segment]) -> list[RepodataFile]:
     """The three ``.xml.gz`` files (checksum-named) from the ordered segments."""
     total = sum(segment.count for segment in segments)
-    files = []
+    members: dict[str, list[bytes]] = {}
     for kind in KINDS:
         head, foot = WRAPPERS[kind]
-        head_bytes, foot_bytes = head.format(count=total).encode(), foot.encode()
-        parts = [gzip_member(head_bytes)]
-        parts.extend(segment.gz[kind] for segment in segments if segment.gz[kind])
-        parts.append(gzip_member(foot_bytes))
-        data = b"".join(parts)
-        opened = open_digest(data)
-        checksum = hashlib.sha256(data).hexdigest()
-        files.append(RepodataFile(kind=kind, filename=f"{checksum}-{kind}.xml.gz", data=data,
-                                  open_checksum=opened[0], open_size=opened[1]))
+        members[kind] = [gzip_member(head.format(count=total).encode()),
+                         *(segment.gz[kind] for segment in segments if segment.gz[kind]),
+                         gzip_member(foot.encode())]
+    # The open checksum needs every member inflated; zlib and hashlib release the GIL, so members are
+    # inflated on two threads while the digests are fed in order.
+    with ThreadPoolExecutor(2, thread_name_prefix="stowage-yum-inflate") as pool:
+        files = []
+        for kind in KINDS:
+            data = b"".join(members[kind])
+            opened = hashlib.sha256()
+            size = 0
+            for chunk in pool.map(_inflate, members[kind]):
+                opened.update(chunk)
+                size += len(chunk)
+            checksum = hashlib.sha256(data).hexdigest()
+            files.append(RepodataFile(kind=kind, filename=f"{checksum}-{kind}.xml.gz", data=data,
+                                      open_checksum=opened.hexdigest(), open_size=size))
     return files
+
+
+def _inflate(member: bytes) -> bytes:
+    return zlib.decompress(member, 31)
 
 
 def open_digest(data: bytes) -> tuple[str, int]:

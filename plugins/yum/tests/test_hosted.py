@@ -332,3 +332,22 @@ def _download_repo(ts, target: Path, repo: str = "yum-hosted") -> None:
     (target / "repodata" / "repomd.xml").write_bytes(repomd)
     for href in re.findall(r'href="(repodata/[^"]+)"', repomd.decode()):
         (target / href).write_bytes(get(ts, href, repo).content)
+
+
+def test_rebuild_of_many_packages_uses_worker_processes(yum_app, rpms, monkeypatch):
+    from stowage_yum import extract
+
+    monkeypatch.setattr(extract, "PARALLEL_THRESHOLD", 2)
+    batches = []
+    original = extract.extract_parallel
+    monkeypatch.setattr(extract, "extract_parallel", lambda items: batches.append(len(items)) or original(items))
+    ts = yum_app()
+    for key in ("hello-1.0", "world-2.0", "lib-3.0"):
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    before = repodata(ts)
+    monkeypatch.setattr(hosted, "read_rpm", lambda *args: pytest.fail("read in-process"))
+    regenerator(ts.stowage).rebuild(ts.stowage.repository("yum-hosted"))
+    assert batches == [3]
+    after = repodata(ts)
+    assert {k: v for k, v in after.items() if k != "revision"} == {k: v for k, v in before.items() if k != "revision"}
