@@ -16,7 +16,6 @@ Regeneration of one root holds the catalog lease ``yum-regen/R/<root>``; ``repom
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import re
 import logging
@@ -217,19 +216,33 @@ def rpm_assets(repository: Repository, root: str) -> list[Asset]:
 
 
 def _segment_document(segment: Segment, members: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"key": segment.key, "members": [list(m) for m in members], "open": segment.open_size,
-            "gz": {kind: base64.b64encode(data).decode("ascii") for kind, data in segment.gz.items()}}
+    return {"key": segment.key, "members": [list(m) for m in members], "open": segment.open_size}
 
 
-def _segment_from_document(value: dict[str, Any]) -> Segment:
-    return Segment(key=value["key"], count=len(value["members"]), open_size=value["open"],
-                   gz={kind: base64.b64decode(data) for kind, data in value["gz"].items()})
+def _previous_files(repository: Repository, published: dict[str, Any]) -> dict[str, bytes] | None:
+    """The published primary/filelists/other (.xml.gz) bytes, whose bucket spans the generation doc keeps."""
+    if "spans" not in published or len(published["files"]) != len(KINDS):
+        return None
+    catalog = repository.stowage.catalog
+    found = {}
+    for kind, path in zip(KINDS, published["files"]):
+        asset = catalog.get_asset(repository.name, path)
+        if asset is None:
+            return None
+        with repository.open(asset) as stream:
+            found[kind] = stream.read()
+    return found
+
+
+def _bucket_gz(previous: dict[str, bytes], published: dict[str, Any], i: int) -> dict[str, bytes]:
+    """Bucket ``i``'s gzip member of each document, cut from the published files."""
+    return {kind: previous[kind][slice(*published["spans"][kind][i])] for kind in KINDS}
 
 
 _CHUNK_START = re.compile(r"^<package ", re.M)
 
 
-def _chunks_of(value: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str, str]]:
+def _chunks_of(value: dict[str, Any], gz: dict[str, bytes]) -> dict[tuple[str, str], tuple[str, str, str]]:
     """A kept segment's per-package (primary, filelists, other) chunks, by (path, sha256).
 
     The segment is the concatenation of createrepo_c's package chunks in member order, each starting a
@@ -238,7 +251,7 @@ def _chunks_of(value: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str, s
     members = [tuple(m) for m in value["members"]]
     split = []
     for kind in KINDS:
-        data = base64.b64decode(value["gz"][kind])
+        data = gz[kind]
         text = zlib.decompress(data, 31).decode("utf-8") if data else ""
         starts = [m.start() for m in _CHUNK_START.finditer(text)]
         if len(starts) != len(members):
@@ -269,9 +282,9 @@ class _Records:
                 self.chunks[member] = result
             # an error string: get() retries that one in-process and reports it properly
 
-    def add_segment(self, value: dict[str, Any]) -> None:
+    def add_segment(self, value: dict[str, Any], gz: dict[str, bytes]) -> None:
         if not self.reextract:
-            self.chunks.update(_chunks_of(value))
+            self.chunks.update(_chunks_of(value, gz))
 
     def prefetch_documents(self) -> None:
         catalog = self.repository.stowage.catalog
@@ -337,7 +350,8 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
     seg_ns = segment_namespace(repository.name)
     published = catalog.get_document(gen_ns, root) or {"revision": 0, "files": [], "retired": {}}
     cached = dict(catalog.list_documents(seg_ns, prefix=f"{root}|"))
-    old_buckets = published.get("buckets")
+    previous = None if force else _previous_files(repository, published)
+    old_buckets = published.get("buckets") if previous is not None else None
     incremental = None if force else _incremental_members(repository, root, cached, old_buckets, changed_paths)
     if incremental is not None and bucket_count(sum(len(b) for b in incremental[0])) == old_buckets:
         # The usual case: only the buckets the changed paths fall in are looked at.
@@ -357,16 +371,18 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
             members[bucket_of(path, buckets)].append((path, entries[path]))
         prefix = f"{root}|{buckets}|"
         keys = {i: segment_key(bucket) for i, bucket in enumerate(members)}
-        changed = [i for i in range(buckets) if force or cached.get(f"{prefix}{i}", {}).get("key") != keys[i]]
+        changed = [i for i in range(buckets)
+                   if force or previous is None or cached.get(f"{prefix}{i}", {}).get("key") != keys[i]]
     records = _Records(repository, root, reextract=force)
     if changed and not force:
-        if old_buckets == buckets:
+        if previous is not None and old_buckets == buckets:
             for i in changed:
-                if f"{prefix}{i}" in cached:
-                    records.add_segment(cached[f"{prefix}{i}"])
-        else:  # the bucket count changed: every package moves; reuse all kept chunks
-            for value in cached.values():
-                records.add_segment(value)
+                records.add_segment(cached[f"{prefix}{i}"], _bucket_gz(previous, published, i))
+        elif previous is not None:  # the bucket count changed: every package moves; reuse all kept chunks
+            old_prefix = f"{root}|{old_buckets}|"
+            for i in range(old_buckets):
+                if f"{old_prefix}{i}" in cached:
+                    records.add_segment(cached[f"{old_prefix}{i}"], _bucket_gz(previous, published, i))
         if sum(len(members[i]) for i in changed) > 256:
             records.prefetch_documents()
     if force:
@@ -377,7 +393,8 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
         if i in changed_set:
             segments.append(build_segment(keys[i], [records.get(path, sha) for path, sha in bucket]))
         else:
-            segments.append(_segment_from_document(cached[f"{prefix}{i}"]))
+            segments.append(Segment(key=cached[f"{prefix}{i}"]["key"], count=len(members[i]),
+                                    open_size=cached[f"{prefix}{i}"]["open"], gz=_bucket_gz(previous, published, i)))
     repomd_path = f"{root}repodata/repomd.xml"
     if not changed and old_buckets == buckets and catalog.get_asset(repository.name, repomd_path) is not None:
         _clean_retired(repository, root, published, grace_seconds)
@@ -404,7 +421,8 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
             retired.setdefault(path, now)
     for path in paths:
         retired.pop(path, None)
-    published = {"revision": revision, "files": paths, "retired": retired, "buckets": buckets}
+    published = {"revision": revision, "files": paths, "retired": retired, "buckets": buckets,
+                 "spans": {item.kind: item.spans for item in files}}
     with catalog.transaction():
         catalog.put_document(gen_ns, root, published)
         # The upload-time records are in the kept segments now.

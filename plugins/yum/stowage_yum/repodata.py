@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
 import createrepo_c as cr
-from attrs import frozen
+from attrs import field, frozen
 
 from stowage_yum.rpmfile import PackageRecord
 
@@ -103,6 +103,8 @@ class RepodataFile:
     data: bytes
     open_checksum: str
     open_size: int
+    #: each segment's [start, end) in ``data`` (its gzip member), in segment order.
+    spans: list[tuple[int, int]] = field(factory=list)
 
     @property
     def checksum(self) -> str:
@@ -124,6 +126,10 @@ def assemble(segments: Sequence[Segment]) -> list[RepodataFile]:
         files = []
         for kind in KINDS:
             data = b"".join(members[kind])
+            spans, offset = [], len(members[kind][0])
+            for segment in segments:
+                spans.append((offset, offset + len(segment.gz[kind])))
+                offset += len(segment.gz[kind])
             opened = hashlib.sha256()
             size = 0
             for chunk in pool.map(_inflate, members[kind]):
@@ -131,7 +137,7 @@ def assemble(segments: Sequence[Segment]) -> list[RepodataFile]:
                 size += len(chunk)
             checksum = hashlib.sha256(data).hexdigest()
             files.append(RepodataFile(kind=kind, filename=f"{checksum}-{kind}.xml.gz", data=data,
-                                      open_checksum=opened.hexdigest(), open_size=size))
+                                      open_checksum=opened.hexdigest(), open_size=size, spans=spans))
     return files
 
 
