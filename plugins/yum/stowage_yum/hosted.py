@@ -211,8 +211,22 @@ def delete_path(repository: Repository, path: str) -> Asset:
 # -- generation -----------------------------------------------------------------------------------------
 def rpm_assets(repository: Repository, root: str) -> list[Asset]:
     catalog = repository.stowage.catalog
+    depth = yum_settings(repository).repodata_depth
     return [asset for asset in catalog.iter_assets(repository.name, prefix=root, kind=AssetKind.CONTENT)
-            if is_rpm(asset.path)]
+            if is_rpm(asset.path) and root_of(asset.path, depth) == root]
+
+
+def drop_root(repository: Repository, root: str) -> None:
+    """Remove a root's repodata and kept state (its directory is no longer at the repodata depth)."""
+    catalog = repository.stowage.catalog
+    published = catalog.get_document(generation_namespace(repository.name), root) or {}
+    with catalog.transaction():
+        for path in [*published.get("files", []), *published.get("retired", {}),
+                     f"{root}repodata/repomd.xml", f"{root}repodata/repomd.xml.asc"]:
+            catalog.delete_asset(repository.name, path)
+        catalog.delete_document(generation_namespace(repository.name), root)
+        for key, _ in catalog.list_documents(segment_namespace(repository.name), prefix=f"{root}|"):
+            catalog.delete_document(segment_namespace(repository.name), key)
 
 
 def _segment_document(segment: Segment, members: list[tuple[str, str]]) -> dict[str, Any]:
@@ -497,6 +511,8 @@ class Regenerator:
         #: seconds a previous generation's files stay fetchable.
         self.grace_seconds = 600.0
         self.poll_seconds = 0.5
+        #: how often expired files of previous generations are looked for when nothing changes.
+        self.sweep_seconds = 60.0
         self.lease_seconds = 300.0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -521,9 +537,13 @@ class Regenerator:
         self._wake.set()
 
     def _run(self) -> None:
+        swept_at = time.monotonic()
         while not self._stop.is_set():
             try:
                 self.process(due_only=True)
+                if time.monotonic() - swept_at > self.sweep_seconds:
+                    swept_at = time.monotonic()
+                    self.sweep_retired()
             except Exception:  # the loop must survive a failed round; the marker stays for the next one
                 log.exception("yum repodata regeneration round failed")
             self._wake.wait(self.poll_seconds)
@@ -590,11 +610,37 @@ class Regenerator:
         with catalog.transaction():
             for key, _ in catalog.list_documents(namespace):
                 catalog.delete_document(namespace, key)
+        depth = yum_settings(repository).repodata_depth
         targets = roots(repository)
-        if yum_settings(repository).repodata_depth == 0:
+        if depth == 0:
             targets.add("")
         for root in sorted(targets):
-            self.regenerate(repository, root, force=True, wait=60.0)
+            if root.count("/") == depth:
+                self.regenerate(repository, root, force=True, wait=60.0)
+            else:  # yum.repodataDepth changed since this root was generated
+                drop_root(repository, root)
+
+    def sweep_retired(self) -> int:
+        """Delete previous generations' files whose grace period is over (also without new changes)."""
+        swept = 0
+        for repository in self.stowage.repositories():
+            if repository.format_name != "yum" or repository.type is not RepositoryType.HOSTED:
+                continue
+            cutoff = time.time() - self.grace_seconds
+            for root, published in self.stowage.catalog.list_documents(generation_namespace(repository.name)):
+                if not any(at <= cutoff for at in published.get("retired", {}).values()):
+                    continue
+                lease = f"yum-regen/{repository.name}/{root}"
+                if not self.stowage.catalog.acquire_lease(lease, self.stowage.node_id, self.lease_seconds):
+                    continue
+                try:
+                    current = self.stowage.catalog.get_document(generation_namespace(repository.name), root)
+                    if current is not None:
+                        _clean_retired(repository, root, current, self.grace_seconds)
+                        swept += 1
+                finally:
+                    self.stowage.catalog.release_lease(lease, self.stowage.node_id)
+        return swept
 
 
 def regenerator(stowage: Stowage) -> Regenerator:

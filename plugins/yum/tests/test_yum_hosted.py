@@ -250,6 +250,15 @@ def test_previous_generation_stays_for_grace_period_then_is_cleaned(yum_app, rpm
     for path in old_files:
         assert get(ts, path).status_code == 404
     current = re.findall(r'href="(repodata/[^"]+)"', get(ts, "repodata/repomd.xml").text)
+    # Without any further change, the sweep removes a generation whose grace period is over.
+    worker.grace_seconds = 3600
+    put(ts, "hello-1.1-1.noarch.rpm", rpms["hello-1.1"].read_bytes())
+    flush(ts)
+    assert all(get(ts, path).status_code == 200 for path in current)
+    worker.grace_seconds = 0
+    assert worker.sweep_retired() == 1
+    assert all(get(ts, path).status_code == 404 for path in current)
+    current = re.findall(r'href="(repodata/[^"]+)"', get(ts, "repodata/repomd.xml").text)
     for path in current:
         assert get(ts, path).status_code == 200
     published = ts.stowage.catalog.get_document(generation_namespace("yum-hosted"), "")
@@ -351,3 +360,16 @@ def test_rebuild_of_many_packages_uses_worker_processes(yum_app, rpms, monkeypat
     assert batches == [3]
     after = repodata(ts)
     assert {k: v for k, v in after.items() if k != "revision"} == {k: v for k, v in before.items() if k != "revision"}
+
+
+def test_changing_the_depth_then_rebuilding_moves_the_repodata(yum_app, rpms):
+    ts = yum_app()
+    put(ts, "el9/hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    flush(ts)
+    assert names(repodata(ts)["primary"]) == ["el9/hello-1.0-1.noarch.rpm"]
+    ts.stowage.save_repository(ts.stowage.parse_repository(
+        {"name": "yum-hosted", "format": "yum", "type": "hosted", "yum": {"repodataDepth": 1}}))
+    assert ts.client.simulate_post("/service/rest/v1/repositories/yum-hosted/rebuild-index",
+                                   headers=ts.admin).status_code in (200, 204)
+    assert names(repodata(ts, "el9/")["primary"]) == ["hello-1.0-1.noarch.rpm"]
+    assert get(ts, "repodata/repomd.xml").status_code == 404
