@@ -18,7 +18,7 @@ import re
 import falcon
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, Stowage, UploadedFile, User, WritePolicy,
+                            RepoRequest, Repository, RepositoryType, Stowage, Task, UploadedFile, User, WritePolicy,
                             clean_path, hookimpl)
 
 from stowage_yum import hosted, signing
@@ -126,6 +126,21 @@ def stowage_register_formats() -> list[Format]:
     return [Format(name="yum", handler=YumHandler, settings={"yum": YumSettings, "yumSigning": YumSigningSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
+
+
+def rebuild_all(stowage: Stowage) -> str:
+    """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of every hosted yum repository."""
+    rebuilt = []
+    for repository in stowage.repositories():
+        if repository.format_name == "yum" and repository.type is RepositoryType.HOSTED:
+            hosted.regenerator(stowage).rebuild(repository)
+            rebuilt.append(repository.name)
+    return f"rebuilt yum metadata of {len(rebuilt)} repositories: {', '.join(rebuilt) or 'none'}"
+
+
+@hookimpl
+def stowage_register_tasks() -> list[Task]:
+    return [Task(type="yum.rebuild-metadata", name="Rebuild yum metadata", run=rebuild_all)]
 
 
 @hookimpl

@@ -373,3 +373,21 @@ def test_changing_the_depth_then_rebuilding_moves_the_repodata(yum_app, rpms):
                                    headers=ts.admin).status_code in (200, 204)
     assert names(repodata(ts, "el9/")["primary"]) == ["hello-1.0-1.noarch.rpm"]
     assert get(ts, "repodata/repomd.xml").status_code == 404
+
+
+def test_rebuild_metadata_task(yum_app, rpms):
+    ts = yum_app()
+    put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    flush(ts)
+    before = repodata(ts)["revision"]
+    response = ts.client.simulate_post("/service/rest/v1/tasks/yum.rebuild-metadata/run", headers=ts.admin)
+    assert response.status_code in (200, 202, 204), response.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        task = ts.client.simulate_get("/service/rest/v1/tasks/yum.rebuild-metadata", headers=ts.admin).json
+        if task["lastRunResult"]:
+            break
+        time.sleep(0.1)
+    assert task["lastRunResult"] == "OK", task
+    assert "yum-hosted" in task["message"]
+    assert repodata(ts)["revision"] > before
