@@ -79,7 +79,8 @@ class GroupGenerations:
         members = member_repodata(self, group, root)
         if not members:
             return None
-        key = tuple((m.name, m.key) for m in members)
+        # The group's own settings (members, allowProxyNames) change the merge as much as the members do.
+        key = (repr(group.config.group), *((m.name, m.key) for m in members))
         cache_key = (group.name, root)
         with self._key_lock(cache_key):
             for generation in self._generations.get(cache_key, []):

@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
 from stowage_yum.hosted import regenerator
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+class Upstream:
+    """A static yum repository (a directory indexed by the createrepo_c command) on a loopback port."""
+
+    def __init__(self, root: Path):
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def yum_upstream(tmp_path: Path) -> Iterator[Callable[..., Upstream]]:
+    """Factory: ``make(rpm_files, repo_dir="")`` serves a createrepo_c repository at ``<url>/<repo_dir>``
+    with the RPMs under ``Packages/`` (an item ``(path, name)`` stores the file under another name)."""
+    servers: list[Upstream] = []
+
+    def make(rpm_files: list[Path | tuple[Path, str]], repo_dir: str = "") -> Upstream:
+        root = tmp_path / f"upstream-{len(servers)}"
+        repo = root / repo_dir
+        (repo / "Packages").mkdir(parents=True)
+        for rpm in rpm_files:
+            source, name = rpm if isinstance(rpm, tuple) else (rpm, rpm.name)
+            shutil.copy(source, repo / "Packages" / name)
+        subprocess.run(["createrepo_c", "--quiet", "--no-database", str(repo)], check=True)
+        server = Upstream(root)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
 
 SPECS = {
     "hello-1.0": dict(name="hello", version="1.0", extra="Requires: world >= 2\nRecommends: extra-tools\n"

@@ -6,15 +6,12 @@ command, served by an HTTP server thread.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import json
 import re
 import shutil
 import subprocess
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -33,43 +30,10 @@ def _tools() -> None:
         pytest.fail(f"missing {missing}: install the Debian packages in .ci/apt-packages.txt")
 
 
-class Upstream:
-    """A static yum repository on a loopback port."""
-
-    def __init__(self, root: Path):
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.requests: list[str] = handler.func.requests  # type: ignore[attr-defined]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args) -> None:
-        _QuietHandler.requests.append(self.path)
-
-
 @pytest.fixture
-def upstream(rpms, tmp_path):
+def upstream(rpms, yum_upstream):
     """``<url>/9/os/x86_64/`` is a createrepo_c repository holding lib-3.0 (and world-2.0)."""
-    repo = tmp_path / "upstream" / "9" / "os" / "x86_64"
-    (repo / "Packages").mkdir(parents=True)
-    shutil.copy(rpms["lib-3.0"], repo / "Packages")
-    shutil.copy(rpms["world-2.0"], repo / "Packages")
-    subprocess.run(["createrepo_c", "--quiet", "--no-database", str(repo)], check=True)
-    server = Upstream(tmp_path / "upstream")
-    yield server
-    server.stop()
+    return yum_upstream([rpms["lib-3.0"], rpms["world-2.0"]], "9/os/x86_64")
 
 
 def dnf(tmp_path: Path, baseurl: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
