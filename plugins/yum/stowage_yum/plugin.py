@@ -125,6 +125,7 @@ def _dirty_root_for(repository: Repository, asset: Asset) -> str | None:
 def stowage_register_formats() -> list[Format]:
     return [Format(name="yum", handler=YumHandler, settings={"yum": YumSettings, "yumSigning": YumSigningSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
+                   secret_settings=("yumSigning.keypair", "yumSigning.passphrase"),
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
 
 

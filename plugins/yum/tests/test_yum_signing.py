@@ -72,3 +72,20 @@ def test_unsigned_repository_has_no_key(yum_app):
     ts = yum_app()
     assert ts.client.simulate_get("/repository/yum-hosted/repodata/repomd.xml.key").status_code == 404
     assert ts.client.simulate_get("/repository/yum-group/repodata/repomd.xml.asc").status_code == 404
+
+
+def test_rest_api_never_returns_the_signing_key_and_keeps_it_on_update(yum_app, signing_key):
+    ts = yum_app()
+    ts.stowage.save_repository(ts.stowage.parse_repository(
+        {"name": "yum-hosted", "format": "yum", "type": "hosted", "yumSigning": signing_key}))
+    shown = ts.client.simulate_get("/service/rest/v1/repositories/yum/hosted/yum-hosted", headers=ts.admin)
+    assert shown.status_code == 200
+    assert "PRIVATE KEY" not in shown.text and "s3cret" not in shown.text
+    body = dict(shown.json)
+    body.pop("url", None)
+    body["online"] = True
+    updated = ts.client.simulate_put("/service/rest/v1/repositories/yum/hosted/yum-hosted", json=body,
+                                     headers=ts.admin)
+    assert updated.status_code == 204, updated.text
+    section = ts.stowage.repository("yum-hosted").config.section("yumSigning")
+    assert section.keypair == signing_key["keypair"] and section.passphrase == "s3cret"
