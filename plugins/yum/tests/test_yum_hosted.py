@@ -157,7 +157,7 @@ def _multipart(fields: dict[str, str], file: tuple[str, str, bytes]) -> dict:
 
 
 def test_burst_coalesces_into_one_regeneration(yum_app, rpms, monkeypatch):
-    ts = yum_app(delay=0.5)
+    ts = yum_app(delay=1.0)
     generations = []
     original = hosted.generate
 
