@@ -95,12 +95,9 @@ class PortRepositoryMiddleware:
         self.stowage = stowage
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        port = req.env.get("stowage.listener_port")
         port_map: Mapping[int, str] = self.stowage.extension("port-map", dict)
-        try:
-            port = int(req.env.get("SERVER_PORT") or 0)
-        except ValueError:
-            port = 0
-        req.context.port_repository = port_map.get(port) if port != self.stowage.settings.port else None
+        req.context.port_repository = port_map.get(port) if port else None
 
 
 def load(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None,

@@ -10,7 +10,7 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Format, FormatHandler, RepoRequest, Repository,
-                            UploadedFile, User, WritePolicy, clean_path, hookimpl)
+                            RepositoryType, UploadedFile, User, WritePolicy, clean_path, hookimpl)
 
 
 class ContentDisposition(enum.Enum):
@@ -76,8 +76,23 @@ class RawHandler(FormatHandler):
                 for path, upload in planned]
 
 
+def raw_usage(repository: Repository, base_url: str) -> str:
+    """The web UI's "how to use" text: curl downloads, and uploads for hosted repositories."""
+    url = f"{base_url}/repository/{repository.name}"
+    lines = ["# download", f"curl -fLO {url}/<directory>/<file>"]
+    if repository.type is RepositoryType.HOSTED:
+        lines += ["", "# upload (HTTP basic credentials; PUT creates the directories)",
+                  f"curl -fu <user> --upload-file <file> {url}/<directory>/<file>",
+                  "", "# or several files in one request through the components API",
+                  "curl -fu <user> -F raw.directory=<directory> -F raw.asset1=@<file> \\",
+                  "     -F raw.asset1.filename=<file> \\",
+                  f"     '{base_url}/service/rest/v1/components?repository={repository.name}'",
+                  "", "# delete", f"curl -fu <user> -X DELETE {url}/<directory>/<file>"]
+    return "\n".join(lines)
+
+
 @hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="raw", handler=RawHandler, settings={"raw": RawSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
-                   description="Any file at any path; hosted, proxy and group.")]
+                   description="Any file at any path; hosted, proxy and group.", usage=raw_usage)]

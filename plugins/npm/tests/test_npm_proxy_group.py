@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import NpmClient, installed_version, make_package
-from test_hosted import http, new_project
+from test_npm_hosted import http, new_project
 
 ADVISORY = {"id": 1179, "url": "https://example.invalid/advisories/1179", "title": "Prototype pollution",
             "severity": "high", "vulnerable_versions": "<2.0.0", "cwe": ["CWE-1321"],
