@@ -2,14 +2,18 @@
 
 State kept in the catalog (shared by every process and node), per repository ``R``:
 
-- ``yum-pkg:R`` / ``<rpm path>``: the package's :class:`~stowage_yum.rpmfile.PackageRecord` (its XML
-  chunks), written in the same transaction as the RPM's asset. Extracted once; never re-read.
-- ``yum-dirty`` / ``R/<root>``: a change marker (first and last change time, sequence number), also
-  written in that transaction. Any process's regenerator picks it up once the burst is over.
-- ``yum-seg:R`` / ``<root>|<buckets>|<i>``: each bucket's compressed chunks and the identity of its
-  package set, so a regeneration recompresses only buckets whose packages changed.
-- ``yum-gen:R`` / ``<root>``: the published generation (revision, files) and the previous generations'
-  files with the time they were retired, deleted after the grace period.
+- ``yum-pkg:R`` / ``<rpm path>``: the uploaded package's :class:`~stowage_yum.rpmfile.PackageRecord` (its
+  createrepo_c XML chunks), written in the same transaction as the RPM's asset; extracted once, never
+  re-read. Folded into the repodata (and deleted) by the next regeneration.
+- ``yum-dirty`` / ``R/<root>``: a change marker (first and last change time, sequence number, the changed
+  paths), written in that transaction too. Any process's regenerator picks it up once the burst is over.
+- ``yum-seg:R`` / ``<root>|<buckets>|<i>``: each bucket's members (path, sha256) and their identity.
+- ``yum-gen:R`` / ``<root>``: the published generation (revision, files, each bucket's byte span in each
+  file) and the previous generations' files with the time they were retired (deleted after a grace period).
+
+A regeneration looks only at the buckets the changed paths fall in: their packages' chunks come from the
+bucket's gzip member in the published file (or the upload's record), every other bucket's member is cut
+from the published files unchanged. No RPM is opened again and the catalog is not listed.
 
 Regeneration of one root holds the catalog lease ``yum-regen/R/<root>``; ``repomd.xml`` is written last.
 """
@@ -17,9 +21,9 @@ Regeneration of one root holds the catalog lease ``yum-regen/R/<root>``; ``repom
 from __future__ import annotations
 
 import contextlib
-import re
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
