@@ -53,6 +53,9 @@ class Format:
     port_of: Callable[[RepositoryConfig], int | None] | None = None
     expand_remote_url: Callable[[str], str] | None = None
     description: str = ""
+    #: dotted paths of format settings that are secrets (``"yumSigning.keypair"``): the REST API never
+    #: returns them, and an update that omits them keeps the stored values.
+    secret_settings: tuple[str, ...] = ()
     api_version: int = API_VERSION
     usage: Callable[["Repository", str], str] | None = None
 
