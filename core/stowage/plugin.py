@@ -18,7 +18,7 @@ from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Ta
 from stowage.repository import Repository
 from stowage.resolver import MemberDocument, Resolver
 from stowage.rest.access import require_repository
-from stowage.rest.components import UploadedFile, read_multipart
+from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
 from stowage.security import Action, User
 from stowage.stowage import Stowage
 
@@ -27,9 +27,9 @@ __all__ = [
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
     "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
-    "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
+    "PendingFile", "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
     "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage", "StowageError", "Task", "Unauthorized",
     "UploadedFile", "UpstreamError", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
-    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "read_multipart",
-    "require_repository", "send_content",
+    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "multipart_writers",
+    "read_multipart", "require_repository", "send_content",
 ]
