@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
 
@@ -59,13 +59,6 @@ class BlobWriter(abc.ABC):
 
     def commit(self, *, expected_size: int | None = None, expected: Mapping[str, str] | None = None) -> BlobInfo:
         """Check size and digests (``{"sha256": hex, ...}``), then make the blob durable and visible."""
-        info = self.check(expected_size=expected_size, expected=expected)
-        self._commit(info)
-        self.committed = info
-        return info
-
-    def check(self, *, expected_size: int | None = None, expected: Mapping[str, str] | None = None) -> BlobInfo:
-        """What :meth:`commit` checks, without committing: the blob's info, or an error (and the bytes discarded)."""
         if expected_size is not None and expected_size != self.size:
             self.abort()
             raise InvalidContent(f"expected {expected_size} bytes, received {self.size}")
@@ -77,7 +70,10 @@ class BlobWriter(abc.ABC):
             if digests[name] != value.lower():
                 self.abort()
                 raise DigestMismatch(f"{name} of the received content is {digests[name]}, expected {value}")
-        return BlobInfo(sha256=self.sha256, size=self.size, digests=digests)
+        info = BlobInfo(sha256=self.sha256, size=self.size, digests=digests)
+        self._commit(info)
+        self.committed = info
+        return info
 
     def open_written(self) -> IO[bytes]:
         """A readable, seekable stream of the bytes written so far, before :meth:`commit`.
@@ -175,16 +171,6 @@ class BlobStore(abc.ABC):
         by implementing this race-free.
         """
         return False
-
-    def commit_all(self, writers: Sequence[BlobWriter]) -> list[BlobInfo]:
-        """Commit several finished writers as one step; every blob is durable when this returns.
-
-        For blobs that one catalog transaction will reference together (a file and what is derived from
-        it). Sizes and digests are the caller's to check first (:meth:`BlobWriter.check`). If it fails
-        part-way, some blobs may be visible but unreferenced: the collector reclaims them. The default
-        commits one by one; the file store overlaps their disk flushes.
-        """
-        return [writer.commit() for writer in writers]
 
     def resumable(self, upload_id: str) -> ResumableUpload:
         """The upload ``upload_id`` (letters, digits, ``-`` and ``_``), for blobs sent in several requests."""

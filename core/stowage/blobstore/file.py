@@ -6,7 +6,6 @@ whole blob or an orphan temp file that is never served (and is swept at start-up
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
@@ -15,7 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping
 
 from stowage.blobstore.base import CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
 from stowage.errors import DigestMismatch, NotFound
@@ -37,34 +36,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _concurrently(calls: Sequence[Callable[[], None]]) -> None:
-    """Run ``calls`` at the same time (the first in this thread); raise the first error once all are done.
-
-    Flushes issued together share one journal commit on the file systems we run on: two blobs fsynced
-    concurrently cost about what one costs alone.
-    """
-    errors: list[BaseException] = []
-
-    def run(call: Callable[[], None]) -> None:
-        try:
-            call()
-        except BaseException as error:  # re-raised in the caller below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(call,), name="blob-flush") for call in calls[1:]]
-    for thread in threads:
-        thread.start()
-    if calls:
-        run(calls[0])
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
-def _place(source: Path, target: Path) -> Path | None:
-    """Make the finished, flushed file ``source`` the blob ``target``; returns the directory whose new
-    entry must still be flushed, or None when the blob was already there.
+def _publish(source: Path, target: Path) -> None:
+    """Make the finished file ``source`` the blob ``target``.
 
     Same digest, same bytes: an existing file is kept (rewriting a large blob costs 2-3x). Touching it
     first is what tells a concurrent collector (:meth:`FileBlobStore.collect`) that it is in use; if the
@@ -75,16 +48,9 @@ def _place(source: Path, target: Path) -> Path | None:
     except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
-        return target.parent
-    source.unlink(missing_ok=True)
-    return None
-
-
-def _publish(source: Path, target: Path) -> None:
-    """:func:`_place`, then flush the directory entry: the blob is durable under its digest."""
-    directory = _place(source, target)
-    if directory is not None:
-        _fsync_dir(directory)
+        _fsync_dir(target.parent)
+    else:
+        source.unlink(missing_ok=True)
 
 
 class FileBlobWriter(BlobWriter):
@@ -99,21 +65,12 @@ class FileBlobWriter(BlobWriter):
     def _write(self, data: bytes) -> None:
         self._file.write(data)
 
-    def _flush(self) -> None:
+    def _commit(self, info: BlobInfo) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-
-    def _place(self, info: BlobInfo) -> Path | None:
-        directory = _place(self._temp, self._store.path_for(info.sha256))
+        _publish(self._temp, self._store.path_for(info.sha256))
         self._done = True
-        return directory
-
-    def _commit(self, info: BlobInfo) -> None:
-        self._flush()
-        directory = self._place(info)
-        if directory is not None:
-            _fsync_dir(directory)
 
     def open_written(self) -> IO[bytes]:
         self._file.flush()
@@ -211,21 +168,6 @@ class FileBlobStore(BlobStore):
 
     def resumable(self, upload_id: str) -> ResumableUpload:
         return FileResumableUpload(self, upload_id)
-
-    def commit_all(self, writers: Sequence[BlobWriter]) -> list[BlobInfo]:
-        """Two concurrent flush rounds for all the writers (their data, then their new directory
-        entries) instead of two sequential rounds per blob. Data is on disk before any rename, so a blob
-        under its digest name is always complete, as with :meth:`BlobWriter.commit`."""
-        if len(writers) < 2 or not all(isinstance(w, FileBlobWriter) and w._store is self for w in writers):
-            return super().commit_all(writers)
-        file_writers = [w for w in writers if isinstance(w, FileBlobWriter)]
-        infos = [writer.check() for writer in file_writers]
-        _concurrently([writer._flush for writer in file_writers])
-        directories = {writer._place(info) for writer, info in zip(file_writers, infos)} - {None}
-        _concurrently([functools.partial(_fsync_dir, directory) for directory in directories])
-        for writer, info in zip(file_writers, infos):
-            writer.committed = info
-        return infos
 
     def _upload_hashers(self, upload_id: str, size: int) -> dict[str, Any]:
         """Hashers that have seen exactly the first ``size`` bytes of the upload (fresh ones at 0)."""

@@ -118,8 +118,7 @@ class ComponentsResource:
 class PendingFile:
     """One file part of a multipart upload, written to a blob writer that is not committed yet.
 
-    Validate it through ``writer.open_written()``, then commit it (``writer.commit()``, or with the blobs
-    derived from it through :meth:`~stowage.blobstore.BlobStore.commit_all`).
+    Validate it through ``writer.open_written()``, then commit it (``writer.commit()``).
     """
 
     field: str

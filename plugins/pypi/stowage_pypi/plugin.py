@@ -205,18 +205,23 @@ class PypiHandler(FormatHandler):
         dist = self._check_upload(repository, upload.filename, upload.blob.sha256, sha256=sha256, filetype=filetype)
         with repository.blob_store.open(upload.blob.sha256) as stream:
             metadata = self._read_metadata(dist, stream, name=name, version=version)
-        metadata_blob = None
-        if dist.filetype == WHEEL:
-            with repository.blob_store.writer() as writer:
-                writer.write(metadata.raw)
-                metadata_blob = writer.commit()
-        return self._record(repository, dist, upload.blob, metadata, metadata_blob, user)
+        return self._record(repository, dist, upload.blob, metadata, self._store_metadata(repository, dist, metadata),
+                            user)
+
+    @staticmethod
+    def _store_metadata(repository: Repository, dist: DistFilename, metadata: CoreMetadata) -> BlobInfo | None:
+        """The PEP 658 ``.metadata`` blob of a wheel (None for an sdist)."""
+        if dist.filetype != WHEEL:
+            return None
+        with repository.blob_store.writer() as writer:
+            writer.write(metadata.raw)
+            return writer.commit()
 
     def publish_pending(self, repository: Repository, upload: PendingFile, *, user: User | None,
                         name: str | None = None, version: str | None = None, sha256: str | None = None,
                         filetype: str | None = None) -> Asset:
-        """:meth:`publish` for a file not yet committed: it is validated first, so a refused upload leaves
-        no blob, and the wheel and its ``.metadata`` are committed together (their disk flushes overlap)."""
+        """:meth:`publish` for a file not yet committed: it is validated before it becomes a blob, so a
+        refused upload leaves nothing behind."""
         try:
             stream = upload.writer.open_written()
         except NotImplementedError:
@@ -227,12 +232,8 @@ class PypiHandler(FormatHandler):
             dist = self._check_upload(repository, upload.filename, upload.writer.sha256, sha256=sha256,
                                       filetype=filetype)
             metadata = self._read_metadata(dist, stream, name=name, version=version)
-        if dist.filetype != WHEEL:
-            return self._record(repository, dist, upload.writer.commit(), metadata, None, user)
-        with repository.blob_store.writer() as metadata_writer:
-            metadata_writer.write(metadata.raw)
-            blob, metadata_blob = repository.blob_store.commit_all([upload.writer, metadata_writer])
-        return self._record(repository, dist, blob, metadata, metadata_blob, user)
+        blob = upload.writer.commit()
+        return self._record(repository, dist, blob, metadata, self._store_metadata(repository, dist, metadata), user)
 
     @staticmethod
     def _check_upload(repository: Repository, filename: str, blob_sha256: str, *, sha256: str | None,
