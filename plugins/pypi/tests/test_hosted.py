@@ -318,3 +318,16 @@ def test_refused_upload_leaves_no_blob(app, dists):
     assert upload(app, make_wheel(dists, "accepted", "1.0")).status_code == 200
     assert len(list(store.digests())) == 2  # the wheel and its .metadata
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_upload_to_a_store_that_cannot_reread_uncommitted_bytes(app, dists, monkeypatch):
+    """Blob stores without open_written: the upload is committed first, then checked (and still refused)."""
+    from stowage.blobstore.file import FileBlobWriter
+    from stowage.plugin import BlobWriter
+
+    monkeypatch.setattr(FileBlobWriter, "open_written", BlobWriter.open_written)
+    assert upload(app, make_wheel(dists, "fallback", "1.0")).status_code == 200
+    assert [f["filename"] for f in project_json(app, "fallback")["files"]] == ["fallback-1.0-py3-none-any.whl"]
+    assert upload(app, make_wheel(dists, "fallback", "2.0", metadata_version="3.0")).status_code == 400
+    assert assets(app) == ["packages/fallback/1.0/fallback-1.0-py3-none-any.whl",
+                           "packages/fallback/1.0/fallback-1.0-py3-none-any.whl.metadata"]
