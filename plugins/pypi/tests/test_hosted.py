@@ -331,3 +331,22 @@ def test_upload_to_a_store_that_cannot_reread_uncommitted_bytes(app, dists, monk
     assert upload(app, make_wheel(dists, "fallback", "2.0", metadata_version="3.0")).status_code == 400
     assert assets(app) == ["packages/fallback/1.0/fallback-1.0-py3-none-any.whl",
                            "packages/fallback/1.0/fallback-1.0-py3-none-any.whl.metadata"]
+
+
+def test_cached_index_pages_follow_uploads_made_by_another_process(stowage_factory, dists, tmp_path):
+    """Two apps over one data directory (two workers): pages one has rendered and cached change as soon
+    as the other records an upload, because the cache is keyed on the catalog's revision."""
+    first = stowage_factory(data_dir=tmp_path / "shared")
+    first.create_repository(name="pypi-hosted", format="pypi", type="hosted")
+    second = stowage_factory(data_dir=tmp_path / "shared")
+    assert upload(first, make_wheel(dists, "shared-pkg", "1.0")).status_code == 200
+    for _ in range(2):  # rendered, then served from the cache
+        assert [f["filename"] for f in project_json(first, "shared-pkg")["files"]] == ["shared_pkg-1.0-py3-none-any.whl"]
+        root = first.client.simulate_get("/repository/pypi-hosted/simple/", headers={"Accept": JSON}).json
+        assert [p["name"] for p in root["projects"]] == ["shared-pkg"]
+    assert upload(second, make_wheel(dists, "shared-pkg", "1.1")).status_code == 200
+    assert upload(second, make_wheel(dists, "another", "1.0")).status_code == 200
+    assert [f["filename"] for f in project_json(first, "shared-pkg")["files"]] == [
+        "shared_pkg-1.0-py3-none-any.whl", "shared_pkg-1.1-py3-none-any.whl"]
+    root = first.client.simulate_get("/repository/pypi-hosted/simple/", headers={"Accept": JSON}).json
+    assert [p["name"] for p in root["projects"]] == ["another", "shared-pkg"]
