@@ -4,7 +4,7 @@ Measures, for each server:
   (a) requests/s and p50/p99 latency of a project page with --files files and of the root index with
       --projects projects (keep-alive HTTP/1.1 clients on --concurrency threads for --seconds);
   (b) wall time of ``pip download`` of 20 wheels (20 projects) from a cold client cache (median of 3);
-  (c) wall time of ``twine upload`` of 100 wheels (one twine run).
+  (c) wall time of ``twine upload`` of 100 wheels (median of --twine-rounds runs, new wheels each run).
 and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better).
 
 Setup (not part of CI; the peers live in their own virtualenv so their dependencies stay out of ours):
@@ -307,6 +307,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--twine-rounds", type=int, default=3, help="twine runs of 100 new wheels (median)")
     parser.add_argument("--only", nargs="*", default=["stowage", "pypiserver", "devpi"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -316,7 +317,7 @@ def main() -> None:
         tmp = Path(tmpdir)
         wheel_dir = tmp / "wheels"
         wheel_dir.mkdir()
-        print(f"building {args.files} + {args.projects} + 20 + 100 wheels...", flush=True)
+        print(f"building {args.files} + {args.projects} + 20 + {100 * args.twine_rounds} wheels...", flush=True)
         big = [make_wheel(wheel_dir, "bigproject", f"0.{i // 100}.{i % 100}") for i in range(args.files)]
         many_dir = wheel_dir / "many"
         many_dir.mkdir()
@@ -324,7 +325,8 @@ def main() -> None:
         twenty = [f"proj{i:05d}" for i in range(20)]
         upload_dir = wheel_dir / "upload"
         upload_dir.mkdir()
-        uploads = [make_wheel(upload_dir, f"uploaded{i:03d}", "1.0") for i in range(100)]
+        uploads = [[make_wheel(upload_dir, f"uploaded{r}x{i:03d}", "1.0") for i in range(100)]
+                   for r in range(args.twine_rounds)]
 
         results: dict[str, dict[str, float]] = {}
         classes = {"stowage": StowagePeer, "pypiserver": PypiserverPeer, "devpi": DevpiPeer}
@@ -351,7 +353,9 @@ def main() -> None:
                     for key in ("rps", "p50_ms", "p99_ms"):
                         result[f"{label}_{key}"] = measured[key]
                 result["pip_download_s"] = pip_download(peer.index_url, twenty, tmp)
-                result["twine_upload_s"] = twine_upload(peer.upload_url, uploads, peer.auth, tmp)
+                # Upload times swing with the disk's flush latency (shared machines): take a median.
+                result["twine_upload_s"] = statistics.median(
+                    twine_upload(peer.upload_url, batch, peer.auth, tmp) for batch in uploads)
                 results[name] = result
                 print(f"[{name}] {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
             finally:

@@ -2,10 +2,11 @@
 
 from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
 from stowage.catalog import Catalog, Page
-from stowage.errors import (BadRequest, RangeNotSatisfiable, RepositoryOffline, ConfigurationError, Conflict, DigestMismatch, Forbidden,
+from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
                             FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, PayloadTooLarge, StowageError, Unauthorized,
-                            UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
+                            RangeNotSatisfiable, RepositoryOffline, UpstreamBlocked, UpstreamError,
+                            UpstreamTimeout, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate
@@ -19,7 +20,7 @@ from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.access import require_repository
-from stowage.rest.components import UploadedFile, read_multipart
+from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
 from stowage.security import Action, User
 from stowage.stowage import Stowage
 
@@ -27,10 +28,11 @@ __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
-    "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound", "Page",
-    "PayloadTooLarge", "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
-    "RepositoryType", "Resolver", "ResumableUpload", "Route", "Stowage", "StowageError", "Task", "Unauthorized",
-    "UploadedFile", "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy",
-    "WritePolicyViolation", "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url",
-    "guard_names", "hookimpl", "read_multipart", "require_repository", "send_content",
+    "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
+    "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest", "Repository",
+    "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload", "Route",
+    "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile", "UpstreamBlocked", "UpstreamError",
+    "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path", "copy_into",
+    "default_error_body", "external_base_url", "guard_names", "hookimpl", "multipart_writers", "read_multipart",
+    "require_repository", "send_content",
 ]

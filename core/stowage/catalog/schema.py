@@ -95,3 +95,11 @@ def m001_initial(db: Database) -> None:
             PRIMARY KEY (namespace, key)
         ) STRICT, WITHOUT ROWID
     """)
+
+
+@migrations()
+def m002_components_by_repository(db: Database) -> None:
+    # list_components pages by (repository, id): without this index every page searched all of the
+    # repository's components and sorted them (a REST listing of n components cost O(n^2 / page size);
+    # the pypi root index reads every page on each rebuild).
+    db.execute("CREATE INDEX components_repository_id ON components (repository, id)")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import TYPE_CHECKING, Any, Iterator
 
 import falcon
 from attrs import frozen
 
-from stowage.blobstore import copy_into
+from stowage.blobstore import BlobWriter, copy_into
 from stowage.errors import BadRequest, NotFound
 from stowage.http.request import external_base_url
 from stowage.models import Asset, BlobInfo, Component
@@ -113,25 +114,51 @@ class ComponentsResource:
         resp.status = falcon.HTTP_204
 
 
+@frozen
+class PendingFile:
+    """One file part of a multipart upload, written to a blob writer that is not committed yet.
+
+    Validate it through ``writer.open_partial()``, then commit it (``writer.commit()``).
+    """
+
+    field: str
+    filename: str
+    content_type: str
+    writer: BlobWriter
+
+
 def read_multipart(req: falcon.Request, repository: "Repository") -> tuple[dict[str, str], list[UploadedFile]]:
+    """The form fields and the file parts of a multipart body, each file committed as a blob."""
+    with multipart_writers(req, repository) as (fields, pending):
+        files = [UploadedFile(field=part.field, filename=part.filename, content_type=part.content_type,
+                              blob=part.writer.commit()) for part in pending]
+    return fields, files
+
+
+@contextlib.contextmanager
+def multipart_writers(req: falcon.Request, repository: "Repository"
+                      ) -> Iterator[tuple[dict[str, str], list[PendingFile]]]:
+    """As :func:`read_multipart`, but file parts stay uncommitted (:class:`PendingFile`) inside the block;
+    whatever the block does not commit is discarded when it ends, so a refused upload leaves nothing."""
     if not (req.content_type or "").startswith("multipart/form-data"):
         raise BadRequest("a multipart/form-data body is required")
     fields: dict[str, str] = {}
-    files: list[UploadedFile] = []
-    try:
-        form = req.get_media()
-        for part in form:
-            if part.filename is None:
-                fields[part.name] = part.get_text()
-                continue
-            with repository.blob_store.writer() as writer:
+    with contextlib.ExitStack() as writers:
+        files: list[PendingFile] = []
+        try:
+            form = req.get_media()
+            for part in form:
+                if part.filename is None:
+                    fields[part.name] = part.get_text()
+                    continue
+                writer = writers.enter_context(repository.blob_store.writer())
                 copy_into(part.stream, writer)
-                blob = writer.commit()
-            files.append(UploadedFile(field=part.name, filename=part.filename,
-                                      content_type=part.content_type or "application/octet-stream", blob=blob))
-    except falcon.MediaMalformedError as error:
-        raise BadRequest(f"malformed multipart body: {error.description}") from None
-    return fields, files
+                files.append(PendingFile(field=part.name, filename=part.filename,
+                                         content_type=part.content_type or "application/octet-stream",
+                                         writer=writer))
+        except falcon.MediaMalformedError as error:
+            raise BadRequest(f"malformed multipart body: {error.description}") from None
+        yield fields, files
 
 
 class ComponentResource:

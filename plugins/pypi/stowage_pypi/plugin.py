@@ -11,19 +11,20 @@ Repository layout (hosted and proxy alike, so a group finds a file at one path i
 from __future__ import annotations
 
 import re
+from typing import IO
 
 import falcon
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from stowage.plugin import (Asset, AssetKind, BadRequest, Component, DigestMismatch, Format, FormatHandler,
-                            InvalidContent, MethodNotAllowed, NotFound, RepoRequest, Repository, RepositoryType,
-                            Route, StowageError, UploadedFile, UpstreamError, User, WritePolicy, hookimpl,
-                            read_multipart)
+from stowage.plugin import (Asset, AssetKind, BadRequest, BlobInfo, Component, DigestMismatch, Format,
+                            FormatHandler, InvalidContent, MethodNotAllowed, NotFound, PendingFile, RepoRequest,
+                            Repository, RepositoryType, Route, StowageError, UploadedFile, UpstreamError, User,
+                            WritePolicy, hookimpl, multipart_writers)
 
 from stowage_pypi import index
-from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, parse_filename, read_core_metadata,
-                                        split_file_path)
+from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, CoreMetadata, DistFilename, parse_filename,
+                                        read_core_metadata, split_file_path)
 from stowage_pypi.pipconfig import expand_remote_url
 from stowage_pypi.simple import TEXT_HTML, UPSTREAM_ACCEPT, negotiate, rendered
 
@@ -158,16 +159,16 @@ class PypiHandler(FormatHandler):
             if repository.type is not RepositoryType.HOSTED:
                 raise MethodNotAllowed(f"repository {repository.name} is a {repository.type.value} repository; "
                                        f"upload to a hosted repository", allowed=["GET", "HEAD"])
-            fields, files = read_multipart(request.req, repository)
-            action = fields.get(":action")
-            if action != "file_upload":
-                raise BadRequest(f"unsupported :action {action!r}; only file_upload is supported")
-            content = next((f for f in files if f.field == "content"), None)
-            if content is None:
-                raise BadRequest("the upload has no 'content' file part")
-            self.publish(repository, content, user=request.user, name=fields.get("name"),
-                         version=fields.get("version"), sha256=fields.get("sha256_digest"),
-                         filetype=fields.get("filetype"))
+            with multipart_writers(request.req, repository) as (fields, files):
+                action = fields.get(":action")
+                if action != "file_upload":
+                    raise BadRequest(f"unsupported :action {action!r}; only file_upload is supported")
+                content = next((f for f in files if f.field == "content"), None)
+                if content is None:
+                    raise BadRequest("the upload has no 'content' file part")
+                self.publish_pending(repository, content, user=request.user, name=fields.get("name"),
+                                     version=fields.get("version"), sha256=fields.get("sha256_digest"),
+                                     filetype=fields.get("filetype"))
         except StowageError as error:
             self._upload_error(request, error)
             return
@@ -201,15 +202,55 @@ class PypiHandler(FormatHandler):
         Nothing is recorded unless every check passes; the blob of a refused upload is unreferenced and
         reclaimed by the blob collector.
         """
-        dist = parse_filename(upload.filename)
-        if sha256 and sha256.strip().lower() != upload.blob.sha256:
+        dist = self._check_upload(repository, upload.filename, upload.blob.sha256, sha256=sha256, filetype=filetype)
+        with repository.blob_store.open(upload.blob.sha256) as stream:
+            metadata = self._read_metadata(dist, stream, name=name, version=version)
+        return self._record(repository, dist, upload.blob, metadata, self._store_metadata(repository, dist, metadata),
+                            user)
+
+    @staticmethod
+    def _store_metadata(repository: Repository, dist: DistFilename, metadata: CoreMetadata) -> BlobInfo | None:
+        """The PEP 658 ``.metadata`` blob of a wheel (None for an sdist)."""
+        if dist.filetype != WHEEL:
+            return None
+        with repository.blob_store.writer() as writer:
+            writer.write(metadata.raw)
+            return writer.commit()
+
+    def publish_pending(self, repository: Repository, upload: PendingFile, *, user: User | None,
+                        name: str | None = None, version: str | None = None, sha256: str | None = None,
+                        filetype: str | None = None) -> Asset:
+        """:meth:`publish` for a file not yet committed: it is validated before it becomes a blob, so a
+        refused upload leaves nothing behind."""
+        stream = upload.writer.open_partial()
+        if stream is None:  # a store that cannot re-read uncommitted bytes: commit, then check
+            blob = upload.writer.commit()
+            return self.publish(repository, UploadedFile(upload.field, upload.filename, upload.content_type, blob),
+                                user=user, name=name, version=version, sha256=sha256, filetype=filetype)
+        with stream:
+            dist = self._check_upload(repository, upload.filename, upload.writer.sha256, sha256=sha256,
+                                      filetype=filetype)
+            metadata = self._read_metadata(dist, stream, name=name, version=version)
+        blob = upload.writer.commit()
+        return self._record(repository, dist, blob, metadata, self._store_metadata(repository, dist, metadata), user)
+
+    @staticmethod
+    def _check_upload(repository: Repository, filename: str, blob_sha256: str, *, sha256: str | None,
+                      filetype: str | None) -> DistFilename:
+        dist = parse_filename(filename)
+        if sha256 and sha256.strip().lower() != blob_sha256:
             raise DigestMismatch(f"sha256_digest {sha256} does not match the uploaded {dist.filename} "
-                                 f"(sha256 {upload.blob.sha256})")
+                                 f"(sha256 {blob_sha256})")
         if filetype and filetype != dist.filetype:
             raise InvalidContent(f"filetype {filetype!r} does not match {dist.filename} (a {dist.filetype})")
         repository.check_writable(dist.path, artifact_name=dist.project)
-        with repository.blob_store.open(upload.blob.sha256) as stream:
-            metadata = read_core_metadata(stream, dist)
+        return dist
+
+    @staticmethod
+    def _read_metadata(dist: DistFilename, stream: IO[bytes], *, name: str | None,
+                       version: str | None) -> CoreMetadata:
+        """The archive's core metadata, checked against its filename and the upload's form fields."""
+        metadata = read_core_metadata(stream, dist)
         source = "METADATA" if dist.filetype == WHEEL else "PKG-INFO"
         if canonicalize_name(metadata.name) != dist.project:
             raise InvalidContent(f"the filename {dist.filename} names project {dist.project!r} but its {source} "
@@ -228,11 +269,12 @@ class PypiHandler(FormatHandler):
             if not matches:
                 raise InvalidContent(f"the upload's version {version!r} does not match the version "
                                      f"{str(metadata.version)!r} in {dist.filename}'s {source}")
-        metadata_blob = None
-        if dist.filetype == WHEEL:
-            with repository.blob_store.writer() as writer:
-                writer.write(metadata.raw)
-                metadata_blob = writer.commit()
+        return metadata
+
+    @staticmethod
+    def _record(repository: Repository, dist: DistFilename, blob: BlobInfo, metadata: CoreMetadata,
+                metadata_blob: BlobInfo | None, user: User | None) -> Asset:
+        """The distribution and its ``.metadata`` file, in one catalog transaction."""
         component = Component(repository=repository.name, format="pypi", name=dist.project,
                               version=str(metadata.version), attributes={"display_name": metadata.name})
         attributes = {"uploader": user.user_id if user else None,
@@ -245,7 +287,7 @@ class PypiHandler(FormatHandler):
                 repository.record(dist.path + METADATA_SUFFIX, metadata_blob, content_type=_content_type(
                     METADATA_SUFFIX), component=component, attributes={"pypi": {"metadata_of": dist.filename}},
                     server_managed=True)
-            return repository.record(dist.path, upload.blob, content_type=_content_type(dist.filename),
+            return repository.record(dist.path, blob, content_type=_content_type(dist.filename),
                                      component=component, attributes=attributes)
 
     def delete_asset(self, repository: Repository, asset: Asset) -> None:

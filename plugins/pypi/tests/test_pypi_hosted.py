@@ -13,6 +13,7 @@ import pytest
 import urllib3
 
 from conftest import make_sdist, make_wheel
+from stowage.plugin import BlobInfo, Component
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -265,3 +266,87 @@ def test_yank_and_unyank_release_and_file(app, dists):
     assert state.json["files"][0]["yanked"] is True
     missing = app.client.simulate_put(f"{base}/projects/yanky/versions/9.9/yank", headers=app.admin)
     assert missing.status_code == 404
+
+
+def _sqlite_work(app, call) -> tuple[int, int]:
+    """(SQL statements, SQLite virtual-machine instructions) that ``call`` runs on this thread's connection."""
+    conn = app.stowage.catalog._conn
+    statements: list[str] = []
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_trace_callback(statements.append)
+    conn.set_progress_handler(step, 1)
+    try:
+        call()
+    finally:
+        conn.set_progress_handler(None, 1)
+        conn.set_trace_callback(None)
+    return len(statements), steps[0]
+
+
+def test_upload_cost_does_not_grow_with_the_repository(app, dists):
+    """An upload's catalog work at 2,000 projects is what it is in an empty repository (no timing: the
+    count of statements and of SQLite instructions is exact, so this cannot be flaky)."""
+    first, second = make_wheel(dists, "probe-a", "1.0"), make_wheel(dists, "probe-b", "1.0")
+    empty = _sqlite_work(app, lambda: upload(app, first))
+    repository = app.stowage.repository("pypi-hosted")
+    with app.stowage.catalog.transaction():  # what 2,000 uploads leave in the catalog, written directly
+        for i in range(2000):
+            component = Component(repository="pypi-hosted", format="pypi", name=f"proj{i:05d}", version="1.0")
+            blob = BlobInfo(sha256=f"{i:064x}", size=1)
+            for path in (f"packages/proj{i:05d}/1.0/proj{i:05d}-1.0-py3-none-any.whl",
+                         f"packages/proj{i:05d}/1.0/proj{i:05d}-1.0-py3-none-any.whl.metadata"):
+                repository.record(path, blob, component=component,
+                                  attributes={"pypi": {"project": f"proj{i:05d}", "version": "1.0"}})
+    assert len(project_json(app, "proj01999")["files"]) == 1
+    full = _sqlite_work(app, lambda: upload(app, second))
+    assert project_json(app, "probe-b")["files"][0]["filename"] == second.name
+    assert full[0] == empty[0], (empty, full)
+    assert full[1] <= empty[1] * 1.1, (empty, full)
+
+
+def test_refused_upload_leaves_no_blob(app, dists):
+    store = app.stowage.blob_store("default")
+    wheel = make_wheel(dists, "refused", "1.0", metadata_version="2.0")
+    assert upload(app, wheel).status_code == 400
+    assert upload(app, make_wheel(dists, "refused", "1.0"), sha256_digest="0" * 64).status_code == 400
+    assert list(store.digests()) == [] and list(store.tmp_dir.iterdir()) == []
+    assert upload(app, make_wheel(dists, "accepted", "1.0")).status_code == 200
+    assert len(list(store.digests())) == 2  # the wheel and its .metadata
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_upload_to_a_store_that_cannot_reread_uncommitted_bytes(app, dists, monkeypatch):
+    """Blob stores without open_partial: the upload is committed first, then checked (and still refused)."""
+    from stowage.blobstore.file import FileBlobWriter
+    from stowage.plugin import BlobWriter
+
+    monkeypatch.setattr(FileBlobWriter, "open_partial", BlobWriter.open_partial)
+    assert upload(app, make_wheel(dists, "fallback", "1.0")).status_code == 200
+    assert [f["filename"] for f in project_json(app, "fallback")["files"]] == ["fallback-1.0-py3-none-any.whl"]
+    assert upload(app, make_wheel(dists, "fallback", "2.0", metadata_version="3.0")).status_code == 400
+    assert assets(app) == ["packages/fallback/1.0/fallback-1.0-py3-none-any.whl",
+                           "packages/fallback/1.0/fallback-1.0-py3-none-any.whl.metadata"]
+
+
+def test_cached_index_pages_follow_uploads_made_by_another_process(stowage_factory, dists, tmp_path):
+    """Two apps over one data directory (two workers): pages one has rendered and cached change as soon
+    as the other records an upload, because the cache is keyed on the catalog's revision."""
+    first = stowage_factory(data_dir=tmp_path / "shared")
+    first.create_repository(name="pypi-hosted", format="pypi", type="hosted")
+    second = stowage_factory(data_dir=tmp_path / "shared")
+    assert upload(first, make_wheel(dists, "shared-pkg", "1.0")).status_code == 200
+    for _ in range(2):  # rendered, then served from the cache
+        assert [f["filename"] for f in project_json(first, "shared-pkg")["files"]] == ["shared_pkg-1.0-py3-none-any.whl"]
+        root = first.client.simulate_get("/repository/pypi-hosted/simple/", headers={"Accept": JSON}).json
+        assert [p["name"] for p in root["projects"]] == ["shared-pkg"]
+    assert upload(second, make_wheel(dists, "shared-pkg", "1.1")).status_code == 200
+    assert upload(second, make_wheel(dists, "another", "1.0")).status_code == 200
+    assert [f["filename"] for f in project_json(first, "shared-pkg")["files"]] == [
+        "shared_pkg-1.0-py3-none-any.whl", "shared_pkg-1.1-py3-none-any.whl"]
+    root = first.client.simulate_get("/repository/pypi-hosted/simple/", headers={"Accept": JSON}).json
+    assert [p["name"] for p in root["projects"]] == ["another", "shared-pkg"]
