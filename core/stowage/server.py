@@ -2,7 +2,8 @@
 
 All listeners share one socket map and one pool of worker threads, so a repository's port (docker's
 ``docker.httpPort``) can be opened and closed while the server runs. SIGTERM and SIGINT stop accepting,
-let running requests finish, and exit.
+let running requests finish (uploads still being received, downloads still being sent, for up to
+:data:`SHUTDOWN_GRACE_SECONDS`), and exit.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 import waitress
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
 from stowage.stowage import Stowage
@@ -23,6 +27,10 @@ log = logging.getLogger(__name__)
 RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
 RECONCILE_SECONDS = 5.0
+#: how long a stopping server keeps serving requests already in progress.
+SHUTDOWN_GRACE_SECONDS = 60.0
+#: the serving loop's poll timeout: how quickly a signal is noticed (it never delays any I/O).
+POLL_SECONDS = 0.5
 
 
 class Server:
@@ -42,6 +50,7 @@ class Server:
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
         self._stop = threading.Event()
+        self._draining = threading.Event()
         self._lock = threading.Lock()
 
     @property
@@ -89,11 +98,56 @@ class Server:
         threading.Thread(target=self._reconcile_forever, name="stowage-listeners", daemon=True).start()
         log.info("Stowage listening on http://%s:%s", self.host, self.port)
         try:
-            self.main.run()
+            self._loop()
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
             self.close()
+
+    def _loop(self) -> None:
+        """waitress's event loop, plus a drain phase once :meth:`shutdown` was asked for.
+
+        (``waitress``'s own ``run()`` stops dead on a signal, cutting off every response still being sent.)
+        """
+        poll = wasyncore.poll2 if self.options["asyncore_use_poll"] else wasyncore.poll
+        deadline = None
+        while self.socket_map:
+            if self._draining.is_set():
+                if deadline is None:
+                    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+                    self._close_listeners()
+                if not self._drain_channels():
+                    return
+                if time.monotonic() > deadline:
+                    log.warning("shutdown: requests still running after %ss are cut off", SHUTDOWN_GRACE_SECONDS)
+                    return
+            poll(POLL_SECONDS, self.socket_map)
+
+    def _close_listeners(self) -> None:
+        with self._lock:
+            for server in self.port_servers.values():
+                server.close()
+            self.port_servers.clear()
+        self.main.close()
+
+    def _drain_channels(self) -> bool:
+        """Close idle connections, finish the rest without keep-alive; True while some are still busy."""
+        busy = False
+        for channel in list(self.socket_map.values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.requests or channel.request is not None:
+                busy = True  # a request is being received or run; its response comes next
+            elif channel.total_outbufs_len:
+                busy = True
+                channel.close_when_flushed = True  # send the rest of the response, then close
+            else:
+                channel.handle_close()
+        return busy
+
+    def shutdown(self) -> None:
+        """Stop accepting connections, finish the requests in progress, then end :meth:`serve`."""
+        self._draining.set()
 
     def stop_loop(self) -> None:
         """Ask the serving loop (from any thread) to close every socket, which ends :meth:`serve`."""
@@ -104,8 +158,8 @@ class Server:
         self.main.trigger.pull_trigger(close_all)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        log.info("received signal %s, shutting down", signum)
-        raise SystemExit(0)
+        log.info("received signal %s, finishing requests in progress, then exiting", signum)
+        self.shutdown()
 
     def close(self) -> None:
         self._stop.set()
