@@ -48,7 +48,12 @@ def _encode_token(value: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        # validate=True: urlsafe_b64decode silently drops foreign characters, so garbage decoded to "" and
+        # restarted the listing from the beginning instead of being refused.
+        value = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+        if not value:
+            raise ValueError(token)
+        return value
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(f"invalid continuationToken {token!r}") from None
 
