@@ -56,11 +56,13 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
     resp.set_header("Accept-Ranges", "bytes")
     if last_modified:
         resp.set_header("Last-Modified", formatdate(last_modified, usegmt=True))
-    resp.content_type = content_type
     if etag_matches(req.get_header("If-None-Match"), etag) or (
             req.get_header("If-None-Match") is None and _not_modified_since(req, last_modified)):
+        # No Content-Type on a 304 (no body); falcon would otherwise add its default JSON one.
         resp.status = falcon.HTTP_304
+        resp.content_type = None
         return
+    resp.content_type = content_type
     span = None
     if_range = req.get_header("If-Range")
     if if_range is None or etag_matches(if_range, etag):
