@@ -18,6 +18,7 @@ from stowage.repository import Repository
 from stowage.resolver import MemberDocument, Resolver
 from stowage.rest.components import UploadedFile
 from stowage.security import Action, User
+from stowage.settings import ServerSettings
 from stowage.stowage import Stowage
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
     "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
-    "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "Route", "Stowage",
+    "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "Route", "ServerSettings", "Stowage",
     "StowageError", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
     "WritePolicyViolation", "clean_path", "copy_into", "default_error_body", "hookimpl", "send_content",
 ]
