@@ -104,3 +104,21 @@ def test_expect_100_continue_is_answered(serve_factory, tmp_path):
         assert "Expect: 100-continue" in result.stderr and "HTTP/1.1 100 Continue" in result.stderr
         # Without a 100, curl waits its 1 s expect timeout before sending the body.
         assert float(total) < 0.5, result.stderr
+
+
+@pytest.mark.slow
+def test_many_concurrent_downloads_keep_memory_flat(serve_factory, tmp_path):
+    import subprocess
+
+    server = serve_factory()
+    source = tmp_path / "medium.bin"
+    digest = write_sparse_random(source, 16 << 20, seed=11)
+    url = f"{server.url}/repository/raw-hosted-dev/m/medium.bin"
+    assert curl("-u", f"admin:{server.password}", "--upload-file", str(source), "-o", "/dev/null",
+                "-w", "%{http_code}", url).stdout == "201"
+    targets = [tmp_path / f"d{i}" for i in range(48)]
+    with RssSampler(server.rss_kib) as rss:
+        clients = [subprocess.Popen(["curl", "-sS", "--limit-rate", "8M", "-o", str(t), url]) for t in targets]
+        assert all(client.wait(120) == 0 for client in clients)
+    assert rss.peak_kib < RSS_LIMIT_KIB, f"peak RSS {rss.peak_kib} KiB with 48 concurrent downloads"
+    assert {sha256_file(t) for t in targets} == {digest}

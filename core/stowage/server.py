@@ -27,10 +27,25 @@ log = logging.getLogger(__name__)
 RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
 RECONCILE_SECONDS = 5.0
+#: the most of a file response read into memory for one send (see :class:`BoundedSendChannel`).
+SEND_CHUNK = 256 * 1024
 #: how long a stopping server keeps serving requests already in progress.
 SHUTDOWN_GRACE_SECONDS = 60.0
 #: the serving loop's poll timeout: how quickly a signal is noticed (it never delays any I/O).
 POLL_SECONDS = 0.5
+
+
+class BoundedSendChannel(HTTPChannel):
+    """waitress's channel, reading at most :data:`SEND_CHUNK` of a file per ``send``.
+
+    waitress reads ``SO_SNDBUF`` bytes (about 4 MB on Linux loopback) of a file response into memory for
+    every send and seeks back over whatever the socket did not take: 48 concurrent downloads of one file
+    took the server to 172 MB RSS (51 MB with this bound), for no gain in throughput.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sendbuf_len = min(self.sendbuf_len, SEND_CHUNK)
 
 
 class Server:
@@ -47,6 +62,7 @@ class Server:
         self.socket_map: dict = {}
         self.main = waitress.create_server(app, map=self.socket_map, host=self.host,
                                            port=port if port is not None else settings.port, **self.options)
+        self.main.channel_class = BoundedSendChannel  # type: ignore[attr-defined]
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
         self._stop = threading.Event()
@@ -77,6 +93,7 @@ class Server:
                         self.port_servers[port] = waitress.create_server(
                             self.app, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
                             host=self.host, port=port, **self.options)
+                        self.port_servers[port].channel_class = BoundedSendChannel  # type: ignore[attr-defined]
                         log.info("repository %s listens on %s:%s", name, self.host, port)
                     except OSError as error:
                         log.error("repository %s: cannot listen on port %s: %s", name, port, error)
