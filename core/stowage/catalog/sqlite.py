@@ -32,7 +32,7 @@ def _asset_from_row(row: sqlite3.Row | tuple) -> Asset:
      etag, last_modified, invalidated) = row
     return Asset(repository=repository, path=path, blob_sha256=sha, size=size, content_type=ctype,
                  kind=AssetKind(kind), component_id=component_id, created=created, last_updated=updated,
-                 attributes=json.loads(attributes), fetched_at=fetched_at, upstream_etag=etag,
+                 attributes=json.loads(attributes) if attributes != "{}" else {}, fetched_at=fetched_at, upstream_etag=etag,
                  upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_)
 
 
