@@ -73,7 +73,7 @@ def test_kill_9_mid_upload_leaves_nothing_visible(serve_factory, tmp_path, momen
     data_dir = tmp_path / "data"
     server = serve_factory(data_dir=data_dir)
     source = tmp_path / "big.bin"
-    size = 384 << 20
+    size = 256 << 20
     write_sparse_random(source, size, seed=3)
     url = f"{server.url}/repository/raw-hosted-dev/crash/big.bin"
     args = ["curl", "-sS", "-u", f"admin:{server.password}", "--upload-file", str(source), "-o", "/dev/null", url]
@@ -82,7 +82,7 @@ def test_kill_9_mid_upload_leaves_nothing_visible(serve_factory, tmp_path, momen
     uploader = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if moment == "while-receiving":
-            time.sleep(1.5)  # about 75 MiB of 384 sent
+            time.sleep(1.5)  # about 75 MiB of 256 sent
         else:
             # The handler has started writing the blob's temp file: kill before it can commit.
             assert _wait_for(lambda: bool(temp_files(data_dir)), timeout=60), server.log()
