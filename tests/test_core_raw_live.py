@@ -122,3 +122,21 @@ def test_many_concurrent_downloads_keep_memory_flat(serve_factory, tmp_path):
         assert all(client.wait(120) == 0 for client in clients)
     assert rss.peak_kib < RSS_LIMIT_KIB, f"peak RSS {rss.peak_kib} KiB with 48 concurrent downloads"
     assert {sha256_file(t) for t in targets} == {digest}
+
+
+def test_ranges_of_a_streamed_file(serve_factory, tmp_path):
+    """Bodies above SMALL_BODY are streamed from the blob file; ranges there stop at the right byte."""
+    server = serve_factory()
+    source = tmp_path / "mid.bin"
+    write_sparse_random(source, 300_000, seed=2)
+    payload = source.read_bytes()
+    url = f"{server.url}/repository/raw-hosted-dev/mid.bin"
+    assert curl("-u", f"admin:{server.password}", "--upload-file", str(source), "-o", "/dev/null",
+                "-w", "%{http_code}", url).stdout == "201"
+    part = tmp_path / "part"
+    for spec, expected in (("1000-250999", payload[1000:251000]), ("200000-", payload[200000:]),
+                           ("-70000", payload[-70000:]), ("0-", payload)):
+        status = curl("-o", str(part), "-w", "%{http_code}", "-r", spec, url).stdout
+        assert status == "206" and part.read_bytes() == expected, spec
+    curl("-o", str(part), url)
+    assert part.read_bytes() == payload

@@ -93,14 +93,15 @@ class PortRepositoryMiddleware:
 
     def __init__(self, stowage: Stowage):
         self.stowage = stowage
+        # The server fills this shared dict as listeners open and close; fetch it once, not per request.
+        self.port_map: Mapping[int, str] = stowage.extension("port-map", dict)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        port_map: Mapping[int, str] = self.stowage.extension("port-map", dict)
         try:
             port = int(req.env.get("SERVER_PORT") or 0)
         except ValueError:
             port = 0
-        req.context.port_repository = port_map.get(port) if port != self.stowage.settings.port else None
+        req.context.port_repository = self.port_map.get(port) if port != self.stowage.settings.port else None
 
 
 def load(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None,
