@@ -52,7 +52,12 @@ class FileBlobWriter(BlobWriter):
             self._temp.unlink(missing_ok=True)
             os.utime(target)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.is_dir():
+                # New fan-out directories must be durable too, or a crash could lose the entry of a blob
+                # whose catalog row is already committed.
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(target.parent.parent)
+                _fsync_dir(target.parent.parent.parent)
             os.replace(self._temp, target)
             _fsync_dir(target.parent)
         self._done = True
