@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RAW_HOSTED, curl, sha256_file, write_sparse_random
+from core_helpers import RAW_HOSTED, curl, sha256_file, write_sparse_random
 
 TWO_REPOS = RAW_HOSTED + """
 [[repositories]]

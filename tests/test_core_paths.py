@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from conftest import curl
+from core_helpers import curl
 from stowage.errors import InvalidPath
 from stowage.http.paths import clean_path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RAW_HOSTED, STOWAGE, curl
+from core_helpers import RAW_HOSTED, STOWAGE, curl
 from stowage.errors import PluginError
 from stowage.plugin import Format, hookimpl
 from stowage.pluginmanager import make_plugin_manager
@@ -88,7 +88,7 @@ def test_bad_registrations_are_reported_not_fatal(stowage_factory):
     errors = {f["name"]: f["error"] for f in report["failures"]}
     assert "is not a Format" in errors["BadRegistration"]
     assert "already registered" in errors["DuplicateRaw"]
-    assert report["formats"] == ["raw"]
+    assert "raw" in report["formats"] and "dict-format" not in report["formats"]
     raw = {p["name"]: p for p in report["plugins"]}["raw"]
     assert raw["formats"] == ["raw"] and raw["distribution"] == "stowage-raw" and raw["version"]
     assert "stowage_register_formats" in raw["hooks"]

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from conftest import RssSampler, curl, sha256_file, write_sparse_random
+from core_helpers import RssSampler, curl, sha256_file, write_sparse_random
 
 GIB = 1 << 30
 RSS_LIMIT_KIB = 150 * 1024

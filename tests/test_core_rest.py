@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import curl
+from core_helpers import curl
 
 V1 = "/service/rest/v1"
 

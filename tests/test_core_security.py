@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import curl
+from core_helpers import curl
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RAW_HOSTED, STOWAGE, curl, sha256_file, write_sparse_random
+from core_helpers import RAW_HOSTED, STOWAGE, curl, sha256_file, write_sparse_random
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_core_alone_then_raw(tmp_path):
                                         env=env).stdout)
     assert plugins["formats"] == [] and plugins["failures"] == []
 
-    from conftest import ServeProcess
+    from core_helpers import ServeProcess
 
     config = tmp_path / "cwiq.toml"
     config.write_text(RAW_HOSTED)

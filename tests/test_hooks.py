@@ -29,7 +29,7 @@ def tiny_app(stowage_factory):
 # -- registration ------------------------------------------------------------------------------------
 
 def test_hook_stowage_register_formats(tiny_app, live_server_factory, tmp_path):
-    from conftest import curl
+    from core_helpers import curl
 
     tiny_app.create_repository(name="tools", format="tiny", type="hosted", tiny={"indexTitle": "Tools"})
     server = live_server_factory(tiny_app)
@@ -133,7 +133,7 @@ class ShardedBlobStorePlugin:
 def test_hook_stowage_blob_store(stowage_factory, tmp_path):
     app = stowage_factory(plugins=[ShardedBlobStorePlugin()])
     root = tmp_path / "sharded-root"
-    store = app.stowage.add_blob_store(BlobStoreConfig(name="fast", type="Sharded", attributes={"root": str(root)}))
+    store = app.stowage.create_blob_store(BlobStoreConfig(name="fast", type="Sharded", attributes={"root": str(root)}))
     assert isinstance(store, ShardedBlobStore)
     app.create_repository(name="files", format="raw", type="hosted", storage={"blobStoreName": "fast"})
     app.client.simulate_put("/repository/files/a.bin", body=b"sharded bytes", headers=app.admin)
@@ -145,7 +145,7 @@ def test_hook_stowage_blob_store(stowage_factory, tmp_path):
     from stowage.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="no plugin handles type 'Tape'"):
-        app.stowage.add_blob_store(BlobStoreConfig(name="t", type="Tape"))
+        app.stowage.create_blob_store(BlobStoreConfig(name="t", type="Tape"))
 
 
 class StartedRecorder:

@@ -26,6 +26,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from stowage.app import create_app, load
     from stowage.server import Server
 
+    if args.workers < 1:
+        print("stowage: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        from stowage.workers import serve_workers
+
+        return serve_workers(args.workers, _config_path(args), _overrides(args))
     stowage = load(_config_path(args), overrides=_overrides(args))
     app = create_app(stowage)
     try:
@@ -72,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--threads", type=int)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("STOWAGE_WORKERS", "1")),
+                       help="worker processes sharing the listening socket (env STOWAGE_WORKERS; default 1)")
     serve.set_defaults(func=cmd_serve)
     plugins = commands.add_parser("plugins", help="list installed plugins and load failures")
     plugins.set_defaults(func=cmd_plugins)

@@ -10,10 +10,11 @@ import json
 from typing import TYPE_CHECKING
 
 from stowage.errors import MethodNotAllowed, StowageError
-from stowage.models import AssetKind
+from stowage.models import Asset, AssetKind
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
+    from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
 
@@ -70,6 +71,31 @@ class FormatHandler:
     def upstream_path(self, path: str) -> str:
         """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
         return path
+
+    def upstream_url(self, repository: "Repository", path: str) -> str:
+        """The absolute URL a proxy repository fetches for ``path``.
+
+        Default: ``proxy.remoteUrl`` joined with :meth:`upstream_path`. Override when the remote's index
+        points at files elsewhere (PyPI's simple pages link to another host): return a URL taken from
+        the remote's own metadata, never one built from an unchecked request path.
+        """
+        return repository.config.proxy.remote_url.rstrip("/") + "/" + self.upstream_path(path).lstrip("/")
+
+    def upstream_headers(self, repository: "Repository", path: str, kind: AssetKind) -> dict[str, str]:
+        """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""
+        return {}
+
+    def upstream_authorization(self, repository: "Repository", url: str,
+                               challenge: str) -> dict[str, str] | None:
+        """The remote answered 401 with ``WWW-Authenticate: challenge``: headers to retry once with
+        (docker: a bearer token from the remote's token service), or None to fail."""
+        return None
+
+    def revalidate(self, repository: "Repository", asset: Asset, kind: AssetKind) -> bool | None:
+        """A cached ``asset`` is past its age: True if it is still current (the engine keeps it and
+        resets its age), False to fetch it again, None for the engine's own check. Raise
+        :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
+        return None
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from stowage.blobstore import BlobStore, BlobStoreConfig
     from stowage.catalog import Catalog
     from stowage.models import Asset
-    from stowage.registration import Format, MetadataBuilder, Route
+    from stowage.registration import Format, MetadataBuilder, Route, Task
     from stowage.repository import Repository
     from stowage.security import Action, User
     from stowage.settings import ServerSettings
@@ -51,6 +51,14 @@ def stowage_register_metadata_builders() -> list["MetadataBuilder"]:
     """Return builders of format metadata (simple index, packument, repodata, tag lists).
 
     :return: a list of :class:`~stowage.registration.MetadataBuilder`, each bound to a format.
+    """
+
+
+@hookspec
+def stowage_register_tasks() -> list["Task"]:
+    """Return maintenance tasks (garbage collection, metadata rebuilds) for ``/service/rest/v1/tasks``.
+
+    :return: a list of :class:`~stowage.registration.Task`; a ``type`` two plugins claim is refused.
     """
 
 

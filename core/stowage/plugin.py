@@ -1,22 +1,24 @@
 """The one import surface for plugins. Anything not listed in ``__all__`` is not part of the plugin API."""
 
-from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, copy_into
+from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
 from stowage.catalog import Catalog, Page
-from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
+from stowage.errors import (BadRequest, RangeNotSatisfiable, RepositoryOffline, ConfigurationError, Conflict, DigestMismatch, Forbidden,
                             FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, PayloadTooLarge, StowageError, Unauthorized,
                             UpstreamError, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
 from stowage.hookspecs import hookimpl
+from stowage.http.auth import authenticate
 from stowage.http.content import send_content
 from stowage.http.paths import clean_path
-from stowage.http.request import RepoRequest
+from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route
+from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
 from stowage.repository import Repository
 from stowage.resolver import MemberDocument, Resolver
-from stowage.rest.components import UploadedFile
+from stowage.rest.access import require_repository
+from stowage.rest.components import UploadedFile, read_multipart
 from stowage.security import Action, User
 from stowage.settings import ServerSettings
 from stowage.stowage import Stowage
@@ -26,7 +28,9 @@ __all__ = [
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
     "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
-    "RepoRequest", "Repository", "RepositoryConfig", "RepositoryType", "Resolver", "Route", "ServerSettings", "Stowage",
-    "StowageError", "Unauthorized", "UploadedFile", "UpstreamError", "User", "WritePolicy",
-    "WritePolicyViolation", "clean_path", "copy_into", "default_error_body", "hookimpl", "send_content",
+    "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
+    "RepositoryType", "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized",
+    "UploadedFile", "UpstreamError", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
+    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "read_multipart",
+    "require_repository", "send_content",
 ]

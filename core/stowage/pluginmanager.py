@@ -15,7 +15,7 @@ from attrs import define, field
 
 from stowage import hookspecs
 from stowage.errors import PluginError
-from stowage.registration import API_VERSION, Format, MetadataBuilder, PluginFailure, Route
+from stowage.registration import API_VERSION, Format, MetadataBuilder, PluginFailure, Route, Task
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ DEFAULT_PLUGINS = (
     "stowage.builtin.storage",
     "stowage.builtin.security",
     "stowage.builtin.introspection",
+    "stowage.builtin.tasks",
 )
 
 
@@ -39,6 +40,7 @@ class PluginManager:
     formats: dict[str, Format] = field(factory=dict)
     routes: list[Route] = field(factory=list)
     metadata_builders: list[MetadataBuilder] = field(factory=list)
+    tasks: dict[str, Task] = field(factory=dict)
     #: plugin name -> the formats it registered, for /-/plugins.json
     provided_by: dict[str, list[str]] = field(factory=dict)
     #: plugin name -> (distribution name, version) for plugins loaded from entry points
@@ -67,7 +69,9 @@ class PluginManager:
                 formats = _call(plugin, "stowage_register_formats")
                 routes = _call(plugin, "stowage_register_routes")
                 builders = _call(plugin, "stowage_register_metadata_builders")
+                tasks = _call(plugin, "stowage_register_tasks")
                 self._validate(name, formats, routes, builders)
+                self._validate_tasks(tasks)
             except Exception as error:  # a broken plugin must not take the others down
                 self.pm.unregister(plugin)
                 self.fail(name, error)
@@ -77,6 +81,8 @@ class PluginManager:
             self.provided_by[name] = [fmt.name for fmt in formats]
             self.routes.extend(routes)
             self.metadata_builders.extend(builders)
+            for task in tasks:
+                self.tasks[task.type] = task
 
     def _validate(self, name: str, formats: list, routes: list, builders: list) -> None:
         for kind, items, cls in (("format", formats, Format), ("route", routes, Route),
@@ -90,10 +96,26 @@ class PluginManager:
             if fmt.name in self.formats:
                 raise PluginError(f"format {fmt.name!r} is already registered by another plugin")
         taken = {route.path for route in self.routes}
+        # A format may add REST endpoints under its own name: /service/rest/v1/<format>/...
+        own_rest = tuple(f"/service/rest/v1/{fmt.name}/" for fmt in formats)
         for route in routes:
-            if route.path in taken or route.path.startswith(("/repository/", "/service/")):
+            reserved = route.path.startswith(("/repository/", "/service/")) and not (
+                own_rest and route.path.startswith(own_rest))
+            if route.path in taken or reserved:
                 raise PluginError(f"route {route.path!r} collides with an existing route")
             taken.add(route.path)
+
+
+    def _validate_tasks(self, tasks: list) -> None:
+        seen = set(self.tasks)
+        for task in tasks:
+            if not isinstance(task, Task):
+                raise PluginError(f"task registration {task!r} is not a Task")
+            if task.api_version != API_VERSION:
+                raise PluginError(f"task {task.type!r} needs plugin API {task.api_version}, core has {API_VERSION}")
+            if task.type in seen:
+                raise PluginError(f"task type {task.type!r} is already registered by another plugin")
+            seen.add(task.type)
 
 
 def _call(plugin: object, hook_name: str) -> list:

@@ -12,6 +12,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import urllib3
 
 from stowage.errors import NotFound, UpstreamError, UpstreamTimeout
@@ -59,6 +60,10 @@ class ProxyResolver(Resolver):
         if not remote:
             return None
         try:
+            if cached is not None:
+                current = self.repository.handler.revalidate(self.repository, cached, kind)
+                if current:
+                    return catalog.update_asset(attrs.evolve(cached, fetched_at=time.time(), invalidated=False))
             return self._fetch(path, kind)
         except NotFound:
             return None
@@ -69,11 +74,21 @@ class ProxyResolver(Resolver):
 
     def _fetch(self, path: str, kind: AssetKind) -> Asset:
         handler = self.repository.handler
-        url = self.settings.remote_url.rstrip("/") + "/" + handler.upstream_path(path).lstrip("/")
+        url = handler.upstream_url(self.repository, path)
         timeout = urllib3.Timeout(connect=10, read=60)
+        headers = handler.upstream_headers(self.repository, path, kind)
         try:
-            response = upstream_pool(self.repository).request("GET", url, preload_content=False,
+            response = upstream_pool(self.repository).request("GET", url, preload_content=False, headers=headers,
                                                               timeout=timeout, redirect=True)
+            if response.status == 401:
+                retry = handler.upstream_authorization(self.repository, url,
+                                                       response.headers.get("WWW-Authenticate", ""))
+                if retry:
+                    response.drain_conn()
+                    response.release_conn()
+                    response = upstream_pool(self.repository).request(
+                        "GET", url, preload_content=False, headers={**headers, **retry}, timeout=timeout,
+                        redirect=True)
         except urllib3.exceptions.TimeoutError as error:
             raise UpstreamTimeout(f"{self.repository.name}: {url} timed out") from error
         except urllib3.exceptions.HTTPError as error:

@@ -36,6 +36,10 @@ class Format:
     :param default_write_policy: what a hosted repository gets when ``storage.writePolicy`` is unset.
     :param port_of: for formats that can own a listener (docker's ``docker.httpPort``): the port a
         repository asks for, or None.
+    :param expand_remote_url: applied by core to ``proxy.remoteUrl`` whenever a proxy repository of this
+        format is created or updated (configuration file or REST API); returns the URL to store. Lets a
+        format resolve a placeholder such as pypi's ``@pip-index@`` (the index pip on this machine uses)
+        so that no host is hard-coded in a shared configuration. Must return other values unchanged.
     """
 
     name: str = field(validator=_check_format_name)
@@ -43,6 +47,7 @@ class Format:
     settings: Mapping[str, type] = field(factory=dict)
     default_write_policy: WritePolicy = WritePolicy.ALLOW_ONCE
     port_of: Callable[[RepositoryConfig], int | None] | None = None
+    expand_remote_url: Callable[[str], str] | None = None
     description: str = ""
     api_version: int = API_VERSION
 
@@ -87,6 +92,36 @@ class MetadataBuilder:
     merge: Callable[..., Any]
     parse: Callable[..., Any] | None = None
     upstream_path: Callable[[re.Match[str]], str] | None = None
+    api_version: int = API_VERSION
+
+
+_TASK_TYPE = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9-]+)+$")
+
+
+def _check_task_type(instance: Any, attribute: Any, value: str) -> None:
+    if not _TASK_TYPE.match(value):
+        raise ValueError(f"task type {value!r} must be dotted lower-case words, e.g. 'yum.rebuild-metadata'")
+
+
+@frozen
+class Task:
+    """A maintenance task, listed by ``GET /service/rest/v1/tasks`` and run by ``POST /tasks/{id}/run``.
+
+    Each registered task is one Nexus task whose id is its ``type``. A run holds the catalog lease
+    ``task:<type>``, so it runs on one node or worker at a time; its outcome is kept in the catalog.
+
+    :param type: the Nexus task type id, e.g. ``blobstore.compact``; unique across plugins.
+    :param name: what the task list shows.
+    :param run: called as ``run(stowage)`` in a background thread; returns a one-line summary (the
+        task's ``message``) or raises to mark the run FAILED.
+    :param interval: run it automatically every this many seconds (``stowage serve`` only); None: on
+        demand only.
+    """
+
+    type: str = field(validator=_check_task_type)
+    name: str
+    run: Callable[["Stowage"], str | None]
+    interval: float | None = None
     api_version: int = API_VERSION
 
 

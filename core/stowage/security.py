@@ -27,6 +27,10 @@ from stowage.catalog import Catalog
 USERS = "security.users"
 ROLES = "security.roles"
 TOKENS = "security.tokens"
+#: (namespace, key) of the anonymous-access switch; absent until the REST API sets it.
+ANONYMOUS_SETTINGS = ("security.settings", "anonymous")
+ANONYMOUS_USER = "anonymous"
+ANONYMOUS_REALM = "NexusAuthorizingRealm"
 
 ANONYMOUS_ROLE = "nx-anonymous"
 ADMIN_ROLE = "nx-admin"
@@ -104,10 +108,29 @@ class SecurityRealm:
 
     def __init__(self, catalog: Catalog, *, anonymous_access: bool = True):
         self.catalog = catalog
-        self.anonymous_access = anonymous_access
+        #: the configuration file's ``anonymousAccess``: applies until the REST API stores a setting.
+        self.default_anonymous_access = anonymous_access
         self._verified: dict[str, tuple[str, float]] = {}
         self._decisions: dict[tuple, tuple[bool, float]] = {}
         self._lock = threading.Lock()
+
+    # -- anonymous access (in the catalog, so every node and worker agrees at once) --------------------
+    def anonymous_settings(self) -> dict[str, Any]:
+        """Nexus's ``AnonymousAccessSettingsXO``: ``enabled``, ``userId``, ``realmName``."""
+        stored = self.catalog.get_document(*ANONYMOUS_SETTINGS) or {}
+        return {"enabled": bool(stored.get("enabled", self.default_anonymous_access)),
+                "userId": stored.get("userId", ANONYMOUS_USER),
+                "realmName": stored.get("realmName", ANONYMOUS_REALM)}
+
+    def set_anonymous_settings(self, enabled: bool, user_id: str = ANONYMOUS_USER,
+                               realm_name: str = ANONYMOUS_REALM) -> dict[str, Any]:
+        self.catalog.put_document(*ANONYMOUS_SETTINGS, {"enabled": bool(enabled), "userId": user_id,
+                                                        "realmName": realm_name})
+        return self.anonymous_settings()
+
+    @property
+    def anonymous_access(self) -> bool:
+        return self.anonymous_settings()["enabled"]
 
     # -- users ------------------------------------------------------------------------------------------
     def get_user(self, user_id: str) -> User | None:

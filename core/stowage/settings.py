@@ -47,6 +47,8 @@ class ServerSettings:
     catalog: CatalogSettings = CatalogSettings()
     #: load failures of plugins abort start-up instead of being reported.
     strict_plugins: bool = False
+    #: the blobstore.compact task deletes a blob only after no asset has referenced it for this long.
+    blob_gc_grace_seconds: float = 3600.0
 
     @property
     def data_path(self) -> Path:

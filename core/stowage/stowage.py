@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any, Iterable
 
+import attrs
 import cattrs
 
 from stowage.blobstore import BlobStore, BlobStoreConfig
@@ -29,6 +30,8 @@ from stowage.settings import ServerSettings
 log = logging.getLogger(__name__)
 
 CONFIG_GENERATION = ("stowage", "config-generation")
+#: blob stores created at run time (``POST /service/rest/v1/blobstores/file``): one document per store.
+BLOB_STORES = "blobstores"
 DEFAULT_BLOB_STORE = BlobStoreConfig(name="default", type="File", path="default")
 
 
@@ -51,10 +54,14 @@ class Stowage:
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
         self.metadata_cache = MetadataCache()
         self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
+        self._blob_lock = threading.RLock()
         self._blob_store_configs: dict[str, BlobStoreConfig] = {}
         self._blob_stores: dict[str, BlobStore] = {}
         for config in (DEFAULT_BLOB_STORE, *blob_stores):
             self.add_blob_store(config)
+        #: stores from the configuration file (and ``default``): not deletable at run time.
+        self.configured_blob_stores = frozenset(self._blob_store_configs)
+        self._sync_blob_stores()
         self._repositories: dict[str, Repository] = {}
         self._generation: Any = None
         self._checked_at = 0.0
@@ -74,10 +81,84 @@ class Stowage:
         try:
             return self._blob_stores[name]
         except KeyError:
+            self._sync_blob_stores()  # created on another node since we last looked?
+        try:
+            return self._blob_stores[name]
+        except KeyError:
             raise ConfigurationError(f"blob store {name!r} does not exist") from None
 
     def blob_stores(self) -> dict[str, BlobStore]:
+        self._sync_blob_stores()
         return dict(self._blob_stores)
+
+    def blob_store_config(self, name: str) -> BlobStoreConfig:
+        """The store's current settings (re-read from the catalog: another node may have changed them)."""
+        self._sync_blob_stores()
+        self.blob_store(name)
+        return self._blob_store_configs[name]
+
+    def _sync_blob_stores(self) -> None:
+        """Open the stores other nodes created through the REST API; drop the ones they deleted."""
+        stored = {key: value for key, value in self.catalog.list_documents(BLOB_STORES)}
+        with self._blob_lock:
+            for name, data in stored.items():
+                if name in self.configured_blob_stores:
+                    continue
+                try:
+                    config = structure(self.converter, data, BlobStoreConfig, f"blob store {name}")
+                    if name not in self._blob_stores:
+                        self.add_blob_store(config)
+                    elif config != self._blob_store_configs[name]:  # its quota changed on another node
+                        self._blob_store_configs[name] = config
+                        self._blob_stores[name].config = config
+                except ConfigurationError as error:
+                    log.error("blob store %s cannot be opened: %s", name, error.message)
+            for name in set(self._blob_stores) - set(stored) - self.configured_blob_stores:
+                self._blob_stores.pop(name, None)
+                self._blob_store_configs.pop(name, None)
+
+    def create_blob_store(self, config: BlobStoreConfig) -> BlobStore:
+        """Create a store at run time; it is kept in the catalog, so it survives restarts on every node."""
+        with self.catalog.transaction():
+            self._sync_blob_stores()
+            if config.name in self._blob_stores:
+                raise ConfigurationError(f"blob store {config.name} already exists")
+            store = self.add_blob_store(config)
+            self.catalog.put_document(BLOB_STORES, config.name, self.converter.unstructure(config))
+        return store
+
+    def update_blob_store(self, config: BlobStoreConfig) -> None:
+        """Change a run-time store's settings (its soft quota); its type and path cannot change."""
+        with self.catalog.transaction():
+            current = self.blob_store_config(config.name)
+            if config.name in self.configured_blob_stores:
+                raise ConfigurationError(f"blob store {config.name} is declared in the configuration file; "
+                                         f"change it there")
+            if (current.type.lower(), current.path) != (config.type.lower(), config.path):
+                raise ConfigurationError(f"blob store {config.name}: the type and path cannot change")
+            self.catalog.put_document(BLOB_STORES, config.name, self.converter.unstructure(config))
+            self._blob_store_configs[config.name] = config
+            self._blob_stores[config.name].config = config
+
+    def blob_store_users(self, name: str) -> list[str]:
+        """Repositories whose ``storage.blobStoreName`` is ``name``."""
+        return [r["name"] for r in self.catalog.list_repositories()
+                if r.get("storage", {}).get("blobStoreName", DEFAULT_BLOB_STORE.name) == name]
+
+    def delete_blob_store(self, name: str) -> None:
+        """Forget a run-time store that no repository uses. Its files stay on disk (delete them by hand)."""
+        with self.catalog.transaction():
+            self.blob_store(name)
+            if name in self.configured_blob_stores:
+                raise ConfigurationError(f"blob store {name} is declared in the configuration file (or is the "
+                                         f"default); remove it there")
+            users = self.blob_store_users(name)
+            if users:
+                raise ConfigurationError(f"blob store {name} is used by repository(ies) {', '.join(users)}")
+            self.catalog.delete_document(BLOB_STORES, name)
+            with self._blob_lock:
+                self._blob_stores.pop(name, None)
+                self._blob_store_configs.pop(name, None)
 
     # -- extensions: per-app state a plugin keeps (its caches, background workers) -----------------------
     def extension(self, key: str, factory: Any) -> Any:
@@ -137,7 +218,13 @@ class Stowage:
         if fmt not in self.plugins.formats:
             known = ", ".join(sorted(self.plugins.formats)) or "none installed"
             raise ConfigurationError(f"{where or 'repository'}: unknown format {fmt!r} (installed: {known})")
-        return structure(self.converter, data, RepositoryConfig, where)
+        config = structure(self.converter, data, RepositoryConfig, where)
+        expand = self.plugins.formats[fmt].expand_remote_url
+        if expand is not None and config.proxy is not None:
+            remote_url = expand(config.proxy.remote_url)
+            if remote_url != config.proxy.remote_url:
+                config = attrs.evolve(config, proxy=attrs.evolve(config.proxy, remote_url=remote_url))
+        return config
 
     def save_repository(self, config: RepositoryConfig, *, create: bool | None = None) -> Repository:
         """Create or update a repository after checking it against the others (group members, cycles)."""
@@ -183,7 +270,7 @@ class Stowage:
     def _check(self, config: RepositoryConfig) -> None:
         if config.format not in self.plugins.formats:
             raise ConfigurationError(f"repository {config.name}: format {config.format!r} is not installed")
-        if config.storage.blob_store_name not in self._blob_stores:
+        if config.storage.blob_store_name not in self.blob_stores():
             raise ConfigurationError(f"repository {config.name}: blob store {config.storage.blob_store_name!r} "
                                      f"does not exist")
         fmt = self.plugins.formats[config.format]

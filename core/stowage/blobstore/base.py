@@ -93,6 +93,36 @@ class BlobWriter(abc.ABC):
         """Discard what was written. Safe to call more than once."""
 
 
+class ResumableUpload(abc.ABC):
+    """The bytes of one future blob, arriving over several requests that any process may handle.
+
+    Identified by an ``upload_id`` the caller chose (and keeps, e.g. in a catalog document); nothing is
+    visible as a blob until :meth:`commit`, which checks the digests first. An upload left idle is swept
+    with the store's other temporary files.
+    """
+
+    upload_id: str
+
+    @abc.abstractmethod
+    def size(self) -> int | None:
+        """Bytes received so far, or None when the upload does not exist (never started, or gone)."""
+
+    @abc.abstractmethod
+    def append(self, stream: IO[bytes], length: int | None = None) -> int:
+        """Append ``length`` bytes (or until EOF) of ``stream``; creates the upload. Returns the new size."""
+
+    @abc.abstractmethod
+    def commit(self, *, extra_digests: Iterable[str] = (), expected: Mapping[str, str] | None = None) -> BlobInfo:
+        """Check the digests (``{"sha256": hex, "sha512": hex}``) and make the bytes a durable blob.
+
+        A mismatch raises :class:`~stowage.errors.DigestMismatch` and discards the upload: nothing is stored.
+        """
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Forget the upload. Safe to call more than once."""
+
+
 class BlobStore(abc.ABC):
     """Where blob bytes live. Implementations: :class:`~stowage.blobstore.file.FileBlobStore`, plugins'."""
 
@@ -121,6 +151,21 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def digests(self) -> Iterator[str]:
         """Every stored blob's sha256 (for garbage collection and audits)."""
+
+    def collect(self, sha256: str, older_than: float) -> bool:
+        """Delete an unreferenced blob for the garbage collector, unless a writer re-used it since ``older_than``.
+
+        The collector calls this inside a catalog transaction, after checking that no asset references
+        the blob. A writer that finds the digest already stored must mark it in use (the file store
+        touches it) so that a concurrent ``collect`` keeps it; otherwise the writer stores its own copy.
+        Returns True when the blob is gone. The default keeps everything: a store opts in to collection
+        by implementing this race-free.
+        """
+        return False
+
+    def resumable(self, upload_id: str) -> ResumableUpload:
+        """The upload ``upload_id`` (letters, digits, ``-`` and ``_``), for blobs sent in several requests."""
+        raise NotImplementedError(f"blob store type {self.config.type} does not support resumable uploads")
 
     def usage(self) -> dict[str, int]:
         """Counts for the blob-store status API; stores that can measure cheaply override this."""

@@ -6,19 +6,26 @@ whole blob or an orphan temp file that is never served (and is swept at start-up
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import secrets
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator, Mapping
 
-from stowage.blobstore.base import BlobStore, BlobStoreConfig, BlobWriter
-from stowage.errors import NotFound
+from stowage.blobstore.base import CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
+from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
 #: temp files older than this are leftovers of a crashed writer (no upload takes six hours).
 STALE_TEMP_SECONDS = 6 * 3600
 _HEX = frozenset("0123456789abcdef")
+#: temp-directory name prefix of a blob the collector has moved aside while it decides.
+COLLECT_PREFIX = "collect-"
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -27,6 +34,28 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _publish(source: Path, target: Path) -> None:
+    """Make the finished file ``source`` the blob ``target``.
+
+    Same digest, same bytes: an existing file is kept (rewriting a large blob costs 2-3x). Touching it
+    first is what tells a concurrent collector (:meth:`FileBlobStore.collect`) that it is in use; if the
+    collector already took it away, the touch fails and our copy goes into place instead.
+    """
+    try:
+        os.utime(target)
+    except FileNotFoundError:
+        if not target.parent.is_dir():
+            # New fan-out directories must be durable too, or a crash could lose the entry of a blob
+            # whose catalog row is already committed.
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(target.parent.parent)
+            _fsync_dir(target.parent.parent.parent)
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+    else:
+        source.unlink(missing_ok=True)
 
 
 class FileBlobWriter(BlobWriter):
@@ -45,21 +74,7 @@ class FileBlobWriter(BlobWriter):
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        target = self._store.path_for(info.sha256)
-        if target.exists():
-            # Same digest, same bytes: keep the existing file (rewriting a large blob costs 2-3x); touch it
-            # so a collector sweeping by age leaves it alone.
-            self._temp.unlink(missing_ok=True)
-            os.utime(target)
-        else:
-            if not target.parent.is_dir():
-                # New fan-out directories must be durable too, or a crash could lose the entry of a blob
-                # whose catalog row is already committed.
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _fsync_dir(target.parent.parent)
-                _fsync_dir(target.parent.parent.parent)
-            os.replace(self._temp, target)
-            _fsync_dir(target.parent)
+        _publish(self._temp, self._store.path_for(info.sha256))
         self._done = True
 
     def abort(self) -> None:
@@ -68,6 +83,75 @@ class FileBlobWriter(BlobWriter):
         self._done = True
         self._file.close()
         self._temp.unlink(missing_ok=True)
+
+
+class FileResumableUpload(ResumableUpload):
+    """``<root>/tmp/resumable-<id>``: appended to by whichever process gets the request; renamed into
+    place on commit (no second copy of the bytes).
+
+    Digests are computed while appending and remembered by this process with the size they cover; a
+    commit in a process that did not see every append (or asks for another digest) reads the file again.
+    """
+
+    def __init__(self, store: "FileBlobStore", upload_id: str):
+        if not _UPLOAD_ID.match(upload_id):
+            raise NotFound(f"no upload {upload_id!r}")
+        self.upload_id = upload_id
+        self._store = store
+        self.path = store.tmp_dir / f"resumable-{upload_id}"
+
+    def size(self) -> int | None:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def append(self, stream: IO[bytes], length: int | None = None) -> int:
+        with open(self.path, "ab") as out:
+            start = out.tell()
+            hashers = self._store._upload_hashers(self.upload_id, start)
+            copied = 0
+            while length is None or copied < length:
+                chunk = stream.read(CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - copied))
+                if not chunk:
+                    break
+                out.write(chunk)
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                copied += len(chunk)
+            end = out.tell()
+        self._store._remember_hashers(self.upload_id, end, hashers)
+        return end
+
+    def _digests(self, names: set[str], size: int) -> dict[str, str]:
+        cached = self._store._upload_hashers(self.upload_id, size)
+        if not names.issubset(cached):
+            cached = {name: hashlib.new(name) for name in names}
+            with open(self.path, "rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    for hasher in cached.values():
+                        hasher.update(chunk)
+        return {name: cached[name].hexdigest() for name in names}
+
+    def commit(self, *, extra_digests: Iterable[str] = (), expected: Mapping[str, str] | None = None) -> BlobInfo:
+        size = self.size()
+        if size is None:
+            raise NotFound(f"upload {self.upload_id} does not exist")
+        names = {"sha256", *extra_digests, *(expected or {})}
+        digests = self._digests(names, size)
+        for name, value in (expected or {}).items():
+            if digests[name] != value.lower():
+                self.discard()
+                raise DigestMismatch(f"{name} of the received content is {digests[name]}, expected {value}")
+        with open(self.path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        _publish(self.path, self._store.path_for(digests["sha256"]))
+        self._store._forget_hashers(self.upload_id)
+        return BlobInfo(sha256=digests["sha256"], size=size, digests=digests)
+
+    def discard(self) -> None:
+        self._store._forget_hashers(self.upload_id)
+        self.path.unlink(missing_ok=True)
 
 
 class FileBlobStore(BlobStore):
@@ -80,6 +164,35 @@ class FileBlobStore(BlobStore):
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.sweep_temp_files()
+        # upload id -> (size covered, hashers): saves re-reading an upload at commit; never trusted blindly.
+        self._hashers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._hashers_lock = threading.Lock()
+
+    def resumable(self, upload_id: str) -> ResumableUpload:
+        return FileResumableUpload(self, upload_id)
+
+    def _upload_hashers(self, upload_id: str, size: int) -> dict[str, Any]:
+        """Hashers that have seen exactly the first ``size`` bytes of the upload (fresh ones at 0)."""
+        with self._hashers_lock:
+            found = self._hashers.get(upload_id)
+        if found is not None and found[0] == size:
+            return {name: hasher.copy() for name, hasher in found[1].items()}
+        if size == 0:
+            return {"sha256": hashlib.sha256()}
+        return {}
+
+    def _remember_hashers(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:
+        with self._hashers_lock:
+            if len(self._hashers) > 1000:
+                self._hashers.clear()
+            if hashers:
+                self._hashers[upload_id] = (size, hashers)
+            else:
+                self._hashers.pop(upload_id, None)
+
+    def _forget_hashers(self, upload_id: str) -> None:
+        with self._hashers_lock:
+            self._hashers.pop(upload_id, None)
 
     def path_for(self, sha256: str) -> Path:
         return Path(self._path(sha256))
@@ -108,6 +221,30 @@ class FileBlobStore(BlobStore):
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
 
+    def collect(self, sha256: str, older_than: float) -> bool:
+        """Move the blob aside, then delete it only if no writer touched it since ``older_than``.
+
+        Against a writer that re-uses the digest at the same moment: if its touch came first, the file's
+        mtime is recent and the file is put back; if the move came first, its touch fails and it writes
+        its own copy. Either way the digest's file exists once the writer's catalog row is committed.
+        """
+        target = self.path_for(sha256)
+        aside = self.tmp_dir / f"{COLLECT_PREFIX}{sha256}-{secrets.token_hex(4)}"
+        try:
+            os.rename(target, aside)
+        except FileNotFoundError:
+            return True
+        try:
+            recently_used = aside.stat().st_mtime >= older_than
+        except BaseException:
+            os.replace(aside, target)
+            raise
+        if recently_used:
+            os.replace(aside, target)
+            return False
+        aside.unlink()
+        return True
+
     def digests(self) -> Iterator[str]:
         for path in self.blob_dir.glob("*/*/*"):
             yield path.name
@@ -121,6 +258,11 @@ class FileBlobStore(BlobStore):
         cutoff = time.time() - older_than
         removed = 0
         for path in self.tmp_dir.iterdir():
+            if path.name.startswith(COLLECT_PREFIX):
+                # A collector stopped between moving a blob aside and deciding: put it back (same bytes;
+                # the next collection decides again).
+                self._restore(path)
+                continue
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
@@ -128,3 +270,16 @@ class FileBlobStore(BlobStore):
             except FileNotFoundError:
                 continue
         return removed
+
+    def _restore(self, aside: Path) -> None:
+        sha256 = aside.name[len(COLLECT_PREFIX):].split("-", 1)[0]
+        try:
+            target = self.path_for(sha256)
+        except NotFound:
+            aside.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(aside, target)
+        except FileNotFoundError:
+            pass

@@ -122,8 +122,26 @@ class Catalog(abc.ABC):
     def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                       name: str | None = None, version: str | None = None, group: str | None = None,
                       keyword: str | None = None, continuation_token: str | None = None,
-                      limit: int = 50) -> Page:
-        """Assets with their component fields, for ``/service/rest/v1/search``."""
+                      limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+        """Content assets with their component fields, for ``/service/rest/v1/search/assets``.
+
+        :param repositories: only these repositories (None: all).
+        :param keyword: a substring of the path or the component name (Nexus's ``q``).
+        :param sort: ``group``, ``name``, ``version`` or ``repository`` (plain string order; ties by id);
+            None orders by id. :class:`~stowage.errors.BadRequest` for anything else.
+        :param direction: ``asc`` or ``desc``.
+        :param continuation_token: from the previous page; only valid with the same filters and sort.
+        """
+
+    @abc.abstractmethod
+    def search_components(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
+                          name: str | None = None, version: str | None = None, group: str | None = None,
+                          keyword: str | None = None, continuation_token: str | None = None,
+                          limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+        """Components matching the filters (``sha256``: one of its assets has it), for ``/v1/search``.
+
+        Parameters as :meth:`search_assets`; ``keyword`` matches the name, group or version.
+        """
 
     # -- proxy cache state --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -170,13 +188,28 @@ class Catalog(abc.ABC):
     # -- blobs ----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:
-        """(sha256, blob store) of recorded blobs no asset references, recorded before ``older_than``."""
+        """(sha256, blob store) of recorded blobs no asset references, untouched since ``older_than``.
+
+        A blob's clock (``blob_created``) restarts whenever an asset starts or stops referencing it.
+        """
 
     @abc.abstractmethod
     def forget_blob(self, sha256: str) -> None: ...
 
     @abc.abstractmethod
     def blob_referenced(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    def blob_recorded(self, sha256: str) -> bool:
+        """Whether the catalog knows the blob at all (referenced or waiting for collection)."""
+
+    @abc.abstractmethod
+    def blob_created(self, sha256: str) -> float | None:
+        """When the blob was last recorded or re-referenced (the collector's grace clock), or None."""
+
+    @abc.abstractmethod
+    def blob_store_usage(self, store: str) -> tuple[int, int]:
+        """(number of blobs, total bytes) the catalog records in blob store ``store``."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -132,6 +132,8 @@ class SqliteCatalog(Catalog):
 
     def delete_repository(self, name: str) -> None:
         with self.transaction():
+            self._execute("UPDATE blobs SET created = ? WHERE sha256 IN "
+                          "(SELECT blob_sha256 FROM assets WHERE repository = ?)", (time.time(), name))
             for table in ("assets", "components", "negative_cache"):
                 self._execute(f"DELETE FROM {table} WHERE repository = ?", (name,))
             self._execute("DELETE FROM remote_status WHERE repository = ?", (name,))
@@ -166,6 +168,8 @@ class SqliteCatalog(Catalog):
             existing = self.get_asset(asset.repository, asset.path)
             if existing is not None and not overwrite:
                 raise Conflict(f"{asset.path} already exists in {asset.repository}")
+            if existing is not None and existing.blob_sha256 != blob.sha256:
+                self._touch_blobs([existing.blob_sha256], now)
             created = existing.created if existing else (asset.created or now)
             row = self._execute(
                 f"INSERT INTO assets (repository, path, blob_sha256, size, content_type, kind, component_id, "
@@ -203,9 +207,20 @@ class SqliteCatalog(Catalog):
             if row is None:
                 return None
             asset = _asset_from_row(row)
+            self._touch_blobs([asset.blob_sha256])
             self._drop_empty_component(asset.component_id)
             self.bump_revision(repository)
             return asset
+
+    def _touch_blobs(self, digests: Sequence[str], now: float | None = None) -> None:
+        """Restart the collector's grace period of blobs an asset stopped referencing just now.
+
+        Whoever read the asset a moment ago may be about to record the same digest elsewhere (a Docker
+        cross-repository mount, a copy); the grace period must count from the last reference, not from
+        the first upload.
+        """
+        for sha256 in set(digests):
+            self._execute("UPDATE blobs SET created = ? WHERE sha256 = ?", (now or time.time(), sha256))
 
     def _drop_empty_component(self, component_id: int | None) -> None:
         if component_id is None:
@@ -304,6 +319,7 @@ class SqliteCatalog(Catalog):
         with self.transaction():
             rows = self._execute(f"DELETE FROM assets WHERE component_id = ? RETURNING {_ASSET_COLUMNS}",
                                  (component_id,)).fetchall()
+            self._touch_blobs([r[3] for r in rows])
             row = self._execute("DELETE FROM components WHERE id = ? RETURNING repository",
                                 (component_id,)).fetchone()
             if row:
@@ -311,37 +327,94 @@ class SqliteCatalog(Catalog):
             return [_asset_from_row(r) for r in rows]
 
     # -- search ---------------------------------------------------------------------------------------
-    def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
-                      name: str | None = None, version: str | None = None, group: str | None = None,
-                      keyword: str | None = None, continuation_token: str | None = None,
-                      limit: int = 50) -> Page:
-        where, params = ["1 = 1"], []
+    _SORT_COLUMNS = {"group": "COALESCE(c.grp, '')", "name": "COALESCE(c.name, '')",
+                     "version": "COALESCE(c.version, '')", "repository": "{table}.repository"}
+
+    def _search_where(self, table: str, *, repositories: Sequence[str] | None, sha256: str | None,
+                      name: str | None, version: str | None, group: str | None,
+                      keyword: str | None) -> tuple[list[str], list[Any]]:
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if repositories is not None:
-            where.append(f"a.repository IN ({','.join('?' * len(repositories))})")
+            where.append(f"{table}.repository IN ({','.join('?' * len(repositories))})")
             params += list(repositories)
         if sha256:
-            where.append("a.blob_sha256 = ?")
+            if table == "a":
+                where.append("a.blob_sha256 = ?")
+            else:
+                where.append("EXISTS (SELECT 1 FROM assets x WHERE x.component_id = c.id AND x.blob_sha256 = ?)")
             params.append(sha256.lower())
         for column, value in (("c.name", name), ("c.version", version), ("c.grp", group)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
         if keyword:
-            where.append("(a.path LIKE ? ESCAPE '\\' OR c.name LIKE ? ESCAPE '\\')")
             pattern = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [pattern, pattern]
+            if table == "a":
+                where.append("(a.path LIKE ? ESCAPE '\\' OR c.name LIKE ? ESCAPE '\\')")
+                params += [pattern, pattern]
+            else:
+                where.append("(c.name LIKE ? ESCAPE '\\' OR c.grp LIKE ? ESCAPE '\\' OR c.version LIKE ? ESCAPE '\\')")
+                params += [pattern, pattern, pattern]
+        return where, params
+
+    def _search_page(self, sql_from: str, table: str, columns: str, where: list[str], params: list[Any],
+                     sort: str | None, direction: str, continuation_token: str | None, limit: int,
+                     make: Any) -> Page:
+        descending = direction.lower() == "desc"
+        if sort is not None and sort not in self._SORT_COLUMNS:
+            raise BadRequest(f"cannot sort by {sort!r}; use one of {', '.join(sorted(self._SORT_COLUMNS))}")
+        key = self._SORT_COLUMNS[sort].format(table=table) if sort else None
+        compare = "<" if descending else ">"
         if continuation_token:
-            where.append("a.id > ?")
-            params.append(int(_decode_token(continuation_token)))
-        columns = ", ".join(f"a.{c.strip()}" for c in _ASSET_COLUMNS.split(","))
-        sql = (f"SELECT {columns} FROM assets a LEFT JOIN components c ON c.id = a.component_id "
-               f"WHERE a.kind = 'content' AND {' AND '.join(where)} ORDER BY a.id LIMIT {int(limit) + 1}")
-        items = [_asset_from_row(row) for row in self._execute(sql, params)]
+            try:
+                after = json.loads(_decode_token(continuation_token))
+                if key:
+                    value, last_id = str(after[0]), int(after[1])
+                else:
+                    last_id = int(after)
+            except (ValueError, TypeError, IndexError, KeyError):
+                raise BadRequest(f"invalid continuationToken {continuation_token!r}") from None
+            if key:
+                where.append(f"({key} {compare} ? OR ({key} = ? AND {table}.id {compare} ?))")
+                params += [value, value, last_id]
+            else:
+                where.append(f"{table}.id {compare} ?")
+                params.append(last_id)
+        order = "DESC" if descending else "ASC"
+        order_by = f"{key} {order}, {table}.id {order}" if key else f"{table}.id {order}"
+        select_key = f", {key}" if key else ", NULL"
+        sql = (f"SELECT {columns}{select_key} FROM {sql_from} WHERE {' AND '.join(where)} "
+               f"ORDER BY {order_by} LIMIT {int(limit) + 1}")
+        rows = self._execute(sql, params).fetchall()
         token = None
-        if len(items) > limit:
-            items = items[:limit]
-            token = _encode_token(str(items[-1].id))
-        return Page(items, token)
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            item_id = last[0]
+            token = _encode_token(json.dumps([last[-1], item_id] if key else item_id))
+        return Page([make(row[:-1]) for row in rows], token)
+
+    def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
+                      name: str | None = None, version: str | None = None, group: str | None = None,
+                      keyword: str | None = None, continuation_token: str | None = None,
+                      limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+        where, params = self._search_where("a", repositories=repositories, sha256=sha256, name=name,
+                                           version=version, group=group, keyword=keyword)
+        where.insert(0, "a.kind = 'content'")
+        columns = ", ".join(f"a.{c.strip()}" for c in _ASSET_COLUMNS.split(","))
+        return self._search_page("assets a LEFT JOIN components c ON c.id = a.component_id", "a", columns,
+                                 where, params, sort, direction, continuation_token, limit, _asset_from_row)
+
+    def search_components(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
+                          name: str | None = None, version: str | None = None, group: str | None = None,
+                          keyword: str | None = None, continuation_token: str | None = None,
+                          limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+        where, params = self._search_where("c", repositories=repositories, sha256=sha256, name=name,
+                                           version=version, group=group, keyword=keyword)
+        columns = ", ".join(f"c.{c.strip()}" for c in self._COMPONENT_COLUMNS.split(","))
+        return self._search_page("components c", "c", columns, where, params, sort, direction,
+                                 continuation_token, limit, _component_from_row)
 
     # -- proxy cache state ----------------------------------------------------------------------------
     def remember_missing(self, repository: str, path: str, until: float) -> None:
@@ -415,6 +488,17 @@ class SqliteCatalog(Catalog):
     def forget_blob(self, sha256: str) -> None:
         self._execute("DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS "
                       "(SELECT 1 FROM assets WHERE blob_sha256 = ?)", (sha256, sha256))
+
+    def blob_store_usage(self, store: str) -> tuple[int, int]:
+        row = self._execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE store = ?", (store,)).fetchone()
+        return int(row[0]), int(row[1])
+
+    def blob_recorded(self, sha256: str) -> bool:
+        return self._execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def blob_created(self, sha256: str) -> float | None:
+        row = self._execute("SELECT created FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
 
     def blob_referenced(self, sha256: str) -> bool:
         return self._execute("SELECT 1 FROM assets WHERE blob_sha256 = ? LIMIT 1", (sha256,)).fetchone() is not None

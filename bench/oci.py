@@ -1,0 +1,95 @@
+"""Docker/OCI throughput: Stowage against Debian's docker-registry (CNCF distribution) on this machine.
+
+    .venv/bin/python bench/oci.py [--big-mib 256] [--small-layers 50] [--clients 16]
+
+Each scenario runs skopeo against both registries in the same run; the ratio is Stowage's time over the
+Go registry's (below 1.0: Stowage is faster). Everything stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins" / "docker" / "tests"))
+
+from oci_layout import Layout  # noqa: E402
+
+from stowage.testing.harness import LiveServer, build_stowage, free_port  # noqa: E402
+
+
+def skopeo(*args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(["skopeo", *args], check=True, capture_output=True, timeout=600)
+    return time.perf_counter() - started
+
+
+def push(layout: Path, tag: str, host: str, name: str) -> float:
+    return skopeo("copy", f"oci:{layout}:{tag}", f"docker://{host}/{name}:{tag}", "--dest-tls-verify=false",
+                  "--dest-creds", "admin:admin123")
+
+
+def pull(host: str, name: str, tag: str, out: Path) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    return skopeo("copy", "--src-tls-verify=false", "--src-creds", "admin:admin123",
+                  f"docker://{host}/{name}:{tag}", f"dir:{out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--big-mib", type=int, default=256)
+    parser.add_argument("--small-layers", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="oci-bench-"))
+    try:
+        layout = Layout(work / "layout")
+        layout.tag(layout.big_layer_image(args.big_mib * 1024 * 1024), "big")
+        layout.tag(layout.image([{f"f{i}.txt": os.urandom(20_000)} for i in range(args.small_layers)]), "small")
+
+        go_port = free_port()
+        (work / "go.yml").write_text(
+            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {work / 'go'}\n"
+            f"http:\n  addr: 127.0.0.1:{go_port}\n")
+        go = subprocess.Popen(["docker-registry", "serve", str(work / "go.yml")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        os.environ["STOWAGE_ADMIN_PASSWORD"] = "admin123"
+        port = free_port()
+        ts = build_stowage(work / "stowage", repositories=[
+            dict(name="docker-hosted", format="docker", type="hosted", docker={"httpPort": port})])
+        server = LiveServer(ts).start()
+        time.sleep(1.0)
+        hosts = {"docker-registry": f"127.0.0.1:{go_port}", "stowage": f"127.0.0.1:{port}"}
+        results: dict[str, dict[str, float]] = {}
+        for label, host in hosts.items():
+            r = results.setdefault(label, {})
+            r["push 1 x 256 MiB layer"] = push(layout.root, "big", host, "bench/big")
+            r["pull 1 x 256 MiB layer"] = pull(host, "bench/big", "big", work / f"out-{label}")
+            r[f"push {args.small_layers} small layers"] = push(layout.root, "small", host, "bench/small")
+            r[f"pull {args.small_layers} small layers"] = pull(host, "bench/small", "small", work / f"out-{label}")
+            started = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(lambda i: pull(host, "bench/small", "small", work / f"c-{label}-{i}"),
+                              range(args.clients)))
+            r[f"{args.clients} concurrent pulls ({args.small_layers} layers)"] = time.perf_counter() - started
+        print(f"{'scenario':45} {'docker-registry':>16} {'stowage':>10} {'ratio':>7}")
+        for scenario, go_seconds in results["docker-registry"].items():
+            ours = results["stowage"][scenario]
+            print(f"{scenario:45} {go_seconds:15.2f}s {ours:9.2f}s {ours / go_seconds:7.2f}")
+        server.stop()
+        go.terminate()
+        go.wait(timeout=10)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+"""PyPI benchmark: Stowage against pypiserver and devpi-server, in one run, on this machine (loopback only).
+
+Measures, for each server:
+  (a) requests/s and p50/p99 latency of a project page with --files files and of the root index with
+      --projects projects (keep-alive HTTP/1.1 clients on --concurrency threads for --seconds);
+  (b) wall time of ``pip download`` of 20 wheels (20 projects) from a cold client cache (median of 3);
+  (c) wall time of ``twine upload`` of 100 wheels (one twine run).
+and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better).
+
+Setup (not part of CI; the peers live in their own virtualenv so their dependencies stay out of ours):
+
+    python3 -m venv .bench-venv
+    .bench-venv/bin/pip install devpi-server devpi-client pypiserver waitress
+    ./dev install
+    .venv/bin/python bench/pypi.py --peers-venv .bench-venv          # full size: ~5-10 minutes
+    .venv/bin/python bench/pypi.py --peers-venv .bench-venv --projects 500 --files 100 --seconds 2   # quick
+
+Data is loaded the fastest way each server allows (files dropped in pypiserver's directory, concurrent
+HTTP uploads to devpi, the plugin's own upload path in-process for Stowage); only the measured phases
+go through HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import concurrent.futures
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import urllib3
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+PASSWORD = "bench-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_wheel(directory: Path, name: str, version: str, payload: int = 2000) -> Path:
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    files = {
+        f"{dist}/__init__.py": (f"VERSION = {version!r}\n# " + "x" * payload + "\n").encode(),
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = directory / f"{dist}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+    return path
+
+
+def wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib3.request("GET", url, timeout=2, retries=False).status < 500:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def clean_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_"))}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", HOME=str(tmp))
+    return env
+
+
+def multipart_upload(url: str, path: Path, auth: tuple[str, str] | None) -> int:
+    """One legacy-API upload, as twine sends it (used to load data into a peer concurrently)."""
+    name, version = path.name.split("-")[:2]
+    fields = {":action": "file_upload", "protocol_version": "1", "name": name, "version": version,
+              "filetype": "bdist_wheel", "pyversion": "py3", "metadata_version": "2.1",
+              "sha256_digest": hashlib.sha256(path.read_bytes()).hexdigest(),
+              "content": (path.name, path.read_bytes(), "application/octet-stream")}
+    headers = urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}") if auth else {}
+    body, content_type = urllib3.encode_multipart_formdata(fields)
+    return urllib3.request("POST", url, body=body, headers={**headers, "Content-Type": content_type},
+                           timeout=120, retries=False).status
+
+
+# -- servers -------------------------------------------------------------------------------------------
+
+class Peer:
+    name = ""
+    process: subprocess.Popen | None = None
+
+    def __init__(self, workdir: Path, peers_bin: Path):
+        self.workdir = workdir
+        self.peers_bin = peers_bin
+        self.port = free_port()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    # index_url, upload_url, auth, project_page(path), root(path) defined by subclasses
+
+
+class StowagePeer(Peer):
+    name = "stowage"
+
+    def setup(self, repo: str = "pypi-hosted") -> None:
+        self.config = self.workdir / "stowage.toml"
+        self.config.write_text(f'[server]\nhost = "127.0.0.1"\nport = {self.port}\ndataDir = "data"\n'
+                               f'[[repositories]]\nname = "{repo}"\nformat = "pypi"\ntype = "hosted"\n'
+                               f'storage = {{ writePolicy = "ALLOW" }}\n')
+        self.index_url = f"http://127.0.0.1:{self.port}/repository/{repo}/simple/"
+        self.upload_url = f"http://127.0.0.1:{self.port}/repository/{repo}/"
+        self.auth = ("admin", PASSWORD)
+        self.repo = repo
+
+    def preload(self, wheels: list[Path]) -> None:
+        """Load through the plugin's own upload path, in-process (validation, metadata extraction and all)."""
+        os.environ["STOWAGE_ADMIN_PASSWORD"] = PASSWORD
+        from stowage.app import load
+        from stowage.plugin import UploadedFile
+
+        stowage = load(self.config)
+        try:
+            repository = stowage.repository(self.repo)
+            for wheel in wheels:
+                with open(wheel, "rb") as stream, repository.blob_store.writer() as writer:
+                    writer.write(stream.read())
+                    blob = writer.commit()
+                repository.handler.publish(repository, UploadedFile("content", wheel.name, "", blob), user=None)
+        finally:
+            stowage.close()
+
+    def start(self) -> None:
+        env = dict(os.environ, STOWAGE_ADMIN_PASSWORD=PASSWORD)
+        self.process = subprocess.Popen([str(VENV_BIN / "stowage"), "serve", "--config", str(self.config)],
+                                        cwd=self.workdir, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_for(self.index_url)
+
+
+class PypiserverPeer(Peer):
+    name = "pypiserver"
+
+    def setup(self) -> None:
+        self.packages = self.workdir / "packages"
+        self.packages.mkdir(exist_ok=True)
+        self.index_url = f"http://127.0.0.1:{self.port}/simple/"
+        self.upload_url = f"http://127.0.0.1:{self.port}/"
+        self.auth = None
+
+    def preload(self, wheels: list[Path]) -> None:
+        for wheel in wheels:
+            shutil.copy(wheel, self.packages / wheel.name)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(self.peers_bin / "pypi-server"), "run", "-i", "127.0.0.1", "-p", str(self.port), "-a", ".", "-P", ".",
+             "--hash-algo", "sha256", "--disable-fallback", "--backend", "cached-dir",
+             str(self.packages)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.index_url)
+
+
+class DevpiPeer(Peer):
+    name = "devpi"
+
+    def setup(self) -> None:
+        self.serverdir = self.workdir / "server"
+        subprocess.run([str(self.peers_bin / "devpi-init"), "--serverdir", str(self.serverdir),
+                        "--root-passwd", PASSWORD, "--no-root-pypi"], check=True, capture_output=True)
+        self.index_url = f"http://127.0.0.1:{self.port}/root/bench/+simple/"
+        self.upload_url = f"http://127.0.0.1:{self.port}/root/bench/"
+        self.auth = ("root", PASSWORD)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(self.peers_bin / "devpi-server"), "--serverdir", str(self.serverdir), "--host", "127.0.0.1",
+             "--port", str(self.port), "--offline-mode"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(f"http://127.0.0.1:{self.port}/+api")
+        client_dir = self.workdir / "client"
+        base = [str(self.peers_bin / "devpi"), "--clientdir", str(client_dir)]
+        subprocess.run(base + ["use", f"http://127.0.0.1:{self.port}"], check=True, capture_output=True)
+        subprocess.run(base + ["login", "root", "--password", PASSWORD], check=True, capture_output=True)
+        if urllib3.request("GET", self.upload_url, headers={"Accept": "application/json"}).status != 200:
+            subprocess.run(base + ["index", "-c", "bench", "bases=", "volatile=True"], check=True, capture_output=True)
+
+    def preload(self, wheels: list[Path]) -> None:
+        def upload(wheel: Path) -> int:
+            for _ in range(5):  # devpi answers 500 on some concurrent writes to one index: retry those
+                status = multipart_upload(self.upload_url, wheel, self.auth)
+                if status != 500:
+                    return status
+                time.sleep(0.2)
+            return status
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(upload, wheels))
+        bad = [s for s in statuses if s != 200]
+        if bad:
+            raise RuntimeError(f"devpi refused {len(bad)} uploads: {set(bad)}")
+
+
+# -- measurements --------------------------------------------------------------------------------------
+
+def load_test(url: str, seconds: float, concurrency: int, accept: str | None = None) -> dict[str, float]:
+    parts = urlsplit(url)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    headers = {"Accept": accept} if accept else {}
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        mine = []
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                connection.request("GET", parts.path, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[0] += 1
+            except (OSError, http.client.HTTPException):
+                errors[0] += 1
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                continue
+            mine.append(time.perf_counter() - started)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    if not latencies:
+        return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": errors[0]}
+    return {"rps": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2] * 1000,
+            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "errors": errors[0]}
+
+
+def pip_download(index_url: str, projects: list[str], tmp: Path, rounds: int = 3) -> float:
+    times = []
+    for i in range(rounds):
+        target = tmp / f"pip-{i}"
+        cache = tmp / f"pip-cache-{i}"
+        env = clean_env(tmp)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--cache-dir", str(cache), "-d",
+                        str(target), "--index-url", index_url, *projects], env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+        if len(list(target.iterdir())) != len(projects):
+            raise RuntimeError("pip download did not fetch every wheel")
+        shutil.rmtree(target)
+        shutil.rmtree(cache, ignore_errors=True)
+    return statistics.median(times)
+
+
+def twine_upload(url: str, wheels: list[Path], auth: tuple[str, str] | None, tmp: Path) -> float:
+    user, password = auth or ("anonymous", "anonymous")
+    started = time.perf_counter()
+    subprocess.run([str(VENV_BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
+                    "--repository-url", url, "-u", user, "-p", password, *map(str, wheels)],
+                   env=clean_env(tmp), check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peers-venv", type=Path, default=ROOT / ".bench-venv",
+                        help="virtualenv with pypiserver, devpi-server and devpi-client")
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=1_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--only", nargs="*", default=["stowage", "pypiserver", "devpi"])
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    peers_bin = args.peers_venv / "bin"
+
+    with tempfile.TemporaryDirectory(prefix="stowage-bench-pypi-") as tmpdir:
+        tmp = Path(tmpdir)
+        wheel_dir = tmp / "wheels"
+        wheel_dir.mkdir()
+        print(f"building {args.files} + {args.projects} + 20 + 100 wheels...", flush=True)
+        big = [make_wheel(wheel_dir, "bigproject", f"0.{i // 100}.{i % 100}") for i in range(args.files)]
+        many_dir = wheel_dir / "many"
+        many_dir.mkdir()
+        many = [make_wheel(many_dir, f"proj{i:05d}", "1.0", payload=10) for i in range(args.projects)]
+        twenty = [f"proj{i:05d}" for i in range(20)]
+        upload_dir = wheel_dir / "upload"
+        upload_dir.mkdir()
+        uploads = [make_wheel(upload_dir, f"uploaded{i:03d}", "1.0") for i in range(100)]
+
+        results: dict[str, dict[str, float]] = {}
+        classes = {"stowage": StowagePeer, "pypiserver": PypiserverPeer, "devpi": DevpiPeer}
+        for name in args.only:
+            peer = classes[name](tmp / name, peers_bin)
+            print(f"[{name}] loading data...", flush=True)
+            started = time.perf_counter()
+            peer.setup()
+            if name == "devpi":
+                peer.start()
+                peer.preload(big + many)
+            else:
+                peer.preload(big + many)
+                peer.start()
+            print(f"[{name}] loaded in {time.perf_counter() - started:.0f} s", flush=True)
+            try:
+                result: dict[str, float] = {}
+                project_url = peer.index_url + "bigproject/"
+                for label, url in (("page", project_url), ("root", peer.index_url)):
+                    load_test(url, 1.0, args.concurrency)  # warm-up (caches, first render)
+                    measured = load_test(url, args.seconds, args.concurrency)
+                    if measured["errors"]:
+                        print(f"[{name}] {label}: {measured['errors']} errors", flush=True)
+                    for key in ("rps", "p50_ms", "p99_ms"):
+                        result[f"{label}_{key}"] = measured[key]
+                result["pip_download_s"] = pip_download(peer.index_url, twenty, tmp)
+                result["twine_upload_s"] = twine_upload(peer.upload_url, uploads, peer.auth, tmp)
+                results[name] = result
+                print(f"[{name}] {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
+            finally:
+                peer.stop()
+
+    report(results, args)
+
+
+def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    rows = [("page_rps", f"project page ({args.files} files) req/s", True),
+            ("page_p50_ms", "project page p50 ms", False), ("page_p99_ms", "project page p99 ms", False),
+            ("root_rps", f"root index ({args.projects} projects) req/s", True),
+            ("root_p50_ms", "root index p50 ms", False), ("root_p99_ms", "root index p99 ms", False),
+            ("pip_download_s", "pip download 20 wheels, cold cache, s", False),
+            ("twine_upload_s", "twine upload 100 wheels, s", False)]
+    peers = [p for p in results if p != "stowage"]
+    header = ["measure", *results.keys(), *(f"stowage/{p} (>1 = stowage better)" for p in peers if "stowage" in results)]
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for key, label, higher_is_better in rows:
+        cells = [label] + [f"{results[p][key]:.2f}" for p in results]
+        if "stowage" in results:
+            for peer in peers:
+                ours, theirs = results["stowage"][key], results[peer][key]
+                ratio = (ours / theirs) if higher_is_better else (theirs / ours)
+                cells.append(f"{ratio:.2f}x")
+        print("| " + " | ".join(cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

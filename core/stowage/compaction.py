@@ -1,0 +1,88 @@
+"""Garbage collection of blobs no asset references (the ``blobstore.compact`` task).
+
+Why it is safe with uploads running on other workers and nodes at the same time:
+
+1. Only blobs that have been unreferenced for the whole grace period are candidates. The catalog
+   restarts a blob's clock whenever an asset starts *or stops* referencing it, so anyone who saw the
+   digest in use a moment ago (and may be about to record it elsewhere) is covered by the grace period.
+2. Each candidate is re-checked and removed inside one catalog write transaction (serialised with
+   ``put_asset`` across processes): if an upload committed a row for the digest first, it is skipped;
+   an upload that commits afterwards re-inserts the blob row.
+3. The bytes are removed with :meth:`BlobStore.collect`, which loses no race with a writer that is
+   re-using the digest right now: the file store moves the file aside and deletes it only if the
+   writer did not touch it since the cutoff; a writer whose touch fails writes its own copy.
+4. Files with no catalog row at all (left by a crash between writing a blob and recording it) are
+   collected by the same rule once their mtime is older than the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from attrs import define
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+log = logging.getLogger(__name__)
+
+
+@define
+class CompactionReport:
+    deleted: int = 0
+    freed_bytes: int = 0
+    kept: int = 0
+    orphans: int = 0
+
+    def summary(self) -> str:
+        return (f"deleted {self.deleted} unreferenced blob(s) ({self.freed_bytes} bytes), "
+                f"{self.orphans} of them unrecorded; kept {self.kept} re-used meanwhile")
+
+
+def compact_blobs(stowage: "Stowage", grace_seconds: float) -> CompactionReport:
+    report = CompactionReport()
+    cutoff = time.time() - grace_seconds
+    catalog = stowage.catalog
+    stores = stowage.blob_stores()
+    for sha256, store_name in catalog.unreferenced_blobs(cutoff):
+        store = stores.get(store_name)
+        with catalog.transaction():
+            created = catalog.blob_created(sha256)
+            if created is None or created >= cutoff or catalog.blob_referenced(sha256):
+                report.kept += 1
+                continue
+            if store is None:  # its store was deleted: nothing to remove but the row
+                catalog.forget_blob(sha256)
+                continue
+            size = _size(store, sha256)
+            if store.collect(sha256, cutoff):
+                catalog.forget_blob(sha256)
+                report.deleted += 1
+                report.freed_bytes += size
+            else:
+                report.kept += 1
+    for store in stores.values():
+        for sha256 in list(store.digests()):
+            if catalog.blob_recorded(sha256):
+                continue
+            with catalog.transaction():
+                if catalog.blob_recorded(sha256):
+                    continue
+                size = _size(store, sha256)
+                if store.collect(sha256, cutoff):
+                    report.deleted += 1
+                    report.orphans += 1
+                    report.freed_bytes += size
+    log.info("blob compaction: %s", report.summary())
+    return report
+
+
+def _size(store: object, sha256: str) -> int:
+    try:
+        with store.open(sha256) as handle:  # type: ignore[attr-defined]
+            handle.seek(0, 2)
+            return handle.tell()
+    except Exception:  # gone already, or a store that cannot say: report 0 freed
+        return 0

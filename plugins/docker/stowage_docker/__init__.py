@@ -1,0 +1,1 @@
+"""Docker / OCI registry format for Stowage."""

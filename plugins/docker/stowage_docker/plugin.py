@@ -1,0 +1,225 @@
+"""The docker format: settings, the format handler, the ``/v2`` routes and the token check.
+
+Three ways in, one implementation (:class:`~stowage_docker.registry.Registry`):
+
+1. a repository's own port (``docker.httpPort``): ``/v2/<image>/...``;
+2. path routing on the main port: ``/v2/<repo>/<image>/...``;
+3. ``/repository/<repo>/v2/<image>/...`` through core's repository sink.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import falcon
+from attrs import field, frozen
+
+from stowage.plugin import (Action, Asset, AssetKind, Format, FormatHandler, NotFound, RepoRequest, Repository,
+                            Route, Stowage, StowageError, User, WritePolicy, external_base_url,
+                            hookimpl)
+from stowage_docker import tokens, upstream
+from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
+from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, authenticate_request, challenge,
+                                     image_names, serve_base, serve_token)
+
+
+def _v1_disabled(instance: Any, attribute: Any, value: bool) -> None:
+    if value:
+        raise ValueError("docker.v1Enabled: the V1 registry API is not supported; set it to false")
+
+
+@frozen
+class DockerSettings:
+    """``docker`` section (Nexus field names). TLS is terminated by a reverse proxy; ``httpsPort`` and
+    ``subdomain`` are kept for Nexus JSON compatibility and not used."""
+
+    http_port: int | None = None
+    https_port: int | None = None
+    force_basic_auth: bool = False
+    v1_enabled: bool = field(default=False, validator=_v1_disabled)
+    subdomain: str | None = None
+
+
+class IndexType(enum.Enum):
+    REGISTRY = "REGISTRY"
+    HUB = "HUB"
+    CUSTOM = "CUSTOM"
+
+
+@frozen
+class DockerProxySettings:
+    """``dockerProxy`` section: ``indexType=HUB`` adds Docker Hub's ``library/`` prefix to official images."""
+
+    index_type: IndexType = IndexType.REGISTRY
+    index_url: str | None = None
+    cache_foreign_layers: bool = False
+    foreign_layer_url_whitelist: tuple[str, ...] = ()
+
+
+def port_of(config: Any) -> int | None:
+    settings = config.section("docker")
+    return settings.http_port if settings is not None else None
+
+
+class DockerHandler(FormatHandler):
+    """``/repository/<repo>/v2/...`` (Nexus's path), and the proxy engine's docker knowledge."""
+
+    methods = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
+
+    def action_for(self, request: RepoRequest) -> Action | None:
+        return None  # the registry checks per endpoint, with the docker challenge
+
+    def _serve(self, request: RepoRequest) -> None:
+        request.resp.set_header(*API_VERSION_HEADER)
+        root = f"{request.repository_url}/v2"
+        target = Target(root=root, token_url=f"{root}/token")
+        path = request.path
+        try:
+            if path in ("v2", "v2/"):
+                return serve_base(request.user, request.resp, request.repository, target)
+            if path == "v2/token":
+                return serve_token(request.req, request.resp, request.stowage)
+            if not path.startswith("v2/"):
+                raise RegistryError("NOT_FOUND", "docker repositories serve the registry API under v2/",
+                                    status=404)
+            if path == "v2/_catalog":
+                return serve_catalog(request, target, [request.repository])
+            Registry(request, target).serve(path[3:])
+        except StowageError as error:
+            raise translate(error) from None
+
+    on_get = on_head = on_put = on_post = on_patch = on_delete = _serve
+
+    def challenge(self, request: RepoRequest) -> str:
+        root = f"{request.repository_url}/v2"
+        return challenge(request.repository, Target(root=root, token_url=f"{root}/token"))
+
+    def render_error(self, request: RepoRequest | None, error: StowageError) -> tuple[str, bytes]:
+        return error_body(error)
+
+    def artifact_name(self, path: str) -> str:
+        parts = path.split("/")
+        for marker in ("manifests", "blobs", "tags"):
+            if marker in parts[1:]:
+                return "/".join(parts[1:parts.index(marker, 1)])
+        return path
+
+    # -- proxy engine --------------------------------------------------------------------------------------
+    def classify(self, path: str) -> AssetKind:
+        return upstream.classify(path)
+
+    def upstream_headers(self, repository: Repository, path: str, kind: AssetKind) -> dict[str, str]:
+        return upstream.request_headers(repository, path, kind)
+
+    def upstream_authorization(self, repository: Repository, url: str, challenge: str) -> dict[str, str] | None:
+        return upstream.auth_of(repository).authorize(repository, challenge)
+
+    def revalidate(self, repository: Repository, asset: Asset, kind: AssetKind) -> bool | None:
+        return upstream.revalidate(repository, asset)
+
+
+def serve_catalog(request: RepoRequest, target: Target, repositories: list[Repository]) -> None:
+    registry = Registry(request, target)
+    names: set[str] = set()
+    for repository in repositories:
+        prefix = f"{repository.name}/" if target.name_prefix else ""
+        names.update(prefix + name for name in image_names(registry.leaves(repository)))
+    root_path = "/" + target.root.split("://", 1)[-1].partition("/")[2]
+    registry.send_page({}, "repositories", sorted(names), f"{root_path}/_catalog")
+
+
+class V2Resource:
+    """``/v2/...`` on the main port (path routing) and on repositories' own ports."""
+
+    def __init__(self, stowage: Stowage):
+        self.stowage = stowage
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, rest: str = "") -> None:
+        resp.set_header(*API_VERSION_HEADER)
+        handler = self.stowage.handlers["docker"]
+        req.context.error_renderer = handler.render_error
+        try:
+            self.serve(req, resp, rest.strip("/") if rest in ("", "/") else rest)
+        except StowageError as error:
+            raise translate(error) from None
+
+    on_get = on_head = on_put = on_post = on_patch = on_delete = __call__
+
+    def serve(self, req: falcon.Request, resp: falcon.Response, rest: str) -> None:
+        from stowage.plugin import RepoRequest
+
+        base = external_base_url(req, self.stowage)
+        port_repository = getattr(req.context, "port_repository", None)
+        if port_repository:
+            repository = self._docker_repository(port_repository)
+            target = Target(root=f"{base}/v2", token_url=f"{base}/v2/token")
+            v2path = rest
+        else:
+            repository = None
+            target = Target(root=f"{base}/v2", token_url=f"{base}/v2/token", name_prefix="-")
+            v2path = rest
+        if rest == "token":
+            return serve_token(req, resp, self.stowage)
+        user = authenticate_request(req, self.stowage, repository, target)
+        if rest == "":
+            return serve_base(user, resp, repository, target)
+        if repository is None:
+            if rest == "_catalog":
+                readable = [r for r in self.stowage.repositories() if r.format_name == "docker"
+                            and self.stowage.plugins.hook.stowage_permission(
+                                user=None if tokens.is_anonymous(user) else user, repository=r,
+                                action=Action.READ)]
+                anchor = _any_docker(self.stowage)
+                request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=anchor, path="v2/_catalog",
+                                      user=user)
+                return serve_catalog(request, Target(root=f"{base}/v2", token_url=target.token_url,
+                                                     name_prefix="-"), readable)
+            repo_name, _, v2path = rest.partition("/")
+            repository = self._docker_repository(repo_name)
+            target = Target(root=f"{base}/v2/{repo_name}", token_url=f"{base}/v2/token",
+                            name_prefix=f"{repo_name}/")
+        request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository,
+                              path=f"v2/{v2path}", user=user)
+        req.context.repo_request = request
+        if v2path == "_catalog":
+            return serve_catalog(request, target, [repository])
+        Registry(request, target).serve(v2path)
+
+    def _docker_repository(self, name: str) -> Repository:
+        try:
+            repository = self.stowage.repository(name)
+        except NotFound:
+            raise name_unknown(name) from None
+        if repository.format_name != "docker":
+            raise name_unknown(name)
+        return repository
+
+
+def _any_docker(stowage: Stowage) -> Repository:
+    for repository in stowage.repositories():
+        if repository.format_name == "docker":
+            return repository
+    raise name_unknown("_catalog")
+
+
+@hookimpl
+def stowage_register_formats() -> list[Format]:
+    return [Format(name="docker", handler=DockerHandler,
+                   settings={"docker": DockerSettings, "dockerProxy": DockerProxySettings},
+                   default_write_policy=WritePolicy.ALLOW, port_of=port_of,
+                   description="Docker / OCI registry (distribution-spec 1.1); hosted, proxy and group.")]
+
+
+@hookimpl
+def stowage_register_routes() -> list[Route]:
+    return [Route(path="/v2", resource=V2Resource, name="docker-v2-base", on_ports=True),
+            Route(path="/v2/{rest:path}", resource=V2Resource, name="docker-v2", on_ports=True)]
+
+
+@hookimpl
+def stowage_authenticate(stowage: Stowage, scheme: str, credentials: str) -> User | None:
+    """Bearer tokens this plugin issued (others fall through to core's token check)."""
+    if scheme == "bearer" and tokens.is_token(credentials):
+        return tokens.verify(stowage, credentials)
+    return None

@@ -1,0 +1,281 @@
+"""The pypi format: twine uploads, the simple repository API (PEP 503/691/592/658/700/714), proxy and group.
+
+Repository layout (hosted and proxy alike, so a group finds a file at one path in any member)::
+
+    simple/                                       root index (metadata)
+    simple/<normalized project>/                  project page (metadata)
+    packages/<project>/<version>/<filename>       distribution files (content)
+    packages/<project>/<version>/<filename>.metadata   PEP 658 core metadata of a wheel (content)
+"""
+
+from __future__ import annotations
+
+import re
+
+import falcon
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from stowage.plugin import (Asset, AssetKind, BadRequest, Component, DigestMismatch, Format, FormatHandler,
+                            InvalidContent, MethodNotAllowed, NotFound, RepoRequest, Repository, RepositoryType,
+                            Route, StowageError, UploadedFile, UpstreamError, User, WritePolicy, hookimpl,
+                            read_multipart)
+
+from stowage_pypi import index
+from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, parse_filename, read_core_metadata,
+                                        split_file_path)
+from stowage_pypi.pipconfig import expand_remote_url
+from stowage_pypi.simple import TEXT_HTML, UPSTREAM_ACCEPT, negotiate, rendered
+
+_PROJECT = re.compile(r"simple/(?P<project>[^/]+)/?")
+_UPLOAD_PATHS = ("", "legacy", "legacy/")
+
+
+class NotAcceptable(StowageError):
+    code, status = "NOT_ACCEPTABLE", 406
+
+
+def index_root(repository: Repository) -> str:
+    """The remote's simple index URL, ending in ``/``.
+
+    ``proxy.remoteUrl`` may name the index itself (what ``pip --index-url`` takes: a URL whose last
+    segment is ``simple`` or ``+simple``) or, as in Nexus, the server above it (``https://pypi.org/``),
+    in which case ``simple/`` is appended.
+    """
+    url = repository.config.proxy.remote_url.rstrip("/")
+    if url.rsplit("/", 1)[-1] in ("simple", "+simple"):
+        return url + "/"
+    return url + "/simple/"
+
+
+def _content_type(filename: str) -> str:
+    if filename.endswith(METADATA_SUFFIX):
+        return "text/plain; charset=utf-8"
+    if filename.endswith((".whl", ".zip")):
+        return "application/zip"
+    if filename.endswith(".tar.gz"):
+        return "application/gzip"
+    return "application/octet-stream"
+
+
+class PypiHandler(FormatHandler):
+    methods = ("GET", "HEAD", "POST")
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def on_get(self, request: RepoRequest) -> None:
+        path = request.path
+        if path in ("", "simple"):
+            raise falcon.HTTPMovedPermanently(f"{request.repository_url}/simple/")
+        if path == index.ROOT_PATH:
+            self._send_document(request, request.repository.metadata(path))
+            return
+        match = _PROJECT.fullmatch(path)
+        if match:
+            project = canonicalize_name(match.group("project"))
+            if path != index.project_path(project):  # PEP 503: redirect to the normalised URL
+                raise falcon.HTTPMovedPermanently(f"{request.repository_url}/{index.project_path(project)}")
+            self._send_document(request, request.repository.metadata(path))
+            return
+        if split_file_path(path) is None:
+            raise NotFound(f"{path} not found in {request.repository.name}")
+        asset = request.repository.resolve(path, self.classify(path))
+        self._verify_proxied(request.repository, asset)
+        request.send_asset(asset, content_type=_content_type(path))
+
+    def _send_document(self, request: RepoRequest, document: object) -> None:
+        request.resp.set_header("Vary", "Accept")
+        content_type = negotiate(request.accept)
+        if content_type is None:
+            raise NotAcceptable("acceptable types: application/vnd.pypi.simple.v1+json, "
+                                "application/vnd.pypi.simple.v1+html, text/html",
+                                headers={"Vary": "Accept"})
+        body, etag = rendered(document, content_type)  # type: ignore[arg-type]
+        request.send_bytes(body, "text/html; charset=utf-8" if content_type == TEXT_HTML else content_type,
+                           etag=etag)
+
+    def _verify_proxied(self, repository: Repository, asset: Asset) -> None:
+        """A file fetched by a proxy must have the sha256 its upstream page lists; otherwise it is dropped."""
+        owner = repository if asset.repository == repository.name else repository.stowage.repository(asset.repository)
+        if owner.type is not RepositoryType.PROXY:
+            return
+        split = split_file_path(asset.path)
+        if split is None:
+            return
+        project, filename = split
+        is_metadata = filename.endswith(METADATA_SUFFIX)
+        try:
+            page = owner.metadata(index.project_path(project))
+        except StowageError:
+            return  # no page to check against (remote down and never cached): keep serving the copy
+        listed = page.file(filename[:-len(METADATA_SUFFIX)] if is_metadata else filename)
+        if listed is None:
+            return
+        expected = (listed.core_metadata if isinstance(listed.core_metadata, str) else None) if is_metadata \
+            else listed.sha256
+        if expected and expected.lower() != asset.blob_sha256:
+            owner.delete(asset.path)
+            raise UpstreamError(f"{filename} from the remote of {owner.name} has sha256 {asset.blob_sha256}, "
+                                f"but its index lists {expected}; the copy was discarded")
+
+    # -- proxy engine ----------------------------------------------------------------------------------
+    def classify(self, path: str) -> AssetKind:
+        return AssetKind.METADATA if path.startswith("simple/") else AssetKind.CONTENT
+
+    def upstream_url(self, repository: Repository, path: str) -> str:
+        root = index_root(repository)
+        if path.startswith("simple/"):
+            return root + path[len("simple/"):]
+        split = split_file_path(path)
+        if split is None:
+            raise NotFound(f"{path} is not a pypi path")
+        project, filename = split
+        is_metadata = filename.endswith(METADATA_SUFFIX)
+        # Only URLs the remote's own page lists are fetched: a request path never becomes a URL.
+        page = repository.metadata(index.project_path(project))
+        listed = page.file(filename[:-len(METADATA_SUFFIX)] if is_metadata else filename)
+        if listed is None or not listed.upstream_url:
+            raise NotFound(f"{filename} is not listed by the remote of {repository.name} for {project}")
+        if is_metadata:
+            if not listed.core_metadata:
+                raise NotFound(f"the remote of {repository.name} offers no core metadata for {listed.filename}")
+            return listed.upstream_url + METADATA_SUFFIX
+        return listed.upstream_url
+
+    def upstream_headers(self, repository: Repository, path: str, kind: AssetKind) -> dict[str, str]:
+        return {"Accept": UPSTREAM_ACCEPT} if path.startswith("simple/") else {}
+
+    def artifact_name(self, path: str) -> str:
+        split = split_file_path(path)
+        return split[0] if split else path
+
+    # -- uploads ---------------------------------------------------------------------------------------
+    def on_post(self, request: RepoRequest) -> None:
+        """The legacy upload API twine uses: multipart with ``:action=file_upload`` and a ``content`` file."""
+        try:
+            if request.path not in _UPLOAD_PATHS:
+                raise MethodNotAllowed(f"uploads go to {request.repository_url}/ (POST)", allowed=["GET", "HEAD"])
+            repository = request.repository
+            if repository.type is not RepositoryType.HOSTED:
+                raise MethodNotAllowed(f"repository {repository.name} is a {repository.type.value} repository; "
+                                       f"upload to a hosted repository", allowed=["GET", "HEAD"])
+            fields, files = read_multipart(request.req, repository)
+            action = fields.get(":action")
+            if action != "file_upload":
+                raise BadRequest(f"unsupported :action {action!r}; only file_upload is supported")
+            content = next((f for f in files if f.field == "content"), None)
+            if content is None:
+                raise BadRequest("the upload has no 'content' file part")
+            self.publish(repository, content, user=request.user, name=fields.get("name"),
+                         version=fields.get("version"), sha256=fields.get("sha256_digest"),
+                         filetype=fields.get("filetype"))
+        except StowageError as error:
+            self._upload_error(request, error)
+            return
+        request.resp.status = falcon.HTTP_200
+        request.resp.content_type = "text/plain; charset=utf-8"
+        request.resp.text = "OK\n"
+
+    @staticmethod
+    def _upload_error(request: RepoRequest, error: StowageError) -> None:
+        # twine shows the status line's reason phrase; PyPI puts the message there too.
+        reason = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in error.message)[:300]
+        request.resp.status = f"{error.status} {reason}"
+        request.resp.content_type = "text/plain; charset=utf-8"
+        request.resp.text = f"{error.message}\n"
+        for name, value in error.headers.items():
+            request.resp.set_header(name, value)
+
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+                         user: User | None) -> list[Asset]:
+        """``POST /service/rest/v1/components?repository=...`` with a ``pypi.asset`` file part."""
+        uploads = [f for f in files if f.field == "pypi.asset"]
+        if not uploads or len(uploads) != len(files):
+            raise BadRequest("send one file part named pypi.asset")
+        return [self.publish(repository, upload, user=user) for upload in uploads]
+
+    def publish(self, repository: Repository, upload: UploadedFile, *, user: User | None,
+                name: str | None = None, version: str | None = None, sha256: str | None = None,
+                filetype: str | None = None) -> Asset:
+        """Validate an uploaded distribution (already in the blob store) and record it with its metadata.
+
+        Nothing is recorded unless every check passes; the blob of a refused upload is unreferenced and
+        reclaimed by the blob collector.
+        """
+        dist = parse_filename(upload.filename)
+        if sha256 and sha256.strip().lower() != upload.blob.sha256:
+            raise DigestMismatch(f"sha256_digest {sha256} does not match the uploaded {dist.filename} "
+                                 f"(sha256 {upload.blob.sha256})")
+        if filetype and filetype != dist.filetype:
+            raise InvalidContent(f"filetype {filetype!r} does not match {dist.filename} (a {dist.filetype})")
+        repository.check_writable(dist.path, artifact_name=dist.project)
+        with repository.blob_store.open(upload.blob.sha256) as stream:
+            metadata = read_core_metadata(stream, dist)
+        source = "METADATA" if dist.filetype == WHEEL else "PKG-INFO"
+        if canonicalize_name(metadata.name) != dist.project:
+            raise InvalidContent(f"the filename {dist.filename} names project {dist.project!r} but its {source} "
+                                 f"says Name: {metadata.name}")
+        if metadata.version != dist.version:
+            raise InvalidContent(f"the filename {dist.filename} names version {dist.version} but its {source} "
+                                 f"says Version: {metadata.version}")
+        if name is not None and canonicalize_name(name) != canonicalize_name(metadata.name):
+            raise InvalidContent(f"the upload's name {name!r} does not match the name {metadata.name!r} in "
+                                 f"{dist.filename}'s {source}")
+        if version is not None:
+            try:
+                matches = Version(version) == metadata.version
+            except InvalidVersion:
+                matches = False
+            if not matches:
+                raise InvalidContent(f"the upload's version {version!r} does not match the version "
+                                     f"{str(metadata.version)!r} in {dist.filename}'s {source}")
+        metadata_blob = None
+        if dist.filetype == WHEEL:
+            with repository.blob_store.writer() as writer:
+                writer.write(metadata.raw)
+                metadata_blob = writer.commit()
+        component = Component(repository=repository.name, format="pypi", name=dist.project,
+                              version=str(metadata.version), attributes={"display_name": metadata.name})
+        attributes = {"uploader": user.user_id if user else None,
+                      "pypi": {"project": metadata.name, "version": str(metadata.version),
+                               "filetype": dist.filetype, "requires_python": metadata.requires_python,
+                               "core_metadata_sha256": metadata_blob.sha256 if metadata_blob else None,
+                               "yanked": False}}
+        with repository.stowage.catalog.transaction():
+            if metadata_blob is not None:
+                repository.record(dist.path + METADATA_SUFFIX, metadata_blob, content_type=_content_type(
+                    METADATA_SUFFIX), component=component, attributes={"pypi": {"metadata_of": dist.filename}},
+                    server_managed=True)
+            return repository.record(dist.path, upload.blob, content_type=_content_type(dist.filename),
+                                     component=component, attributes=attributes)
+
+    def delete_asset(self, repository: Repository, asset: Asset) -> None:
+        """Deleting a distribution also deletes its ``.metadata`` file; the index changes at once."""
+        with repository.stowage.catalog.transaction():
+            repository.delete(asset.path)
+            if not asset.path.endswith(METADATA_SUFFIX):
+                try:
+                    repository.delete(asset.path + METADATA_SUFFIX)
+                except NotFound:
+                    pass
+
+
+@hookimpl
+def stowage_register_formats() -> list[Format]:
+    return [Format(name="pypi", handler=PypiHandler, default_write_policy=WritePolicy.ALLOW_ONCE,
+                   expand_remote_url=expand_remote_url,
+                   description="Python packages: twine upload, pip/uv install; hosted, proxy and group.")]
+
+
+@hookimpl
+def stowage_register_metadata_builders() -> list:
+    return index.metadata_builders()
+
+
+@hookimpl
+def stowage_register_routes() -> list[Route]:
+    from stowage_pypi.yank import routes
+
+    return routes()
+
+
+__all__ = ["PypiHandler", "SDIST", "WHEEL", "index_root"]
