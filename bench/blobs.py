@@ -75,7 +75,7 @@ def curl_stat(*args: str) -> float:
 
 
 class Stowage:
-    def __init__(self, root: Path, threads: int | None):
+    def __init__(self, root: Path, threads: int | None, workers: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = root / "stowage.toml"
@@ -85,6 +85,8 @@ class Stowage:
                    "--config", str(config), "--data-dir", str(root / "stowage-data"), "--port", str(self.port)]
         if threads:
             command += ["--threads", str(threads)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
         self.process = subprocess.Popen(command, env={**os.environ, "STOWAGE_ADMIN_PASSWORD": PASSWORD},
                                         stdout=open(root / "stowage.log", "wb"), stderr=subprocess.STDOUT)
         wait_for(f"{self.url}/service/rest/v1/status")
@@ -255,6 +257,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=5, help="duration of each small-GET run")
     parser.add_argument("--threads", type=int, help="stowage serve --threads (default: the server's)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="stowage serve --workers (the goals are per process: default 1)")
     parser.add_argument("--nginx-workers", default="auto")
     parser.add_argument("--tmp", default=None, help="where to put the files (same disk for both servers)")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
@@ -272,7 +276,7 @@ def main() -> int:
         write_file(big, big_size)
         write_file(medium, medium_size)
         small.write_bytes(os.urandom(4096))
-        stowage = Stowage(root, args.threads)
+        stowage = Stowage(root, args.threads, args.workers)
         nginx = Nginx(root, args.nginx_workers)
         for name, source in (("big.bin", big), ("medium.bin", medium), ("small.bin", small)):
             stowage.put(source, name)
