@@ -115,8 +115,10 @@ def test_sigterm_finishes_the_download_in_flight_and_exits_0(serve_factory, tmp_
     # about 2 s of transfer at 48 MiB/s: SIGTERM arrives in the middle
     download = subprocess.Popen(["curl", "-sS", "--limit-rate", "48M", "-o", str(target), "-w", "%{http_code}", url],
                                 stdout=subprocess.PIPE, text=True)
-    time.sleep(0.7)
-    assert 0 < target.stat().st_size < 96 << 20
+    deadline = time.monotonic() + 20
+    while (not target.exists() or target.stat().st_size < 8 << 20) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 8 << 20 <= target.stat().st_size < 96 << 20  # well under way, far from done
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     refused = curl("-o", "/dev/null", "-w", "%{http_code}", "-m", "2", f"{server.url}/service/rest/v1/status", check=False)
