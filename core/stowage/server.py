@@ -101,6 +101,7 @@ class Server:
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
         self._stop = threading.Event()
         self._draining = threading.Event()
+        self._abort = threading.Event()
         self._lock = threading.Lock()
 
     @property
@@ -176,6 +177,10 @@ class Server:
         poll = wasyncore.poll2 if self.options["asyncore_use_poll"] else wasyncore.poll
         deadline = None
         while self.socket_map:
+            if self._abort.is_set():
+                for channel in list(self.socket_map.values()):
+                    channel.close()
+                return
             if self._draining.is_set():
                 if deadline is None:
                     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
@@ -214,12 +219,16 @@ class Server:
         self._draining.set()
 
     def stop_loop(self) -> None:
-        """Ask the serving loop (from any thread) to close every socket, which ends :meth:`serve`."""
-        def close_all() -> None:
-            for channel in list(self.socket_map.values()):
-                channel.close()
+        """Ask the serving loop (from any thread) to close every socket at once, which ends :meth:`serve`.
 
-        self.main.trigger.pull_trigger(close_all)
+        Only a flag and a wake-up: closing the trigger from a thunk raced with our own write to it (a byte
+        already in the pipe ran the thunk, which closed the pipe before ``pull_trigger`` wrote to it).
+        """
+        self._abort.set()
+        try:
+            self.main.trigger.pull_trigger()
+        except OSError:
+            pass  # the loop has already closed everything
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         log.info("received signal %s, finishing requests in progress, then exiting", signum)
