@@ -97,11 +97,8 @@ class PortRepositoryMiddleware:
         self.port_map: Mapping[int, str] = stowage.extension("port-map", dict)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        try:
-            port = int(req.env.get("SERVER_PORT") or 0)
-        except ValueError:
-            port = 0
-        req.context.port_repository = self.port_map.get(port) if port != self.stowage.settings.port else None
+        port = req.env.get("stowage.listener_port")
+        req.context.port_repository = self.port_map.get(port) if port else None
 
 
 def load(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None,

@@ -7,7 +7,7 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from stowage.errors import MethodNotAllowed, StowageError
 from stowage.models import Asset, AssetKind
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
+
+
+#: characters kept as they are when a repository path becomes an upstream URL (``%`` keeps escapes a
+#: format's ``upstream_path`` made on purpose, such as npm's ``@scope%2fname``).
+UPSTREAM_URL_SAFE = "/%@:+$,;=&~!*'()"
 
 
 class FormatHandler:
@@ -31,7 +36,7 @@ class FormatHandler:
     # -- requests ------------------------------------------------------------------------------------
     def on_get(self, request: "RepoRequest") -> None:
         """Serve ``request.path``: by default the asset the repository resolves there."""
-        request.send_asset(request.repository.resolve(request.path, self.classify(request.path)))
+        request.send_asset(request.repository.resolve(request.path, self.classify(request.path), stream=True))
 
     def on_head(self, request: "RepoRequest") -> None:
         self.on_get(request)
@@ -69,8 +74,20 @@ class FormatHandler:
         return AssetKind.CONTENT
 
     def upstream_path(self, path: str) -> str:
-        """The path to request from a proxy repository's remote for ``path`` (default: the same)."""
+        """The path to request from a proxy repository's remote for ``path`` (default: the same).
+
+        Return it decoded; characters that need it are percent-encoded by the engine, and ``%`` escapes
+        already present are kept (npm's ``@scope%2fname``).
+        """
         return path
+
+    def expected_digests(self, repository: "Repository", path: str) -> Mapping[str, str]:
+        """Digests a proxied body for ``path`` must have, e.g. ``{"sha256": hex}`` for a docker blob.
+
+        The engine computes them while the body streams in and refuses to cache (and cuts every
+        client's connection) on a mismatch. Names are hashlib's (``sha256``, ``sha512``, ``sha1``).
+        """
+        return {}
 
     def upstream_url(self, repository: "Repository", path: str) -> str:
         """The absolute URL a proxy repository fetches for ``path``.
@@ -79,7 +96,10 @@ class FormatHandler:
         points at files elsewhere (PyPI's simple pages link to another host): return a URL taken from
         the remote's own metadata, never one built from an unchecked request path.
         """
-        return repository.config.proxy.remote_url.rstrip("/") + "/" + self.upstream_path(path).lstrip("/")
+        from urllib.parse import quote
+
+        target = quote(self.upstream_path(path).lstrip("/"), safe=UPSTREAM_URL_SAFE)
+        return repository.config.proxy.remote_url.rstrip("/") + "/" + target  # type: ignore[union-attr]
 
     def upstream_headers(self, repository: "Repository", path: str, kind: AssetKind) -> dict[str, str]:
         """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""

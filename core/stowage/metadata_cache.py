@@ -1,8 +1,9 @@
 """A per-process cache of built and merged metadata documents.
 
-It is only a cache: each entry is keyed on the repository's revision key (the catalog revision, or the
-members' revisions for a group), read from the shared catalog on every lookup, so a change made by any
-process or node is seen on the next request.
+It is only a cache: each entry is keyed on the resolver's ``document_key`` (the catalog revision for a
+hosted repository, the digest of the upstream copy for a proxy, after revalidating it when stale, and
+the members' keys for a group), read from the shared catalog on every lookup, so a change made by any
+process or node, and an upstream document that changed, are seen on the next request.
 """
 
 from __future__ import annotations
@@ -18,22 +19,30 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
 
 
+_UNKNOWN = object()
+
+
 class MetadataCache:
     def __init__(self, max_entries: int = 2048):
         self.max_entries = max_entries
         self._entries: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str]) -> Any:
+    def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str], *,
+                     document_key: Any = _UNKNOWN) -> Any:
+        """The document, built (or merged) only when its ``document_key`` changed.
+
+        :param document_key: the key when the caller already computed it (a group for its members): a
+            proxy member then revalidates its upstream copy once per request, not twice.
+        """
         key = (repository.name, builder.format, builder.name, match.group(0))
-        revision = repository.resolver.revision_key()
+        revision = repository.resolver.document_key(builder, match) if document_key is _UNKNOWN else document_key
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == revision:
                 self._entries.move_to_end(key)
                 return entry[1]
-        document = repository.resolver.document(builder, match)
-        # A proxy's document depends on a remote, not on a revision: it caches its own upstream copy.
+        document = repository.resolver.keyed_document(builder, match, revision)
         if repository.resolver.cacheable_documents:
             with self._lock:
                 self._entries[key] = (revision, document)

@@ -175,6 +175,9 @@ class Asset:
     #: set by invalidate-cache: revalidate on next use regardless of age.
     invalidated: bool = False
     id: int | None = None
+    #: how a proxy answered this request (``hit``, ``miss``, ``revalidated``, ``stale``); never stored.
+    #: ``send_asset`` turns it into ``X-Stowage-Cache`` (and a ``Warning`` header when stale).
+    cache_status: str | None = field(default=None, eq=False)
 
     @property
     def etag(self) -> str:

@@ -5,7 +5,7 @@ from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, RangeNotSatisfiable, RepositoryOffline, ConfigurationError, Conflict, DigestMismatch, Forbidden,
                             FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, PayloadTooLarge, StowageError, Unauthorized,
-                            UpstreamError, WritePolicyViolation)
+                            UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate
@@ -16,7 +16,8 @@ from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryCon
                             WritePolicy)
 from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
 from stowage.repository import Repository
-from stowage.resolver import MemberDocument, Resolver
+from stowage.proxy_flight import InFlightAsset
+from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.access import require_repository
 from stowage.rest.components import UploadedFile, read_multipart
 from stowage.security import Action, User
@@ -26,11 +27,11 @@ from stowage.stowage import Stowage
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
-    "Format", "FormatHandler", "FormatUnavailable", "InvalidContent", "InvalidPath", "MemberDocument",
-    "MetadataBuilder", "MethodNotAllowed", "NamePolicyViolation", "NotFound", "Page", "PayloadTooLarge",
-    "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
+    "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
+    "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound", "Page",
+    "PayloadTooLarge", "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline",
     "RepositoryType", "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized",
-    "UploadedFile", "UpstreamError", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
-    "clean_path", "copy_into", "default_error_body", "external_base_url", "hookimpl", "read_multipart",
-    "require_repository", "send_content",
+    "UploadedFile", "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy",
+    "WritePolicyViolation", "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url",
+    "guard_names", "hookimpl", "read_multipart", "require_repository", "send_content",
 ]

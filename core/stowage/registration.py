@@ -11,6 +11,7 @@ from stowage.models import RepositoryConfig, WritePolicy
 
 if TYPE_CHECKING:
     from stowage.formats import FormatHandler
+    from stowage.repository import Repository
     from stowage.stowage import Stowage
 
 #: The plugin API generation this core implements; a registration naming another is refused.
@@ -40,6 +41,9 @@ class Format:
         format is created or updated (configuration file or REST API); returns the URL to store. Lets a
         format resolve a placeholder such as pypi's ``@pip-index@`` (the index pip on this machine uses)
         so that no host is hard-coded in a shared configuration. Must return other values unchanged.
+    :param usage: ``usage(repository, base_url)`` returns the "how to use" text the web UI shows for a
+        repository (client configuration, upload and download commands); ``base_url`` is the server's
+        URL as the browser reached it, without a trailing slash. None: the UI's generic snippet.
     """
 
     name: str = field(validator=_check_format_name)
@@ -49,7 +53,11 @@ class Format:
     port_of: Callable[[RepositoryConfig], int | None] | None = None
     expand_remote_url: Callable[[str], str] | None = None
     description: str = ""
+    #: dotted paths of format settings that are secrets (``"yumSigning.keypair"``): the REST API never
+    #: returns them, and an update that omits them keeps the stored values.
+    secret_settings: tuple[str, ...] = ()
     api_version: int = API_VERSION
+    usage: Callable[["Repository", str], str] | None = None
 
 
 @frozen

@@ -65,16 +65,26 @@ class Repository:
         return self.format.default_write_policy if self.format else WritePolicy.ALLOW_ONCE
 
     # -- reading ----------------------------------------------------------------------------------------
-    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT) -> Asset:
+    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, stream: bool = False) -> Asset:
+        """The asset at ``path`` (fetched through a proxy, or from a group's members); NotFound if none.
+
+        :param stream: pass True when the asset is only handed to ``RepoRequest.send_asset``: a proxy
+            miss then returns at once an :class:`~stowage.proxy_flight.InFlightAsset` that streams the
+            body while it downloads (it has no digest yet). Otherwise a miss returns after the commit.
+        """
         if not self.config.online:
             raise RepositoryOffline(f"repository {self.name} is offline")
-        asset = self.resolver.resolve(path, kind)
+        asset = self.resolver.resolve(path, kind, stream=stream)
         if asset is None:
             raise NotFound(f"{path} not found in {self.name}")
         return asset
 
     def open(self, asset: Asset) -> IO[bytes]:
         """The bytes of ``asset`` (which may belong to a member repository with another blob store)."""
+        from stowage.proxy_flight import InFlightAsset
+
+        if isinstance(asset, InFlightAsset):
+            return asset.open()  # type: ignore[return-value]
         owner = self if asset.repository == self.name else self.stowage.repository(asset.repository)
         return owner.blob_store.open(asset.blob_sha256)
 

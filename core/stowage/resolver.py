@@ -8,17 +8,20 @@
 from __future__ import annotations
 
 import abc
+import logging
 import re
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from attrs import frozen
 
-from stowage.errors import FormatUnavailable, NotFound, StowageError
+from stowage.errors import FormatUnavailable, NotFound, StowageError, UpstreamError
 from stowage.models import Asset, AssetKind, RepositoryType
 from stowage.registration import MetadataBuilder
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
+
+log = logging.getLogger(__name__)
 
 
 @frozen
@@ -34,6 +37,53 @@ class MemberDocument:
     origin: str
 
 
+@frozen
+class NameGuard:
+    """The dependency-confusion guard for one merge: which names each member may contribute.
+
+    A name that a hosted member of the group holds is never extended by a proxy member, unless it
+    matches one of the group's ``group.allowProxyNames`` patterns (globs, or regexes prefixed ``re:``).
+    Build it with :func:`guard_names`.
+    """
+
+    hosted_names: frozenset[str]
+    allow_proxy_names: tuple[str, ...]
+    normalize: Callable[[str], str]
+
+    def allows(self, member: MemberDocument, name: str) -> bool:
+        """Whether ``member`` may contribute (versions of) ``name`` to the merged document."""
+        if member.origin == "hosted":
+            return True
+        key = self.normalize(name)
+        if key not in self.hosted_names:
+            return True
+        from stowage.repository import _name_matches
+
+        return any(_name_matches(pattern, name) or _name_matches(pattern, key)
+                   for pattern in self.allow_proxy_names)
+
+    def filter(self, member: MemberDocument, names: Iterable[str]) -> list[str]:
+        """The names of ``names`` that ``member`` may contribute, in their order."""
+        return [name for name in names if self.allows(member, name)]
+
+
+def guard_names(members: Sequence[MemberDocument], names_of: Callable[[Any], Iterable[str]],
+                allow_proxy_names: Iterable[str] = (), *,
+                normalize: Callable[[str], str] | None = None) -> NameGuard:
+    """The dependency-confusion guard for a group merge; call it from ``MetadataBuilder.merge``.
+
+    :param members: the members' documents, as ``merge`` receives them.
+    :param names_of: the artifact names a member's document holds (a packument: its one name; an index:
+        every project it lists).
+    :param allow_proxy_names: the group's ``config.group.allow_proxy_names``.
+    :param normalize: how the format compares names (PEP 503 normalisation, lower-casing...).
+    """
+    normalize = normalize or (lambda name: name)
+    hosted = frozenset(normalize(name) for member in members if member.origin == "hosted"
+                       for name in names_of(member.document))
+    return NameGuard(hosted, tuple(allow_proxy_names), normalize)
+
+
 class Resolver(abc.ABC):
     #: whether documents may be cached on :meth:`revision_key` (False where a remote decides freshness).
     cacheable_documents = True
@@ -42,26 +92,47 @@ class Resolver(abc.ABC):
         self.repository = repository
 
     @abc.abstractmethod
-    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True) -> Asset | None:
+    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True,
+                stream: bool = False) -> Asset | None:
         """The asset at ``path``, fetching or asking members as the strategy requires; None if absent.
 
         :param remote: False to answer from what is stored here without contacting any remote.
+        :param stream: the caller only sends the body to a client (``RepoRequest.send_asset``): a proxy
+            miss may then return an :class:`~stowage.proxy_flight.InFlightAsset` that streams while it
+            downloads, instead of waiting for the commit.
         """
 
     @abc.abstractmethod
     def document(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
         """The builder's document for this repository, or None when there is none."""
 
+    def keyed_document(self, builder: MetadataBuilder, match: re.Match[str], key: Any) -> Any | None:
+        """:meth:`document`, given the :meth:`document_key` just computed for it (groups pass their
+        members' keys on instead of computing them again)."""
+        return self.document(builder, match)
+
+    def cached(self, path: str, kind: AssetKind = AssetKind.CONTENT) -> Asset | None:
+        """What is stored here for ``path`` and may be served now without asking any remote (a proxy's
+        copy only while it is within its max age)."""
+        return self.resolve(path, kind, remote=False)
+
     def revision_key(self) -> Any:
         """Changes whenever anything this repository serves may have changed (caches key on it)."""
         return self.repository.stowage.catalog.revision(self.repository.name)
+
+    def document_key(self, builder: MetadataBuilder, match: re.Match[str]) -> Any:
+        """Changes whenever :meth:`document` for ``builder``/``match`` may change (the metadata cache
+        keys on it). Hosted: the catalog revision; proxy: the upstream copy (revalidated when stale);
+        group: the members' keys in order."""
+        return self.revision_key()
 
     def origin(self) -> str:
         return "hosted"
 
 
 class HostedResolver(Resolver):
-    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True) -> Asset | None:
+    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True,
+                stream: bool = False) -> Asset | None:
         return self.repository.stowage.catalog.get_asset(self.repository.name, path)
 
     def document(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
@@ -80,13 +151,14 @@ class GroupResolver(Resolver):
             if member.config.online:
                 yield member
 
-    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True) -> Asset | None:
+    def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True,
+                stream: bool = False) -> Asset | None:
         members = list(self.members())
         # Every member's stored copy is asked before any remote is contacted: a local hit never waits on
         # an upstream. Metadata is excluded from that shortcut; it must be fresh, so order decides.
         if kind is AssetKind.CONTENT:
             for member in members:
-                asset = member.resolver.resolve(path, kind, remote=False)
+                asset = member.resolver.cached(path, kind)
                 if asset is not None:
                     return asset
             if not remote:
@@ -94,7 +166,7 @@ class GroupResolver(Resolver):
         failures: list[StowageError] = []
         for member in members:
             try:
-                asset = member.resolver.resolve(path, kind, remote=remote)
+                asset = member.resolver.resolve(path, kind, remote=remote, stream=stream)
             except NotFound:
                 continue
             except StowageError as error:  # one failing remote must not hide the next member's copy
@@ -107,20 +179,41 @@ class GroupResolver(Resolver):
         return None
 
     def document(self, builder: MetadataBuilder, match: re.Match[str]) -> Any | None:
+        return self.keyed_document(builder, match, None)
+
+    def keyed_document(self, builder: MetadataBuilder, match: re.Match[str], key: Any) -> Any | None:
+        member_keys = dict(key) if isinstance(key, tuple) else {}
+        cache = self.repository.stowage.metadata_cache
         documents = []
+        failures: list[StowageError] = []
         for member in self.members():
             try:
-                document = member.metadata_for(builder, match)
+                if member.name in member_keys:
+                    document = cache.get_or_build(member, builder, match, document_key=member_keys[member.name])
+                else:
+                    document = member.metadata_for(builder, match)
             except NotFound:
+                continue
+            except UpstreamError as error:
+                # A remote that fails with nothing cached leaves its part out; the others still answer
+                # (the merge is not cached then: the failing member's key never matches).
+                log.warning("group %s: member %s left out of %s: %s", self.repository.name, member.name,
+                            match.group(0), error.message)
+                failures.append(error)
                 continue
             if document is not None:
                 documents.append(MemberDocument(member, document, member.resolver.origin()))
         if not documents:
+            if failures:
+                raise failures[0]
             return None
         return builder.merge(self.repository, match, documents)
 
     def revision_key(self) -> Any:
         return tuple((m.name, m.resolver.revision_key()) for m in self.members())
+
+    def document_key(self, builder: MetadataBuilder, match: re.Match[str]) -> Any:
+        return tuple((m.name, m.resolver.document_key(builder, match)) for m in self.members())
 
     @property
     def cacheable_documents(self) -> bool:  # type: ignore[override]

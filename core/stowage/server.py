@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 #: waitress reads request bodies in chunks of this size; 1 MiB doubles upload throughput over 8 KiB.
 RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
+LISTENER_PORT_KEY = "stowage.listener_port"
 RECONCILE_SECONDS = 5.0
 #: how often due scheduled tasks (``Task.interval``) are started; a catalog lease keeps it to one node.
 SCHEDULE_SECONDS = 60.0
@@ -70,8 +71,24 @@ class PlainHTTPChannel(HTTPChannel):
         return super().received(data)
 
 
-def create_listener(app: Any, **options: Any) -> BaseWSGIServer:
-    server = waitress.create_server(app, **options)
+class ListenerApp:
+    """Tells the app which repository port a request arrived on.
+
+    ``SERVER_PORT`` cannot say it: behind a trusted reverse proxy waitress rewrites it from
+    ``X-Forwarded-Host``/``Proto``, so the listener stamps its own key that nothing else writes.
+    """
+
+    def __init__(self, app: Any, port: int | None):
+        self.app = app
+        self.port = port
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        environ[LISTENER_PORT_KEY] = self.port
+        return self.app(environ, start_response)
+
+
+def create_listener(app: Any, *, repository_port: int | None = None, **options: Any) -> BaseWSGIServer:
+    server = waitress.create_server(ListenerApp(app, repository_port), **options)
     server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
     return server
 
@@ -90,6 +107,12 @@ class Server:
                             max_request_body_size=settings.max_request_body_size, ident="Stowage",
                             asyncore_use_poll=True, channel_timeout=300, connection_limit=1000,
                             outbuf_overflow=8 * 1024 * 1024)
+        if settings.trusted_proxy:
+            # X-Forwarded-* from the reverse proxy (examples/ shows nginx) make URLs in generated metadata
+            # (npm tarballs, PyPI links, docker Location headers) point where clients reach us.
+            self.options.update(trusted_proxy=settings.trusted_proxy, trusted_proxy_count=1,
+                                trusted_proxy_headers=set(settings.trusted_proxy_headers),
+                                clear_untrusted_proxy_headers=True)
         self.socket_map: dict = {}
         self.reuse_port = reuse_port
         if sock is not None:
@@ -130,7 +153,7 @@ class Server:
                         else:
                             listen = {"host": self.host, "port": port}
                         self.port_servers[port] = create_listener(
-                            self.app, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
+                            self.app, repository_port=port, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
                             **listen, **self.options)
                         log.info("repository %s listens on %s:%s", name, self.host, port)
                     except OSError as error:

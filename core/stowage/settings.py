@@ -45,6 +45,9 @@ class ServerSettings:
     #: sign Docker bearer tokens and similar; generated and kept under the data directory when unset.
     secret_key: str = field(default="", repr=False)
     catalog: CatalogSettings = CatalogSettings()
+    #: the reverse proxy whose ``X-Forwarded-*`` headers are believed (an address, or ``*``); empty: none.
+    trusted_proxy: str = "127.0.0.1"
+    trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-proto", "x-forwarded-host", "x-forwarded-for")
     #: load failures of plugins abort start-up instead of being reported.
     strict_plugins: bool = False
     #: the blobstore.compact task deletes a blob only after no asset has referenced it for this long.

@@ -75,6 +75,14 @@ class BlobWriter(abc.ABC):
         self.committed = info
         return info
 
+    def open_partial(self) -> IO[bytes] | None:
+        """A new read handle on the bytes written so far, for streaming a blob while it is written.
+
+        Reads past what was written return short; the caller tracks how much is there. Stores that
+        cannot do this return None (then readers wait for :meth:`commit`).
+        """
+        return None
+
     def __enter__(self) -> "BlobWriter":
         return self
 

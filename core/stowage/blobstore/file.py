@@ -70,6 +70,11 @@ class FileBlobWriter(BlobWriter):
     def _write(self, data: bytes) -> None:
         self._file.write(data)
 
+    def open_partial(self) -> IO[bytes] | None:
+        # The handle follows the inode: it stays valid when the file is renamed into place at commit,
+        # or unlinked on abort (readers learn of the abort from whoever tracks the write).
+        return open(self._temp, "rb")
+
     def _commit(self, info: BlobInfo) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())

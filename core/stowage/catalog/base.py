@@ -10,6 +10,7 @@ implementation serialises writers with ``BEGIN IMMEDIATE``; a PostgreSQL one wou
 from __future__ import annotations
 
 import abc
+import base64
 import contextlib
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -24,6 +25,35 @@ class Page:
 
     items: Sequence[Any]
     continuation_token: str | None
+
+
+@frozen
+class DirectoryEntry:
+    """One child of a directory listing: a sub-directory (``asset`` None) or a file (its asset)."""
+
+    name: str
+    asset: Asset | None = None
+
+    @property
+    def is_directory(self) -> bool:
+        return self.asset is None
+
+
+def encode_resume_key(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_resume_key(token: str) -> str:
+    from stowage.errors import BadRequest
+
+    try:
+        # validate=True: without it foreign characters are dropped and garbage restarts the listing.
+        value = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+        if not value:
+            raise ValueError(token)
+        return value
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"invalid continuationToken {token!r}") from None
 
 
 @frozen
@@ -223,3 +253,28 @@ class Catalog(abc.ABC):
             if page.continuation_token is None:
                 return
             token = page.continuation_token
+
+    def list_directory(self, repository: str, prefix: str = "", *, continuation_token: str | None = None,
+                       limit: int = 500) -> Page:
+        """The immediate children of directory ``prefix`` ("" or ending in ``/``), a page of
+        :class:`DirectoryEntry` in path order (a sub-directory sorts where its first path does).
+
+        The token resumes after the last entry: a sub-directory's contents are never read again. This
+        default scans every asset below ``prefix``; catalogs override it with an index skip-scan.
+        """
+        resume = decode_resume_key(continuation_token) if continuation_token else prefix
+        entries: list[DirectoryEntry] = []
+        for asset in self.iter_assets(repository, prefix=prefix):
+            if asset.path < resume:
+                continue
+            child, slash, _ = asset.path[len(prefix):].partition("/")
+            if len(entries) == limit:
+                return Page(entries, encode_resume_key(resume))
+            entries.append(DirectoryEntry(child, None if slash else asset))
+            resume = directory_end(prefix, child) if slash else asset.path + "\x00"
+        return Page(entries, None)
+
+
+def directory_end(prefix: str, child: str) -> str:
+    """The smallest path after every path below ``prefix + child + "/"`` (``0`` follows ``/``)."""
+    return f"{prefix}{child}0"

@@ -8,15 +8,19 @@ from __future__ import annotations
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import IO, Callable
+from typing import IO, TYPE_CHECKING, Callable
 
 import falcon
 
-from stowage.errors import RangeNotSatisfiable
+from stowage.errors import RangeNotSatisfiable, StowageError
 from stowage.models import Asset
 
 #: bodies up to this size are read into memory and sent as bytes; larger ones are streamed from the file.
 SMALL_BODY = 64 * 1024
+
+if TYPE_CHECKING:
+    from stowage.proxy_flight import InFlightAsset
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -95,13 +99,25 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
         # A small body costs less as bytes than through the server's file wrapper (one less buffer
         # object, no extra trip through the event loop).
         try:
-            resp.data = stream.read(end - start)
+            resp.data = _read_exactly(stream, end - start)
         finally:
             stream.close()
         return
     # The open file itself goes to the server (its file wrapper streams it without a worker thread); only
     # a range that stops before the end needs a reader that stops there.
     resp.stream = stream if end == size else BoundedReader(stream, end - start)
+
+
+def _read_exactly(stream: IO[bytes], length: int) -> bytes:
+    """``length`` bytes of ``stream`` (a blob-store plugin's stream may return short reads)."""
+    parts, remaining = [], length
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            raise StowageError(f"stored content ended {remaining} bytes early")
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
 
 
 class BoundedReader:
@@ -124,10 +140,35 @@ class BoundedReader:
         self._stream.close()
 
 
+#: ``Warning`` header of a proxy's cached copy served because the remote failed (RFC 7234 section 5.5.1).
+STALE_WARNING = '110 - "Response is Stale"'
+
+
 def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener: Callable[[], IO[bytes]],
                *, content_type: str | None = None) -> None:
+    from stowage.proxy_flight import InFlightAsset
+
+    if asset.cache_status:
+        resp.set_header("X-Stowage-Cache", asset.cache_status)
+        if asset.cache_status == "stale":
+            resp.set_header("Warning", STALE_WARNING)
+    if isinstance(asset, InFlightAsset):
+        send_in_flight(req, resp, asset, content_type=content_type)
+        return
     send_content(req, resp, etag=asset.etag, size=asset.size, content_type=content_type or asset.content_type,
                  opener=opener, last_modified=asset.last_updated or None)
+
+
+def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightAsset", *,
+                   content_type: str | None = None) -> None:
+    """Stream a proxy download while it arrives: a full 200 (no ETag or Range: the digest is not known
+    yet). If the download fails, reading raises and the server cuts the connection."""
+    resp.content_type = content_type or asset.content_type
+    if asset.size is not None:
+        resp.content_length = asset.size
+    if req.method == "HEAD":
+        return
+    resp.stream = asset.open()
 
 
 def _not_modified_since(req: falcon.Request, last_modified: float | None) -> bool:

@@ -20,14 +20,25 @@ if TYPE_CHECKING:
 _SECRETS = ("password", "bearerToken")
 
 
-def redact(document: dict[str, Any]) -> dict[str, Any]:
-    """A repository document without upstream secrets (the REST API never returns them)."""
+def redact(document: dict[str, Any], secret_settings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A repository document without upstream secrets (the REST API never returns them), nor the
+    format's ``secret_settings``."""
     document = copy.deepcopy(document)
     auth = document.get("httpClient", {}).get("authentication")
     if auth:
         for key in _SECRETS:
             auth.pop(key, None)
+    for dotted in secret_settings:
+        section, _, key = dotted.rpartition(".")
+        parent = document.get(section) if section else document
+        if isinstance(parent, dict):
+            parent.pop(key, None)
     return document
+
+
+def _secret_settings(stowage: "Stowage", format_name: str) -> tuple[str, ...]:
+    fmt = stowage.plugins.formats.get(format_name)
+    return fmt.secret_settings if fmt is not None else ()
 
 
 def summary(req: falcon.Request, stowage: "Stowage", repository: "Repository") -> dict[str, Any]:
@@ -48,22 +59,14 @@ def summary(req: falcon.Request, stowage: "Stowage", repository: "Repository") -
 
 
 def remote_status(stowage: "Stowage", repository: "Repository") -> dict[str, Any]:
-    import time
+    from stowage.proxy_upstream import describe_status
 
-    status = stowage.catalog.remote_status(repository.name)
-    blocked = repository.config.http_client and repository.config.http_client.blocked
-    auto_blocked = status.blocked_until > time.time()
-    return {
-        "online": repository.config.online,
-        "remoteStatus": "blocked" if blocked else ("autoBlocked" if auto_blocked else "available"),
-        "blockedUntil": status.blocked_until if auto_blocked else None,
-        "failures": status.failures,
-        "reason": status.last_error or None,
-    }
+    return describe_status(repository)
 
 
 def full(stowage: "Stowage", req: falcon.Request, repository: "Repository") -> dict[str, Any]:
-    document = redact(stowage.converter.unstructure(repository.config))
+    document = redact(stowage.converter.unstructure(repository.config),
+                      _secret_settings(stowage, repository.format_name))
     document["url"] = f"{external_base_url(req, stowage)}/repository/{repository.name}"
     return document
 
@@ -80,8 +83,17 @@ def _body(req: falcon.Request) -> dict[str, Any]:
     return body
 
 
-def _keep_secrets(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """An update that omits upstream secrets keeps the stored ones (the API never shows them)."""
+def _keep_secrets(new: dict[str, Any], old: dict[str, Any],
+                  secret_settings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An update that omits upstream secrets (or the format's secret settings) keeps the stored ones (the
+    API never shows them)."""
+    for dotted in secret_settings:
+        section, _, key = dotted.rpartition(".")
+        new_parent = new.get(section) if section else new
+        old_parent = old.get(section) if section else old
+        if isinstance(new_parent, dict) and isinstance(old_parent, dict) and key not in new_parent \
+                and key in old_parent:
+            new_parent[key] = old_parent[key]
     new_auth = new.get("httpClient", {}).get("authentication")
     old_auth = old.get("httpClient", {}).get("authentication")
     if new_auth and old_auth and new_auth.get("username", old_auth.get("username")) == old_auth.get("username"):
@@ -180,7 +192,8 @@ class RepositoryCreateResource:
         stored = self.stowage.catalog.get_repository(name)
         if stored is None:
             raise NotFound(f"repository {name} does not exist")
-        config = self.stowage.parse_repository(_keep_secrets(body, stored))
+        config = self.stowage.parse_repository(
+            _keep_secrets(body, stored, _secret_settings(self.stowage, format_name)))
         self.stowage.save_repository(config, create=False)
         resp.status = falcon.HTTP_204
 
@@ -194,15 +207,28 @@ class InvalidateCacheResource:
         repository = self.stowage.repository(name)
         if repository.type is RepositoryType.HOSTED:
             raise ConfigurationError(f"repository {name} is hosted; only proxy and group caches can be invalidated")
-        targets = [repository]
-        if repository.type is RepositoryType.GROUP:
-            targets = [m for m in repository.resolver.members() if m.type is RepositoryType.PROXY]  # type: ignore[attr-defined]
+        targets = [repository] if repository.type is RepositoryType.PROXY else _proxy_members(repository)
         for target in targets:
             self.stowage.catalog.invalidate_assets(target.name)
             self.stowage.catalog.forget_missing(target.name)
             self.stowage.catalog.bump_revision(target.name)
         self.stowage.metadata_cache.clear()
         resp.status = falcon.HTTP_204
+
+
+def _proxy_members(group: "Repository", seen: set[str] | None = None) -> list["Repository"]:
+    """Every proxy reachable from ``group`` through its members and nested groups."""
+    seen = set() if seen is None else seen
+    found = []
+    for member in group.resolver.members():  # type: ignore[attr-defined]
+        if member.name in seen:
+            continue
+        seen.add(member.name)
+        if member.type is RepositoryType.PROXY:
+            found.append(member)
+        elif member.type is RepositoryType.GROUP:
+            found += _proxy_members(member, seen)
+    return found
 
 
 class RebuildIndexResource:

@@ -5,6 +5,9 @@
 - ``stowage_app``: one built with every installed plugin.
 - ``stowage_server``: ``stowage_app`` served by waitress on a free loopback port (``.url``).
 - ``live_server_factory(test_stowage)``: serve any built app.
+- ``fault_upstream``: a started :class:`~stowage.testing.upstream.FaultUpstream` (a real HTTP upstream
+  on loopback with an access log and switchable faults) for proxy tests; ``fault_upstream_factory()``
+  for more than one.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
+from stowage.testing.upstream import FaultUpstream
 
 
 @pytest.fixture
@@ -56,3 +60,23 @@ def live_server_factory() -> Iterator[Callable[..., LiveServer]]:
 @pytest.fixture
 def stowage_server(stowage_app: TestStowage, live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     return live_server_factory(stowage_app)
+
+
+@pytest.fixture
+def fault_upstream_factory() -> Iterator[Callable[..., FaultUpstream]]:
+    upstreams: list[FaultUpstream] = []
+
+    def factory(port: int = 0) -> FaultUpstream:
+        upstream = FaultUpstream(port).start()
+        upstreams.append(upstream)
+        return upstream
+
+    yield factory
+    for upstream in upstreams:
+        upstream.stop()
+
+
+@pytest.fixture
+def fault_upstream(fault_upstream_factory: Callable[..., FaultUpstream]) -> FaultUpstream:
+    """A started fault-injecting upstream (``.url``, ``.put``, ``.fault``, ``.stop``, ``.count``)."""
+    return fault_upstream_factory()

@@ -11,7 +11,7 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Format, FormatHandler, RepoRequest, Repository,
-                            UploadedFile, User, WritePolicy, clean_path, hookimpl)
+                            RepositoryType, UploadedFile, User, WritePolicy, clean_path, hookimpl)
 
 
 class ContentDisposition(enum.Enum):
@@ -47,7 +47,7 @@ class RawHandler(FormatHandler):
     def on_get(self, request: RepoRequest) -> None:
         if request.path in ("", "/") or request.path.endswith("/"):
             raise falcon.HTTPFound(f"/service/rest/repository/browse/{request.repository.name}/{request.path.lstrip('/')}")
-        asset = request.repository.resolve(request.path, AssetKind.CONTENT)
+        asset = request.repository.resolve(request.path, AssetKind.CONTENT, stream=True)
         settings = request.repository.config.section("raw") or RawSettings()
         disposition = "inline" if settings.content_disposition is ContentDisposition.INLINE else "attachment"
         request.resp.set_header("Content-Disposition", content_disposition(disposition, posixpath.basename(asset.path)))
@@ -89,8 +89,23 @@ class RawHandler(FormatHandler):
                 for path, upload in planned]
 
 
+def raw_usage(repository: Repository, base_url: str) -> str:
+    """The web UI's "how to use" text: curl downloads, and uploads for hosted repositories."""
+    url = f"{base_url}/repository/{repository.name}"
+    lines = ["# download", f"curl -fLO {url}/<directory>/<file>"]
+    if repository.type is RepositoryType.HOSTED:
+        lines += ["", "# upload (HTTP basic credentials; PUT creates the directories)",
+                  f"curl -fu <user> --upload-file <file> {url}/<directory>/<file>",
+                  "", "# or several files in one request through the components API",
+                  "curl -fu <user> -F raw.directory=<directory> -F raw.asset1=@<file> \\",
+                  "     -F raw.asset1.filename=<file> \\",
+                  f"     '{base_url}/service/rest/v1/components?repository={repository.name}'",
+                  "", "# delete", f"curl -fu <user> -X DELETE {url}/<directory>/<file>"]
+    return "\n".join(lines)
+
+
 @hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="raw", handler=RawHandler, settings={"raw": RawSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
-                   description="Any file at any path; hosted, proxy and group.")]
+                   description="Any file at any path; hosted, proxy and group.", usage=raw_usage)]

@@ -1,0 +1,95 @@
+"""``/search?q=``: the catalog's asset search (as ``/service/rest/v1/search/assets``) as a page.
+
+The same parameters and rules as the REST search: only readable repositories, a group means its members,
+``continuationToken`` pages 50 results at a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+from stowage.models import Component
+from stowage.rest.access import can_read
+from stowage.rest.search import PAGE_SIZE, search_filters, searchable
+from stowage.ui.browse import sha_cell
+from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+_CRITERIA = ("q", "name", "version", "group", "sha256")
+
+
+class SearchPageResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = start(req, resp, self.stowage)
+        body = self._form(site)
+        if any(req.get_param(name) for name in _CRITERIA):
+            body += self._results(site)
+        else:
+            body += '<p class="muted">Search by file path or component name, e.g. <code>.tar.gz</code>.</p>'
+        send_html(resp, render(site, "Search", body, crumbs=[("Repositories", site.link("/")), ("Search", None)]))
+
+    on_head = on_get
+
+    def _form(self, site: Site) -> str:
+        req = site.req
+        readable = [r for r in self.stowage.repositories() if can_read(req, self.stowage, r)]
+        chosen = req.get_param("repository") or ""
+        options = ['<option value="">all repositories</option>'] + [
+            f'<option value="{esc(r.name)}"{" selected" if r.name == chosen else ""}>{esc(r.name)}</option>'
+            for r in readable]
+        wanted_format = req.get_param("format") or ""
+        formats = ['<option value="">all formats</option>'] + [
+            f'<option value="{esc(f)}"{" selected" if f == wanted_format else ""}>{esc(f)}</option>'
+            for f in sorted({r.format_name for r in readable})]
+        return (f'<form class="search-page" action="{esc(site.link("/search"))}" method="get">'
+                f'<input type="search" name="q" value="{esc(req.get_param("q") or "")}" aria-label="Search terms" '
+                f'placeholder="path or name"> <select name="repository" aria-label="Repository">{"".join(options)}'
+                f'</select> <select name="format" aria-label="Format">{"".join(formats)}</select> '
+                '<button type="submit">Search</button></form>')
+
+    def _results(self, site: Site) -> str:
+        req = site.req
+        repositories = searchable(req, self.stowage)
+        filters = search_filters(req)
+        if not repositories:
+            return "<p>No results.</p>"
+        page = self.stowage.catalog.search_assets(repositories=sorted(repositories), limit=PAGE_SIZE, **filters)
+        if not page.items:
+            return "<p>No results.</p>"
+        components: dict[int, Component | None] = {}
+        rows = []
+        for asset in page.items:
+            component = None
+            if asset.component_id is not None:
+                if asset.component_id not in components:
+                    components[asset.component_id] = self.stowage.catalog.get_component(asset.component_id)
+                component = components[asset.component_id]
+            label = ""
+            if component is not None:
+                name = f"{component.group}/{component.name}" if component.group else component.name
+                label = f"{esc(name)} <span class=\"muted\">{esc(component.version)}</span>"
+            directory = asset.path.rpartition("/")[0]
+            folder = site.browse(asset.repository, f"{directory}/" if directory else "", view="files")
+            rows.append(
+                f'<tr><td><a href="{esc(folder)}">'
+                f"{esc(asset.repository)}</a></td>"
+                f'<td><a href="{esc(site.download(asset.repository, asset.path))}" download>{esc(asset.path)}</a></td>'
+                f"<td>{label}</td><td class=\"num\" title=\"{asset.size} bytes\">{esc(human_size(asset.size))}</td>"
+                f'<td class="when">{esc(timestamp(asset.last_updated))}</td><td>{sha_cell(asset)}</td></tr>')
+        more = ""
+        if page.continuation_token:
+            params = {k: req.get_param(k) for k in ("q", "repository", "format", "name", "version", "group",
+                                                    "sha256", "sort", "direction")}
+            more = (f'<div class="pager"><a rel="next" href="'
+                    f'{esc(site.link("/search", continuationToken=page.continuation_token, **params))}">'
+                    "Next page</a></div>")
+        return ('<table class="results"><thead><tr><th>Repository</th><th>Path</th><th>Component</th><th>Size</th>'
+                f'<th>Last modified</th><th>SHA-256</th></tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
+

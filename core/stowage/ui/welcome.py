@@ -1,0 +1,97 @@
+"""``/``: the repositories the viewer may read; ``/login``: make the browser ask for credentials."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+from stowage.errors import Unauthorized
+from stowage.http.auth import BASIC_CHALLENGE, authenticate
+from stowage.models import RepositoryType
+from stowage.rest.access import can_read
+from stowage.rest.repositories import remote_status
+from stowage.ui.page import Site, copy_button, esc, render, send_html, start
+
+if TYPE_CHECKING:
+    from stowage.repository import Repository
+    from stowage.stowage import Stowage
+
+_REMOTE_BADGES = {"available": ("ok", "remote available"), "blocked": ("bad", "remote blocked"),
+                  "autoBlocked": ("warn", "remote auto-blocked")}
+
+
+def status_cell(site: Site, repository: "Repository") -> str:
+    """Online state; for a proxy its remote's state (one catalog lookup); for a group its members."""
+    if repository.format is None:
+        return f'<span class="badge bad">format plugin {esc(repository.format_name)} missing</span>'
+    if not repository.config.online:
+        return '<span class="badge bad">offline</span>'
+    if repository.type is RepositoryType.PROXY:
+        status = remote_status(site.stowage, repository)
+        kind, label = _REMOTE_BADGES.get(status.get("remoteStatus", ""), ("warn", str(status.get("remoteStatus"))))
+        reason = status.get("reason") or ""
+        remote = repository.config.proxy.remote_url if repository.config.proxy else ""
+        return (f'<span class="badge {kind}" title="{esc(reason)}">{esc(label)}</span> '
+                f'<span class="muted">{esc(remote)}</span>')
+    if repository.type is RepositoryType.GROUP and repository.config.group is not None:
+        members = ", ".join(f'<a href="{esc(site.browse(name))}">{esc(name)}</a>'
+                            for name in repository.config.group.member_names)
+        return f'<span class="badge ok">online</span> <span class="muted">members:</span> {members}'
+    return '<span class="badge ok">online</span>'
+
+
+class WelcomeResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = start(req, resp, self.stowage)
+        visible = [r for r in self.stowage.repositories() if can_read(req, self.stowage, r)]
+        rows = []
+        for repository in visible:
+            url = site.repository_url(repository.name)
+            rows.append(
+                f'<tr><td><a href="{esc(site.browse(repository.name))}">{esc(repository.name)}</a></td>'
+                f"<td>{esc(repository.format_name)}</td><td>{esc(repository.type.value)}</td>"
+                f"<td>{status_cell(site, repository)}</td>"
+                f"<td><code>{esc(url)}</code>{copy_button(url)}</td></tr>")
+        if rows:
+            body = ('<table class="repositories"><thead><tr><th>Repository</th><th>Format</th><th>Type</th>'
+                    f'<th>Status</th><th>URL</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                    '<p class="muted">Open a repository for its files and a "how to use" snippet.</p>')
+        else:
+            body = '<p class="muted">There are no repositories you can read.</p>'
+            if authenticate(req, self.stowage) is None:
+                body += f'<p><a href="{esc(site.link("/login", next="/"))}">Sign in</a> to see more.</p>'
+        send_html(resp, render(site, "Repositories", body))
+
+    on_head = on_get
+
+
+def safe_next(value: str | None) -> str:
+    """A path on this server to return to after signing in; anything else (other hosts) means ``/``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(ch) < 0x20 for ch in value):
+        return "/"
+    return value
+
+
+class LoginResource:
+    """Answers 401 with a Basic challenge until the browser sends valid credentials, then goes back.
+
+    The browser keeps the credentials for the rest of the session and sends them with every page.
+    """
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = start(req, resp, self.stowage)
+        if authenticate(req, self.stowage) is None:
+            raise Unauthorized("sign in with your Stowage user name and password",
+                               headers={"WWW-Authenticate": BASIC_CHALLENGE})
+        resp.status = falcon.HTTP_303
+        resp.location = site.root + safe_next(req.get_param("next"))
+        resp.set_header("Cache-Control", "no-store")

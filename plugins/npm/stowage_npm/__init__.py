@@ -1,0 +1,1 @@
+"""npm registries for Stowage (hosted, proxy, group); see ``docs/formats/npm.md``."""

@@ -1,0 +1,365 @@
+"""Writes to a hosted npm repository: publish, metadata updates (deprecate, unpublish), dist-tags.
+
+The catalog is the truth: each package is one catalog document (``npm.packages:<repo>`` / name) holding
+its manifests, dist-tags and times, changed only inside a catalog transaction together with the tarball
+assets it lists, so concurrent publishes from several processes never lose a version and a failed
+publish leaves neither a tarball nor a manifest behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import tarfile
+import tempfile
+from datetime import datetime, timezone
+from typing import IO, Any, Mapping
+
+from stowage.plugin import (Action, BadRequest, Component, Conflict, DigestMismatch, Forbidden, InvalidContent,
+                            NotFound, RepoRequest, Repository, copy_into)
+
+from stowage_npm.names import (check_new_name, check_tag, check_version, scope_of, tarball_path, unscoped)
+from stowage_npm.packument import SCOPES_NAMESPACE, namespace
+
+#: base64 characters decoded per step (a multiple of 4): the attachment is never decoded whole.
+_B64_CHUNK = 4 * 256 * 1024
+#: decoded tarballs up to this size stay in memory while they are checked; larger ones spill to disk.
+_SPOOL_LIMIT = 8 * 1024 * 1024
+#: the largest publish document accepted (npm's own registry refuses far smaller bodies).
+MAX_PUBLISH_BYTES = 1024 * 1024 * 1024
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def read_json(request: RepoRequest, limit: int = MAX_PUBLISH_BYTES) -> Any:
+    body, length = request.require_body()
+    if length is not None and length > limit:
+        raise BadRequest(f"request body of {length} bytes is larger than the {limit} allowed")
+    raw = body.read(limit + 1)
+    if len(raw) > limit:
+        raise BadRequest(f"request body is larger than the {limit} bytes allowed")
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise BadRequest(f"request body is not valid JSON: {error}") from None
+
+
+def load(repository: Repository, name: str) -> dict[str, Any] | None:
+    return repository.stowage.catalog.get_document(namespace(repository.name), name)
+
+
+def _save(repository: Repository, stored: dict[str, Any]) -> None:
+    """Write a package document (inside the caller's transaction) and make caches see the change."""
+    catalog = repository.stowage.catalog
+    stored["rev"] = int(stored.get("rev", 0)) + 1
+    stored.setdefault("time", {})["modified"] = now_iso()
+    catalog.put_document(namespace(repository.name), stored["name"], stored)
+    scope = scope_of(stored["name"])
+    if scope:
+        catalog.put_document(SCOPES_NAMESPACE + repository.name, scope, True)
+    catalog.bump_revision(repository.name)
+
+
+def _drop(repository: Repository, name: str) -> None:
+    catalog = repository.stowage.catalog
+    catalog.delete_document(namespace(repository.name), name)
+    scope = scope_of(name)
+    if scope and not catalog.list_documents(namespace(repository.name), prefix=scope + "/"):
+        catalog.delete_document(SCOPES_NAMESPACE + repository.name, scope)
+    catalog.bump_revision(repository.name)
+
+
+def _check_rev(stored: Mapping[str, Any], rev: str | None) -> None:
+    from stowage_npm.packument import revision_id
+
+    if rev is not None and rev != revision_id(stored):
+        raise Conflict(f"document update conflict: {stored['name']} is at revision {revision_id(stored)}, "
+                       f"not {rev}; fetch it again")
+
+
+# -- publish --------------------------------------------------------------------------------------------
+
+def publish(request: RepoRequest, name: str) -> dict[str, Any]:
+    """``npm publish``: one new version with its tarball as a base64 attachment."""
+    repository = request.repository
+    document = read_json(request)
+    if not isinstance(document, dict):
+        raise BadRequest("the publish document must be a JSON object")
+    attachments = document.get("_attachments")
+    if not attachments:
+        return update_metadata(request, name, document, rev=None)
+    check_new_name(name)
+    if document.get("name", name) != name:
+        raise BadRequest(f"package name {document.get('name')!r} in the document does not match {name!r} "
+                         f"in the URL")
+    versions = document.get("versions")
+    if not isinstance(versions, dict) or len(versions) != 1 or not isinstance(attachments, dict) \
+            or len(attachments) != 1:
+        raise BadRequest("a publish must carry exactly one version and one tarball attachment")
+    (version, manifest), = versions.items()
+    check_version(version)
+    if not isinstance(manifest, dict) or manifest.get("name") != name or manifest.get("version") != version:
+        raise BadRequest(f"the manifest of {version} must name {name}@{version}")
+    path = tarball_path(name, version)
+    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
+    stored = load(repository, name)
+    if stored and version in stored["versions"]:
+        raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
+    repository.check_writable(path, artifact_name=name)
+    dist = manifest.get("dist") or {}
+    (filename, attachment), = attachments.items()
+    if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):
+        raise BadRequest(f"attachment {filename!r} has no base64 data")
+    tags = document.get("dist-tags") or {"latest": version}
+    if not isinstance(tags, dict) or any(v != version for v in tags.values()):
+        raise BadRequest("dist-tags of a publish must point at the published version")
+    for tag in tags:
+        check_tag(tag)
+
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_LIMIT) as tarball:
+        sha1, sha512, size = _decode_attachment(attachment["data"], tarball)
+        del attachment["data"], document  # the base64 text is not needed any more
+        if attachment.get("length") not in (None, size):
+            raise BadRequest(f"attachment {filename!r} is {size} bytes, not the {attachment['length']} declared")
+        _check_integrity(dist, sha1, sha512, name, version)
+        tarball.seek(0)
+        _check_package_json(tarball, name, version)
+        tarball.seek(0)
+        with repository.blob_store.writer(("sha512", "sha1")) as writer:
+            copy_into(tarball, writer, size)
+            blob = writer.commit(expected_size=size)
+
+    manifest = dict(manifest)
+    manifest["_id"] = f"{name}@{version}"
+    manifest["dist"] = {**dist, "tarball": path, "shasum": sha1,
+                        "integrity": "sha512-" + base64.b64encode(bytes.fromhex(sha512)).decode()}
+    if request.user is not None:
+        manifest["_npmUser"] = {"name": request.user.user_id, "email": request.user.email_address}
+    readme = {key: manifest.pop(key) for key in ("readme", "readmeFilename") if key in manifest}
+    for key in ("_attachments", "access"):  # the readme lives once, at the top level (as npmjs keeps it)
+        manifest.pop(key, None)
+    catalog = repository.stowage.catalog
+    with catalog.transaction():
+        stored = load(repository, name)  # again, under the write lock: another process may have published
+        if stored and version in stored["versions"]:
+            raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
+        timestamp = now_iso()
+        if stored is None:
+            stored = {"name": name, "versions": {}, "dist-tags": {}, "time": {"created": timestamp}, "extra": {},
+                      "rev": 0}
+        repository.record(path, blob, content_type="application/octet-stream",
+                          component=Component(repository=repository.name, format="npm", name=unscoped(name),
+                                              group=scope_of(name).lstrip("@"), version=version),
+                          attributes={"npm": {"name": name, "version": version},
+                                      "uploader": request.user.user_id if request.user else None})
+        stored["versions"][version] = manifest
+        stored["time"][version] = timestamp
+        stored["dist-tags"].update(tags)
+        extra = dict(stored.get("extra") or {})
+        for key in ("description", "license", "keywords", "homepage", "repository", "bugs", "author"):
+            if key in manifest:
+                extra[key] = manifest[key]
+        extra.update(readme)
+        if request.user is not None:
+            maintainers = [m for m in extra.get("maintainers", []) if m.get("name") != request.user.user_id]
+            extra["maintainers"] = maintainers + [{"name": request.user.user_id,
+                                                   "email": request.user.email_address}]
+        stored["extra"] = extra
+        _save(repository, stored)
+    return {"ok": True, "id": name, "rev": _rev(stored)}
+
+
+def _rev(stored: Mapping[str, Any]) -> str:
+    from stowage_npm.packument import revision_id
+
+    return revision_id(stored)
+
+
+def _decode_attachment(data: str, out: IO[bytes]) -> tuple[str, str, int]:
+    sha1, sha512, size = hashlib.sha1(), hashlib.sha512(), 0
+    try:
+        for start in range(0, len(data), _B64_CHUNK):
+            chunk = base64.b64decode(data[start:start + _B64_CHUNK], validate=True)
+            sha1.update(chunk)
+            sha512.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidContent(f"the tarball attachment is not valid base64: {error}") from None
+    if size == 0:
+        raise InvalidContent("the tarball attachment is empty")
+    return sha1.hexdigest(), sha512.hexdigest(), size
+
+
+def _check_integrity(dist: Mapping[str, Any], sha1: str, sha512: str, name: str, version: str) -> None:
+    integrity = dist.get("integrity")
+    if integrity:
+        wanted = [entry.split("?")[0][len("sha512-"):] for entry in str(integrity).split()
+                  if entry.startswith("sha512-")]
+        actual = base64.b64encode(bytes.fromhex(sha512)).decode()
+        if wanted and actual not in wanted:
+            raise DigestMismatch(f"integrity check failed for {name}@{version}: the tarball's sha512 is "
+                                 f"sha512-{actual}, the document says {integrity}")
+    shasum = dist.get("shasum")
+    if shasum and str(shasum).lower() != sha1:
+        raise DigestMismatch(f"shasum check failed for {name}@{version}: the tarball's sha1 is {sha1}, "
+                             f"the document says {shasum}")
+
+
+def _check_package_json(tarball: IO[bytes], name: str, version: str) -> None:
+    try:
+        with tarfile.open(fileobj=tarball, mode="r:gz") as archive:
+            for member in archive:
+                parts = member.name.lstrip("./").split("/")
+                if len(parts) == 2 and parts[1] == "package.json" and member.isfile():
+                    handle = archive.extractfile(member)
+                    package = json.loads(handle.read(16 * 1024 * 1024)) if handle else None
+                    break
+            else:
+                raise InvalidContent(f"the tarball of {name}@{version} has no package/package.json")
+    except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeDecodeError) as error:
+        if isinstance(error, InvalidContent):
+            raise
+        raise InvalidContent(f"the tarball of {name}@{version} is not a valid gzip'd tar: {error}") from None
+    if not isinstance(package, dict):
+        raise InvalidContent(f"package.json in the tarball of {name}@{version} is not a JSON object")
+    if package.get("name") != name or package.get("version") != version:
+        raise InvalidContent(f"package.json in the tarball says {package.get('name')}@{package.get('version')}, "
+                             f"the publish document says {name}@{version}")
+
+
+# -- metadata updates: deprecate, unpublish one version -------------------------------------------------
+
+def update_metadata(request: RepoRequest, name: str, document: Mapping[str, Any], *, rev: str | None) -> dict:
+    """PUT of a packument without attachments: deprecations, dist-tags and removed versions are applied."""
+    repository = request.repository
+    repository.check_writable(name + "/package.json", artifact_name=name)
+    incoming = document.get("versions")
+    if not isinstance(incoming, dict):
+        raise BadRequest("the document has no versions")
+    catalog = repository.stowage.catalog
+    with catalog.transaction():
+        stored = load(repository, name)
+        if stored is None:
+            raise NotFound(f"package {name} not found in {repository.name}")
+        _check_rev(stored, rev)
+        added = set(incoming) - set(stored["versions"])
+        if added:
+            raise BadRequest(f"versions {', '.join(sorted(added))} are not published; publish them with a tarball")
+        removed = set(stored["versions"]) - set(incoming)
+        if removed:
+            request.require(Action.DELETE)
+        for version, manifest in incoming.items():
+            message = manifest.get("deprecated") if isinstance(manifest, dict) else None
+            if message:
+                stored["versions"][version]["deprecated"] = str(message)
+            else:
+                stored["versions"][version].pop("deprecated", None)
+        for version in removed:
+            _remove_version(repository, stored, version)
+        tags = document.get("dist-tags")
+        if isinstance(tags, dict):
+            stored["dist-tags"] = {t: v for t, v in tags.items() if v in stored["versions"]}
+        if not stored["versions"]:
+            _drop(repository, name)
+            return {"ok": True, "id": name}
+        _ensure_latest(stored)
+        _save(repository, stored)
+    return {"ok": True, "id": name, "rev": _rev(stored)}
+
+
+def _remove_version(repository: Repository, stored: dict[str, Any], version: str) -> None:
+    manifest = stored["versions"].pop(version)
+    stored["time"].pop(version, None)
+    stored["dist-tags"] = {t: v for t, v in stored["dist-tags"].items() if v != version}
+    path = (manifest.get("dist") or {}).get("tarball") or tarball_path(stored["name"], version)
+    if repository.stowage.catalog.get_asset(repository.name, path) is not None:
+        repository.delete(path)
+
+
+def _ensure_latest(stored: dict[str, Any]) -> None:
+    if stored["versions"] and stored["dist-tags"].get("latest") not in stored["versions"]:
+        stored["dist-tags"]["latest"] = max(stored["versions"], key=lambda v: stored["time"].get(v, ""))
+
+
+def unpublish_package(request: RepoRequest, name: str, rev: str) -> dict:
+    repository = request.repository
+    repository.check_writable(name + "/package.json", artifact_name=name)
+    with repository.stowage.catalog.transaction():
+        stored = load(repository, name)
+        if stored is None:
+            raise NotFound(f"package {name} not found in {repository.name}")
+        _check_rev(stored, rev)
+        for version in list(stored["versions"]):
+            _remove_version(repository, stored, version)
+        _drop(repository, name)
+    return {"ok": True, "id": name}
+
+
+def delete_tarball(request: RepoRequest, name: str, path: str, rev: str | None) -> dict:
+    """``DELETE <tarball>/-rev/<rev>``: the last step of ``npm unpublish pkg@ver`` (its version is gone)."""
+    request.repository.check_writable(path, artifact_name=name, overwrite=True)
+    if not remove_tarball(request.repository, name, path):
+        raise NotFound(f"{path} not found in {request.repository.name}")
+    return {"ok": True}
+
+
+def remove_tarball(repository: Repository, name: str, path: str) -> bool:
+    """Delete a tarball and the version that lists it (the index and the downloads must agree)."""
+    with repository.stowage.catalog.transaction():
+        stored = load(repository, name)
+        listed = []
+        if stored is not None:
+            listed = [v for v, m in stored["versions"].items() if (m.get("dist") or {}).get("tarball") == path]
+            for version in listed:
+                _remove_version(repository, stored, version)
+            if listed:
+                if stored["versions"]:
+                    _ensure_latest(stored)
+                    _save(repository, stored)
+                else:
+                    _drop(repository, name)
+        if repository.stowage.catalog.get_asset(repository.name, path) is not None:
+            repository.delete(path)
+            return True
+        return bool(listed)
+
+
+# -- dist-tags ------------------------------------------------------------------------------------------
+
+def set_dist_tag(request: RepoRequest, name: str, tag: str) -> dict:
+    repository = request.repository
+    check_tag(tag)
+    version = read_json(request, limit=1024)
+    if not isinstance(version, str):
+        raise BadRequest('the body must be the version as a JSON string, e.g. "1.0.0"')
+    repository.check_writable(name + "/package.json", artifact_name=name)
+    with repository.stowage.catalog.transaction():
+        stored = load(repository, name)
+        if stored is None:
+            raise NotFound(f"package {name} not found in {repository.name}")
+        if version not in stored["versions"]:
+            raise NotFound(f"version {version} of {name} not found in {repository.name}")
+        stored["dist-tags"][tag] = version
+        _save(repository, stored)
+    return {"ok": True, "id": name, "dist-tags": stored["dist-tags"]}
+
+
+def remove_dist_tag(request: RepoRequest, name: str, tag: str) -> dict:
+    repository = request.repository
+    if tag == "latest":
+        raise BadRequest("the latest dist-tag cannot be removed; point it at another version instead")
+    repository.check_writable(name + "/package.json", artifact_name=name)
+    with repository.stowage.catalog.transaction():
+        stored = load(repository, name)
+        if stored is None or tag not in stored["dist-tags"]:
+            raise NotFound(f"dist-tag {tag} of {name} not found in {repository.name}")
+        del stored["dist-tags"][tag]
+        _save(repository, stored)
+    return {"ok": True, "id": name, "dist-tags": stored["dist-tags"]}
+
+

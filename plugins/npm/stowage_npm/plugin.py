@@ -1,0 +1,36 @@
+"""The npm format: registration with core (format, metadata builders)."""
+
+from __future__ import annotations
+
+from attrs import frozen
+
+from stowage.plugin import Format, MetadataBuilder, WritePolicy, hookimpl
+
+from stowage_npm.handler import NpmHandler
+from stowage_npm.names import CORGI_PATH, PACKUMENT_PATH
+from stowage_npm.packument import build_hosted, merge_members, parse_upstream
+from stowage_npm.upstream import expand_remote_url
+
+
+@frozen
+class NpmSettings:
+    """The ``npm`` section of a repository (Nexus has none with behaviour; kept for forward compatibility)."""
+
+    remove_non_cataloged: bool = False
+    remove_quarantined: bool = False
+
+
+@hookimpl
+def stowage_register_formats() -> list[Format]:
+    return [Format(name="npm", handler=NpmHandler, settings={"npm": NpmSettings},
+                   default_write_policy=WritePolicy.ALLOW_ONCE, expand_remote_url=expand_remote_url,
+                   description="npm registries: publish, dist-tags, tokens; proxy and group with merged "
+                               "packuments.")]
+
+
+@hookimpl
+def stowage_register_metadata_builders() -> list[MetadataBuilder]:
+    return [MetadataBuilder(format="npm", name="packument", pattern=PACKUMENT_PATH, build=build_hosted,
+                            merge=merge_members, parse=parse_upstream),
+            MetadataBuilder(format="npm", name="packument-abbreviated", pattern=CORGI_PATH, build=build_hosted,
+                            merge=merge_members, parse=parse_upstream)]

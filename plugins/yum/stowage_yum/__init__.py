@@ -1,0 +1,1 @@
+"""yum/RPM repositories for Stowage."""

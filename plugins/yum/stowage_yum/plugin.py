@@ -1,0 +1,158 @@
+"""The yum format: hosted RPM repositories with server-generated repodata, proxies of any yum
+repository, and groups that merge their members' repodata.
+
+Requests:
+
+- hosted: ``PUT <path>/<name>-<ver>-<rel>.<arch>.rpm`` (validated: a real RPM whose header agrees with the
+  file name), ``DELETE``, ``GET``; ``repodata/`` is generated (see :mod:`stowage_yum.hosted`).
+- proxy: core's engine; ``repomd.xml`` is metadata (``metadataMaxAge``), checksum-named repodata files
+  and RPMs are immutable content.
+- group: ``repodata/`` merged (see :mod:`stowage_yum.group`); everything else from the first member.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+import falcon
+
+from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, NotFound,
+                            RepoRequest, Repository, RepositoryType, Stowage, Task, UploadedFile, User, WritePolicy,
+                            clean_path, hookimpl)
+
+from stowage_yum import hosted, signing
+from stowage_yum.group import group_file
+from stowage_yum.settings import (YumSettings, YumSigningSettings, is_repodata_path, root_of, signing_settings,
+                                  yum_settings)
+
+_REPODATA = re.compile(r"^(?P<root>(?:[^/]+/)*)repodata/(?P<name>[^/]+)$")
+_CHECKSUM_NAMED = re.compile(r"^[0-9a-f]{32,128}-[^/]+$")
+
+
+class YumHandler(FormatHandler):
+    methods = ("GET", "HEAD", "PUT", "DELETE")
+
+    # -- reads --------------------------------------------------------------------------------------------
+    def on_get(self, request: RepoRequest) -> None:
+        repository = request.repository
+        match = _REPODATA.match(request.path)
+        if match is not None and repository.type is not RepositoryType.PROXY:
+            root, name = match.group("root"), match.group("name")
+            if name == "repomd.xml.key":
+                self._send_public_key(request)
+                return
+            if repository.type is RepositoryType.GROUP:
+                found = group_file(repository, root, name)
+                if found is None:
+                    raise NotFound(f"{request.path} not found in {repository.name}")
+                request.send_bytes(found[0], found[1])
+                return
+            if name == "repomd.xml":
+                hosted.regenerator(self.stowage).ensure(repository, root)
+        asset = repository.resolve(request.path, self.classify(request.path))
+        content_type = None
+        if asset.path.endswith(".rpm"):
+            content_type = hosted.RPM_CONTENT_TYPE
+        request.send_asset(asset, content_type=content_type)
+
+    def _send_public_key(self, request: RepoRequest) -> None:
+        settings = signing_settings(request.repository)
+        if settings is None:
+            raise NotFound(f"repository {request.repository.name} does not sign its repodata")
+        request.send_bytes(signing.public_key(self.stowage, settings), "application/pgp-keys")
+
+    # -- writes -------------------------------------------------------------------------------------------
+    def on_put(self, request: RepoRequest) -> None:
+        body, length = request.require_body()
+        hosted.store_upload(request.repository, request.path, body, length, request.user)
+        request.resp.status = falcon.HTTP_201
+
+    def on_delete(self, request: RepoRequest) -> None:
+        if request.repository.type is not RepositoryType.HOSTED:
+            self._not_allowed(request)
+        hosted.delete_path(request.repository, request.path)
+        request.resp.status = falcon.HTTP_204
+
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+                         user: User | None) -> list[Asset]:
+        """``POST /service/rest/v1/components``: ``yum.directory``, ``yum.asset``, ``yum.asset.filename``."""
+        uploads = [f for f in files if f.field == "yum.asset"]
+        if len(uploads) != 1 or len(files) != 1:
+            raise BadRequest("send exactly one file part named yum.asset (with yum.asset.filename)")
+        upload = uploads[0]
+        filename = fields.get("yum.asset.filename") or upload.filename
+        if not filename or "/" in filename:
+            raise BadRequest("yum.asset.filename must be a file name (put directories in yum.directory)")
+        directory = fields.get("yum.directory", "").strip("/")
+        path = clean_path(f"{directory}/{filename}" if directory else filename, allow_trailing_slash=False)
+        return [hosted.store_uploaded_blob(repository, path, upload.blob, user)]
+
+    def delete_asset(self, repository: Repository, asset: Asset) -> None:
+        hosted.delete_path(repository, asset.path)
+
+    def delete_component(self, repository: Repository, component: Component) -> None:
+        for asset in list(self.stowage.catalog.iter_assets(repository.name, component_id=component.id)):
+            hosted.delete_path(repository, asset.path)
+
+    def rebuild_index(self, repository: Repository) -> None:
+        if repository.type is RepositoryType.HOSTED:
+            hosted.regenerator(self.stowage).rebuild(repository)
+
+    # -- proxy engine ---------------------------------------------------------------------------------------
+    def classify(self, path: str) -> AssetKind:
+        """RPMs and checksum-named repodata files never change; ``repomd.xml`` and the rest age."""
+        name = posixpath.basename(path)
+        if name.endswith((".rpm", ".drpm")):
+            return AssetKind.CONTENT
+        if is_repodata_path(path) and _CHECKSUM_NAMED.match(name):
+            return AssetKind.CONTENT
+        return AssetKind.METADATA
+
+    def artifact_name(self, path: str) -> str:
+        return posixpath.basename(path)
+
+
+def _dirty_root_for(repository: Repository, asset: Asset) -> str | None:
+    if repository.format_name != "yum" or repository.type is not RepositoryType.HOSTED:
+        return None
+    if not hosted.is_rpm(asset.path):
+        return None
+    return root_of(asset.path, yum_settings(repository).repodata_depth)
+
+
+@hookimpl
+def stowage_register_formats() -> list[Format]:
+    return [Format(name="yum", handler=YumHandler, settings={"yum": YumSettings, "yumSigning": YumSigningSettings},
+                   default_write_policy=WritePolicy.ALLOW_ONCE,
+                   secret_settings=("yumSigning.keypair", "yumSigning.passphrase"),
+                   description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
+
+
+def rebuild_all(stowage: Stowage) -> str:
+    """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of every hosted yum repository."""
+    rebuilt = []
+    for repository in stowage.repositories():
+        if repository.format_name == "yum" and repository.type is RepositoryType.HOSTED:
+            hosted.regenerator(stowage).rebuild(repository)
+            rebuilt.append(repository.name)
+    return f"rebuilt yum metadata of {len(rebuilt)} repositories: {', '.join(rebuilt) or 'none'}"
+
+
+@hookimpl
+def stowage_register_tasks() -> list[Task]:
+    return [Task(type="yum.rebuild-metadata", name="Rebuild yum metadata", run=rebuild_all)]
+
+
+@hookimpl
+def stowage_app_started(stowage: Stowage) -> None:
+    hosted.regenerator(stowage).start()
+
+
+@hookimpl
+def stowage_asset_deleted(repository: Repository, asset: Asset) -> None:
+    """A backstop: an RPM removed by any path (cleanup tasks, other APIs) still updates the repodata."""
+    root = _dirty_root_for(repository, asset)
+    if root is not None:
+        hosted.mark_dirty(repository.stowage.catalog, repository.name, root, asset.path)
+        hosted.regenerator(repository.stowage).nudge()

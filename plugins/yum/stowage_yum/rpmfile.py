@@ -1,0 +1,78 @@
+"""Reading one RPM: its header (through createrepo_c) and its primary/filelists/other XML chunks.
+
+A package's metadata is extracted once, when it is uploaded, into a :class:`PackageRecord`; repodata is
+then assembled from the kept chunks without opening the RPM again.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Mapping
+
+import createrepo_c as cr
+from attrs import asdict, frozen
+
+from stowage.plugin import InvalidContent
+
+#: how many changelog entries other.xml keeps per package (createrepo_c's default).
+CHANGELOG_LIMIT = 10
+_ARCH = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@frozen
+class PackageRecord:
+    """What repodata needs of one package: its identity and its three XML chunks (``location_href`` set)."""
+
+    pkgid: str
+    name: str
+    epoch: str
+    version: str
+    release: str
+    arch: str
+    href: str
+    primary: str
+    filelists: str
+    other: str
+
+    @property
+    def nevra(self) -> tuple[str, str, str, str, str]:
+        return (self.name, self.epoch or "0", self.version, self.release, self.arch)
+
+    def to_document(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, value: Mapping[str, Any]) -> "PackageRecord":
+        return cls(**value)
+
+
+def record_from_package(package: "cr.Package") -> PackageRecord:
+    primary, filelists, other = cr.xml_dump(package)
+    return PackageRecord(pkgid=package.pkgId, name=package.name, epoch=package.epoch or "0",
+                         version=package.version, release=package.release, arch=package.arch,
+                         href=package.location_href, primary=primary, filelists=filelists, other=other)
+
+
+def read_rpm(local_path: str, href: str) -> PackageRecord:
+    """Parse the RPM at ``local_path`` (listed at ``href``); a file that is not an RPM is InvalidContent."""
+    try:
+        package = cr.package_from_rpm(local_path, cr.SHA256, href, None, CHANGELOG_LIMIT)
+    except (cr.CreaterepoCError, OSError, TypeError, ValueError) as error:
+        reason = str(error).replace(local_path, posixpath.basename(href))
+        raise InvalidContent(f"{posixpath.basename(href)} is not a valid RPM package: {reason}") from None
+    if not package.name or not package.arch:
+        raise InvalidContent(f"{posixpath.basename(href)} is not a valid RPM package: its header has no name or arch")
+    return record_from_package(package)
+
+
+def check_filename(record: PackageRecord, path: str) -> None:
+    """The file name must agree with the header: ``<name>-...<.arch>.rpm`` (source packages: ``.src.rpm``)."""
+    filename = posixpath.basename(path)
+    arch = record.arch
+    if not filename.startswith(f"{record.name}-") or not filename.endswith(f".{arch}.rpm"):
+        expected = f"{record.name}-{record.version}-{record.release}.{arch}.rpm"
+        raise InvalidContent(f"{filename} does not match its RPM header ({record.name} {record.epoch}:"
+                             f"{record.version}-{record.release} {arch}); expected a name like {expected}")
+    if not _ARCH.match(arch):
+        raise InvalidContent(f"{filename}: invalid architecture {arch!r} in its RPM header")

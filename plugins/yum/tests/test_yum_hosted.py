@@ -1,0 +1,393 @@
+"""Hosted yum repositories: upload validation, deploy policy, depth, incremental coalesced repodata."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import time
+from pathlib import Path
+
+import createrepo_c as cr
+import pytest
+
+from stowage_yum import hosted, rpmfile
+from stowage_yum.hosted import generation_namespace, regenerator
+
+
+def put(ts, path: str, data: bytes, repo: str = "yum-hosted"):
+    return ts.client.simulate_put(f"/repository/{repo}/{path}", body=data, headers=ts.admin)
+
+
+def get(ts, path: str, repo: str = "yum-hosted"):
+    return ts.client.simulate_get(f"/repository/{repo}/{path}")
+
+
+def flush(ts, repo: str = "yum-hosted") -> None:
+    regenerator(ts.stowage).process(due_only=False, repository=repo)
+
+
+def repodata(ts, root: str = "", repo: str = "yum-hosted") -> dict[str, list]:
+    """Parsed primary/filelists/other as served, after checking every repomd.xml checksum and size."""
+    response = get(ts, f"{root}repodata/repomd.xml", repo)
+    assert response.status_code == 200, response.text
+    found = {"revision": int(re.search(r"<revision>(\d+)</revision>", response.text).group(1))}
+    for block in re.findall(r"<data type=.*?</data>", response.text, re.S):
+        kind = re.search(r'type="(\w+)"', block).group(1)
+        href = re.search(r'<location href="([^"]+)"', block).group(1)
+        checksum = re.search(r'<checksum type="sha256">(\w+)<', block).group(1)
+        open_checksum = re.search(r'<open-checksum type="sha256">(\w+)<', block).group(1)
+        size = int(re.search(r"<size>(\d+)</size>", block).group(1))
+        body = get(ts, f"{root}{href}", repo).content
+        assert hashlib.sha256(body).hexdigest() == checksum and len(body) == size, kind
+        opened = gzip.decompress(body)
+        assert hashlib.sha256(opened).hexdigest() == open_checksum, kind
+        found[kind] = opened
+    return found
+
+
+def names(primary: bytes) -> list[str]:
+    return sorted(re.findall(r'<location href="([^"]+)"', primary.decode()))
+
+
+def test_upload_then_metadata_lists_it_with_matching_checksums(yum_app, rpms):
+    ts = yum_app()
+    assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
+    assert put(ts, "sub/world-2.0-1.noarch.rpm", rpms["world-2.0"].read_bytes()).status_code == 201
+    flush(ts)
+    data = repodata(ts)
+    assert names(data["primary"]) == ["hello-1.0-1.noarch.rpm", "sub/world-2.0-1.noarch.rpm"]
+    sha = hashlib.sha256(rpms["hello-1.0"].read_bytes()).hexdigest()
+    assert f'pkgid="YES">{sha}</checksum>' in data["primary"].decode()
+    assert b'<rpm:entry name="world" flags="GE" epoch="0" ver="2"/>' in data["primary"]
+    assert b"/usr/share/hello/VERSION" in data["filelists"]
+    assert b"Version 1.0." in data["other"]
+    served = get(ts, "hello-1.0-1.noarch.rpm")
+    assert served.status_code == 200 and served.headers["content-type"] == "application/x-rpm"
+    assert served.content == rpms["hello-1.0"].read_bytes()
+
+
+def test_text_file_as_rpm_is_refused_and_revision_unchanged(yum_app, rpms):
+    ts = yum_app()
+    put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    flush(ts)
+    before = repodata(ts)
+    response = put(ts, "x.rpm", b"this is a text file, not an RPM\n")
+    assert response.status_code == 400
+    assert "x.rpm is not a valid RPM package" in response.text
+    assert get(ts, "x.rpm").status_code == 404
+    assert ts.stowage.catalog.list_documents(hosted.DIRTY) == []
+    flush(ts)
+    assert repodata(ts) == before
+
+
+def test_filename_must_match_header(yum_app, rpms):
+    ts = yum_app()
+    response = put(ts, "world-2.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    assert response.status_code == 400 and "does not match its RPM header" in response.text
+    response = put(ts, "hello-1.0-1.x86_64.rpm", rpms["hello-1.0"].read_bytes())
+    assert response.status_code == 400 and "hello-1.0-1.noarch.rpm" in response.text
+
+
+def test_strict_deploy_policy_refuses_other_files_permissive_accepts(yum_app, rpms):
+    ts = yum_app()
+    assert put(ts, "notes.txt", b"hi").status_code == 400
+    assert "STRICT" in put(ts, "notes.txt", b"hi").text
+    assert put(ts, "repodata/repomd.xml", b"<repomd/>").status_code == 400
+    ts.create_repository(name="yum-loose", format="yum", type="hosted", yum={"deployPolicy": "PERMISSIVE"})
+    assert put(ts, "notes.txt", b"hi", repo="yum-loose").status_code == 201
+    assert put(ts, "bad.rpm", b"not an rpm", repo="yum-loose").status_code == 400
+
+
+def test_repodata_depth(yum_app, rpms):
+    ts = yum_app(depth=2)
+    response = put(ts, "el9/hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    assert response.status_code == 400 and "repodataDepth 2" in response.text
+    assert put(ts, "el9/x86_64/hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
+    assert put(ts, "el9/x86_64/Packages/world-2.0-1.noarch.rpm", rpms["world-2.0"].read_bytes()).status_code == 201
+    assert put(ts, "el8/noarch/lib-3.0-1.noarch.rpm", rpms["lib-3.0"].read_bytes()).status_code == 201
+    flush(ts)
+    assert names(repodata(ts, "el9/x86_64/")["primary"]) == ["Packages/world-2.0-1.noarch.rpm",
+                                                            "hello-1.0-1.noarch.rpm"]
+    assert names(repodata(ts, "el8/noarch/")["primary"]) == ["lib-3.0-1.noarch.rpm"]
+    assert get(ts, "repodata/repomd.xml").status_code == 404
+
+
+def test_bad_depth_setting_is_refused(yum_app):
+    ts = yum_app()
+    from stowage.plugin import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="repodataDepth"):
+        ts.create_repository(name="yum-deep", format="yum", type="hosted", yum={"repodataDepth": 6})
+
+
+def test_component_upload_and_rest_delete(yum_app, rpms):
+    ts = yum_app()
+    with open(rpms["hello-1.1"], "rb") as handle:
+        response = ts.client.simulate_post(
+            "/service/rest/v1/components", params={"repository": "yum-hosted"}, headers=ts.admin,
+            **_multipart({"yum.directory": "/pool/", "yum.asset.filename": "hello-1.1-1.noarch.rpm"},
+                         ("yum.asset", "hello-1.1-1.noarch.rpm", handle.read())))
+    assert response.status_code == 204, response.text
+    flush(ts)
+    assert names(repodata(ts)["primary"]) == ["pool/hello-1.1-1.noarch.rpm"]
+    components = ts.client.simulate_get("/service/rest/v1/components", params={"repository": "yum-hosted"},
+                                        headers=ts.admin).json["items"]
+    assert [(c["name"], c["version"]) for c in components] == [("hello", "1.1-1")]
+    assert ts.client.simulate_delete(f"/service/rest/v1/components/{components[0]['id']}",
+                                     headers=ts.admin).status_code == 204
+    flush(ts)
+    assert names(repodata(ts)["primary"]) == []
+    bad = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "yum-hosted"},
+                                  headers=ts.admin, **_multipart({"yum.asset.filename": "x.rpm"},
+                                                                 ("yum.asset", "x.rpm", b"plain text")))
+    assert bad.status_code == 400
+
+
+def _multipart(fields: dict[str, str], file: tuple[str, str, bytes]) -> dict:
+    boundary = "stowageboundary"
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    name, filename, data = file
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                 f"Content-Type: application/x-rpm\r\n\r\n".encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return {"body": b"".join(parts), "content_type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_burst_coalesces_into_one_regeneration(yum_app, rpms, monkeypatch):
+    ts = yum_app(delay=1.0)
+    generations = []
+    original = hosted.generate
+
+    def counting(repository, root, **kwargs):
+        generations.append(root)
+        return original(repository, root, **kwargs)
+
+    monkeypatch.setattr(hosted, "generate", counting)
+    for key in ("hello-1.0", "hello-1.1", "world-2.0", "lib-3.0"):
+        assert put(ts, rpms[key].name, rpms[key].read_bytes()).status_code == 201
+    assert generations == []  # still inside the burst
+    deadline = time.monotonic() + 10
+    while not generations and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert generations == [""]
+    assert len(names(repodata(ts)["primary"])) == 4
+    assert ts.stowage.catalog.list_documents(hosted.DIRTY) == []
+
+
+def test_delete_removes_package_within_coalescing_delay(yum_app, rpms):
+    ts = yum_app(delay=0.3)
+    put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    put(ts, "hello-1.1-1.noarch.rpm", rpms["hello-1.1"].read_bytes())
+    flush(ts)
+    assert ts.client.simulate_delete("/repository/yum-hosted/hello-1.1-1.noarch.rpm",
+                                     headers=ts.admin).status_code == 204
+    deadline = time.monotonic() + 0.3 + 2.0
+    while time.monotonic() < deadline:
+        if names(repodata(ts)["primary"]) == ["hello-1.0-1.noarch.rpm"]:
+            break
+        time.sleep(0.05)
+    assert names(repodata(ts)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+
+
+def test_adding_one_rpm_reads_only_that_rpm(yum_app, rpms, monkeypatch):
+    ts = yum_app()
+    for key in ("hello-1.0", "hello-1.1", "world-2.0"):
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    reads = []
+    original = rpmfile.read_rpm
+
+    def counting(local_path, href):
+        reads.append(href)
+        return original(local_path, href)
+
+    monkeypatch.setattr(hosted, "read_rpm", counting)
+    put(ts, rpms["lib-3.0"].name, rpms["lib-3.0"].read_bytes())
+    flush(ts)
+    assert reads == ["lib-3.0-1.noarch.rpm"]
+    assert len(names(repodata(ts)["primary"])) == 4
+
+
+def test_segments_recompress_only_changed_buckets(yum_app, rpms, monkeypatch):
+    from stowage_yum import repodata as repodata_module
+
+    monkeypatch.setattr(repodata_module, "BUCKET_TARGET", 1)  # 3 or 4 packages -> 4 buckets
+    ts = yum_app()
+    for key in ("hello-1.0", "hello-1.1", "world-2.0", "lib-3.0"):
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    built = []
+    original = hosted.build_segment
+    monkeypatch.setattr(hosted, "build_segment", lambda key, records: built.append(len(records)) or
+                        original(key, records))
+    ts.client.simulate_delete("/repository/yum-hosted/world-2.0-1.noarch.rpm", headers=ts.admin)
+    flush(ts)
+    assert len(built) == 1  # only the bucket that held world is rebuilt
+    data = repodata(ts)
+    assert names(data["primary"]) == ["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm", "lib-3.0-1.noarch.rpm"]
+    assert b'packages="3"' in data["primary"]
+
+
+def test_previous_generation_stays_for_grace_period_then_is_cleaned(yum_app, rpms):
+    ts = yum_app()
+    put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    flush(ts)
+    old = get(ts, "repodata/repomd.xml").text
+    old_files = re.findall(r'href="(repodata/[^"]+)"', old)
+    put(ts, "world-2.0-1.noarch.rpm", rpms["world-2.0"].read_bytes())
+    flush(ts)
+    assert get(ts, "repodata/repomd.xml").text != old
+    for path in old_files:  # a client holding the old repomd.xml can still fetch what it names
+        assert get(ts, path).status_code == 200
+    worker = regenerator(ts.stowage)
+    worker.grace_seconds = 0
+    put(ts, "lib-3.0-1.noarch.rpm", rpms["lib-3.0"].read_bytes())
+    flush(ts)
+    for path in old_files:
+        assert get(ts, path).status_code == 404
+    current = re.findall(r'href="(repodata/[^"]+)"', get(ts, "repodata/repomd.xml").text)
+    # Without any further change, the sweep removes a generation whose grace period is over.
+    worker.grace_seconds = 3600
+    put(ts, "hello-1.1-1.noarch.rpm", rpms["hello-1.1"].read_bytes())
+    flush(ts)
+    assert all(get(ts, path).status_code == 200 for path in current)
+    worker.grace_seconds = 0
+    assert worker.sweep_retired() == 1
+    assert all(get(ts, path).status_code == 404 for path in current)
+    current = re.findall(r'href="(repodata/[^"]+)"', get(ts, "repodata/repomd.xml").text)
+    for path in current:
+        assert get(ts, path).status_code == 200
+    published = ts.stowage.catalog.get_document(generation_namespace("yum-hosted"), "")
+    assert sorted(published["files"]) == sorted(current)
+
+
+def test_two_processes_share_the_work_through_the_catalog(yum_app, stowage_factory, rpms, tmp_path):
+    """Two apps on one data directory: an upload to one is published by whichever takes the lease."""
+    first = yum_app(data_dir=tmp_path / "shared")
+    second = stowage_factory(data_dir=tmp_path / "shared")
+    for app in (first, second):
+        regenerator(app.stowage).delay = 0.1
+    lease_key = "yum-regen/yum-hosted/"
+    assert first.stowage.catalog.acquire_lease(lease_key, "someone-else", 30)
+    put(first, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    time.sleep(0.5)
+    assert len(first.stowage.catalog.list_documents(hosted.DIRTY)) == 1  # lease held: nobody regenerates
+    first.stowage.catalog.release_lease(lease_key, "someone-else")
+    regenerator(first.stowage).close()  # only the second process is left to do it
+    deadline = time.monotonic() + 10
+    while first.stowage.catalog.list_documents(hosted.DIRTY) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert names(repodata(second)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+
+
+def test_empty_repository_serves_empty_repodata(yum_app):
+    ts = yum_app()
+    data = repodata(ts, repo="yum-hosted2")
+    assert b'packages="0"' in data["primary"]
+
+
+def test_rebuild_index_reextracts_every_package(yum_app, rpms, monkeypatch):
+    ts = yum_app()
+    put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    put(ts, "world-2.0-1.noarch.rpm", rpms["world-2.0"].read_bytes())
+    flush(ts)
+    before = repodata(ts)
+    # The kept state is lost or damaged: rebuild-index recovers it from the RPMs themselves.
+    for key, _ in ts.stowage.catalog.list_documents(hosted.segment_namespace("yum-hosted")):
+        ts.stowage.catalog.delete_document(hosted.segment_namespace("yum-hosted"), key)
+    reads = []
+    original = rpmfile.read_rpm
+    monkeypatch.setattr(hosted, "read_rpm", lambda local, href: reads.append(href) or original(local, href))
+    response = ts.client.simulate_post("/service/rest/v1/repositories/yum-hosted/rebuild-index", headers=ts.admin)
+    assert response.status_code in (200, 204), response.text
+    assert sorted(reads) == ["hello-1.0-1.noarch.rpm", "world-2.0-1.noarch.rpm"]
+    after = repodata(ts)
+    assert after["revision"] > before["revision"]
+    assert {k: v for k, v in after.items() if k != "revision"} == {k: v for k, v in before.items() if k != "revision"}
+
+
+def test_changed_bucket_reuses_kept_chunks_of_its_other_packages(yum_app, rpms, monkeypatch):
+    """With one bucket, adding a package rebuilds it from the kept chunks: no RPM is read again."""
+    ts = yum_app()
+    for key in ("hello-1.0", "hello-1.1"):
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    assert ts.stowage.catalog.list_documents(hosted.package_namespace("yum-hosted")) == []  # folded into segments
+    monkeypatch.setattr(hosted, "read_rpm", lambda *args: pytest.fail("an RPM was read again"))
+    monkeypatch.setattr(hosted, "rpm_assets", lambda *args: pytest.fail("the catalog was listed"))
+    ts.client.simulate_delete("/repository/yum-hosted/hello-1.0-1.noarch.rpm", headers=ts.admin)
+    flush(ts)
+    assert names(repodata(ts)["primary"]) == ["hello-1.1-1.noarch.rpm"]
+
+
+def test_generated_files_parse_with_createrepo_c(yum_app, rpms, tmp_path):
+    ts = yum_app()
+    for key in rpms:
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    _download_repo(ts, tmp_path / "repo")
+    metadata = cr.Metadata()
+    metadata.locate_and_load_xml(str(tmp_path / "repo"))
+    assert sorted(metadata.get(k).name for k in metadata.keys()) == ["hello", "hello", "lib", "world"]
+
+
+def _download_repo(ts, target: Path, repo: str = "yum-hosted") -> None:
+    (target / "repodata").mkdir(parents=True)
+    repomd = get(ts, "repodata/repomd.xml", repo).content
+    (target / "repodata" / "repomd.xml").write_bytes(repomd)
+    for href in re.findall(r'href="(repodata/[^"]+)"', repomd.decode()):
+        (target / href).write_bytes(get(ts, href, repo).content)
+
+
+def test_rebuild_of_many_packages_uses_worker_processes(yum_app, rpms, monkeypatch):
+    from stowage_yum import extract
+
+    monkeypatch.setattr(extract, "PARALLEL_THRESHOLD", 2)
+    batches = []
+    original = extract.extract_parallel
+    monkeypatch.setattr(extract, "extract_parallel", lambda items: batches.append(len(items)) or original(items))
+    ts = yum_app()
+    for key in ("hello-1.0", "world-2.0", "lib-3.0"):
+        put(ts, rpms[key].name, rpms[key].read_bytes())
+    flush(ts)
+    before = repodata(ts)
+    monkeypatch.setattr(hosted, "read_rpm", lambda *args: pytest.fail("read in-process"))
+    regenerator(ts.stowage).rebuild(ts.stowage.repository("yum-hosted"))
+    assert batches == [3]
+    after = repodata(ts)
+    assert {k: v for k, v in after.items() if k != "revision"} == {k: v for k, v in before.items() if k != "revision"}
+
+
+def test_changing_the_depth_then_rebuilding_moves_the_repodata(yum_app, rpms):
+    ts = yum_app()
+    put(ts, "el9/hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    flush(ts)
+    assert names(repodata(ts)["primary"]) == ["el9/hello-1.0-1.noarch.rpm"]
+    ts.stowage.save_repository(ts.stowage.parse_repository(
+        {"name": "yum-hosted", "format": "yum", "type": "hosted", "yum": {"repodataDepth": 1}}))
+    assert ts.client.simulate_post("/service/rest/v1/repositories/yum-hosted/rebuild-index",
+                                   headers=ts.admin).status_code in (200, 204)
+    assert names(repodata(ts, "el9/")["primary"]) == ["hello-1.0-1.noarch.rpm"]
+    assert get(ts, "repodata/repomd.xml").status_code == 404
+
+
+def test_rebuild_metadata_task(yum_app, rpms):
+    ts = yum_app()
+    put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
+    flush(ts)
+    before = repodata(ts)["revision"]
+    response = ts.client.simulate_post("/service/rest/v1/tasks/yum.rebuild-metadata/run", headers=ts.admin)
+    assert response.status_code in (200, 202, 204), response.text
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        task = ts.client.simulate_get("/service/rest/v1/tasks/yum.rebuild-metadata", headers=ts.admin).json
+        if task["lastRunResult"]:
+            break
+        time.sleep(0.1)
+    assert task["lastRunResult"] == "OK", task
+    assert "yum-hosted" in task["message"]
+    assert repodata(ts)["revision"] > before
