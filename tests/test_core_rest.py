@@ -139,12 +139,14 @@ def test_browse_html(app, live_server_factory):
     for path in ("a/b/c.txt", "a/d.txt", "top.txt", "a/<script>.txt"):
         repository.store(path, io.BytesIO(path.encode()))
     server = live_server_factory(app)
-    root = curl(f"{server.url}/service/rest/repository/browse/files/").stdout
-    assert "Index of /" in root and "href='a/'" in root and "top.txt" in root
-    below = curl(f"{server.url}/service/rest/repository/browse/files/a/").stdout
-    assert "href='b/'" in below and "d.txt" in below and "Parent Directory" in below
-    assert "<script>.txt" not in below and "&lt;script&gt;.txt" in below
-    assert "/repository/files/a/d.txt" in below
+    browse = "/service/rest/repository/browse/files"
+    root = curl(f"{server.url}{browse}/").stdout
+    assert f'href="{browse}/a/"' in root and 'href="/repository/files/top.txt"' in root
+    below = curl(f"{server.url}{browse}/a/").stdout
+    assert f'href="{browse}/a/b/"' in below and 'href="/repository/files/a/d.txt"' in below
+    assert f'href="{browse}/">../' in below  # the parent directory
+    assert "<script>.txt" not in below and "&lt;script&gt;.txt" in below  # names are escaped
+    assert "c.txt" not in below  # only this level is listed
     redirect = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                     f"{server.url}/service/rest/repository/browse/files/a").stdout
     assert redirect == f"301 {server.url}/service/rest/repository/browse/files/a/"
