@@ -93,11 +93,12 @@ class PortRepositoryMiddleware:
 
     def __init__(self, stowage: Stowage):
         self.stowage = stowage
+        # The server fills this shared dict as listeners open and close; fetch it once, not per request.
+        self.port_map: Mapping[int, str] = stowage.extension("port-map", dict)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         port = req.env.get("stowage.listener_port")
-        port_map: Mapping[int, str] = self.stowage.extension("port-map", dict)
-        req.context.port_repository = port_map.get(port) if port else None
+        req.context.port_repository = self.port_map.get(port) if port else None
 
 
 def load(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None,

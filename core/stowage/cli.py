@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress warns "Task queue depth is N" for every request that waits for a free thread: one log line
+    # per request exactly when the server is busiest. Queueing is normal backpressure here, not an error.
+    logging.getLogger("waitress.queue").setLevel(max(logging.ERROR, logging.getLogger().level))
     try:
         return args.func(args)
     except StowageError as error:

@@ -22,6 +22,7 @@ from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.access import require_repository
 from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
 from stowage.security import Action, User
+from stowage.settings import ServerSettings
 from stowage.stowage import Stowage
 
 __all__ = [
@@ -31,8 +32,8 @@ __all__ = [
     "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
     "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest", "Repository",
     "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload", "Route",
-    "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile", "UpstreamBlocked", "UpstreamError",
-    "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path", "copy_into",
-    "default_error_body", "external_base_url", "guard_names", "hookimpl", "multipart_writers", "read_multipart",
-    "require_repository", "send_content",
+    "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile", "UpstreamBlocked",
+    "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
+    "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names", "hookimpl",
+    "multipart_writers", "read_multipart", "require_repository", "send_content",
 ]

@@ -43,6 +43,8 @@ class PluginManager:
     tasks: dict[str, Task] = field(factory=dict)
     #: plugin name -> the formats it registered, for /-/plugins.json
     provided_by: dict[str, list[str]] = field(factory=dict)
+    #: plugin name -> (distribution name, version) for plugins loaded from entry points
+    distributions: dict[str, tuple[str, str]] = field(factory=dict)
 
     @property
     def hook(self) -> Any:
@@ -147,6 +149,8 @@ def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[obje
             try:
                 plugin = entry_point.load()
                 pm.register(plugin, name=entry_point.name)
+                if entry_point.dist is not None:
+                    manager.distributions[entry_point.name] = (entry_point.dist.name, entry_point.dist.version)
             except Exception as error:
                 manager.fail(entry_point.name, error)
     for plugin in plugins:

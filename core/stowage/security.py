@@ -103,12 +103,15 @@ class SecurityRealm:
 
     #: seconds a verified (user, password) pair is trusted without running scrypt again.
     VERIFIED_TTL = 300
+    #: seconds a permission decision is reused in this process (see :meth:`allows`).
+    DECISION_TTL = 1.0
 
     def __init__(self, catalog: Catalog, *, anonymous_access: bool = True):
         self.catalog = catalog
         #: the configuration file's ``anonymousAccess``: applies until the REST API stores a setting.
         self.default_anonymous_access = anonymous_access
         self._verified: dict[str, tuple[str, float]] = {}
+        self._decisions: dict[tuple, tuple[bool, float]] = {}
         self._lock = threading.Lock()
 
     # -- anonymous access (in the catalog, so every node and worker agrees at once) --------------------
@@ -182,8 +185,10 @@ class SecurityRealm:
 
     def save_role(self, role: dict[str, Any]) -> None:
         self.catalog.put_document(ROLES, role["id"], role)
+        self._decisions.clear()
 
     def delete_role(self, role_id: str) -> bool:
+        self._decisions.clear()
         return self.catalog.delete_document(ROLES, role_id)
 
     def privileges(self, roles: Iterable[str]) -> set[str]:
@@ -201,12 +206,31 @@ class SecurityRealm:
         return found
 
     def allows(self, user: User | None, format_name: str, repository: str, action: Action) -> bool:
+        """Whether the roles of ``user`` (None: anonymous) grant ``action`` on the repository.
+
+        Decisions are reused for :attr:`DECISION_TTL` seconds per (roles, repository, action): this is on
+        every request's path, and resolving roles reads the catalog. A user's roles are part of the key,
+        so changing them applies at once; a role's privileges changed by another process or node apply
+        within the TTL (at once in this process).
+        """
         if user is None:
             if not self.anonymous_access:
                 return False
-            roles: Iterable[str] = (ANONYMOUS_ROLE,)
+            roles: tuple[str, ...] = (ANONYMOUS_ROLE,)
         else:
-            roles = user.roles
+            roles = tuple(user.roles)
+        key = (roles, format_name, repository, action)
+        now = time.monotonic()
+        cached = self._decisions.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        allowed = self._allows(roles, format_name, repository, action)
+        if len(self._decisions) > 10_000:
+            self._decisions.clear()
+        self._decisions[key] = (allowed, now + self.DECISION_TTL)
+        return allowed
+
+    def _allows(self, roles: tuple[str, ...], format_name: str, repository: str, action: Action) -> bool:
         granted = self.privileges(roles)
         if "nx-all" in granted:
             return True

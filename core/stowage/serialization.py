@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import attrs
 import cattrs
+from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from stowage.errors import ConfigurationError
@@ -46,15 +47,26 @@ def make_converter(formats: Mapping[str, Format] | None = None) -> cattrs.Conver
         data = dict(data)
         fmt = formats.get(str(data.get("format", "")))
         sections = {}
+        # Errors in format sections and in core fields are reported together, each with its full path
+        # (``$.repositories[0].raw.contentDisposition``), so they are collected as one validation group.
+        errors: list[Exception] = []
         for section, cls in (fmt.settings.items() if fmt else ()):
             if section in data:
-                sections[section] = structure(converter, data.pop(section), cls, f"{section}")
+                try:
+                    sections[section] = converter.structure(data.pop(section), cls)
+                except Exception as error:
+                    error.__notes__ = [*getattr(error, "__notes__", []), AttributeValidationNote(
+                        f"Structuring class RepositoryConfig @ attribute {section}", section, cls)]
+                    errors.append(error)
         try:
             config = base_structure(data, RepositoryConfig)
-        except (cattrs.ClassValidationError, ValueError, TypeError) as error:
-            if isinstance(error, cattrs.ClassValidationError):
-                raise
-            raise ConfigurationError(f"repository {data.get('name')!r}: {error}") from None
+        except cattrs.ClassValidationError as error:
+            errors.extend(error.exceptions)
+        except (ValueError, TypeError) as error:
+            if not errors:
+                raise ConfigurationError(f"repository {data.get('name')!r}: {error}") from None
+        if errors:
+            raise cattrs.ClassValidationError("While structuring RepositoryConfig", errors, RepositoryConfig)
         return attrs.evolve(config, format_settings=sections)
 
     def unstructure_repository(config: RepositoryConfig) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 All listeners share one socket map and one pool of worker threads, so a repository's port (docker's
 ``docker.httpPort``) can be opened and closed while the server runs. SIGTERM and SIGINT stop accepting,
-let running requests finish, and exit.
+let running requests finish (uploads still being received, downloads still being sent, for up to
+:data:`SHUTDOWN_GRACE_SECONDS`), and exit.
 
 Several worker processes (``stowage serve --workers N``, :mod:`stowage.workers`): the parent binds the
 main port once and every worker accepts on that inherited socket. Repository ports come and go at run
@@ -17,9 +18,11 @@ import logging
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 import waitress
+from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
@@ -34,15 +37,30 @@ LISTENER_PORT_KEY = "stowage.listener_port"
 RECONCILE_SECONDS = 5.0
 #: how often due scheduled tasks (``Task.interval``) are started; a catalog lease keeps it to one node.
 SCHEDULE_SECONDS = 60.0
+#: the most of a file response read into memory for one send (see :class:`PlainHTTPChannel`).
+SEND_CHUNK = 256 * 1024
+#: how long a stopping server keeps serving requests already in progress.
+SHUTDOWN_GRACE_SECONDS = 60.0
+#: the serving loop's poll timeout: how quickly a signal is noticed (it never delays any I/O).
+POLL_SECONDS = 0.5
 
 
 class PlainHTTPChannel(HTTPChannel):
-    """A waitress channel that hangs up at once on a TLS handshake.
+    """A waitress channel that hangs up at once on a TLS handshake and reads files in bounded chunks.
 
     Clients told a registry is "insecure" (skopeo, podman, docker) try TLS first and fall back to plain
     HTTP only when the handshake fails; a ClientHello has no line break, so waitress would wait for one
     until the client's own timeout (10 s per connection).
+
+    waitress reads ``SO_SNDBUF`` bytes (about 4 MB on Linux loopback) of a file response into memory for
+    every send and seeks back over whatever the socket did not take: 48 concurrent downloads of one file
+    took the server to 172-191 MB RSS; with reads bounded to :data:`SEND_CHUNK` it stays near 50 MB, for
+    the same throughput.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.sendbuf_len = min(self.sendbuf_len, SEND_CHUNK)
 
     def received(self, data: bytes) -> bool:
         if self.request is None and not self.requests and data[:1] == b"\x16" and data[1:2] == b"\x03":
@@ -105,6 +123,8 @@ class Server:
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
         self._stop = threading.Event()
+        self._draining = threading.Event()
+        self._abort = threading.Event()
         self._lock = threading.Lock()
 
     @property
@@ -166,23 +186,76 @@ class Server:
         threading.Thread(target=self._reconcile_forever, name="stowage-listeners", daemon=True).start()
         log.info("Stowage listening on http://%s:%s", self.host, self.port)
         try:
-            self.main.run()
+            self._loop()
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
             self.close()
 
-    def stop_loop(self) -> None:
-        """Ask the serving loop (from any thread) to close every socket, which ends :meth:`serve`."""
-        def close_all() -> None:
-            for channel in list(self.socket_map.values()):
-                channel.close()
+    def _loop(self) -> None:
+        """waitress's event loop, plus a drain phase once :meth:`shutdown` was asked for.
 
-        self.main.trigger.pull_trigger(close_all)
+        (``waitress``'s own ``run()`` stops dead on a signal, cutting off every response still being sent.)
+        """
+        poll = wasyncore.poll2 if self.options["asyncore_use_poll"] else wasyncore.poll
+        deadline = None
+        while self.socket_map:
+            if self._abort.is_set():
+                for channel in list(self.socket_map.values()):
+                    channel.close()
+                return
+            if self._draining.is_set():
+                if deadline is None:
+                    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+                    self._close_listeners()
+                if not self._drain_channels():
+                    return
+                if time.monotonic() > deadline:
+                    log.warning("shutdown: requests still running after %ss are cut off", SHUTDOWN_GRACE_SECONDS)
+                    return
+            poll(POLL_SECONDS, self.socket_map)
+
+    def _close_listeners(self) -> None:
+        with self._lock:
+            for server in self.port_servers.values():
+                server.close()
+            self.port_servers.clear()
+        self.main.close()
+
+    def _drain_channels(self) -> bool:
+        """Close idle connections, finish the rest without keep-alive; True while some are still busy."""
+        busy = False
+        for channel in list(self.socket_map.values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.requests or channel.request is not None:
+                busy = True  # a request is being received or run; its response comes next
+            elif channel.total_outbufs_len:
+                busy = True
+                channel.close_when_flushed = True  # send the rest of the response, then close
+            else:
+                channel.handle_close()
+        return busy
+
+    def shutdown(self) -> None:
+        """Stop accepting connections, finish the requests in progress, then end :meth:`serve`."""
+        self._draining.set()
+
+    def stop_loop(self) -> None:
+        """Ask the serving loop (from any thread) to close every socket at once, which ends :meth:`serve`.
+
+        Only a flag and a wake-up: closing the trigger from a thunk raced with our own write to it (a byte
+        already in the pipe ran the thunk, which closed the pipe before ``pull_trigger`` wrote to it).
+        """
+        self._abort.set()
+        try:
+            self.main.trigger.pull_trigger()
+        except OSError:
+            pass  # the loop has already closed everything
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        log.info("received signal %s, shutting down", signum)
-        raise SystemExit(0)
+        log.info("received signal %s, finishing requests in progress, then exiting", signum)
+        self.shutdown()
 
     def close(self) -> None:
         self._stop.set()

@@ -24,11 +24,11 @@ class PluginsResource:
         plugins = []
         for name in manager.plugin_names():
             plugin = manager.pm.get_plugin(name)
-            dist = manager.pm.get_plugin_distinfo(plugin) if plugin is not None else None
+            distribution, version = manager.distributions.get(name, (None, None))
             plugins.append({
                 "name": name,
-                "distribution": dist.project_name if dist else None,
-                "version": dist.version if dist else None,
+                "distribution": distribution,
+                "version": version,
                 "formats": manager.provided_by.get(name, []),
                 "hooks": sorted(h.name for h in manager.pm.get_hookcallers(plugin) or ()),
             })

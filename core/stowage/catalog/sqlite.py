@@ -33,7 +33,7 @@ def _asset_from_row(row: sqlite3.Row | tuple) -> Asset:
      etag, last_modified, invalidated) = row
     return Asset(repository=repository, path=path, blob_sha256=sha, size=size, content_type=ctype,
                  kind=AssetKind(kind), component_id=component_id, created=created, last_updated=updated,
-                 attributes=json.loads(attributes), fetched_at=fetched_at, upstream_etag=etag,
+                 attributes=json.loads(attributes) if attributes != "{}" else {}, fetched_at=fetched_at, upstream_etag=etag,
                  upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_)
 
 
@@ -49,7 +49,12 @@ def _encode_token(value: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        # validate=True: urlsafe_b64decode silently drops foreign characters, so garbage decoded to "" and
+        # restarted the listing from the beginning instead of being refused.
+        value = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
+        if not value:
+            raise ValueError(token)
+        return value
     except (ValueError, UnicodeDecodeError):
         raise BadRequest(f"invalid continuationToken {token!r}") from None
 

@@ -7,12 +7,14 @@ segments, control characters) so that no two spellings name one asset and browse
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import unquote
 
 from stowage.errors import InvalidPath
 
 MAX_PATH_LENGTH = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean_path(raw: str, *, allow_trailing_slash: bool = True) -> str:
@@ -31,7 +33,7 @@ def clean_path(raw: str, *, allow_trailing_slash: bool = True) -> str:
         raise InvalidPath("path is encoded more than once")
     if "\\" in decoded:
         raise InvalidPath("backslashes are not allowed in paths")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
+    if _CONTROL.search(decoded):
         raise InvalidPath("control characters are not allowed in paths")
     decoded = unicodedata.normalize("NFC", decoded)
     if decoded.startswith("/"):

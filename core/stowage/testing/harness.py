@@ -54,16 +54,20 @@ class TestStowage:
 def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entrypoints: bool = True,
                   repositories: Iterable[Mapping[str, Any]] = (), strict: bool = True,
                   monkeypatch_env: Any = None, **settings: Any) -> TestStowage:
-    """An app over ``data_dir`` with the given plugins (entry points too unless told otherwise)."""
+    """An app over ``data_dir`` with the given plugins (entry points too unless told otherwise).
+
+    The admin password is ``$STOWAGE_ADMIN_PASSWORD`` (the fixtures set it to :data:`ADMIN_PASSWORD`),
+    otherwise the generated one in ``<data_dir>/admin.password``.
+    """
     import os
 
-    os.environ.setdefault("STOWAGE_ADMIN_PASSWORD", ADMIN_PASSWORD)
     server = ServerSettings(data_dir=str(data_dir), strict_plugins=strict, **settings)
     manager = make_plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins, strict=strict)
     stowage = create_stowage(server, manager, config=ConfigFile(server=server, repositories=tuple(repositories)))
     app = create_app(stowage)
     return TestStowage(stowage=stowage, app=app, client=falcon.testing.TestClient(app),
-                       admin_password=os.environ["STOWAGE_ADMIN_PASSWORD"])
+                       admin_password=os.environ.get("STOWAGE_ADMIN_PASSWORD")
+                       or (Path(data_dir) / "admin.password").read_text())
 
 
 class LiveServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import mimetypes
 import posixpath
+from urllib.parse import quote
 
 import falcon
 from attrs import frozen
@@ -23,6 +24,19 @@ class RawSettings:
     content_disposition: ContentDisposition = ContentDisposition.ATTACHMENT
 
 
+def content_disposition(disposition: str, filename: str) -> str:
+    """``attachment; filename="..."``, plus RFC 6266 ``filename*`` when the name is not plain ASCII.
+
+    HTTP header values are Latin-1 on the wire (WSGI refuses anything else): a UTF-8 name in ``filename``
+    made every download of such a file a 500.
+    """
+    fallback = "".join(ch if " " <= ch < "\x7f" and ch not in '"\\' else "_" for ch in filename)
+    value = f'{disposition}; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value
+
+
 def guess_content_type(path: str) -> str:
     return mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
 
@@ -36,8 +50,7 @@ class RawHandler(FormatHandler):
         asset = request.repository.resolve(request.path, AssetKind.CONTENT, stream=True)
         settings = request.repository.config.section("raw") or RawSettings()
         disposition = "inline" if settings.content_disposition is ContentDisposition.INLINE else "attachment"
-        filename = posixpath.basename(asset.path).replace('"', "")
-        request.resp.set_header("Content-Disposition", f'{disposition}; filename="{filename}"')
+        request.resp.set_header("Content-Disposition", content_disposition(disposition, posixpath.basename(asset.path)))
         request.send_asset(asset)
 
     def on_put(self, request: RepoRequest) -> None:

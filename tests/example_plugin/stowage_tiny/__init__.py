@@ -1,0 +1,1 @@
+"""The tiny format: the example plugin of docs/writing-a-plugin.md."""
