@@ -14,6 +14,8 @@ the same from every worker.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import threading
 import time
@@ -53,17 +55,17 @@ class MetricsRegistry:
         with self._lock:
             self.requests[key] = self.requests.get(key, 0) + 1
             self.duration_sum[key] = self.duration_sum.get(key, 0.0) + seconds
-            buckets = self.duration_buckets.setdefault(key, [0] * len(BUCKETS))
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    buckets[i] += 1
+            # Kept per bucket, not cumulative (one increment on the request path); summed when rendered.
+            buckets = self.duration_buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
+            buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
             if body_bytes:
                 self.bytes_served[method] = self.bytes_served.get(method, 0) + body_bytes
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": dict(self.requests), "duration_sum": dict(self.duration_sum),
-                    "duration_buckets": {k: list(v) for k, v in self.duration_buckets.items()},
+                    "duration_buckets": {k: list(itertools.accumulate(v))[:len(BUCKETS)]
+                                         for k, v in self.duration_buckets.items()},
                     "bytes_served": dict(self.bytes_served)}
 
 

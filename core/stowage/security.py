@@ -112,6 +112,7 @@ class SecurityRealm:
         self.default_anonymous_access = anonymous_access
         self._verified: dict[str, tuple[str, float]] = {}
         self._decisions: dict[tuple, tuple[bool, float]] = {}
+        self._anonymous: tuple[bool, float] | None = None
         self._lock = threading.Lock()
 
     # -- anonymous access (in the catalog, so every node and worker agrees at once) --------------------
@@ -126,11 +127,20 @@ class SecurityRealm:
                                realm_name: str = ANONYMOUS_REALM) -> dict[str, Any]:
         self.catalog.put_document(*ANONYMOUS_SETTINGS, {"enabled": bool(enabled), "userId": user_id,
                                                         "realmName": realm_name})
+        self._anonymous = None
         return self.anonymous_settings()
 
     @property
     def anonymous_access(self) -> bool:
-        return self.anonymous_settings()["enabled"]
+        """Read on every anonymous request: reused for :attr:`DECISION_TTL` seconds, like permission
+        decisions (a change made on another node applies within that second; in this process, at once)."""
+        now = time.monotonic()
+        cached = self._anonymous
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        enabled = self.anonymous_settings()["enabled"]
+        self._anonymous = (enabled, now + self.DECISION_TTL)
+        return enabled
 
     # -- users ------------------------------------------------------------------------------------------
     def get_user(self, user_id: str) -> User | None:

@@ -30,6 +30,8 @@ def content_disposition(disposition: str, filename: str) -> str:
     HTTP header values are Latin-1 on the wire (WSGI refuses anything else): a UTF-8 name in ``filename``
     made every download of such a file a 500.
     """
+    if filename.isascii() and filename.isprintable() and '"' not in filename and "\\" not in filename:
+        return f'{disposition}; filename="{filename}"'
     fallback = "".join(ch if " " <= ch < "\x7f" and ch not in '"\\' else "_" for ch in filename)
     value = f'{disposition}; filename="{fallback}"'
     if fallback != filename:
