@@ -13,6 +13,7 @@ restart.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -22,6 +23,7 @@ from typing import Any
 import waitress
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.trigger import trigger as WaitressTrigger
 
 from stowage.stowage import Stowage
 
@@ -69,9 +71,39 @@ class ListenerApp:
         return self.app(environ, start_response)
 
 
+class ClosableTrigger(WaitressTrigger):
+    """waitress's wake-up pipe, made safe to pull after it was closed.
+
+    Worker threads pull the trigger when they finish a response, and :meth:`Server.stop_loop` pulls it
+    from any thread; waitress's own trigger then writes to a pipe descriptor that is already closed
+    (``EBADF``) or, worse, whose number the process has meanwhile reused for another socket or file. Here a
+    pull after :meth:`close` does nothing, and the two never interleave.
+    """
+
+    def __init__(self, map: dict) -> None:
+        self._pull_lock = threading.Lock()
+        super().__init__(map)
+
+    def pull_trigger(self, thunk: Any = None) -> None:
+        if thunk:
+            with self.lock:
+                self.thunks.append(thunk)
+        with self._pull_lock:
+            if not self._closed:
+                self._physical_pull()
+
+    def close(self) -> None:
+        with self._pull_lock:
+            super().close()
+
+
 def create_listener(app: Any, *, repository_port: int | None = None, **options: Any) -> BaseWSGIServer:
     server = waitress.create_server(ListenerApp(app, repository_port), **options)
     server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
+    if isinstance(server, BaseWSGIServer):
+        # same map, same role; waitress offers no way to choose the trigger class up front
+        server.trigger.close()
+        server.trigger = ClosableTrigger(server._map)
     return server
 
 
@@ -121,6 +153,8 @@ class Server:
                 if port:
                     wanted[port] = repository.name
         with self._lock:
+            if self._stop.is_set():  # close() ran or waits for the lock: open nothing it would miss
+                return
             for port in set(self.port_servers) - set(wanted):
                 log.info("closing port %s", port)
                 self.port_servers.pop(port).close()
@@ -173,10 +207,25 @@ class Server:
             self.close()
 
     def stop_loop(self) -> None:
-        """Ask the serving loop (from any thread) to close every socket, which ends :meth:`serve`."""
+        """Ask the serving loop (from any thread) to close every socket, which ends :meth:`serve`.
+
+        Runs in the loop's thread. Connections are closed the way waitress closes them on hang-up
+        (``handle_close`` wakes a worker waiting to hand over more output), then listeners, and the wake-up
+        triggers last. Does nothing once the loop has ended.
+        """
         def close_all() -> None:
-            for channel in list(self.socket_map.values()):
-                channel.close()
+            dispatchers = list(self.socket_map.values())
+            dispatchers.sort(key=lambda d: 0 if isinstance(d, HTTPChannel) else
+                             2 if isinstance(d, WaitressTrigger) else 1)
+            for dispatcher in dispatchers:
+                try:
+                    if isinstance(dispatcher, HTTPChannel):
+                        dispatcher.handle_close()
+                    else:
+                        dispatcher.close()
+                except OSError as error:  # already gone: what waitress's own close_all tolerates
+                    if error.errno not in (errno.EBADF, errno.ENOTCONN):
+                        raise
 
         self.main.trigger.pull_trigger(close_all)
 
