@@ -134,9 +134,9 @@ class NpmHandler(FormatHandler):
             member_name = document.tarballs.get(request.path)
             if member_name is None:
                 raise NotFound(f"{request.path} is not listed by {name}'s packument in {repository.name}")
-            asset = repository.stowage.repository(member_name).resolve(request.path, AssetKind.CONTENT)
+            asset = repository.stowage.repository(member_name).resolve(request.path, AssetKind.CONTENT, stream=True)
         else:
-            asset = repository.resolve(request.path, AssetKind.CONTENT)
+            asset = repository.resolve(request.path, AssetKind.CONTENT, stream=True)  # a proxy miss streams
         request.send_asset(asset, content_type="application/octet-stream")
 
     # -- writes -----------------------------------------------------------------------------------------

@@ -1,0 +1,44 @@
+"""An npm proxy streams a tarball miss to the client while it downloads, through a group too."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+
+
+def curl_timing(url: str) -> tuple[subprocess.CompletedProcess, float, float]:
+    """(result, seconds to the first body byte, seconds in all)."""
+    result = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{http_code} %{time_starttransfer} %{time_total}",
+                             url], capture_output=True, text=True, timeout=60)
+    _status, first, total = result.stdout.split()
+    return result, float(first), float(total)
+
+
+def test_a_tarball_miss_streams_through_proxy_and_group(stowage_factory, live_server_factory, fault_upstream):
+    tarball = os.urandom(3 * 1024 * 1024)  # bytes are bytes to the proxy; npm itself never sees this one
+    versions = {}
+    for version in ("1.0.0", "1.1.0"):
+        fault_upstream.put(f"streampkg/-/streampkg-{version}.tgz", tarball)
+        versions[version] = {"name": "streampkg", "version": version, "dist": {
+            "tarball": f"{fault_upstream.url}/streampkg/-/streampkg-{version}.tgz",
+            "shasum": hashlib.sha1(tarball).hexdigest()}}
+    fault_upstream.put("streampkg", json.dumps({"name": "streampkg", "versions": versions,
+                                                "dist-tags": {"latest": "1.1.0"}}),
+                       content_type="application/json")
+    app = stowage_factory(repositories=[
+        {"name": "npm-hosted", "format": "npm", "type": "hosted"},
+        {"name": "npm-proxy", "format": "npm", "type": "proxy", "proxy": {"remoteUrl": fault_upstream.url}},
+        {"name": "npm-group", "format": "npm", "type": "group", "group": {"memberNames": ["npm-hosted", "npm-proxy"]}},
+    ])
+    server = live_server_factory(app)
+    fault_upstream.throttle(1.5 * 1024 * 1024)  # the remote needs about 2 s per tarball
+
+    for repository, version in (("npm-proxy", "1.0.0"), ("npm-group", "1.1.0")):
+        result, first, total = curl_timing(f"{server.url}/repository/{repository}/streampkg/-/streampkg-{version}.tgz")
+        assert result.stdout.startswith("200"), result
+        assert total - first > 1.0, f"{repository}: first byte after {first:.2f}s of {total:.2f}s: not streamed"
+        cached = app.stowage.catalog.get_asset("npm-proxy", f"streampkg/-/streampkg-{version}.tgz")
+        assert cached is not None and cached.blob_sha256 == hashlib.sha256(tarball).hexdigest()
+        assert fault_upstream.count(f"streampkg/-/streampkg-{version}.tgz") == 1
