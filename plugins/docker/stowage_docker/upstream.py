@@ -17,7 +17,7 @@ import time
 
 import urllib3
 
-from stowage.plugin import Asset, AssetKind, BlobInfo, NotFound, Repository, UpstreamError
+from stowage.plugin import Asset, AssetKind, BlobInfo, InFlightAsset, NotFound, Repository, UpstreamError
 from stowage_docker import manifests
 
 #: seconds a remote token is reused when the remote does not say (its own default is 60).
@@ -40,15 +40,19 @@ def remote_path(repository: Repository, path: str) -> str:
 
 
 def fetch(repository: Repository, path: str, kind: AssetKind, digest: str | None, *,
-          remote: bool = True) -> Asset | None:
-    """The asset at ``path`` through the proxy engine (cached, or fetched), checked against ``digest``."""
+          remote: bool = True, stream: bool = False) -> Asset | InFlightAsset | None:
+    """The asset at ``path`` through the proxy engine (cached, or fetched), checked against ``digest``.
+
+    With ``stream`` a miss comes back at once as an :class:`InFlightAsset` for ``send_asset``; the engine
+    checks its digest (:func:`expected_digests`) before it caches anything.
+    """
     path = remote_path(repository, path)
     try:
-        asset = repository.resolver.resolve(path, kind, remote=remote)
+        asset = repository.resolver.resolve(path, kind, remote=remote, stream=stream)
     except NotFound:
         return None
-    if asset is None:
-        return None
+    if asset is None or isinstance(asset, InFlightAsset):
+        return asset
     catalog = repository.stowage.catalog
     if digest is not None and digest.startswith("sha256:") and asset.blob_sha256 != digest[7:]:
         catalog.delete_asset(repository.name, path)
@@ -188,6 +192,18 @@ def revalidate(repository: Repository, asset: Asset) -> bool | None:
     if not remote_digest:
         return False
     return remote_digest == f"sha256:{asset.blob_sha256}"
+
+
+def expected_digests(path: str) -> dict[str, str]:
+    """A blob or a manifest by digest must hash to that digest: the engine refuses to cache anything else."""
+    match = _PATH.match(path)
+    if match is None:
+        return {}
+    kind, _, reference = match.group("rest").partition("/")
+    if kind not in ("blobs", "manifests") or not manifests.is_digest(reference):
+        return {}
+    algorithm, _, value = reference.partition(":")
+    return {algorithm: value}
 
 
 def classify(path: str) -> AssetKind:
