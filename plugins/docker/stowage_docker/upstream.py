@@ -15,9 +15,9 @@ import re
 import threading
 import time
 
-import urllib3
 
-from stowage.plugin import Asset, AssetKind, BlobInfo, InFlightAsset, NotFound, Repository, UpstreamError
+from stowage.plugin import (Asset, AssetKind, BlobInfo, InFlightAsset, NotFound, Repository, UpstreamError,
+                            request_remote)
 from stowage_docker import manifests
 
 #: seconds a remote token is reused when the remote does not say (its own default is 60).
@@ -86,7 +86,6 @@ class UpstreamAuth:
     def __init__(self) -> None:
         self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self.lock = threading.Lock()
-        self.pool = urllib3.PoolManager(num_pools=16, maxsize=16)
 
     def cached(self, repository: Repository, scope: str) -> str | None:
         with self.lock:
@@ -124,11 +123,11 @@ class UpstreamAuth:
         credentials = self.basic(repository)
         if credentials and credentials.startswith("Basic "):
             headers["Authorization"] = credentials
+        # the repository's httpClient rules (timeout, connection.retries) hold for its token service too
         try:
-            response = self.pool.request("GET", realm, fields=fields, headers=headers,
-                                         timeout=urllib3.Timeout(connect=10, read=30))
-        except urllib3.exceptions.HTTPError as error:
-            raise UpstreamError(f"{repository.name}: token service {realm} failed: {error}") from error
+            response = request_remote(repository, "GET", realm, fields=fields, headers=headers, timeout=30)
+        except UpstreamError as error:
+            raise UpstreamError(f"{repository.name}: token service {realm} failed: {error.message}") from error
         if response.status != 200:
             raise UpstreamError(f"{repository.name}: token service {realm} answered {response.status}")
         try:
@@ -175,15 +174,11 @@ def revalidate(repository: Repository, asset: Asset) -> bool | None:
     url = repository.config.proxy.remote_url.rstrip("/") + "/" + asset.path  # type: ignore[union-attr]
     auth = auth_of(repository)
     headers = request_headers(repository, asset.path, AssetKind.METADATA)
-    timeout = urllib3.Timeout(connect=10, read=30)
-    try:
-        response = auth.pool.request("HEAD", url, headers=headers, timeout=timeout)
-        if response.status == 401:
-            retry = auth.authorize(repository, response.headers.get("WWW-Authenticate", ""))
-            if retry:
-                response = auth.pool.request("HEAD", url, headers={**headers, **retry}, timeout=timeout)
-    except urllib3.exceptions.HTTPError as error:
-        raise UpstreamError(f"{repository.name}: HEAD {url} failed: {error}") from error
+    response = request_remote(repository, "HEAD", url, headers=headers, timeout=30)
+    if response.status == 401:
+        retry = auth.authorize(repository, response.headers.get("WWW-Authenticate", ""))
+        if retry:
+            response = request_remote(repository, "HEAD", url, headers={**headers, **retry}, timeout=30)
     if response.status in (404, 410):
         return False
     if response.status != 200:

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import urllib3
 
 from conftest import skopeo
@@ -129,3 +130,30 @@ def test_proxy_follows_upstream_bearer_challenge(tmp_path: Path, stowage_factory
     anonymous = docker_layout(upstream.url)
     refused = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{anonymous.group}/up/private:1", check=False)
     assert refused.returncode != 0
+
+
+def test_token_service_and_revalidation_follow_the_retry_setting(stowage_factory, fault_upstream) -> None:
+    """httpClient.connection.retries (default 0) holds for the token service and the HEAD revalidation."""
+    from stowage.plugin import Asset, AssetKind, UpstreamError
+    from stowage_docker import upstream
+
+    ts = stowage_factory(repositories=[
+        dict(name="once", format="docker", type="proxy", proxy={"remoteUrl": fault_upstream.url}),
+        dict(name="twice", format="docker", type="proxy", proxy={"remoteUrl": fault_upstream.url},
+             httpClient={"connection": {"retries": 1}})])
+    fault_upstream.put("token", b"{}")
+    fault_upstream.fault("status", "token", status=503)
+    fault_upstream.put("v2/team/tool/manifests/1", b"{}")
+    fault_upstream.fault("status", "v2/team/tool/manifests/1", status=503)
+    challenge = f'Bearer realm="{fault_upstream.url}/token",service="registry",scope="repository:team/tool:pull"'
+    tag = Asset(repository="once", path="v2/team/tool/manifests/1", blob_sha256="0" * 64, size=2,
+                content_type="application/json", kind=AssetKind.METADATA)
+    for name, attempts in (("once", 1), ("twice", 2)):
+        repository = ts.stowage.repository(name)
+        fault_upstream.clear_log()
+        with pytest.raises(UpstreamError):
+            upstream.auth_of(repository).authorize(repository, challenge)
+        assert len([r for r in fault_upstream.log if r.path.startswith("token")]) == attempts
+        with pytest.raises(UpstreamError):
+            upstream.revalidate(repository, tag)
+        assert fault_upstream.count("v2/team/tool/manifests/1", method="HEAD") == attempts

@@ -1,4 +1,5 @@
-"""An npm proxy streams a tarball miss to the client while it downloads, through a group too."""
+"""npm on the proxy engine: a tarball miss streams while it downloads (through a group too); requests passed
+to the remote as they are (search, audit) follow the repository's httpClient retry setting."""
 
 from __future__ import annotations
 
@@ -42,3 +43,22 @@ def test_a_tarball_miss_streams_through_proxy_and_group(stowage_factory, live_se
         cached = app.stowage.catalog.get_asset("npm-proxy", f"streampkg/-/streampkg-{version}.tgz")
         assert cached is not None and cached.blob_sha256 == hashlib.sha256(tarball).hexdigest()
         assert fault_upstream.count(f"streampkg/-/streampkg-{version}.tgz") == 1
+
+
+def test_search_and_audit_passthrough_follow_the_retry_setting(stowage_factory, live_server_factory, fault_upstream):
+    """httpClient.connection.retries (default 0) holds for requests passed to the remote as they are."""
+    import urllib3
+
+    app = stowage_factory(repositories=[
+        {"name": "once", "format": "npm", "type": "proxy", "proxy": {"remoteUrl": fault_upstream.url}},
+        {"name": "twice", "format": "npm", "type": "proxy", "proxy": {"remoteUrl": fault_upstream.url},
+         "httpClient": {"connection": {"retries": 1}}},
+    ])
+    server = live_server_factory(app)
+    fault_upstream.put("-/v1/search", b"{}", content_type="application/json")
+    fault_upstream.fault("status", "-/v1/search", status=503)
+    for name, attempts in (("once", 1), ("twice", 2)):
+        fault_upstream.clear_log()
+        answer = urllib3.request("GET", f"{server.url}/repository/{name}/-/v1/search?text=x")
+        assert answer.status == 200 and json.loads(answer.data)["objects"] == []  # a failing remote hides nothing
+        assert len([r for r in fault_upstream.log if r.path.startswith("-/v1/search")]) == attempts
