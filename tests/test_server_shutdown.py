@@ -53,3 +53,24 @@ def test_stopping_twice_while_a_worker_streams_to_a_client_that_does_not_read(st
         server.stop()  # a second stop (tests stop a server, then the fixture does) is a no-op, not EBADF
     finally:
         client.close()
+
+
+def test_a_loop_that_died_fails_the_stop_instead_of_hiding(stowage_app, live_server_factory, monkeypatch):
+    import pytest
+
+    server = live_server_factory(stowage_app)
+
+    def broken() -> None:
+        raise SystemError("the serving loop broke")
+
+    # the next event on the listening socket crashes the loop the way an unexpected waitress error would
+    monkeypatch.setattr(server.server.main, "handle_read_event", broken)
+    try:
+        socket.create_connection(("127.0.0.1", server.port)).close()
+    except OSError:
+        pass
+    server.thread.join(timeout=10)
+    assert not server.thread.is_alive()
+    with pytest.raises(RuntimeError, match="loop died"):
+        server.stop()
+    server.stop()  # reported once; the fixture's own stop then passes
