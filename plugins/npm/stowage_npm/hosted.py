@@ -106,12 +106,7 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
     check_version(version)
     if not isinstance(manifest, dict) or manifest.get("name") != name or manifest.get("version") != version:
         raise BadRequest(f"the manifest of {version} must name {name}@{version}")
-    path = tarball_path(name, version)
-    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
-    stored = load(repository, name)
-    if stored and version in stored["versions"]:
-        raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
-    repository.check_writable(path, artifact_name=name)
+    _check_new_version(repository, name, version)
     dist = manifest.get("dist") or {}
     (filename, attachment), = attachments.items()
     if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):
@@ -151,12 +146,7 @@ def publish_tarball(repository: Repository, upload: UploadedFile, user: User | N
         raise InvalidContent(f"package.json in {upload.filename} must have a string name and version")
     check_new_name(name)
     check_version(version)
-    path = tarball_path(name, version)
-    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
-    stored = load(repository, name)
-    if stored and version in stored["versions"]:
-        raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
-    repository.check_writable(path, artifact_name=name)
+    _check_new_version(repository, name, version)
     sha1, sha512 = hashlib.sha1(), hashlib.sha512()
     with repository.blob_store.open(upload.blob.sha256) as tarball:
         while chunk := tarball.read(1024 * 1024):
@@ -167,6 +157,15 @@ def publish_tarball(repository: Repository, upload: UploadedFile, user: User | N
     manifest = {key: value for key, value in package.items() if not key.startswith("_")}
     asset, _stored = _record_version(repository, user, name, version, manifest, blob, {"latest": version})
     return asset
+
+
+def _check_new_version(repository: Repository, name: str, version: str) -> None:
+    """The checks before a tarball is read: the repository takes writes of ``name``, ``version`` is new."""
+    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
+    stored = load(repository, name)
+    if stored and version in stored["versions"]:
+        raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
+    repository.check_writable(tarball_path(name, version), artifact_name=name)
 
 
 def _record_version(repository: Repository, user: User | None, name: str, version: str,

@@ -6,15 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 
-
-def curl_timing(url: str) -> tuple[subprocess.CompletedProcess, float, float]:
-    """(result, seconds to the first body byte, seconds in all)."""
-    result = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{http_code} %{time_starttransfer} %{time_total}",
-                             url], capture_output=True, text=True, timeout=60)
-    _status, first, total = result.stdout.split()
-    return result, float(first), float(total)
+from stowage.testing import curl_first_byte
 
 
 def test_a_tarball_miss_streams_through_proxy_and_group(stowage_factory, live_server_factory, fault_upstream):
@@ -37,8 +30,9 @@ def test_a_tarball_miss_streams_through_proxy_and_group(stowage_factory, live_se
     fault_upstream.throttle(1.5 * 1024 * 1024)  # the remote needs about 2 s per tarball
 
     for repository, version in (("npm-proxy", "1.0.0"), ("npm-group", "1.1.0")):
-        result, first, total = curl_timing(f"{server.url}/repository/{repository}/streampkg/-/streampkg-{version}.tgz")
-        assert result.stdout.startswith("200"), result
+        url = f"{server.url}/repository/{repository}/streampkg/-/streampkg-{version}.tgz"
+        status, first, total = curl_first_byte(url)
+        assert status == "200"
         assert total - first > 1.0, f"{repository}: first byte after {first:.2f}s of {total:.2f}s: not streamed"
         cached = app.stowage.catalog.get_asset("npm-proxy", f"streampkg/-/streampkg-{version}.tgz")
         assert cached is not None and cached.blob_sha256 == hashlib.sha256(tarball).hexdigest()
