@@ -18,6 +18,7 @@ from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryCon
 from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
+from stowage.proxy_upstream import request_remote
 from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.access import require_repository
 from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
@@ -35,5 +36,5 @@ __all__ = [
     "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile", "UpstreamBlocked",
     "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
     "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names", "hookimpl",
-    "multipart_writers", "read_multipart", "require_repository", "send_content",
+    "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",
 ]

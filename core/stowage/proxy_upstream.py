@@ -75,10 +75,7 @@ def request_upstream(repository: "Repository", path: str, *, headers: Mapping[st
     """
     client = http_client_settings(repository)
     timeout_seconds = max(1, client.connection.timeout)
-    retries = max(0, client.connection.retries)
-    retry = Retry(total=None, connect=retries, read=retries, status=retries, other=0, redirect=MAX_REDIRECTS,
-                  status_forcelist=(429, 502, 503, 504), backoff_factor=0.2, raise_on_status=False,
-                  raise_on_redirect=True, respect_retry_after_header=False)
+    retry = upstream_retry(repository)
     handler = repository.handler
     send = {"Accept-Encoding": "identity", "User-Agent": "Stowage"}
     send.update(auth_header(client.authentication))
@@ -98,19 +95,53 @@ def request_upstream(repository: "Repository", path: str, *, headers: Mapping[st
                 response = pool.request(method, url, headers={**send, **extra}, preload_content=False,
                                         decode_content=False, redirect=True, retries=retry, timeout=timeout)
         return response
-    except urllib3.exceptions.MaxRetryError as error:
-        reason = error.reason
-        # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError: test it first.
-        if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
-                reason, urllib3.exceptions.NewConnectionError):
-            raise UpstreamTimeout(f"the remote of {repository.name} did not answer within {timeout_seconds} s "
-                                  f"({url})") from error
-        raise UpstreamError(f"the remote of {repository.name} is unreachable ({url}): {reason}") from error
-    except urllib3.exceptions.TimeoutError as error:
-        raise UpstreamTimeout(f"the remote of {repository.name} did not answer within {timeout_seconds} s "
-                              f"({url})") from error
     except urllib3.exceptions.HTTPError as error:
-        raise UpstreamError(f"the remote of {repository.name} failed ({url}): {error}") from error
+        raise _upstream_error(repository, url, error, timeout_seconds) from error
+
+
+def upstream_retry(repository: "Repository") -> Retry:
+    """The retry budget of ``httpClient.connection.retries`` (default 0: one attempt) for one request."""
+    retries = max(0, http_client_settings(repository).connection.retries)
+    return Retry(total=None, connect=retries, read=retries, status=retries, other=0, redirect=MAX_REDIRECTS,
+                 status_forcelist=(429, 502, 503, 504), backoff_factor=0.2, raise_on_status=False,
+                 raise_on_redirect=True, respect_retry_after_header=False)
+
+
+def request_remote(repository: "Repository", method: str, url: str, *, headers: Mapping[str, str] | None = None,
+                   body: bytes | None = None, fields: Mapping[str, str] | None = None,
+                   timeout: float | None = None, preload_content: bool = True) -> urllib3.BaseHTTPResponse:
+    """One request to an absolute ``url`` on behalf of proxy ``repository``: a token service, an audit or
+    search endpoint, a ``HEAD`` that revalidates.
+
+    Unlike :func:`request_upstream` it adds no headers (no credentials, no format headers) and does not
+    follow a 401 challenge, but it is held to the same client rules: the app's pooled client,
+    ``httpClient.connection.timeout`` (capped at ``timeout`` when given) and ``httpClient.connection.retries``
+    (default 0: a refused connection fails at once). Raises :class:`~stowage.errors.UpstreamTimeout` or
+    :class:`~stowage.errors.UpstreamError`.
+    """
+    timeout_seconds = float(max(1, http_client_settings(repository).connection.timeout))
+    if timeout is not None:
+        timeout_seconds = min(timeout_seconds, timeout)
+    try:
+        return upstream_pool(repository).request(
+            method, url, headers=dict(headers or {}), body=body, fields=fields, preload_content=preload_content,
+            redirect=True, retries=upstream_retry(repository),
+            timeout=urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds))
+    except urllib3.exceptions.HTTPError as error:
+        raise _upstream_error(repository, url, error, timeout_seconds) from error
+
+
+def _upstream_error(repository: "Repository", url: str, error: urllib3.exceptions.HTTPError,
+                    timeout_seconds: float) -> UpstreamError:
+    reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+    # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError: test it first.
+    if isinstance(reason, urllib3.exceptions.TimeoutError) and not isinstance(
+            reason, urllib3.exceptions.NewConnectionError):
+        return UpstreamTimeout(f"the remote of {repository.name} did not answer within {timeout_seconds:g} s "
+                               f"({url})")
+    if isinstance(error, urllib3.exceptions.MaxRetryError):
+        return UpstreamError(f"the remote of {repository.name} is unreachable ({url}): {reason}")
+    return UpstreamError(f"the remote of {repository.name} failed ({url}): {error}")
 
 
 # -- remote health: auto-block ------------------------------------------------------------------------

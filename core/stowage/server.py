@@ -14,6 +14,7 @@ restart.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -25,6 +26,7 @@ import waitress
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
+from waitress.trigger import trigger as WaitressTrigger
 
 from stowage.stowage import Stowage
 
@@ -87,9 +89,39 @@ class ListenerApp:
         return self.app(environ, start_response)
 
 
+class ClosableTrigger(WaitressTrigger):
+    """waitress's wake-up pipe, made safe to pull after it was closed.
+
+    Worker threads pull the trigger when they finish a response, and :meth:`Server.stop_loop` pulls it
+    from any thread; waitress's own trigger then writes to a pipe descriptor that is already closed
+    (``EBADF``) or, worse, whose number the process has meanwhile reused for another socket or file. Here a
+    pull after :meth:`close` does nothing, and the two never interleave.
+    """
+
+    def __init__(self, map: dict) -> None:
+        self._pull_lock = threading.Lock()
+        super().__init__(map)
+
+    def pull_trigger(self, thunk: Any = None) -> None:
+        if thunk:
+            with self.lock:
+                self.thunks.append(thunk)
+        with self._pull_lock:
+            if not self._closed:
+                self._physical_pull()
+
+    def close(self) -> None:
+        with self._pull_lock:
+            super().close()
+
+
 def create_listener(app: Any, *, repository_port: int | None = None, **options: Any) -> BaseWSGIServer:
     server = waitress.create_server(ListenerApp(app, repository_port), **options)
     server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
+    if isinstance(server, BaseWSGIServer):
+        # same map, same role; waitress offers no way to choose the trigger class up front
+        server.trigger.close()
+        server.trigger = ClosableTrigger(server._map)
     return server
 
 
@@ -141,6 +173,8 @@ class Server:
                 if port:
                     wanted[port] = repository.name
         with self._lock:
+            if self._stop.is_set():  # close() ran or waits for the lock: open nothing it would miss
+                return
             for port in set(self.port_servers) - set(wanted):
                 log.info("closing port %s", port)
                 self.port_servers.pop(port).close()
@@ -201,8 +235,7 @@ class Server:
         deadline = None
         while self.socket_map:
             if self._abort.is_set():
-                for channel in list(self.socket_map.values()):
-                    channel.close()
+                self._close_everything()
                 return
             if self._draining.is_set():
                 if deadline is None:
@@ -214,6 +247,21 @@ class Server:
                     log.warning("shutdown: requests still running after %ss are cut off", SHUTDOWN_GRACE_SECONDS)
                     return
             poll(POLL_SECONDS, self.socket_map)
+
+    def _close_everything(self) -> None:
+        """Close connections the way waitress does on hang-up (``handle_close`` wakes a worker waiting to
+        hand over more output), then listeners, and the wake-up triggers last."""
+        dispatchers = sorted(self.socket_map.values(), key=lambda d: 0 if isinstance(d, HTTPChannel) else
+                             2 if isinstance(d, WaitressTrigger) else 1)
+        for dispatcher in dispatchers:
+            try:
+                if isinstance(dispatcher, HTTPChannel):
+                    dispatcher.handle_close()
+                else:
+                    dispatcher.close()
+            except OSError as error:  # already gone: what waitress's own close_all tolerates
+                if error.errno not in (errno.EBADF, errno.ENOTCONN):
+                    raise
 
     def _close_listeners(self) -> None:
         with self._lock:

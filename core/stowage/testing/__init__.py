@@ -5,7 +5,7 @@ fixtures in :mod:`stowage.testing.fixtures` without importing anything.
 """
 
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage, free_port
-from stowage.testing.upstream import FaultUpstream, LoggedRequest, file_sha256, sparse_file
+from stowage.testing.upstream import FaultUpstream, LoggedRequest, curl_first_byte, file_sha256, sparse_file
 
 __all__ = ["ADMIN_PASSWORD", "FaultUpstream", "LiveServer", "LoggedRequest", "TestStowage", "build_stowage",
-           "file_sha256", "free_port", "sparse_file"]
+           "curl_first_byte", "file_sha256", "free_port", "sparse_file"]

@@ -79,8 +79,15 @@ class LiveServer:
         self.test_stowage = test_stowage
         self.server = Server(test_stowage.app, test_stowage.stowage, host="127.0.0.1",
                              port=port if port is not None else 0, threads=8)
-        self.thread = threading.Thread(target=self.server.serve, kwargs={"install_signal_handlers": False},
-                                       name="stowage-live-server", daemon=True)
+        self.thread = threading.Thread(target=self._serve, name="stowage-live-server", daemon=True)
+        self.crashed: BaseException | None = None
+        self._stopped = False
+
+    def _serve(self) -> None:
+        try:
+            self.server.serve(install_signal_handlers=False)
+        except BaseException as error:  # reported by stop(): a dead loop must fail the test, not hang it
+            self.crashed = error
 
     @property
     def port(self) -> int:
@@ -99,5 +106,15 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving (idempotent); raises if the serving loop had ended on its own (waitress closes a
+        listener whose handler raised, and with nothing left to watch the loop returns)."""
+        ended_by_itself = self.thread.ident is not None and not self.thread.is_alive() and not self._stopped
+        self._stopped = True
         self.server.stop_loop()
         self.thread.join(timeout=10)
+        crashed, self.crashed = self.crashed, None
+        if crashed is not None:
+            raise RuntimeError(f"the live server's loop died: {crashed!r}") from crashed
+        if ended_by_itself:
+            raise RuntimeError("the live server's loop died: it stopped serving before it was asked to "
+                               "(see the waitress errors logged)")

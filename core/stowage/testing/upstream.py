@@ -408,3 +408,17 @@ def file_sha256(path: Path) -> str:
         while chunk := stream.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def curl_first_byte(url: str, *args: str, timeout: float = 60) -> tuple[str, float, float]:
+    """GET ``url`` with curl: (HTTP status, seconds to the first body byte, seconds in all).
+
+    Against a throttled :class:`FaultUpstream`, ``total - first`` shows whether a proxy miss was streamed
+    (the client received bytes while the remote was still sending) or sent only once it was cached.
+    """
+    import subprocess
+
+    result = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{http_code} %{time_starttransfer} %{time_total}",
+                             *args, url], capture_output=True, text=True, timeout=timeout)
+    status, first, total = result.stdout.split()
+    return status, float(first), float(total)

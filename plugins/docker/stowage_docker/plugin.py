@@ -112,6 +112,9 @@ class DockerHandler(FormatHandler):
     def upstream_headers(self, repository: Repository, path: str, kind: AssetKind) -> dict[str, str]:
         return upstream.request_headers(repository, path, kind)
 
+    def expected_digests(self, repository: Repository, path: str) -> dict[str, str]:
+        return upstream.expected_digests(path)
+
     def upstream_authorization(self, repository: Repository, url: str, challenge: str) -> dict[str, str] | None:
         return upstream.auth_of(repository).authorize(repository, challenge)
 

@@ -22,8 +22,9 @@ from urllib.parse import parse_qs, quote
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, NotFound, RepoRequest, Repository,
-                            RepositoryType, StowageError, Unauthorized, UpstreamError, WritePolicy, authenticate)
+from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, InFlightAsset, NotFound, RepoRequest,
+                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamError, WritePolicy,
+                            authenticate)
 from stowage_docker import manifests, tokens
 from stowage_docker.errors import (RegistryError, blob_unknown, digest_invalid, manifest_unknown, name_unknown,
                                    unsupported, upload_unknown)
@@ -213,10 +214,11 @@ class Registry:
                   and self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items]
         return hosted or leaves
 
-    def find_blob(self, name: str, digest: str, *, remote: bool = True) -> Asset | None:
+    def find_blob(self, name: str, digest: str, *, remote: bool = True,
+                  stream: bool = False) -> Asset | InFlightAsset | None:
         for leaf in self.leaves():
             try:
-                asset = find_blob(leaf, name, digest, remote=remote)
+                asset = find_blob(leaf, name, digest, remote=remote, stream=stream)
             except (NotFound, UpstreamError):
                 continue
             if asset is not None:
@@ -240,7 +242,8 @@ class Registry:
     # -- blobs -----------------------------------------------------------------------------------------------
     def blob_get(self, name: str, digest: str) -> None:
         check_digest(digest)
-        asset = self.find_blob(name, digest)
+        # A GET of a proxy miss streams while it downloads; a HEAD waits for the size the client wants.
+        asset = self.find_blob(name, digest, stream=self.req.method == "GET")
         if asset is None:
             raise blob_unknown(digest)
         self.resp.set_header("Docker-Content-Digest", digest)
@@ -588,13 +591,14 @@ def expected_digest(digest: str) -> dict[str, str]:
     return {algorithm: value}
 
 
-def find_blob(repository: Repository, name: str, digest: str, *, remote: bool = True) -> Asset | None:
+def find_blob(repository: Repository, name: str, digest: str, *, remote: bool = True,
+              stream: bool = False) -> Asset | InFlightAsset | None:
     """The blob in a hosted or proxy repository: under the image, or (hosted, sha256) anywhere in it."""
     catalog = repository.stowage.catalog
     if repository.type is RepositoryType.PROXY:
         from stowage_docker.upstream import fetch
 
-        return fetch(repository, blob_path(name, digest), AssetKind.CONTENT, digest, remote=remote)
+        return fetch(repository, blob_path(name, digest), AssetKind.CONTENT, digest, remote=remote, stream=stream)
     asset = catalog.get_asset(repository.name, blob_path(name, digest))
     if asset is not None:
         return asset

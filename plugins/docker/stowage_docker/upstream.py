@@ -15,9 +15,9 @@ import re
 import threading
 import time
 
-import urllib3
 
-from stowage.plugin import Asset, AssetKind, BlobInfo, NotFound, Repository, UpstreamError
+from stowage.plugin import (Asset, AssetKind, BlobInfo, InFlightAsset, NotFound, Repository, UpstreamError,
+                            request_remote)
 from stowage_docker import manifests
 
 #: seconds a remote token is reused when the remote does not say (its own default is 60).
@@ -40,15 +40,19 @@ def remote_path(repository: Repository, path: str) -> str:
 
 
 def fetch(repository: Repository, path: str, kind: AssetKind, digest: str | None, *,
-          remote: bool = True) -> Asset | None:
-    """The asset at ``path`` through the proxy engine (cached, or fetched), checked against ``digest``."""
+          remote: bool = True, stream: bool = False) -> Asset | InFlightAsset | None:
+    """The asset at ``path`` through the proxy engine (cached, or fetched), checked against ``digest``.
+
+    With ``stream`` a miss comes back at once as an :class:`InFlightAsset` for ``send_asset``; the engine
+    checks its digest (:func:`expected_digests`) before it caches anything.
+    """
     path = remote_path(repository, path)
     try:
-        asset = repository.resolver.resolve(path, kind, remote=remote)
+        asset = repository.resolver.resolve(path, kind, remote=remote, stream=stream)
     except NotFound:
         return None
-    if asset is None:
-        return None
+    if asset is None or isinstance(asset, InFlightAsset):
+        return asset
     catalog = repository.stowage.catalog
     if digest is not None and digest.startswith("sha256:") and asset.blob_sha256 != digest[7:]:
         catalog.delete_asset(repository.name, path)
@@ -82,7 +86,6 @@ class UpstreamAuth:
     def __init__(self) -> None:
         self.tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self.lock = threading.Lock()
-        self.pool = urllib3.PoolManager(num_pools=16, maxsize=16)
 
     def cached(self, repository: Repository, scope: str) -> str | None:
         with self.lock:
@@ -120,11 +123,11 @@ class UpstreamAuth:
         credentials = self.basic(repository)
         if credentials and credentials.startswith("Basic "):
             headers["Authorization"] = credentials
+        # the repository's httpClient rules (timeout, connection.retries) hold for its token service too
         try:
-            response = self.pool.request("GET", realm, fields=fields, headers=headers,
-                                         timeout=urllib3.Timeout(connect=10, read=30))
-        except urllib3.exceptions.HTTPError as error:
-            raise UpstreamError(f"{repository.name}: token service {realm} failed: {error}") from error
+            response = request_remote(repository, "GET", realm, fields=fields, headers=headers, timeout=30)
+        except UpstreamError as error:
+            raise UpstreamError(f"{repository.name}: token service {realm} failed: {error.message}") from error
         if response.status != 200:
             raise UpstreamError(f"{repository.name}: token service {realm} answered {response.status}")
         try:
@@ -171,15 +174,11 @@ def revalidate(repository: Repository, asset: Asset) -> bool | None:
     url = repository.config.proxy.remote_url.rstrip("/") + "/" + asset.path  # type: ignore[union-attr]
     auth = auth_of(repository)
     headers = request_headers(repository, asset.path, AssetKind.METADATA)
-    timeout = urllib3.Timeout(connect=10, read=30)
-    try:
-        response = auth.pool.request("HEAD", url, headers=headers, timeout=timeout)
-        if response.status == 401:
-            retry = auth.authorize(repository, response.headers.get("WWW-Authenticate", ""))
-            if retry:
-                response = auth.pool.request("HEAD", url, headers={**headers, **retry}, timeout=timeout)
-    except urllib3.exceptions.HTTPError as error:
-        raise UpstreamError(f"{repository.name}: HEAD {url} failed: {error}") from error
+    response = request_remote(repository, "HEAD", url, headers=headers, timeout=30)
+    if response.status == 401:
+        retry = auth.authorize(repository, response.headers.get("WWW-Authenticate", ""))
+        if retry:
+            response = request_remote(repository, "HEAD", url, headers={**headers, **retry}, timeout=30)
     if response.status in (404, 410):
         return False
     if response.status != 200:
@@ -188,6 +187,18 @@ def revalidate(repository: Repository, asset: Asset) -> bool | None:
     if not remote_digest:
         return False
     return remote_digest == f"sha256:{asset.blob_sha256}"
+
+
+def expected_digests(path: str) -> dict[str, str]:
+    """A blob or a manifest by digest must hash to that digest: the engine refuses to cache anything else."""
+    match = _PATH.match(path)
+    if match is None:
+        return {}
+    kind, _, reference = match.group("rest").partition("/")
+    if kind not in ("blobs", "manifests") or not manifests.is_digest(reference):
+        return {}
+    algorithm, _, value = reference.partition(":")
+    return {algorithm: value}
 
 
 def classify(path: str) -> AssetKind:

@@ -3,10 +3,14 @@ demands the bearer-token flow."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import threading
+import time
 from pathlib import Path
 
+import pytest
 import urllib3
 
 from conftest import skopeo
@@ -51,26 +55,60 @@ def test_pull_through_group_survives_upstream_outage(tmp_path: Path, docker_layo
     assert json.loads(by_digest.stdout)["schemaVersion"] == 2
 
 
-def test_concurrent_pulls_of_one_layer(tmp_path: Path, docker_layout, go_registry) -> None:
-    push_upstream(tmp_path, go_registry.url, "team/tool", "1", b"x" * 300_000)
-    server = docker_layout(go_registry.url)
+def test_concurrent_pulls_of_one_layer(docker_layout, fault_upstream) -> None:
+    """Eight clients pull one uncached layer: one upstream GET, streamed to all while it downloads."""
+    layer = os.urandom(3 * 1024 * 1024)
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    fault_upstream.put(f"v2/team/tool/blobs/{digest}", layer)
+    fault_upstream.throttle(1.5 * 1024 * 1024)  # the remote needs about 2 s: every pull overlaps the download
+    server = docker_layout(fault_upstream.url)
+    url = f"http://{server.group}/v2/team/tool/blobs/{digest}"
     http = urllib3.PoolManager(maxsize=8, headers=urllib3.make_headers(basic_auth="admin:admin123"))
-    manifest = json.loads(http.request("GET", f"http://{server.group}/v2/team/tool/manifests/1", headers={
-        "Accept": "application/vnd.oci.image.manifest.v1+json"}).data)
-    layer = manifest["layers"][0]
-    results: list[bytes] = []
+    results: list[tuple[int, bytes, float]] = []
 
     def pull() -> None:
-        results.append(http.request("GET", f"http://{server.group}/v2/team/tool/blobs/{layer['digest']}").data)
+        started = time.monotonic()
+        response = http.request("GET", url, preload_content=False)
+        first = response.read(1)
+        results.append((response.status, first + response.read(), time.monotonic() - started))
 
     threads = [threading.Thread(target=pull) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(results) == 8 and all(len(body) == layer["size"] for body in results)
+    assert len(results) == 8 and all(status == 200 and body == layer for status, body, _ in results)
+    assert fault_upstream.count(f"v2/team/tool/blobs/{digest}") == 1
     assets = [a for a in server.ts.stowage.catalog.iter_assets("docker-proxy") if "/blobs/" in a.path]
-    assert {a.blob_sha256 for a in assets} >= {layer["digest"][7:]}
+    assert [a.blob_sha256 for a in assets] == [digest[7:]]
+
+    # The single download streamed: a client's first byte came well before the remote had sent it all.
+    fault_upstream.put(f"v2/team/other/blobs/{digest}", layer)
+    started = time.monotonic()
+    response = http.request("GET", url.replace("team/tool", "team/other"), preload_content=False)
+    response.read(1)
+    first_byte = time.monotonic() - started
+    rest = response.read()
+    total = time.monotonic() - started
+    assert response.status == 200 and len(rest) == len(layer) - 1
+    assert total - first_byte > 1.0, f"first byte after {first_byte:.2f}s of {total:.2f}s: not streamed"
+
+
+def test_a_proxied_blob_with_the_wrong_digest_is_never_stored(docker_layout, fault_upstream) -> None:
+    claimed = "sha256:" + hashlib.sha256(b"the real layer").hexdigest()
+    fault_upstream.put(f"v2/team/tool/blobs/{claimed}", b"something else entirely" * 1000)
+    server = docker_layout(fault_upstream.url, httpClient={"autoBlock": False})
+    http = urllib3.PoolManager(headers=urllib3.make_headers(basic_auth="admin:admin123"), retries=False)
+    for _ in range(2):
+        try:
+            response = http.request("GET", f"http://{server.group}/v2/team/tool/blobs/{claimed}")
+        except urllib3.exceptions.ProtocolError:
+            pass  # cut off mid-body: the client sees the transfer fail
+        else:
+            assert response.status != 200 or hashlib.sha256(response.data).hexdigest() != claimed[7:]
+            assert response.status != 200 or len(response.data) < 23 * 1000, "served complete as if valid"
+        assert [a for a in server.ts.stowage.catalog.iter_assets("docker-proxy") if "/blobs/" in a.path] == []
+    assert fault_upstream.count(f"v2/team/tool/blobs/{claimed}") == 2  # nothing cached, so asked again
 
 
 def test_proxy_follows_upstream_bearer_challenge(tmp_path: Path, stowage_factory, live_server_factory,
@@ -92,3 +130,30 @@ def test_proxy_follows_upstream_bearer_challenge(tmp_path: Path, stowage_factory
     anonymous = docker_layout(upstream.url)
     refused = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{anonymous.group}/up/private:1", check=False)
     assert refused.returncode != 0
+
+
+def test_token_service_and_revalidation_follow_the_retry_setting(stowage_factory, fault_upstream) -> None:
+    """httpClient.connection.retries (default 0) holds for the token service and the HEAD revalidation."""
+    from stowage.plugin import Asset, AssetKind, UpstreamError
+    from stowage_docker import upstream
+
+    ts = stowage_factory(repositories=[
+        dict(name="once", format="docker", type="proxy", proxy={"remoteUrl": fault_upstream.url}),
+        dict(name="twice", format="docker", type="proxy", proxy={"remoteUrl": fault_upstream.url},
+             httpClient={"connection": {"retries": 1}})])
+    fault_upstream.put("token", b"{}")
+    fault_upstream.fault("status", "token", status=503)
+    fault_upstream.put("v2/team/tool/manifests/1", b"{}")
+    fault_upstream.fault("status", "v2/team/tool/manifests/1", status=503)
+    challenge = f'Bearer realm="{fault_upstream.url}/token",service="registry",scope="repository:team/tool:pull"'
+    tag = Asset(repository="once", path="v2/team/tool/manifests/1", blob_sha256="0" * 64, size=2,
+                content_type="application/json", kind=AssetKind.METADATA)
+    for name, attempts in (("once", 1), ("twice", 2)):
+        repository = ts.stowage.repository(name)
+        fault_upstream.clear_log()
+        with pytest.raises(UpstreamError):
+            upstream.auth_of(repository).authorize(repository, challenge)
+        assert len([r for r in fault_upstream.log if r.path.startswith("token")]) == attempts
+        with pytest.raises(UpstreamError):
+            upstream.revalidate(repository, tag)
+        assert fault_upstream.count("v2/team/tool/manifests/1", method="HEAD") == attempts

@@ -7,8 +7,9 @@ from typing import Any
 
 import falcon
 
-from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, FormatHandler, NotFound, RepoRequest, Repository,
-                            RepositoryType, StowageError, Unauthorized, UpstreamError)
+from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, FormatHandler, NotFound,
+                            RepoRequest, Repository, RepositoryType, StowageError, Unauthorized, UploadedFile,
+                            UpstreamError, User)
 
 from stowage_npm import hosted
 from stowage_npm.names import (CORGI_PATH, CORGI_PREFIX, DIST_TAGS_PATH, PACKUMENT_PATH, REV_PATH,
@@ -134,9 +135,9 @@ class NpmHandler(FormatHandler):
             member_name = document.tarballs.get(request.path)
             if member_name is None:
                 raise NotFound(f"{request.path} is not listed by {name}'s packument in {repository.name}")
-            asset = repository.stowage.repository(member_name).resolve(request.path, AssetKind.CONTENT)
+            asset = repository.stowage.repository(member_name).resolve(request.path, AssetKind.CONTENT, stream=True)
         else:
-            asset = repository.resolve(request.path, AssetKind.CONTENT)
+            asset = repository.resolve(request.path, AssetKind.CONTENT, stream=True)  # a proxy miss streams
         request.send_asset(asset, content_type="application/octet-stream")
 
     # -- writes -----------------------------------------------------------------------------------------
@@ -204,6 +205,15 @@ class NpmHandler(FormatHandler):
             hosted.remove_tarball(repository, match.group("name"), asset.path)
         else:
             repository.delete(asset.path)
+
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+                         user: User | None) -> list[Asset]:
+        """``POST /service/rest/v1/components?repository=...`` with one ``npm.asset`` package tarball: its
+        ``package.json`` names the version, published as ``npm publish`` would."""
+        uploads = [f for f in files if f.field == "npm.asset"]
+        if len(uploads) != 1 or len(files) != 1:
+            raise BadRequest("send one file part named npm.asset (a package tarball)")
+        return [hosted.publish_tarball(repository, uploads[0], user)]
 
     def delete_component(self, repository: Repository, component: Component) -> None:
         for asset in repository.stowage.catalog.list_assets(repository.name, component_id=component.id).items:

@@ -17,8 +17,10 @@ import tempfile
 from datetime import datetime, timezone
 from typing import IO, Any, Mapping
 
-from stowage.plugin import (Action, BadRequest, Component, Conflict, DigestMismatch, Forbidden, InvalidContent,
-                            NotFound, RepoRequest, Repository, copy_into)
+import attrs
+
+from stowage.plugin import (Action, Asset, BadRequest, BlobInfo, Component, Conflict, DigestMismatch, Forbidden,
+                            InvalidContent, NotFound, RepoRequest, Repository, UploadedFile, User, copy_into)
 
 from stowage_npm.names import (check_new_name, check_tag, check_version, scope_of, tarball_path, unscoped)
 from stowage_npm.packument import SCOPES_NAMESPACE, namespace
@@ -104,12 +106,7 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
     check_version(version)
     if not isinstance(manifest, dict) or manifest.get("name") != name or manifest.get("version") != version:
         raise BadRequest(f"the manifest of {version} must name {name}@{version}")
-    path = tarball_path(name, version)
-    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
-    stored = load(repository, name)
-    if stored and version in stored["versions"]:
-        raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
-    repository.check_writable(path, artifact_name=name)
+    _check_new_version(repository, name, version)
     dist = manifest.get("dist") or {}
     (filename, attachment), = attachments.items()
     if not isinstance(attachment, dict) or not isinstance(attachment.get("data"), str):
@@ -133,12 +130,57 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
             copy_into(tarball, writer, size)
             blob = writer.commit(expected_size=size)
 
+    _asset, stored = _record_version(repository, request.user, name, version, manifest, blob, tags)
+    return {"ok": True, "id": name, "rev": _rev(stored)}
+
+
+def publish_tarball(repository: Repository, upload: UploadedFile, user: User | None) -> Asset:
+    """``POST /service/rest/v1/components`` with ``npm.asset``: publish the version the tarball's
+    ``package/package.json`` names, as ``npm publish`` would (same checks, same packument update,
+    ``latest`` moves to it). The tarball is already in the blob store; a refused one is left unreferenced
+    for the blob collector."""
+    with repository.blob_store.open(upload.blob.sha256) as tarball:
+        package = _read_package_json(tarball, upload.filename)
+    name, version = package.get("name"), package.get("version")
+    if not isinstance(name, str) or not isinstance(version, str):
+        raise InvalidContent(f"package.json in {upload.filename} must have a string name and version")
+    check_new_name(name)
+    check_version(version)
+    _check_new_version(repository, name, version)
+    sha1, sha512 = hashlib.sha1(), hashlib.sha512()
+    with repository.blob_store.open(upload.blob.sha256) as tarball:
+        while chunk := tarball.read(1024 * 1024):
+            sha1.update(chunk)
+            sha512.update(chunk)
+    blob = attrs.evolve(upload.blob, digests={**upload.blob.digests, "sha1": sha1.hexdigest(),
+                                              "sha512": sha512.hexdigest()})
+    manifest = {key: value for key, value in package.items() if not key.startswith("_")}
+    asset, _stored = _record_version(repository, user, name, version, manifest, blob, {"latest": version})
+    return asset
+
+
+def _check_new_version(repository: Repository, name: str, version: str) -> None:
+    """The checks before a tarball is read: the repository takes writes of ``name``, ``version`` is new."""
+    repository.check_writable(name + "/package.json", artifact_name=name)  # group/proxy, read-only, name policy
+    stored = load(repository, name)
+    if stored and version in stored["versions"]:
+        raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
+    repository.check_writable(tarball_path(name, version), artifact_name=name)
+
+
+def _record_version(repository: Repository, user: User | None, name: str, version: str,
+                    manifest: Mapping[str, Any], blob: BlobInfo,
+                    tags: Mapping[str, str]) -> tuple[Asset, dict[str, Any]]:
+    """Record a checked tarball and add its version to the package document, in one catalog transaction."""
+    sha1, sha512 = blob.digests["sha1"], blob.digests["sha512"]
+    path = tarball_path(name, version)
+    dist = manifest.get("dist") or {}
     manifest = dict(manifest)
     manifest["_id"] = f"{name}@{version}"
     manifest["dist"] = {**dist, "tarball": path, "shasum": sha1,
                         "integrity": "sha512-" + base64.b64encode(bytes.fromhex(sha512)).decode()}
-    if request.user is not None:
-        manifest["_npmUser"] = {"name": request.user.user_id, "email": request.user.email_address}
+    if user is not None:
+        manifest["_npmUser"] = {"name": user.user_id, "email": user.email_address}
     readme = {key: manifest.pop(key) for key in ("readme", "readmeFilename") if key in manifest}
     for key in ("_attachments", "access"):  # the readme lives once, at the top level (as npmjs keeps it)
         manifest.pop(key, None)
@@ -151,11 +193,11 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
         if stored is None:
             stored = {"name": name, "versions": {}, "dist-tags": {}, "time": {"created": timestamp}, "extra": {},
                       "rev": 0}
-        repository.record(path, blob, content_type="application/octet-stream",
-                          component=Component(repository=repository.name, format="npm", name=unscoped(name),
-                                              group=scope_of(name).lstrip("@"), version=version),
-                          attributes={"npm": {"name": name, "version": version},
-                                      "uploader": request.user.user_id if request.user else None})
+        asset = repository.record(path, blob, content_type="application/octet-stream",
+                                  component=Component(repository=repository.name, format="npm", name=unscoped(name),
+                                                      group=scope_of(name).lstrip("@"), version=version),
+                                  attributes={"npm": {"name": name, "version": version},
+                                              "uploader": user.user_id if user else None})
         stored["versions"][version] = manifest
         stored["time"][version] = timestamp
         stored["dist-tags"].update(tags)
@@ -164,13 +206,13 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
             if key in manifest:
                 extra[key] = manifest[key]
         extra.update(readme)
-        if request.user is not None:
-            maintainers = [m for m in extra.get("maintainers", []) if m.get("name") != request.user.user_id]
-            extra["maintainers"] = maintainers + [{"name": request.user.user_id,
-                                                   "email": request.user.email_address}]
+        if user is not None:
+            maintainers = [m for m in extra.get("maintainers", []) if m.get("name") != user.user_id]
+            extra["maintainers"] = maintainers + [{"name": user.user_id,
+                                                   "email": user.email_address}]
         stored["extra"] = extra
         _save(repository, stored)
-    return {"ok": True, "id": name, "rev": _rev(stored)}
+    return asset, stored
 
 
 def _rev(stored: Mapping[str, Any]) -> str:
@@ -211,6 +253,14 @@ def _check_integrity(dist: Mapping[str, Any], sha1: str, sha512: str, name: str,
 
 
 def _check_package_json(tarball: IO[bytes], name: str, version: str) -> None:
+    package = _read_package_json(tarball, f"the tarball of {name}@{version}")
+    if package.get("name") != name or package.get("version") != version:
+        raise InvalidContent(f"package.json in the tarball says {package.get('name')}@{package.get('version')}, "
+                             f"the publish document says {name}@{version}")
+
+
+def _read_package_json(tarball: IO[bytes], label: str) -> dict[str, Any]:
+    """``package/package.json`` (any top directory) of a gzip'd tarball, as a JSON object."""
     try:
         with tarfile.open(fileobj=tarball, mode="r:gz") as archive:
             for member in archive:
@@ -220,16 +270,14 @@ def _check_package_json(tarball: IO[bytes], name: str, version: str) -> None:
                     package = json.loads(handle.read(16 * 1024 * 1024)) if handle else None
                     break
             else:
-                raise InvalidContent(f"the tarball of {name}@{version} has no package/package.json")
+                raise InvalidContent(f"{label} has no package/package.json")
     except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeDecodeError) as error:
         if isinstance(error, InvalidContent):
             raise
-        raise InvalidContent(f"the tarball of {name}@{version} is not a valid gzip'd tar: {error}") from None
+        raise InvalidContent(f"{label} is not a valid gzip'd tar: {error}") from None
     if not isinstance(package, dict):
-        raise InvalidContent(f"package.json in the tarball of {name}@{version} is not a JSON object")
-    if package.get("name") != name or package.get("version") != version:
-        raise InvalidContent(f"package.json in the tarball says {package.get('name')}@{package.get('version')}, "
-                             f"the publish document says {name}@{version}")
+        raise InvalidContent(f"package.json in {label} is not a JSON object")
+    return package
 
 
 # -- metadata updates: deprecate, unpublish one version -------------------------------------------------

@@ -12,9 +12,7 @@ import shutil
 import subprocess
 from typing import Iterator
 
-import urllib3
-
-from stowage.plugin import Repository, RepositoryType, UpstreamError
+from stowage.plugin import Repository, RepositoryType, UpstreamError, request_remote
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +38,6 @@ def expand_remote_url(url: str) -> str:
     else:
         log.warning("npm is not installed; %s resolves to %s", REGISTRY_PLACEHOLDER, DEFAULT_REGISTRY)
     return DEFAULT_REGISTRY
-
-
-def pool(repository: Repository) -> urllib3.PoolManager:
-    return repository.stowage.extension("npm-upstream-pool", lambda: urllib3.PoolManager(num_pools=32, maxsize=16))
 
 
 def auth_headers(repository: Repository) -> dict[str, str]:
@@ -82,10 +76,11 @@ def forward(repository: Repository, method: str, path: str, *, query: str = "", 
     """Send one request to a proxy repository's remote; (status, content type, body)."""
     remote = repository.config.proxy.remote_url.rstrip("/")  # type: ignore[union-attr]
     url = f"{remote}/{path}" + (f"?{query}" if query else "")
+    # core's client: the repository's httpClient timeout and connection.retries (default 0, so a refused
+    # remote fails at once and serve-stale / audit answers are not held up by retries)
     try:
-        response = pool(repository).request(method, url, body=body, headers={**(headers or {}),
-                                                                            **auth_headers(repository)},
-                                            timeout=urllib3.Timeout(connect=10, read=timeout), retries=False)
-    except urllib3.exceptions.HTTPError as error:
-        raise UpstreamError(f"{repository.name}: {method} {url} failed: {error}") from error
+        response = request_remote(repository, method, url, body=body, timeout=timeout,
+                                  headers={**(headers or {}), **auth_headers(repository)})
+    except UpstreamError as error:
+        raise UpstreamError(f"{repository.name}: {method} {url} failed: {error.message}") from error
     return response.status, response.headers.get("Content-Type", "application/json"), response.data

@@ -79,8 +79,11 @@ class PypiHandler(FormatHandler):
             return
         if split_file_path(path) is None:
             raise NotFound(f"{path} not found in {request.repository.name}")
-        asset = request.repository.resolve(path, self.classify(path))
-        self._verify_proxied(request.repository, asset)
+        # A proxy miss streams to the client while it downloads; the engine checks the sha256 the page
+        # lists (expected_digests) before it caches. A copy cached earlier is checked against the page now.
+        asset = request.repository.resolve(path, self.classify(path), stream=True)
+        if isinstance(asset, Asset):
+            self._verify_proxied(request.repository, asset)
         request.send_asset(asset, content_type=_content_type(path))
 
     def _send_document(self, request: RepoRequest, document: object) -> None:
@@ -95,30 +98,36 @@ class PypiHandler(FormatHandler):
                            etag=etag)
 
     def _verify_proxied(self, repository: Repository, asset: Asset) -> None:
-        """A file fetched by a proxy must have the sha256 its upstream page lists; otherwise it is dropped."""
+        """A file a proxy cached must have the sha256 its upstream page lists now; otherwise it is dropped."""
         owner = repository if asset.repository == repository.name else repository.stowage.repository(asset.repository)
         if owner.type is not RepositoryType.PROXY:
             return
-        split = split_file_path(asset.path)
-        if split is None:
-            return
-        project, filename = split
-        is_metadata = filename.endswith(METADATA_SUFFIX)
-        try:
-            page = owner.metadata(index.project_path(project))
-        except StowageError:
-            return  # no page to check against (remote down and never cached): keep serving the copy
-        listed = page.file(filename[:-len(METADATA_SUFFIX)] if is_metadata else filename)
-        if listed is None:
-            return
-        expected = (listed.core_metadata if isinstance(listed.core_metadata, str) else None) if is_metadata \
-            else listed.sha256
-        if expected and expected.lower() != asset.blob_sha256:
+        expected = self.expected_digests(owner, asset.path).get("sha256")
+        if expected and expected != asset.blob_sha256:
+            filename = asset.path.rsplit("/", 1)[-1]
             owner.delete(asset.path)
             raise UpstreamError(f"{filename} from the remote of {owner.name} has sha256 {asset.blob_sha256}, "
                                 f"but its index lists {expected}; the copy was discarded")
 
     # -- proxy engine ----------------------------------------------------------------------------------
+    def expected_digests(self, repository: Repository, path: str) -> dict[str, str]:
+        """The sha256 the remote's project page lists for a file (or for its PEP 658 metadata)."""
+        split = split_file_path(path)
+        if split is None:
+            return {}
+        project, filename = split
+        is_metadata = filename.endswith(METADATA_SUFFIX)
+        try:
+            page = repository.metadata(index.project_path(project))
+        except StowageError:
+            return {}  # no page to check against (remote down and never cached)
+        listed = page.file(filename[:-len(METADATA_SUFFIX)] if is_metadata else filename)
+        if listed is None:
+            return {}
+        expected = (listed.core_metadata if isinstance(listed.core_metadata, str) else None) if is_metadata \
+            else listed.sha256
+        return {"sha256": expected.lower()} if expected else {}
+
     def classify(self, path: str) -> AssetKind:
         return AssetKind.METADATA if path.startswith("simple/") else AssetKind.CONTENT
 

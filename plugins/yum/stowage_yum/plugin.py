@@ -50,7 +50,7 @@ class YumHandler(FormatHandler):
                 return
             if name == "repomd.xml":
                 hosted.regenerator(self.stowage).ensure(repository, root)
-        asset = repository.resolve(request.path, self.classify(request.path))
+        asset = repository.resolve(request.path, self.classify(request.path), stream=True)  # a proxy miss streams
         content_type = None
         if asset.path.endswith(".rpm"):
             content_type = hosted.RPM_CONTENT_TYPE
