@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from conftest import skopeo
+from docker_kit import skopeo
 from oci_layout import Layout
 
 CREDS = ("--creds", "admin:admin123")

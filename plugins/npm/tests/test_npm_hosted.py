@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NpmClient, installed_version, make_package
+from npm_kit import NpmClient, installed_version, make_package
 
 PACKAGES = [("@acme/util", "1.0.0"), ("@acme/util", "1.1.0"), ("left-pad-x", "1.0.0")]
 

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import NpmClient, installed_version, make_package
+from npm_kit import NpmClient, installed_version, make_package
 from test_npm_hosted import http, new_project
 
 ADVISORY = {"id": 1179, "url": "https://example.invalid/advisories/1179", "title": "Prototype pollution",

@@ -9,7 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import NpmClient, installed_version, make_package
+from npm_kit import NpmClient, installed_version, make_package
 from test_npm_hosted import http, new_project, tarball_bytes
 
 

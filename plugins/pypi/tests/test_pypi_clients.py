@@ -11,7 +11,7 @@ from pathlib import Path
 
 import urllib3
 
-from conftest import hosted_proxy_group, make_sdist, make_wheel, pip, twine_upload, uv
+from pypi_kit import hosted_proxy_group, make_sdist, make_wheel, pip, twine_upload, uv
 
 
 def installed(target: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ import sys
 
 import urllib3
 
-from conftest import BIN, make_wheel, run
+from pypi_kit import BIN, make_wheel, run
 
 
 def test_pypirc_and_pip_conf_from_the_browse_page_work(stowage_factory, live_server_factory, client_env, tmp_path):
