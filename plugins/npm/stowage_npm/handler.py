@@ -14,7 +14,7 @@ from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, For
 from stowage_npm import hosted
 from stowage_npm.names import (CORGI_PATH, CORGI_PREFIX, DIST_TAGS_PATH, PACKUMENT_PATH, REV_PATH,
                                TARBALL_PATH, TARBALL_REV_PATH, VERSION_PATH, escaped)
-from stowage_npm.packument import CORGI_TYPE, Packument, render_manifest, rendered_bytes
+from stowage_npm.packument import CORGI_TYPE, Packument, render_manifest, rendered_bytes, tarball_digests
 from stowage_npm.upstream import forward, proxy_leaves
 
 LOGIN_PREFIX = "-/user/org.couchdb.user:"
@@ -60,6 +60,27 @@ class NpmHandler(FormatHandler):
             return {"Accept": CORGI_TYPE}
         if PACKUMENT_PATH.fullmatch(path):
             return {"Accept": "application/json"}
+        return {}
+
+    def expected_digests(self, repository: Repository, path: str) -> dict[str, str]:
+        """The digest the remote's packument lists for a tarball (``dist.integrity``, else ``dist.shasum``):
+        the engine checks it while the body streams in and caches nothing that differs."""
+        match = TARBALL_PATH.fullmatch(path)
+        if match is None or repository.type is not RepositoryType.PROXY:
+            return {}
+        name = match.group("name")
+        catalog = repository.stowage.catalog
+        # The packument the client read before asking for the tarball (npm reads the abbreviated one);
+        # the abbreviated one is fetched only when neither is cached.
+        candidates = [p for p in (CORGI_PREFIX + name, name) if catalog.get_asset(repository.name, p) is not None]
+        for document_path in candidates or [CORGI_PREFIX + name]:
+            try:
+                document = repository.metadata(document_path)
+            except StowageError:
+                continue  # no packument to check against (remote down and never cached)
+            digests = tarball_digests(document, path)
+            if digests:
+                return digests
         return {}
 
     def artifact_name(self, path: str) -> str:

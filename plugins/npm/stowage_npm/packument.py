@@ -9,6 +9,7 @@ bytes and merged documents are cached on it.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import gzip
 import hashlib
@@ -135,6 +136,47 @@ def parse_upstream(repository: Repository, match: re.Match[str], stream: IO[byte
                          key=("proxy", repository.name, sha))
     caches.parsed.put(sha, document, weight=size)
     return document
+
+
+#: SRI algorithms npm writes in ``dist.integrity``, strongest first (hashlib names).
+_SRI_ALGORITHMS = ("sha512", "sha384", "sha256")
+_SHA1_HEX = re.compile(r"[0-9a-f]{40}")
+
+
+def tarball_digests(document: Packument, path: str) -> dict[str, str]:
+    """The digest the packument lists for the tarball at ``path``: the strongest ``dist.integrity`` entry
+    (SRI, base64 -> hex) or else ``dist.shasum`` (sha1); {} when no version lists that tarball."""
+    for manifest in document.versions.values():
+        dist = manifest.get("dist") if isinstance(manifest, Mapping) else None
+        if not isinstance(dist, Mapping) or dist.get("tarball") != path:
+            continue
+        found = _sri_digests(dist.get("integrity"))
+        for algorithm in _SRI_ALGORITHMS:
+            if algorithm in found:
+                return {algorithm: found[algorithm]}
+        shasum = dist.get("shasum")
+        if isinstance(shasum, str) and _SHA1_HEX.fullmatch(shasum.lower()):
+            return {"sha1": shasum.lower()}
+        return {}
+    return {}
+
+
+def _sri_digests(integrity: object) -> dict[str, str]:
+    """``sha512-<base64> sha1-<base64>`` -> {"sha512": hex, "sha1": hex}; malformed entries are skipped."""
+    if not isinstance(integrity, str):
+        return {}
+    found: dict[str, str] = {}
+    for entry in integrity.split():
+        algorithm, _, value = entry.partition("-")
+        value = value.partition("?")[0]  # SRI options
+        size = hashlib.new(algorithm).digest_size if algorithm in (*_SRI_ALGORITHMS, "sha1") else 0
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            continue
+        if size and len(raw) == size:
+            found.setdefault(algorithm, raw.hex())
+    return found
 
 
 def relative_tarball(url: str, remote: str, name: str, version: str) -> str:

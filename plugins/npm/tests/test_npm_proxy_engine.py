@@ -56,3 +56,50 @@ def test_search_and_audit_passthrough_follow_the_retry_setting(stowage_factory, 
         answer = urllib3.request("GET", f"{server.url}/repository/{name}/-/v1/search?text=x")
         assert answer.status == 200 and json.loads(answer.data)["objects"] == []  # a failing remote hides nothing
         assert len([r for r in fault_upstream.log if r.path.startswith("-/v1/search")]) == attempts
+
+
+def _sri(data: bytes) -> str:
+    import base64
+
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def test_a_tarball_that_differs_from_its_packument_is_never_cached_nor_served_whole(
+        stowage_factory, live_server_factory, fault_upstream, tmp_path):
+    """The remote's packument lists the tarball's digest (integrity, else shasum); a body that differs is cut
+    off mid-stream (never a complete 200) and not cached, so the next request asks the remote again."""
+    import subprocess
+
+    listed = os.urandom(1024 * 1024)
+    swapped = os.urandom(len(listed))  # same size: only the digest tells them apart
+    dists = {"1.0.0": {"integrity": _sri(listed)}, "2.0.0": {"shasum": hashlib.sha1(listed).hexdigest()}}
+    versions = {}
+    for version, dist in dists.items():
+        fault_upstream.put(f"swapped/-/swapped-{version}.tgz", swapped)
+        versions[version] = {"name": "swapped", "version": version, "dist": {
+            "tarball": f"{fault_upstream.url}/swapped/-/swapped-{version}.tgz", **dist}}
+    fault_upstream.put("swapped", json.dumps({"name": "swapped", "versions": versions,
+                                              "dist-tags": {"latest": "2.0.0"}}), content_type="application/json")
+    app = stowage_factory(repositories=[
+        {"name": "npm-proxy", "format": "npm", "type": "proxy", "proxy": {"remoteUrl": fault_upstream.url}}])
+    server = live_server_factory(app)
+
+    for version in dists:
+        path = f"swapped/-/swapped-{version}.tgz"
+        out = tmp_path / f"{version}.tgz"
+        for attempt in (1, 2):
+            result = subprocess.run(["curl", "-sS", "-o", str(out), "-w", "%{http_code}",
+                                     f"{server.url}/repository/npm-proxy/{path}"], capture_output=True, text=True)
+            got = out.read_bytes() if out.exists() else b""
+            assert result.returncode != 0 or result.stdout != "200" or len(got) < len(swapped), \
+                f"{version}: a body that differs from the packument was served whole"
+            assert got != swapped
+            assert app.stowage.catalog.get_asset("npm-proxy", path) is None
+            assert fault_upstream.count(path) == attempt  # nothing cached: the remote is asked again
+
+    # Once the remote serves the listed bytes, they are cached.
+    fault_upstream.put("swapped/-/swapped-1.0.0.tgz", listed)
+    status, _, _ = curl_first_byte(f"{server.url}/repository/npm-proxy/swapped/-/swapped-1.0.0.tgz")
+    assert status == "200"
+    cached = app.stowage.catalog.get_asset("npm-proxy", "swapped/-/swapped-1.0.0.tgz")
+    assert cached is not None and cached.blob_sha256 == hashlib.sha256(listed).hexdigest()
