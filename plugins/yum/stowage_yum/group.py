@@ -147,7 +147,7 @@ def _one_member(cache: GroupGenerations, member: Repository, root: str) -> Membe
     with member.open(asset) as stream:
         repomd = stream.read()
     files = {}
-    for kind, href in _repomd_locations(repomd).items():
+    for kind, href in repomd_locations(repomd).items():
         data_asset = member.resolver.resolve(f"{root}{href}", AssetKind.CONTENT)
         if data_asset is None:
             raise NotFound(f"{member.name}: {root}{href} named by repomd.xml is missing")
@@ -157,7 +157,7 @@ def _one_member(cache: GroupGenerations, member: Repository, root: str) -> Membe
                           repomd=repomd, files=files)
 
 
-def _repomd_locations(repomd: bytes) -> dict[str, str]:
+def repomd_locations(repomd: bytes) -> dict[str, str]:
     with tempfile.NamedTemporaryFile(suffix="-repomd.xml") as handle:
         handle.write(repomd)
         handle.flush()

@@ -109,6 +109,12 @@ class YumHandler(FormatHandler):
             return AssetKind.CONTENT
         return AssetKind.METADATA
 
+    def expected_digests(self, repository: Repository, path: str) -> dict[str, str]:
+        """The sha256/sha512 the cached upstream primary.xml lists for an RPM (see :mod:`stowage_yum.proxy`)."""
+        from stowage_yum.proxy import expected_digests
+
+        return expected_digests(repository, path)
+
     def artifact_name(self, path: str) -> str:
         return posixpath.basename(path)
 
