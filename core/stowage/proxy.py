@@ -30,7 +30,7 @@ import attrs
 import urllib3
 
 from stowage.blobstore.base import CHUNK_SIZE
-from stowage.errors import InvalidContent, StowageError, UpstreamBlocked, UpstreamError
+from stowage.errors import DigestMismatch, InvalidContent, StowageError, UpstreamBlocked, UpstreamError
 from stowage.models import Asset, AssetKind, NegativeCacheSettings
 from stowage.proxy_flight import Flight, FlightTable, InFlightAsset
 from stowage.proxy_upstream import (FAILURE_STATUSES, check_not_blocked, http_client_settings, record_failure,
@@ -281,7 +281,7 @@ class ProxyResolver(Resolver):
                                     f"bytes: {error}; nothing was cached") from error
             try:
                 blob = writer.commit(expected_size=length, expected=expected)
-            except InvalidContent as error:
+            except (InvalidContent, DigestMismatch) as error:  # the remote's fault, not the client's: 502
                 raise UpstreamError(f"the remote of {repository.name} sent a bad body for {path}: "
                                     f"{error.message}; nothing was cached") from error
         asset = repository.record(path, blob, content_type=content_type, kind=kind, fetched_at=time.time(),
