@@ -307,3 +307,34 @@ def test_head_of_an_uncached_path_fetches_it_once(stack, fault_upstream):
     body = get(f"{server.url}/repository/raw-proxy/head.bin")
     assert body.data == b"12345"
     assert fault_upstream.count("head.bin") == 1
+
+
+def _head_length(url: str) -> tuple[str, str | None]:
+    """``curl -I``: (status line, Content-Length or None)."""
+    answer = curl("-I", url)
+    lines = answer.stdout.splitlines()
+    length = next((line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("content-length:")),
+                  None)
+    return (lines[0].strip() if lines else answer.stderr), length
+
+
+def test_head_of_an_uncached_path_has_the_exact_length_when_the_remote_sends_none(stack, stowage_app,
+                                                                                    fault_upstream):
+    """A chunked remote announces no length: HEAD waits for the verified download instead of saying 0."""
+    server = stack()
+    body = os.urandom(1024 * 1024 + 17)
+    fault_upstream.put("chunked.bin", body)
+    fault_upstream.put("broken.bin", body)
+    fault_upstream.chunked()
+    fault_upstream.throttle(2 * 1024 * 1024)  # still downloading when HEAD asks
+    status, length = _head_length(f"{server.url}/repository/raw-proxy/chunked.bin")
+    assert status.endswith("200 OK") and length == str(len(body))
+    cached = stowage_app.stowage.catalog.get_asset("raw-proxy", "chunked.bin")
+    assert cached is not None and cached.size == len(body)
+    assert get(f"{server.url}/repository/raw-proxy/chunked.bin").data == body
+    assert fault_upstream.count("chunked.bin") == 1
+
+    fault_upstream.fault("cut", "broken.bin", at=100 * 1024)  # the download fails: HEAD is no 200 either
+    status, length = _head_length(f"{server.url}/repository/raw-proxy/broken.bin")
+    assert " 200" not in status and status.split()[1].startswith("5"), status
+    assert stowage_app.stowage.catalog.get_asset("raw-proxy", "broken.bin") is None

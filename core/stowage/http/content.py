@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING, Callable
 
 import falcon
 
-from stowage.errors import RangeNotSatisfiable, StowageError
+from stowage.errors import RangeNotSatisfiable, StowageError, UpstreamError
 from stowage.models import Asset
 
 #: bodies up to this size are read into memory and sent as bytes; larger ones are streamed from the file.
@@ -162,7 +162,21 @@ def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener:
 def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightAsset", *,
                    content_type: str | None = None) -> None:
     """Stream a proxy download while it arrives: a full 200 (no ETag or Range: the digest is not known
-    yet). If the download fails, reading raises and the server cuts the connection."""
+    yet). If the download fails, reading raises and the server cuts the connection.
+
+    A HEAD answers at once with the remote's ``Content-Length``; when the remote sent none, it waits for
+    the download to be verified and committed and answers as for a cached asset (exact length, ETag), or
+    fails as a GET would."""
+    if req.method == "HEAD" and asset.size is None:
+        flight = asset.flight
+        flight.wait_done()
+        committed = flight.asset
+        if not flight.committed or committed is None or flight.open_committed is None:
+            raise flight.error or UpstreamError(f"{asset.path}: the download from the remote failed")
+        send_content(req, resp, etag=committed.etag, size=committed.size,
+                     content_type=content_type or committed.content_type, opener=flight.open_committed,
+                     last_modified=committed.last_updated or None)
+        return
     resp.content_type = content_type or asset.content_type
     if asset.size is not None:
         resp.content_length = asset.size

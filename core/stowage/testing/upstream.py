@@ -13,6 +13,8 @@ test can count, and injects the failures a user meets in practice:
 ``put(path, new_content)``       changes the content of a path (new ETag and Last-Modified)
 ``remove(path)``                 the path answers 404
 ``throttle(bytes_per_second)``   slows every body down (to keep a download in flight)
+``chunked(True)``                sends 200 bodies with ``Transfer-Encoding: chunked``, without
+                                 ``Content-Length`` (as servers that compress on the fly do)
 ``require_auth(...)``            answers 401 without the right basic credentials or bearer token
 ``redirect(path, to)``           answers 302 to another path of this upstream
 ===============================  =============================================================
@@ -88,6 +90,7 @@ class _State:
     lock: threading.Lock = field(factory=threading.Lock)
     release: threading.Event = field(factory=threading.Event)
     bytes_per_second: float | None = None
+    chunked: bool = False
     auth: str | None = None
     connections: set = field(factory=set)
 
@@ -211,6 +214,10 @@ class FaultUpstream:
     def throttle(self, bytes_per_second: float | None) -> None:
         """Send bodies at about this rate (None: as fast as possible)."""
         self._state.bytes_per_second = bytes_per_second
+
+    def chunked(self, enabled: bool = True) -> None:
+        """Send 200 bodies chunked, without ``Content-Length`` (the size is known only at the end)."""
+        self._state.chunked = enabled
 
     def require_auth(self, *, basic: tuple[str, str] | None = None, bearer: str | None = None) -> None:
         """Answer 401 to requests without these credentials (no arguments: open again)."""
@@ -337,13 +344,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.send_header("Content-Length", str(entry.size))
+        chunked = self.state.chunked
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(entry.size))
         self.end_headers()
         if self.command == "HEAD":
             return
-        self._send_body(entry, cut_at)
+        self._send_body(entry, cut_at, chunked)
 
-    def _send_body(self, entry: _Entry, cut_at: int | None) -> None:
+    def _send_body(self, entry: _Entry, cut_at: int | None, chunked: bool = False) -> None:
         limit = entry.size if cut_at is None else min(cut_at, entry.size)
         sent = 0
         started = time.monotonic()
@@ -353,7 +364,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not chunk:
                     break
                 try:
-                    self.wfile.write(chunk)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                 except OSError:
                     self.close_connection = True
                     return
@@ -363,6 +374,12 @@ class _Handler(BaseHTTPRequestHandler):
                     ahead = sent / rate - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
+        if chunked and cut_at is None:
+            try:
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                self.close_connection = True
+                return
         if cut_at is not None:
             self.wfile.flush()
             try:
