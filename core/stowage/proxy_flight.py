@@ -153,11 +153,21 @@ class TailReader:
             raise UpstreamError(f"{flight.key}: the body cannot be streamed while it downloads")
         self._handle: IO[bytes] = handle
         self._position = 0
+        self._primed: bytes | None = None
+
+    def prime(self) -> None:
+        """Wait for the first bytes now, in the request handler: a download that fails before any byte
+        reaches the client raises here and becomes a proper error response (502), instead of a failure
+        inside the server before the headers are out (which waitress answers with a bare 500)."""
+        self._primed = self.read(CHUNK_SIZE)
 
     def read(self, size: int = -1) -> bytes:
         flight = self._flight
         if size is None or size < 0:
             size = CHUNK_SIZE
+        if self._primed is not None:
+            data, self._primed = self._primed[:size], self._primed[size:] or None
+            return data
         with flight.condition:
             while True:
                 if flight.state == FlightState.DONE and not flight.committed:

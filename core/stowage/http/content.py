@@ -182,7 +182,13 @@ def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightA
         resp.content_length = asset.size
     if req.method == "HEAD":
         return
-    resp.stream = asset.open()
+    reader = asset.open()
+    try:
+        reader.prime()
+    except BaseException:
+        reader.close()
+        raise
+    resp.stream = reader
 
 
 def _not_modified_since(req: falcon.Request, last_modified: float | None) -> bool:
