@@ -45,14 +45,14 @@ def yum_upstream(tmp_path: Path) -> Iterator[Callable[..., Upstream]]:
     with the RPMs under ``Packages/`` (an item ``(path, name)`` stores the file under another name)."""
     servers: list[Upstream] = []
 
-    def make(rpm_files: list[Path | tuple[Path, str]], repo_dir: str = "") -> Upstream:
+    def make(rpm_files: list[Path | tuple[Path, str]], repo_dir: str = "", *, checksum: str = "sha256") -> Upstream:
         root = tmp_path / f"upstream-{len(servers)}"
         repo = root / repo_dir
         (repo / "Packages").mkdir(parents=True)
         for rpm in rpm_files:
             source, name = rpm if isinstance(rpm, tuple) else (rpm, rpm.name)
             shutil.copy(source, repo / "Packages" / name)
-        subprocess.run(["createrepo_c", "--quiet", "--no-database", str(repo)], check=True)
+        subprocess.run(["createrepo_c", "--quiet", "--no-database", "--checksum", checksum, str(repo)], check=True)
         server = Upstream(root)
         servers.append(server)
         return server
