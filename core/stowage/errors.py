@@ -82,6 +82,12 @@ class RangeNotSatisfiable(StowageError):
     code, status = "RANGE_NOT_SATISFIABLE", 416
 
 
+class NotSupported(StowageError):
+    """The configured blob store or server cannot do what the request needs (e.g. resumable uploads)."""
+
+    code, status = "UNSUPPORTED", 501
+
+
 class ConfigurationError(StowageError):
     """A repository or server setting that cannot be applied; names the offending key or member."""
 

@@ -4,9 +4,9 @@ from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableU
 from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
                             FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
-                            NamePolicyViolation, NotFound, PayloadTooLarge, StowageError, Unauthorized,
-                            RangeNotSatisfiable, RepositoryOffline, UpstreamBlocked, UpstreamError,
-                            UpstreamTimeout, WritePolicyViolation)
+                            NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
+                            RangeNotSatisfiable, RepositoryOffline, StowageError, Unauthorized,
+                            UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate
@@ -31,10 +31,10 @@ __all__ = [
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
     "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
-    "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest", "Repository",
-    "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload", "Route",
-    "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile", "UpstreamBlocked",
-    "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate",
-    "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names", "hookimpl",
-    "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",
+    "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
+    "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload",
+    "Route", "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile",
+    "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation",
+    "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names",
+    "hookimpl", "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",
 ]

@@ -13,7 +13,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
 
-from stowage.errors import DigestMismatch, InvalidContent
+from stowage.errors import DigestMismatch, InvalidContent, NotSupported
 from stowage.models import BlobInfo
 
 CHUNK_SIZE = 1024 * 1024
@@ -173,7 +173,8 @@ class BlobStore(abc.ABC):
 
     def resumable(self, upload_id: str) -> ResumableUpload:
         """The upload ``upload_id`` (letters, digits, ``-`` and ``_``), for blobs sent in several requests."""
-        raise NotImplementedError(f"blob store type {self.config.type} does not support resumable uploads")
+        raise NotSupported(f"blob store {self.name!r} (type {self.config.type}) cannot take uploads sent in "
+                           f"several requests; use a blob store that supports resumable uploads")
 
     def usage(self) -> dict[str, int]:
         """Counts for the blob-store status API; stores that can measure cheaply override this."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import falcon
 
-from stowage.errors import Forbidden, Unauthorized
+from stowage.errors import BadRequest, Forbidden, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.security import Action, User
 
@@ -36,3 +36,16 @@ def require_repository(req: falcon.Request, stowage: "Stowage", repository: "Rep
 def can_read(req: falcon.Request, stowage: "Stowage", repository: "Repository") -> bool:
     user = authenticate(req, stowage)
     return bool(stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=Action.READ))
+
+
+def json_object(req: falcon.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object; a clear 400 otherwise."""
+    try:
+        body = req.get_media()
+    except falcon.MediaNotFoundError:
+        raise BadRequest("a JSON body is required") from None
+    except falcon.MediaMalformedError as error:
+        raise BadRequest(f"the body is not valid JSON: {error.description}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body

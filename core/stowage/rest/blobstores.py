@@ -15,7 +15,7 @@ import falcon
 from stowage.blobstore import BlobStoreConfig
 from stowage.errors import BadRequest, NotFound
 from stowage.rest import V1
-from stowage.rest.access import require_admin
+from stowage.rest.access import json_object, require_admin
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -82,15 +82,6 @@ def _parse_quota(body: dict[str, Any]) -> dict[str, Any] | None:
     return {"type": quota["type"], "limit": limit}
 
 
-def _body(req: falcon.Request) -> dict[str, Any]:
-    try:
-        body = req.get_media()
-    except falcon.MediaMalformedError:
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
-
 
 class BlobStoresResource:
     def __init__(self, stowage: "Stowage"):
@@ -109,7 +100,7 @@ class FileBlobStoresResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(req, self.stowage)
-        body = _body(req)
+        body = json_object(req)
         name = body.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise BadRequest("name is required: letters, digits, '.', '_', '-'")
@@ -135,7 +126,7 @@ class FileBlobStoresResource:
     def on_put_one(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         require_admin(req, self.stowage)
         config = _find(self.stowage, name)
-        body = _body(req)
+        body = json_object(req)
         path = body.get("path")
         if path not in (None, config.path, self._store_path(config)):
             raise BadRequest(f"blob store {name}: the path cannot change")

@@ -11,7 +11,7 @@ from stowage.errors import BadRequest, ConfigurationError, NotFound
 from stowage.http.request import external_base_url
 from stowage.models import RepositoryType
 from stowage.rest import V1
-from stowage.rest.access import can_read, require_admin
+from stowage.rest.access import can_read, json_object, require_admin
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -70,17 +70,6 @@ def full(stowage: "Stowage", req: falcon.Request, repository: "Repository") -> d
     document["url"] = f"{external_base_url(req, stowage)}/repository/{repository.name}"
     return document
 
-
-def _body(req: falcon.Request) -> dict[str, Any]:
-    try:
-        body = req.get_media()
-    except falcon.MediaNotFoundError:
-        raise BadRequest("a JSON body is required") from None
-    except falcon.MediaMalformedError as error:
-        raise BadRequest(f"malformed JSON: {error.description}") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
 
 
 def _keep_secrets(new: dict[str, Any], old: dict[str, Any],
@@ -146,7 +135,7 @@ class RepositoryCreateResource:
                         "rebuild-index": RebuildIndexResource(stowage)}
 
     def _parse(self, req: falcon.Request, format_name: str, type_name: str, name: str | None) -> Any:
-        body = _body(req)
+        body = json_object(req)
         try:
             RepositoryType(type_name)
         except ValueError:

@@ -14,7 +14,7 @@ from attrs import evolve
 
 from stowage.errors import BadRequest, Conflict, NotFound
 from stowage.rest import V1
-from stowage.rest.access import require_admin
+from stowage.rest.access import json_object, require_admin
 from stowage.security import ADMIN_ROLE, BUILTIN_ROLES, User
 
 if TYPE_CHECKING:
@@ -37,15 +37,6 @@ def role_json(role: dict[str, Any]) -> dict[str, Any]:
             "description": role.get("description", ""), "privileges": list(role.get("privileges", ())),
             "roles": list(role.get("roles", ()))}
 
-
-def _json_body(req: falcon.Request) -> dict[str, Any]:
-    try:
-        body = req.get_media()
-    except falcon.MediaMalformedError:
-        raise BadRequest("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], key: str, default: str = "") -> str:
@@ -96,7 +87,7 @@ class UsersResource(SecurityResource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(req, self.stowage)
-        body = _json_body(req)
+        body = json_object(req)
         user_id = _text(body, "userId")
         if not _ID.match(user_id):
             raise BadRequest("userId is required: letters, digits, '.', '_', '-', '@' (at most 128)")
@@ -113,7 +104,7 @@ class UsersResource(SecurityResource):
 class UserResource(SecurityResource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         require_admin(req, self.stowage)
-        body = _json_body(req)
+        body = json_object(req)
         if _text(body, "userId", user_id) != user_id:
             raise BadRequest(f"the body's userId does not match {user_id}")
         with self.stowage.catalog.transaction():
@@ -165,7 +156,7 @@ class RolesResource(SecurityResource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(req, self.stowage)
-        body = _json_body(req)
+        body = json_object(req)
         role_id = _text(body, "id")
         if not _ID.match(role_id):
             raise BadRequest("id is required: letters, digits, '.', '_', '-', '@' (at most 128)")
@@ -196,7 +187,7 @@ class RoleResource(RolesResource):
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         require_admin(req, self.stowage)
-        body = _json_body(req)
+        body = json_object(req)
         if _text(body, "id", role_id) != role_id:
             raise BadRequest(f"the body's id does not match {role_id}")
         if role_id == ADMIN_ROLE:
@@ -230,7 +221,7 @@ class AnonymousResource(SecurityResource):
 
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(req, self.stowage)
-        body = _json_body(req)
+        body = json_object(req)
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
             raise BadRequest("enabled (true or false) is required")

@@ -12,6 +12,7 @@ changes at once (the catalog revision is bumped in the same transaction).
 
 from __future__ import annotations
 
+import abc
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ def _reason(req: falcon.Request) -> str:
     return body.get("reason", "")
 
 
-class _YankResource:
+class _YankResource(abc.ABC):
     def __init__(self, stowage: "Stowage"):
         self.stowage = stowage
 
@@ -87,8 +88,9 @@ class _YankResource:
                            + (f" named {filename}" if filename else "") + f" in {repository.name}")
         return repository, project, assets
 
+    @abc.abstractmethod
     def target(self, params: dict[str, str]) -> tuple[str, Version | None, str | None]:
-        raise NotImplementedError
+        """(project, version or None, filename or None) named by the route's parameters."""
 
     def _answer(self, resp: falcon.Response, repository: Repository, project: str, assets: list[Asset]) -> None:
         resp.media = _state(repository, project, assets)
