@@ -103,3 +103,17 @@ def m002_components_by_repository(db: Database) -> None:
     # repository's components and sorted them (a REST listing of n components cost O(n^2 / page size);
     # the pypi root index reads every page on each rebuild).
     db.execute("CREATE INDEX components_repository_id ON components (repository, id)")
+
+
+@migrations()
+def m018_blob_pins(db: Database) -> None:
+    # Blob GC and backups run in different processes: a pin row is how a backup (or verify) tells every
+    # collector "keep what was referenced when I started" (see stowage.compaction).
+    db.execute("""
+        CREATE TABLE blob_pins (
+            id TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            started REAL NOT NULL,
+            expires REAL NOT NULL
+        ) STRICT, WITHOUT ROWID
+    """)
