@@ -330,3 +330,10 @@ def stowage_register_routes() -> list[Route]:
 
 
 __all__ = ["PypiHandler", "SDIST", "WHEEL", "index_root"]
+
+
+@hookimpl
+def stowage_register_metadata_checks() -> list:
+    from stowage_pypi.verify import metadata_checks
+
+    return metadata_checks()
