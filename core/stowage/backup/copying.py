@@ -51,11 +51,22 @@ def place_file(source: str | Path, target: Path, tmp_dir: Path, *, link: bool, s
             pass  # e.g. EXDEV or a file system without hard links: copy instead
     temp = tmp_dir / f"{target.name}.{secrets.token_hex(4)}"
     try:
-        shutil.copyfile(source, temp)
+        shutil.copyfile(source, temp)  # sendfile/copy_file_range: no bytes through Python
+        _fsync(temp)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     return COPIED
+
+
+def _fsync(path: Path) -> None:
+    # Each copy is made durable by the thread that made it (copies overlap their flushes); a global
+    # sync() would also flush every other program's dirty pages on the machine.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_stream(stream: IO[bytes], target: Path, tmp_dir: Path) -> int:
@@ -68,6 +79,8 @@ def write_stream(stream: IO[bytes], target: Path, tmp_dir: Path) -> int:
             while chunk := stream.read(CHUNK_SIZE):
                 out.write(chunk)
                 written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)

@@ -136,7 +136,8 @@ def run_backup(stowage: "Stowage", target: Path | str, *, config_path: Path | st
         _write_plugins(stowage, partial / PLUGINS)
         counts = catalog_counts(partial / CATALOG)
         report.assets = counts["assets"]
-        os.sync()  # every copied blob durable before the manifest says the generation is whole
+        for written in (CATALOG, PLUGINS):  # copied blobs were fsynced as they were copied
+            _fsync_file(partial / written)
         manifest = _manifest(stowage, name, partial, counts, report, snapshot_at, config_path)
         _write_json(partial / MANIFEST, manifest)
         os.rename(partial, directory.generation_dir(name))
@@ -268,6 +269,11 @@ def _write_json(path: Path, value: Any) -> None:
         json.dump(value, handle, indent=2, sort_keys=True)
         handle.write("\n")
         handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
 

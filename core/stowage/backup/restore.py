@@ -100,7 +100,6 @@ def run_restore(source: Path | str, data_dir: Path | str, *, generation: str | N
         _restore_blobs(stowage, directory, referenced_blobs(catalog_file), report, link=link, progress=progress)
     finally:
         stowage.close()
-    os.sync()
     report.seconds = time.monotonic() - started
     for warning in report.warnings:
         log.warning("restore: %s", warning)
