@@ -25,12 +25,14 @@ def same_file_system(a: Path, b: Path) -> bool:
         return False
 
 
-def place_file(source: str | Path, target: Path, tmp_dir: Path, *, link: bool, size: int | None = None) -> str:
+def place_file(source: str | Path, target: Path, tmp_dir: Path, *, link: bool, size: int | None = None,
+               durable: bool = True) -> str:
     """Make ``target`` hold ``source``'s bytes; returns LINKED, COPIED or PRESENT (kept as it was).
 
     A present target of the expected ``size`` is trusted (the name is the content's digest); anything
     else is replaced. Copies go through ``tmp_dir`` so a crash never leaves a short file under the name.
-    Raises FileNotFoundError when ``source`` is gone.
+    Raises FileNotFoundError when ``source`` is gone. ``durable=False`` leaves the fsync of a copy to the
+    caller (:func:`make_durable` after a batch: the kernel writes back many files at once meanwhile).
     """
     try:
         existing: int | None = os.stat(target).st_size
@@ -52,16 +54,16 @@ def place_file(source: str | Path, target: Path, tmp_dir: Path, *, link: bool, s
     temp = tmp_dir / f"{target.name}.{secrets.token_hex(4)}"
     try:
         shutil.copyfile(source, temp)  # sendfile/copy_file_range: no bytes through Python
-        _fsync(temp)
+        if durable:
+            make_durable(temp)
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     return COPIED
 
 
-def _fsync(path: Path) -> None:
-    # Each copy is made durable by the thread that made it (copies overlap their flushes); a global
-    # sync() would also flush every other program's dirty pages on the machine.
+def make_durable(path: Path) -> None:
+    """fsync one file (never a machine-wide sync(), which also flushes every other program's writes)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

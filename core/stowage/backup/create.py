@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
-from stowage.backup.copying import COPIED, LINKED, place_file, same_file_system, write_stream
+from stowage.backup.copying import COPIED, LINKED, make_durable, place_file, same_file_system, write_stream
 from stowage.backup.layout import (CATALOG, CONFIG, FILES, FORMAT_VERSION, MANIFEST, PLUGINS, BackupDirectory,
                                    catalog_counts, new_generation_name, referenced_blobs)
 from stowage.errors import NotFound
@@ -158,6 +158,7 @@ def _copy_blobs(stowage: "Stowage", directory: BackupDirectory, blobs: list[tupl
     report.referenced_bytes = sum(size for _, _, size in blobs)
     progress.phase("backup", files=len(blobs), total_bytes=report.referenced_bytes)
     lock = threading.Lock()
+    copied: list[Path] = []
 
     def one(item: tuple[str, str, int]) -> None:
         sha256, store_name, size = item
@@ -166,6 +167,9 @@ def _copy_blobs(stowage: "Stowage", directory: BackupDirectory, blobs: list[tupl
             if store is None:
                 raise NotFound(f"blob store {store_name!r} does not exist")
             outcome = _copy_blob(store, sha256, size, directory, link=linkable.get(store_name, False))
+            if outcome == COPIED:
+                with lock:
+                    copied.append(directory.blob_path(sha256))
         except (FileNotFoundError, NotFound) as error:
             with lock:
                 report.problems.append(f"blob {sha256} (store {store_name}): missing, not backed up ({error})")
@@ -185,6 +189,10 @@ def _copy_blobs(stowage: "Stowage", directory: BackupDirectory, blobs: list[tupl
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for future in [pool.submit(one, item) for item in blobs]:
             future.result()
+        # Durable before the manifest says the generation is whole. Flushing after the whole batch lets
+        # the kernel write back many files together (most are clean by now), not one journal commit each.
+        for future in [pool.submit(make_durable, path) for path in copied]:
+            future.result()
     report.problems.sort()
 
 
@@ -192,7 +200,7 @@ def _copy_blob(store: "BlobStore", sha256: str, size: int, directory: BackupDire
     target = directory.blob_path(sha256)
     path_for = getattr(store, "path_for", None)
     if path_for is not None:
-        return place_file(path_for(sha256), target, directory.tmp_dir, link=link, size=size)
+        return place_file(path_for(sha256), target, directory.tmp_dir, link=link, size=size, durable=False)
     if target.exists() and target.stat().st_size == size:
         return "present"
     with store.open(sha256) as stream:
