@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from attrs import define
 
 if TYPE_CHECKING:
+    from stowage.catalog import Catalog
     from stowage.stowage import Stowage
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,8 @@ def compact_blobs(stowage: "Stowage", grace_seconds: float) -> CompactionReport:
     return report
 
 
-def _pinned_cutoff(catalog: object, cutoff: float) -> float:
-    pinned = catalog.oldest_blob_pin()  # type: ignore[attr-defined]
+def _pinned_cutoff(catalog: "Catalog", cutoff: float) -> float:
+    pinned = catalog.oldest_blob_pin()
     return cutoff if pinned is None else min(cutoff, pinned)
 
 

@@ -63,7 +63,7 @@ def place_file(source: str | Path, target: Path, tmp_dir: Path, *, link: bool, s
 
 
 def make_durable(path: Path) -> None:
-    """fsync one file (never a machine-wide sync(), which also flushes every other program's writes)."""
+    """fsync one file or directory (never a machine-wide sync(), which flushes every other program's writes)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -137,11 +137,11 @@ def run_backup(stowage: "Stowage", target: Path | str, *, config_path: Path | st
         counts = catalog_counts(partial / CATALOG)
         report.assets = counts["assets"]
         for written in (CATALOG, PLUGINS):  # copied blobs were fsynced as they were copied
-            _fsync_file(partial / written)
+            make_durable(partial / written)
         manifest = _manifest(stowage, name, partial, counts, report, snapshot_at, config_path)
         _write_json(partial / MANIFEST, manifest)
         os.rename(partial, directory.generation_dir(name))
-        _fsync_dir(directory.generations_dir)
+        make_durable(directory.generations_dir)  # the rename itself
         if keep is not None:
             report.pruned, report.freed_blobs, report.freed_bytes = directory.prune(keep)
     report.seconds = time.monotonic() - started
@@ -278,16 +278,3 @@ def _write_json(path: Path, value: Any) -> None:
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

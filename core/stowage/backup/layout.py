@@ -23,7 +23,6 @@ import contextlib
 import datetime
 import fcntl
 import json
-import os
 import shutil
 import sqlite3
 from pathlib import Path
