@@ -1,6 +1,10 @@
 """Serving stored content: ETag / If-None-Match, Last-Modified, single Range, HEAD, exact length.
 
 Bodies are handed to the server as open files so waitress streams them without a worker thread.
+
+Every response that carries stored, proxied or generated repository content goes through
+:func:`protect_content`: whoever may push is hostile, and the bytes are served from the web UI's own
+origin, so the browser must never run them (docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,20 @@ if TYPE_CHECKING:
     from stowage.proxy_flight import InFlightAsset
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+#: The policy of every content response: an HTML or SVG body renders (at most) as an inert document in a
+#: unique opaque origin; no script runs, no request leaves it, it cannot reach the UI's cookies or API.
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+#: PDFs: Chromium refuses to start its viewer in a sandboxed document, and a PDF cannot turn into HTML
+#: (``nosniff`` and a server-chosen type), so they keep ``default-src 'none'`` without ``sandbox``.
+PDF_SECURITY_POLICY = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'"
+
+
+def protect_content(resp: falcon.Response, content_type: str | None = None) -> None:
+    """Forbid the browser to sniff a type or to run the body as active content in Stowage's origin."""
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    pdf = (content_type or "").split(";")[0].strip().lower() == "application/pdf"
+    resp.set_header("Content-Security-Policy", PDF_SECURITY_POLICY if pdf else CONTENT_SECURITY_POLICY)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -70,6 +88,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size: int, content_type: str,
                  opener: Callable[[], IO[bytes]], last_modified: float | None = None) -> None:
     """Answer a GET or HEAD for a stored body with conditional and range support."""
+    protect_content(resp, content_type)
     resp.set_header("ETag", f'"{etag}"')
     resp.set_header("Accept-Ranges", "bytes")
     if last_modified:
@@ -178,6 +197,7 @@ def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightA
                      last_modified=committed.last_updated or None)
         return
     resp.content_type = content_type or asset.content_type
+    protect_content(resp, resp.content_type)
     if asset.size is not None:
         resp.content_length = asset.size
     if req.method == "HEAD":

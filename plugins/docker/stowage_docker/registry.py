@@ -646,16 +646,22 @@ def image_names(repositories: Iterable[Repository]) -> set[str]:
 
 
 def media_type_of(repository: Repository, asset: Asset) -> str:
+    """The manifest media type to serve ``asset`` as: always one of :data:`manifests.MANIFESTS`, whatever
+    type a remote or an older push recorded."""
     if asset.content_type in manifests.MANIFESTS:
         return asset.content_type
     declared = asset.attributes.get("mediaType")
-    if declared:
+    if declared in manifests.MANIFESTS:
         return declared
     with repository.open(asset) as stream:
         try:
-            return json.loads(stream.read(manifests.MAX_MANIFEST_BYTES)).get("mediaType") or asset.content_type
-        except (ValueError, AttributeError):
-            return asset.content_type
+            document = json.loads(stream.read(manifests.MAX_MANIFEST_BYTES))
+        except ValueError:
+            document = None
+    found = document.get("mediaType") if isinstance(document, dict) else None
+    if found in manifests.MANIFESTS:
+        return found
+    return manifests.OCI_INDEX if isinstance(document, dict) and "manifests" in document else manifests.OCI_MANIFEST
 
 
 def accepted_types(req: falcon.Request) -> list[str]:
