@@ -163,8 +163,26 @@ class BoundedReader:
 STALE_WARNING = '110 - "Response is Stale"'
 
 
+#: stored types a browser would run as a document (scripts, or markup that can hold them).
+ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
+                          "text/xsl", "application/xslt+xml", "text/javascript", "application/javascript",
+                          "application/x-javascript", "application/ecmascript", "text/ecmascript",
+                          "multipart/x-mixed-replace", "application/x-shockwave-flash"})
+
+
+def served_type(recorded: str) -> str:
+    """The type to serve an asset as when its format chose none: the recorded one (which may come from a
+    remote or an uploader), unless a browser would run it as a document."""
+    media_type = recorded.split(";")[0].strip().lower()
+    if not media_type or media_type in ACTIVE_TYPES or media_type.endswith(("+xml", "/xml")):
+        return "application/octet-stream"
+    return recorded
+
+
 def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener: Callable[[], IO[bytes]],
                *, content_type: str | None = None) -> None:
+    """Send an asset as ``content_type`` (the format's choice) or, without one, as :func:`served_type` of
+    the type recorded with it."""
     from stowage.proxy_flight import InFlightAsset
 
     if asset.cache_status:
@@ -174,8 +192,9 @@ def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener:
     if isinstance(asset, InFlightAsset):
         send_in_flight(req, resp, asset, content_type=content_type)
         return
-    send_content(req, resp, etag=asset.etag, size=asset.size, content_type=content_type or asset.content_type,
-                 opener=opener, last_modified=asset.last_updated or None)
+    send_content(req, resp, etag=asset.etag, size=asset.size,
+                 content_type=content_type or served_type(asset.content_type), opener=opener,
+                 last_modified=asset.last_updated or None)
 
 
 def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightAsset", *,
@@ -193,10 +212,10 @@ def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightA
         if not flight.committed or committed is None or flight.open_committed is None:
             raise flight.error or UpstreamError(f"{asset.path}: the download from the remote failed")
         send_content(req, resp, etag=committed.etag, size=committed.size,
-                     content_type=content_type or committed.content_type, opener=flight.open_committed,
+                     content_type=content_type or served_type(committed.content_type), opener=flight.open_committed,
                      last_modified=committed.last_updated or None)
         return
-    resp.content_type = content_type or asset.content_type
+    resp.content_type = content_type or served_type(asset.content_type)
     protect_content(resp, resp.content_type)
     if asset.size is not None:
         resp.content_length = asset.size

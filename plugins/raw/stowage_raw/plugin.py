@@ -45,11 +45,12 @@ def guess_content_type(path: str) -> str:
     return mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
 
 
-#: what ``contentDisposition = INLINE`` shows in the browser (sandboxed by core's content headers). HTML,
-#: SVG, XML and everything else stay attachments: they are documents that could script or phish in the
-#: server's origin if a browser ever ignored the sandbox.
+#: what ``contentDisposition = INLINE`` shows in the browser, always under core's sandboxing content
+#: headers (an SVG's scripts never run). HTML, XML and everything else stay attachments: documents that
+#: could phish in the server's origin even without scripts.
 INLINE_TYPES = frozenset({"text/plain", "text/csv", "text/markdown", "application/pdf", "application/json",
                           "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp",
+                          "image/svg+xml",
                           "image/x-icon", "image/vnd.microsoft.icon", "video/mp4", "video/webm",
                           "audio/mpeg", "audio/ogg", "audio/wav"})
 
