@@ -22,14 +22,14 @@ def restrict_umask() -> int:
 
 
 def too_open(data_dir: Path) -> list[str]:
-    """The data directory and its direct entries (catalog, secrets, blob-store roots) that grant any
-    permission to the group or to others, as ``path (mode 0755)`` lines. Blob files below are not walked:
-    a store holds millions, and the directories above them already keep others out."""
-    found = []
-    try:
-        entries = [data_dir, *sorted(data_dir.iterdir())]
-    except OSError:
-        return found
+    """The data directory and the entries of its first two levels (the catalog in ``db/``, secrets,
+    blob-store roots) that grant any permission to the group or to others, as ``path (mode 0755)``
+    lines. Blob files further down are not walked: a store holds millions, and the directories above
+    them already keep others out."""
+    found: list[str] = []
+    entries = [data_dir]
+    for level in (data_dir, *_directories(data_dir)):
+        entries.extend(_listing(level))
     for entry in entries:
         try:
             mode = entry.lstat().st_mode
@@ -50,3 +50,14 @@ def warn_if_open(data_dir: Path) -> list[str]:
                     "catalog (password hashes, tokens) and stored content. Fix it with `chmod -R go-rwx %s`. "
                     "Too open: %s", data_dir, ", ".join(found))
     return found
+
+
+def _listing(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except OSError:
+        return []
+
+
+def _directories(directory: Path) -> list[Path]:
+    return [entry for entry in _listing(directory) if entry.is_dir() and not entry.is_symlink()]
