@@ -20,8 +20,9 @@ from stowage.plugin import (Action, Asset, AssetKind, Format, FormatHandler, Not
                             hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
-from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, authenticate_request, challenge,
-                                     check_access, image_names, serve_base, serve_token)
+from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, anonymous_challenge,
+                                     authenticate_request, challenge, check_access, image_names, serve_base,
+                                     serve_token)
 
 
 def _v1_disabled(instance: Any, attribute: Any, value: bool) -> None:
@@ -184,16 +185,16 @@ class V2Resource:
                 return serve_catalog(request, Target(root=f"{base}/v2", token_url=target.token_url,
                                                      name_prefix="-"), readable)
             repo_name, _, v2path = rest.partition("/")
+            target = Target(root=f"{base}/v2/{repo_name}", token_url=f"{base}/v2/token",
+                            name_prefix=f"{repo_name}/")
             try:
                 repository = self._docker_repository(repo_name)
             except RegistryError:
                 if anonymous and not self.stowage.security.anonymous_access:
                     # the same answer as for a repository that exists: strangers learn no names
-                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
-                                        headers={"WWW-Authenticate": challenge(None, target)}) from None
+                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401, headers={
+                        "WWW-Authenticate": anonymous_challenge(target, v2path, req.method)}) from None
                 raise
-            target = Target(root=f"{base}/v2/{repo_name}", token_url=f"{base}/v2/token",
-                            name_prefix=f"{repo_name}/")
         request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository,
                               path=f"v2/{v2path}", user=user)
         req.context.repo_request = request

@@ -99,6 +99,17 @@ def check_access(request: RepoRequest, target: Target, name: str | None, action:
                         status=403)
 
 
+def anonymous_challenge(target: Target, v2path: str, method: str) -> str:
+    """The challenge :meth:`Registry.serve` would send an anonymous caller for ``v2path`` (for answering a
+    missing repository exactly like an existing one)."""
+    for _, pattern in _ROUTES:
+        match = pattern.match(v2path)
+        if match is not None and manifests.NAME.match(match.group("name")):
+            return challenge(None, target, match.group("name"),
+                             "pull" if method in ("GET", "HEAD") else "pull,push")
+    return challenge(None, target)
+
+
 def authenticate_request(req: falcon.Request, stowage: Any, repository: Repository | None, target: Target) -> Any:
     return authenticate(req, stowage, challenge=challenge(repository, target))
 
