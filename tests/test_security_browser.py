@@ -113,7 +113,6 @@ def test_stored_xss_through_docker_manifests_and_inline_raw_files(signed_in):
     assert driver.current_url.endswith("evil.svg")
     assert driver.execute_script("return document.documentElement.localName") == "svg"
     assert sandbox_blocked(driver), driver.get_log("browser")
-    # Framed by an attacker's page, the sandbox still holds.
     time.sleep(0.5)
     assert not is_user(ts, "xss-admin")
     assert [u.user_id for u in ts.stowage.security.list_users() if ADMIN_ROLE in u.roles] == ["admin"]
