@@ -29,17 +29,14 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 #: The policy of every content response: an HTML or SVG body renders (at most) as an inert document in a
 #: unique opaque origin; no script runs, no request leaves it, it cannot reach the UI's cookies or API.
+#: Images, text and PDFs still display (Chromium's PDF viewer works in a sandboxed top-level document).
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
-#: PDFs: Chromium refuses to start its viewer in a sandboxed document, and a PDF cannot turn into HTML
-#: (``nosniff`` and a server-chosen type), so they keep ``default-src 'none'`` without ``sandbox``.
-PDF_SECURITY_POLICY = "default-src 'none'; object-src 'self'; style-src 'unsafe-inline'"
 
 
-def protect_content(resp: falcon.Response, content_type: str | None = None) -> None:
+def protect_content(resp: falcon.Response) -> None:
     """Forbid the browser to sniff a type or to run the body as active content in Stowage's origin."""
     resp.set_header("X-Content-Type-Options", "nosniff")
-    pdf = (content_type or "").split(";")[0].strip().lower() == "application/pdf"
-    resp.set_header("Content-Security-Policy", PDF_SECURITY_POLICY if pdf else CONTENT_SECURITY_POLICY)
+    resp.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -88,7 +85,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size: int, content_type: str,
                  opener: Callable[[], IO[bytes]], last_modified: float | None = None) -> None:
     """Answer a GET or HEAD for a stored body with conditional and range support."""
-    protect_content(resp, content_type)
+    protect_content(resp)
     resp.set_header("ETag", f'"{etag}"')
     resp.set_header("Accept-Ranges", "bytes")
     if last_modified:
@@ -216,7 +213,7 @@ def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightA
                      last_modified=committed.last_updated or None)
         return
     resp.content_type = content_type or served_type(asset.content_type)
-    protect_content(resp, resp.content_type)
+    protect_content(resp)
     if asset.size is not None:
         resp.content_length = asset.size
     if req.method == "HEAD":
