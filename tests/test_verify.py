@@ -118,3 +118,40 @@ def test_backup_and_verify_tasks(stowage_factory, live_server_factory, tmp_path)
     urllib3.request("POST", f"{live.url}{V1}/tasks/blobstore.verify/run", headers=ts.admin)
     task = wait_done(live.url, ts.admin, "blobstore.verify")
     assert task["lastRunResult"] == "FAILED" and "raw-other y.bin: blob" in task["message"]
+
+
+def test_uploads_go_on_while_a_verify_runs(stowage_factory, live_server_factory, monkeypatch):
+    """Verify reads a snapshot: halfway through its blob checks, an upload through the live server commits
+    at once (no lock is held for the run), and the finished report is about the snapshot."""
+    import threading
+
+    from stowage import verify as verify_module
+
+    ts = app(stowage_factory)
+    live = live_server_factory(ts)
+    for i in range(4):
+        put(ts, "raw-hosted", f"before/{i}.bin", os.urandom(1000))
+    halfway, release = threading.Event(), threading.Event()
+    real = verify_module._blob_problem
+
+    def slow(store, sha256, size, *, deep):
+        halfway.set()
+        release.wait(30)
+        return real(store, sha256, size, deep=deep)
+
+    monkeypatch.setattr(verify_module, "_blob_problem", slow)
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault("report", run_verify(ts.stowage, deep=True)))
+    runner.start()
+    try:
+        assert halfway.wait(30)
+        started = time.monotonic()
+        response = urllib3.request("PUT", f"{live.url}/repository/raw-hosted/during.bin", body=b"during",
+                                   headers=ts.admin, timeout=10)
+        assert response.status == 201 and time.monotonic() - started < 5
+    finally:
+        release.set()
+        runner.join(60)
+    report = result["report"]
+    assert report.ok and report.assets == 4  # the snapshot's, not the upload made meanwhile
+    assert ts.stowage.catalog.get_asset("raw-hosted", "during.bin") is not None
