@@ -54,6 +54,8 @@ def test_restore_serves_exactly_the_backed_up_state_and_refuses_a_used_directory
     assert manifest["counts"]["assets"] == 5 and manifest["bytes"]["referenced"] == sum(map(len, files.values()))
     assert manifest["versions"]["stowage"] and manifest["versions"]["plugins"]["raw"]
     assert (generation / "files" / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert (generation / "catalog.sqlite").stat().st_mode & 0o777 == 0o600
+    assert generation.stat().st_mode & 0o777 == 0o700
     assert {p["name"] for p in json.loads((generation / "plugins.json").read_text())["plugins"]} >= {"raw"}
 
     restored = tmp_path / "restored"

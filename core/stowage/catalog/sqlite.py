@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -512,6 +513,9 @@ class SqliteCatalog(Catalog):
         # One backup step (pages=-1) copies every page under a single read transaction: in WAL mode that
         # never blocks writers, and no writer can make it restart (a stepped backup restarts whenever
         # another connection writes, which under steady uploads may be forever).
+        # The copy holds password hashes and tokens: readable by this user alone, whatever the umask.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(target, 0o600)
         destination = sqlite3.connect(target)
         try:
             self._conn.backup(destination, pages=-1)
