@@ -52,6 +52,12 @@ class ServerSettings:
     strict_plugins: bool = False
     #: the blobstore.compact task deletes a blob only after no asset has referenced it for this long.
     blob_gc_grace_seconds: float = 3600.0
+    #: how often each process looks for scheduled tasks that are due (a catalog lease runs each once).
+    scheduler_interval_seconds: float = 10.0
+    #: an asset's ``lastDownloaded`` is written at most once per this many seconds (Nexus: 12 hours).
+    last_downloaded_interval_seconds: float = 12 * 3600.0
+    #: downloads are recorded in batches, at most this many seconds after they happen.
+    last_downloaded_flush_seconds: float = 5.0
 
     @property
     def data_path(self) -> Path:

@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stowage.hookspecs import hookimpl
-from stowage.registration import Task
+from stowage.registration import Task, TaskProperty
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
+    from stowage.tasks import TaskContext
 
 
-def compact(stowage: "Stowage") -> str:
+def compact(stowage: "Stowage", context: "TaskContext") -> str:
     from stowage.compaction import compact_blobs
 
-    return compact_blobs(stowage, stowage.settings.blob_gc_grace_seconds).summary()
+    return compact_blobs(stowage, stowage.settings.blob_gc_grace_seconds,
+                         store_name=context.properties.get("blobstoreName"), context=context).summary()
 
 
 @hookimpl(trylast=True)
 def stowage_register_tasks() -> list[Task]:
     return [Task(type="blobstore.compact", name="Compact blob stores: delete blobs no asset references",
-                 run=compact, interval=24 * 3600.0)]
+                 run=compact, default_schedule="daily",
+                 properties=[TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore")])]
