@@ -75,7 +75,8 @@ def parse_frequency(data: Any, now: float) -> Frequency:
         if not isinstance(cron, str) or not cron.strip():
             raise BadRequest("frequency.cronExpression is required for a cron schedule")
         try:
-            croniter(*_croniter_args(cron))
+            expression, options = _croniter_args(cron)
+            croniter(expression, **options)
         except (ValueError, KeyError, TypeError) as error:
             raise BadRequest(f"frequency.cronExpression {cron!r} is not valid: {error}") from None
     return Frequency(schedule=schedule, start_date=None if schedule == "manual" else start,
