@@ -1,4 +1,5 @@
-"""Core's maintenance tasks: ``blobstore.compact`` (delete blobs no asset references)."""
+"""Core's maintenance tasks: ``repository.cleanup`` (apply cleanup policies) and ``blobstore.compact``
+(delete blobs no asset references)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,19 @@ def compact(stowage: "Stowage", context: "TaskContext") -> str:
                          store_name=context.properties.get("blobstoreName"), context=context).summary()
 
 
+def cleanup(stowage: "Stowage", context: "TaskContext") -> str:
+    from stowage.cleanup import run_cleanup
+
+    name = context.properties.get("repositoryName")
+    return run_cleanup(stowage, repository_name=None if name in (None, "*") else name, context=context).summary()
+
+
 @hookimpl(trylast=True)
 def stowage_register_tasks() -> list[Task]:
-    return [Task(type="blobstore.compact", name="Compact blob stores: delete blobs no asset references",
+    return [Task(type="repository.cleanup", name="Cleanup service: apply repositories' cleanup policies",
+                 run=cleanup, default_schedule="daily",
+                 properties=[TaskProperty("repositoryName", "Repository (empty or *: every repository)",
+                                          type="repository")]),
+            Task(type="blobstore.compact", name="Compact blob stores: delete blobs no asset references",
                  run=compact, default_schedule="daily",
                  properties=[TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore")])]

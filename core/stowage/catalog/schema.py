@@ -103,3 +103,10 @@ def m002_components_by_repository(db: Database) -> None:
     # repository's components and sorted them (a REST listing of n components cost O(n^2 / page size);
     # the pypi root index reads every page on each rebuild).
     db.execute("CREATE INDEX components_repository_id ON components (repository, id)")
+
+
+@migrations()
+def m012_last_downloaded(db: Database) -> None:
+    # When each asset was last downloaded (200 or 304), written at most once per
+    # ``lastDownloadedIntervalSeconds`` by a batch; cleanup's criteriaLastDownloaded reads it.
+    db.execute("ALTER TABLE assets ADD COLUMN last_downloaded REAL")

@@ -51,9 +51,16 @@ def decode_id(value: str, kind: str) -> tuple[str, int]:
         raise NotFound(f"{kind} {value} not found") from None
 
 
-def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
-    from email.utils import formatdate
+def iso_time(timestamp: float | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds, as Nexus's REST API writes dates; None stays None."""
+    import datetime
 
+    if not timestamp:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
     checksum = {"sha256": asset.blob_sha256}
     checksum.update(asset.attributes.get("checksum", {}))
     return {
@@ -64,8 +71,9 @@ def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_nam
         "format": format_name,
         "checksum": checksum,
         "contentType": asset.content_type,
-        "lastModified": formatdate(asset.last_updated, usegmt=True) if asset.last_updated else None,
-        "blobCreated": formatdate(asset.created, usegmt=True) if asset.created else None,
+        "lastModified": iso_time(asset.last_updated),
+        "blobCreated": iso_time(asset.created),
+        "lastDownloaded": iso_time(asset.last_downloaded),
         "fileSize": asset.size,
         "uploader": asset.attributes.get("uploader"),
     }
@@ -180,12 +188,7 @@ class ComponentResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
         repository, component = self._find(component_id)
         require_repository(req, self.stowage, repository, Action.DELETE)
-        delete = getattr(repository.handler, "delete_component", None)
-        if delete is not None:
-            delete(repository, component)
-        else:
-            for asset in self.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
-                repository.delete(asset.path)
+        repository.handler.delete_component(repository, component)
         resp.status = falcon.HTTP_204
 
 
@@ -221,11 +224,7 @@ class AssetResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         repository, asset = self._find(asset_id)
         require_repository(req, self.stowage, repository, Action.DELETE)
-        delete = getattr(repository.handler, "delete_asset", None)
-        if delete is not None:
-            delete(repository, asset)
-        else:
-            repository.delete(asset.path)
+        repository.handler.delete_asset(repository, asset)
         resp.status = falcon.HTTP_204
 
 

@@ -95,6 +95,13 @@ class YumHandler(FormatHandler):
         for asset in list(self.stowage.catalog.iter_assets(repository.name, component_id=component.id)):
             hosted.delete_path(repository, asset.path)
 
+    def version_key(self, component: Component) -> object:
+        """rpm's order of (epoch, version, release); every release string is a release."""
+        from stowage_yum.vercmp import evr_key
+
+        version, _, release = component.version.rpartition("-")
+        return evr_key((str(component.attributes.get("epoch") or 0), version, release))
+
     def rebuild_index(self, repository: Repository) -> None:
         if repository.type is RepositoryType.HOSTED:
             hosted.regenerator(self.stowage).rebuild(repository)
