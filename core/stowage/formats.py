@@ -126,9 +126,14 @@ class FormatHandler:
     def delete_component(self, repository: "Repository", component: Component) -> None:
         """Delete a component (a package version, an image tag) through the format's own delete path
         (``DELETE /service/rest/v1/components/{id}``, cleanup). Default: :meth:`delete_asset` on each of
-        its assets."""
+        its assets (one that deleting another took along, such as a wheel's ``.metadata``, is skipped)."""
+        from stowage.errors import NotFound
+
         for asset in list(self.stowage.catalog.iter_assets(repository.name, component_id=component.id)):
-            self.delete_asset(repository, asset)
+            try:
+                self.delete_asset(repository, asset)
+            except NotFound:
+                continue
 
     def is_prerelease(self, component: Component) -> bool:
         """Whether ``component``'s version is a prerelease by the format's rules (PEP 440 pre/dev
