@@ -20,15 +20,17 @@ def components(format_name: str, versions: Iterable[str], *, name: str = "demo")
 
 
 def assert_version_order(stowage: Stowage, format_name: str, oldest_to_newest: Sequence[str], *,
-                         prereleases: Iterable[str] = (), seed: int = 0) -> None:
+                         prereleases: Iterable[str] = (), seed: int = 0, by_publication: bool = False) -> None:
     """``oldest_to_newest`` is the format's order and exactly ``prereleases`` are prereleases.
 
     The components are published in a shuffled order, so a handler that orders by publication time
-    instead of by version fails.
+    instead of by version fails; ``by_publication`` (formats whose order *is* publication, like Docker
+    tags) publishes them in the order given instead.
     """
     handler = stowage.handlers[format_name]
     shuffled = list(oldest_to_newest)
-    random.Random(seed).shuffle(shuffled)
+    if not by_publication:
+        random.Random(seed).shuffle(shuffled)
     published = components(format_name, shuffled)
     ordered = [c.version for c in sorted(published, key=handler.version_key)]
     assert ordered == list(oldest_to_newest), f"{format_name} orders versions {ordered}"
