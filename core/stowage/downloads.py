@@ -40,8 +40,11 @@ class DownloadTracker:
         return stowage.extension("downloads", lambda: cls(stowage))
 
     def downloaded(self, asset: Asset) -> None:
-        """Note that ``asset`` was just downloaded (cheap: a dictionary update at most)."""
-        if asset.id is None:
+        """Note that ``asset`` was just downloaded (cheap: a dictionary update at most).
+
+        A proxy miss streamed while it downloads has no row yet: its ``created`` time stands for it.
+        """
+        if getattr(asset, "id", None) is None:
             return
         now = time.time()
         if asset.last_downloaded is not None and asset.last_downloaded > now - self.interval:
