@@ -18,7 +18,8 @@ import re
 import falcon
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, Stowage, Task, UploadedFile, User, WritePolicy,
+                            RepoRequest, Repository, RepositoryType, Stowage, Task, TaskContext, TaskProperty,
+                            UploadedFile, User, WritePolicy,
                             clean_path, hookimpl)
 
 from stowage_yum import hosted, signing
@@ -142,11 +143,16 @@ def stowage_register_formats() -> list[Format]:
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
 
 
-def rebuild_all(stowage: Stowage) -> str:
-    """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of every hosted yum repository."""
-    rebuilt = []
+def rebuild_all(stowage: Stowage, context: TaskContext) -> str:
+    """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of one (``repositoryName``) or every hosted yum
+    repository."""
+    wanted = context.properties.get("repositoryName")
+    rebuilt: list[str] = []
     for repository in stowage.repositories():
-        if repository.format_name == "yum" and repository.type is RepositoryType.HOSTED:
+        if repository.format_name == "yum" and repository.type is RepositoryType.HOSTED and \
+                wanted in (None, "*", repository.name):
+            context.check_stopped()
+            context.progress(f"rebuilt {len(rebuilt)} repositories; now {repository.name}")
             hosted.regenerator(stowage).rebuild(repository)
             rebuilt.append(repository.name)
     return f"rebuilt yum metadata of {len(rebuilt)} repositories: {', '.join(rebuilt) or 'none'}"
@@ -154,7 +160,9 @@ def rebuild_all(stowage: Stowage) -> str:
 
 @hookimpl
 def stowage_register_tasks() -> list[Task]:
-    return [Task(type="yum.rebuild-metadata", name="Rebuild yum metadata", run=rebuild_all)]
+    return [Task(type="yum.rebuild-metadata", name="Rebuild yum metadata", run=rebuild_all,
+                 properties=[TaskProperty("repositoryName", "Repository (empty or *: every hosted yum repository)",
+                                          type="repository")])]
 
 
 @hookimpl
