@@ -153,27 +153,60 @@ class CleanupReport:
         return text + (f"; {self.failed} could not be removed (see the log)" if self.failed else "")
 
 
+#: units removed in one catalog transaction: one commit (and fsync) per batch instead of per unit keeps a
+#: run over tens of thousands of components well under a minute; the write lock is held for one batch.
+BATCH = 100
+#: a pause between batches: the run shares the process (and its GIL) with requests being served, and a
+#: cleanup thread that never waits adds tens of milliseconds to their tail latency.
+YIELD_SECONDS = 0.005
+
+
 def remove(repository: "Repository", selected: list[Candidate], report: CleanupReport,
            context: "TaskContext | None" = None) -> None:
-    """Remove ``selected`` through the format's delete path, one unit at a time."""
-    handler = repository.handler
-    for unit in selected:
+    """Remove ``selected`` through the format's delete path, in batches of :data:`BATCH` per transaction.
+
+    A batch in which a unit fails is rolled back and its units are removed one by one, so one bad unit
+    costs only itself.
+    """
+    catalog = repository.stowage.catalog
+    for start in range(0, len(selected), BATCH):
+        batch = selected[start:start + BATCH]
         if context is not None:
             context.check_stopped()
             context.progress(f"{repository.name}: removed {report.removed:,} of {report.components:,} components")
         try:
-            if unit.component is not None:
-                handler.delete_component(repository, unit.component)
-            else:
-                handler.delete_asset(repository, unit.assets[0])
-        except NotFound:
-            pass  # removed meanwhile (by a client, or a run on another node before its lease expired)
+            with catalog.transaction():
+                for unit in batch:
+                    _remove_one(repository, unit)
         except Exception:
-            log.exception("cleanup of %s: removing %s %s failed", repository.name, unit.name, unit.version)
-            report.failed += 1
+            log.warning("cleanup of %s: a batch failed; removing its %s components one by one", repository.name,
+                        len(batch))
+            for unit in batch:
+                try:
+                    with catalog.transaction():
+                        _remove_one(repository, unit)
+                except Exception:
+                    log.exception("cleanup of %s: removing %s %s failed", repository.name, unit.name,
+                                  unit.version)
+                    report.failed += 1
+                    continue
+                report.removed += 1
+                report.removed_bytes += unit.size
             continue
-        report.removed += 1
-        report.removed_bytes += unit.size
+        report.removed += len(batch)
+        report.removed_bytes += sum(unit.size for unit in batch)
+        time.sleep(YIELD_SECONDS)
+
+
+def _remove_one(repository: "Repository", unit: Candidate) -> None:
+    handler = repository.handler
+    try:
+        if unit.component is not None:
+            handler.delete_component(repository, unit.component)
+        else:
+            handler.delete_asset(repository, unit.assets[0])
+    except NotFound:
+        pass  # removed meanwhile (by a client, or a run on another node before its lease expired)
 
 
 def run_cleanup(stowage: "Stowage", *, repository_name: str | None = None,
