@@ -40,6 +40,15 @@ def test_policy_crud_in_nexus_shapes(served):
     assert call(live.url, "DELETE", "/cleanup-policies/old-snapshots", ts.admin).status == 204
     assert call(live.url, "DELETE", "/cleanup-policies/old-snapshots", ts.admin).status == 404
     assert call(live.url, "GET", "/cleanup-policies", {}).status == 401
+    from stowage.security import User
+    from stowage.testing.harness import basic_auth
+
+    ts.stowage.security.save_user(User(user_id="dev", roles=("nx-deployer",)), "dev-pw")
+    developer = basic_auth("dev", "dev-pw")
+    for method, path, body in (("GET", "/cleanup-policies", None), ("POST", "/cleanup-policies", body),
+                               ("DELETE", "/cleanup-policies/x", None),
+                               ("POST", "/cleanup-policies/preview", dict(body, repository="x"))):
+        assert call(live.url, method, path, developer, body).status == 403, (method, path)
 
 
 @pytest.mark.parametrize("change, words", [
@@ -129,8 +138,11 @@ def test_raw_asset_regex_removes_matching_paths_only_and_preview_is_what_runs(se
     assert preview["items"][0]["assets"] == [{"path": "drop/c.tmp", "fileSize": 1000}]
     assert preview["totalBytes"] == 2000
     assert urllib3.request("GET", f"{live.url}/repository/files/drop/c.tmp").status == 200  # nothing removed yet
+    before = {a.path for a in ts.stowage.catalog.iter_assets("files")}
     report = run_cleanup(ts.stowage)
     assert report.removed == 2 and report.removed_bytes == preview["totalBytes"]
+    after = {a.path for a in ts.stowage.catalog.iter_assets("files")}
+    assert before - after == {a["path"] for item in preview["items"] for a in item["assets"]}
     for path, status in (("drop/c.tmp", 404), ("drop/d.tmp", 404), ("keep/a.txt", 200), ("keep/e.tmp.txt", 200)):
         assert urllib3.request("GET", f"{live.url}/repository/files/{path}").status == status, path
 

@@ -117,8 +117,12 @@ def test_gc_keeps_a_manifest_lists_children_and_young_manifests(tmp_path: Path, 
     for tag in ("multi", "solo"):
         skopeo("copy", "--all", f"oci:{layout.root}:{tag}", f"docker://{target}/orchestrator-m:{tag}",
                "--dest-creds", "admin:admin123", "--dest-tls-verify=false")
-    assert urllib3.request("DELETE", f"{server.url}/v2/docker-hosted/orchestrator-m/manifests/solo",
-                           headers=AUTH).status == 202
+    # deleting the tag's component through the REST API is a tag delete
+    components = urllib3.request("GET", f"{server.url}{V1}/components?repository=docker-hosted", headers=AUTH).json()
+    solo = next(c for c in components["items"] if c["version"] == "solo")
+    assert urllib3.request("DELETE", f"{server.url}{V1}/components/{solo['id']}", headers=AUTH).status == 204
+    tags = urllib3.request("GET", f"{server.url}/v2/docker-hosted/orchestrator-m/tags/list", headers=AUTH).json()
+    assert tags["tags"] == ["multi"]
     from stowage_docker.retention import collect_garbage
 
     repository = ts.stowage.repository("docker-hosted")
