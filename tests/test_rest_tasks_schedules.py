@@ -181,16 +181,17 @@ def test_schedules_fire_once_across_nodes_and_survive_restarts(stowage_factory, 
     plugins = [SlowPlugin(), SlowPlugin()]
     first = stowage_factory(plugins=[plugins[0]], data_dir=tmp_path / "shared", scheduler_interval_seconds=0.1)
     soon = int(time.time()) + 1
-    task_id = call(live_server_factory(first).url, "POST", "/tasks", first.admin, {
+    created = call(live_server_factory(first).url, "POST", "/tasks", first.admin, {
         "type": "demo.count", "name": "nightly", "properties": {"steps": "1"},
-        "frequency": {"schedule": "once", "startDate": soon}}).json()["id"]
+        "frequency": {"schedule": "once", "startDate": soon}}).json()
+    task_id = created["id"]
+    assert created["nextRun"].startswith(
+        datetime.datetime.fromtimestamp(soon, datetime.timezone.utc).isoformat()[:19])
     first.stowage.close()  # "restart": the schedule is in the catalog, not in this process
     nodes = [stowage_factory(plugins=[plugin], data_dir=tmp_path / "shared", scheduler_interval_seconds=0.1)
              for plugin in plugins]
     one = live_server_factory(nodes[0])
     live_server_factory(nodes[1])
-    assert call(one.url, "GET", f"/tasks/{task_id}", nodes[0].admin).json()["nextRun"].startswith(
-        datetime.datetime.fromtimestamp(soon, datetime.timezone.utc).isoformat()[:19])
     task = wait_done(one.url, nodes[0].admin, task_id)
     time.sleep(0.5)
     assert task["lastRunResult"] == "OK" and task["nextRun"] is None

@@ -13,7 +13,6 @@ lease; whoever next looks at the task (the scheduler of any node, or a REST read
 
 from __future__ import annotations
 
-import datetime
 import inspect
 import logging
 import secrets
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from stowage.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
 from stowage.registration import Task
 from stowage.schedules import Frequency, next_run, parse_frequency
+from stowage.serialization import iso_time
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -39,12 +39,6 @@ SEEDED = "tasks.seeded"
 LEASE_SECONDS = 60.0
 #: how often a run may write its progress message or look for a stop request.
 PROGRESS_SECONDS = 1.0
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 class TaskStopped(Exception):
@@ -246,8 +240,8 @@ class TaskRunner:
         state = self.reap(task["id"])
         running = self.running(task["id"])
         body = {"id": task["id"], "name": task["name"], "type": task["type"], "message": state.get("message"),
-                "currentState": "RUNNING" if running else "WAITING", "lastRun": _iso(state.get("lastRun")),
-                "nextRun": _iso(state.get("nextRun")) if task["enabled"] else None,
+                "currentState": "RUNNING" if running else "WAITING", "lastRun": iso_time(state.get("lastRun")),
+                "nextRun": iso_time(state.get("nextRun")) if task["enabled"] else None,
                 "lastRunResult": state.get("lastRunResult")}
         if full:
             body.update(enabled=task["enabled"], frequency=task["frequency"], properties=task["properties"],

@@ -21,6 +21,7 @@ from stowage.models import Asset, BlobInfo, Component
 from stowage.rest import V1
 from stowage.rest.access import require_repository
 from stowage.security import Action
+from stowage.serialization import iso_time
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -49,15 +50,6 @@ def decode_id(value: str, kind: str) -> tuple[str, int]:
         return repository, int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise NotFound(f"{kind} {value} not found") from None
-
-
-def iso_time(timestamp: float | None) -> str | None:
-    """ISO-8601 in UTC with milliseconds, as Nexus's REST API writes dates; None stays None."""
-    import datetime
-
-    if not timestamp:
-        return None
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
