@@ -54,6 +54,9 @@ class ServerSettings:
     blob_gc_grace_seconds: float = 3600.0
     #: how often each process looks for scheduled tasks that are due (a catalog lease runs each once).
     scheduler_interval_seconds: float = 10.0
+    #: a running task renews its catalog lease every third of this; a run whose process died is marked
+    #: FAILED (and the task can run again) once its lease is this old.
+    task_lease_seconds: float = 60.0
     #: an asset's ``lastDownloaded`` is written at most once per this many seconds (Nexus: 12 hours).
     last_downloaded_interval_seconds: float = 12 * 3600.0
     #: downloads are recorded in batches, at most this many seconds after they happen.

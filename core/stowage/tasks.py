@@ -35,8 +35,6 @@ TASKS = "tasks"
 RUNS = "tasks.runs"
 #: types whose default task was created once (deleting that task is then respected).
 SEEDED = "tasks.seeded"
-#: seconds a run's lease lasts without renewal (a crashed node's run is seen as over after this).
-LEASE_SECONDS = 60.0
 #: how often a run may write its progress message or look for a stop request.
 PROGRESS_SECONDS = 1.0
 
@@ -86,6 +84,8 @@ class TaskRunner:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._seeded = False
+        #: a run renews its lease every third of this; a run whose process died is FAILED after it.
+        self.lease_seconds = stowage.settings.task_lease_seconds
 
     @classmethod
     def of(cls, stowage: "Stowage") -> "TaskRunner":
@@ -288,7 +288,7 @@ class TaskRunner:
         catalog = self.stowage.catalog
         self.reap(task_id)
         with catalog.transaction():
-            if not catalog.acquire_lease(key, owner, LEASE_SECONDS):
+            if not catalog.acquire_lease(key, owner, self.lease_seconds):
                 if scheduled:
                     return None
                 raise Conflict(f"task {task_id} is already running")
@@ -336,9 +336,9 @@ class TaskRunner:
         task_id = context.task_id
 
         def heartbeat() -> None:
-            while not done.wait(LEASE_SECONDS / 3):
+            while not done.wait(self.lease_seconds / 3):
                 try:
-                    catalog.acquire_lease(key, owner, LEASE_SECONDS)
+                    catalog.acquire_lease(key, owner, self.lease_seconds)
                 except Exception:
                     log.exception("task %s: renewing its lease failed", task_id)
 
