@@ -84,7 +84,18 @@ def parse_frequency(data: Any, now: float) -> Frequency:
                      cron_expression=cron if schedule == "cron" else None)
 
 
+#: the latest start date accepted (the end of year 9999, as far as datetime goes).
+_LAST_START = 253402300799.0
+
+
 def _start_date(value: Any, now: float) -> float:
+    start = _parse_start_date(value, now)
+    if not 0 <= start <= _LAST_START - 400 * 86400:  # room for a year of weekly/monthly look-ahead
+        raise BadRequest(f"frequency.startDate {value!r} is out of range")
+    return start
+
+
+def _parse_start_date(value: Any, now: float) -> float:
     if value is None or value == "":
         return float(int(now))
     if isinstance(value, bool):
@@ -99,7 +110,10 @@ def _start_date(value: Any, now: float) -> float:
             raise BadRequest(f"frequency.startDate {value!r} must be a unix time or an ISO-8601 date") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-        return parsed.timestamp()
+        try:
+            return parsed.timestamp()
+        except (OverflowError, ValueError, OSError):
+            raise BadRequest(f"frequency.startDate {value!r} is out of range") from None
     raise BadRequest("frequency.startDate must be a unix time")
 
 
