@@ -228,6 +228,10 @@ def run_cleanup(stowage: "Stowage", *, repository_name: str | None = None,
         if not applied:
             continue
         report.repositories += 1
+        if context is not None:
+            context.check_stopped()
+            context.progress(f"{repository.name}: selecting what {', '.join(p.name for p in applied)} remove(s)",
+                             force=True)
         selected = preview(repository, applied)
         report.components += len(selected)
         remove(repository, selected, report, context)
