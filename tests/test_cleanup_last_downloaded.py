@@ -86,6 +86,7 @@ cleanup = {{ policyNames = ["unused-30-days"] }}
         program = tmp_path / f"stowage-plus-{days}d"
         program.write_text(f'#!/bin/sh\nexec faketime -f "+{days}d" {STOWAGE} "$@"\n')
         program.chmod(0o755)
+        # Only the wall clock moves: a faked monotonic clock stalls timed waits (the batch flush thread).
         return ServeProcess(config, data, stowage=str(program),
                             env={"FAKETIME_DONT_FAKE_MONOTONIC": "1"}).start()
 

@@ -156,9 +156,6 @@ class CleanupReport:
 #: units removed in one catalog transaction: one commit (and fsync) per batch instead of per unit keeps a
 #: run over tens of thousands of components well under a minute; the write lock is held for one batch.
 BATCH = 100
-#: a pause between batches: the run shares the process (and its GIL) with requests being served, and a
-#: cleanup thread that never waits adds tens of milliseconds to their tail latency.
-YIELD_SECONDS = 0.005
 
 
 def remove(repository: "Repository", selected: list[Candidate], report: CleanupReport,
@@ -195,7 +192,6 @@ def remove(repository: "Repository", selected: list[Candidate], report: CleanupR
             continue
         report.removed += len(batch)
         report.removed_bytes += sum(unit.size for unit in batch)
-        time.sleep(YIELD_SECONDS)
 
 
 def _remove_one(repository: "Repository", unit: Candidate) -> None:

@@ -12,7 +12,6 @@ import xml.etree.ElementTree as ET
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import build_rpm
 from stowage.cleanup import run_cleanup
 from stowage.testing.retention import assert_version_order
 from stowage_yum.vercmp import compare_evr, rpmvercmp
@@ -66,12 +65,12 @@ def test_yum_versions_follow_rpm(stowage_app):
                                                       "1.10-1", "1.10^git3-1"])
 
 
-def test_retain_one_leaves_dnf_one_version_and_consistent_repodata(yum_app, live_server_factory, tmp_path):
+def test_retain_one_leaves_dnf_one_version_and_consistent_repodata(yum_app, live_server_factory, rpm_builder,
+                                                                  tmp_path):
     ts = yum_app(delay=0.1)
     server = live_server_factory(ts)
-    (tmp_path / "build").mkdir()
     for version, release in (("1.2", "1"), ("1.10", "1"), ("1.10", "2.el9")):
-        built = build_rpm(tmp_path / "build", "tool", version, release=release)
+        built = rpm_builder("tool", version, release)
         assert curl_upload(server.url, "yum-hosted", built, f"Packages/{built.name}").stdout == "201"
     wait_for(lambda: not ts.stowage.catalog.list_documents("yum-dirty"))
     baseurl = f"{server.url}/repository/yum-hosted/"
