@@ -3,7 +3,6 @@ bytes (measured with du), and the images still kept pull byte for byte with skop
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess

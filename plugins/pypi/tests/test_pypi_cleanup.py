@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib3
 
-from pypi_kit import client_env, dists, make_sdist, make_wheel, pip, twine_upload  # noqa: F401 - fixtures
+from pypi_kit import make_sdist, make_wheel, pip, twine_upload
 from stowage.cleanup import run_cleanup
 from stowage.testing.retention import assert_version_order
 
