@@ -49,3 +49,14 @@ def json_object(req: falcon.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+def require_permission(req: falcon.Request, stowage: "Stowage", domain: str, verb: str) -> User:
+    """An authenticated caller holding ``nexus:<domain>:<verb>`` (an application privilege such as
+    ``nx-selectors-read``, or nx-all): 401 without credentials, 403 without the privilege."""
+    user = authenticate(req, stowage)
+    if user is None:
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+    if not stowage.security.permits(user, "nexus", domain, verb):
+        raise Forbidden(f"user {user.user_id} lacks the privilege nx-{domain}-{verb}")
+    return user
