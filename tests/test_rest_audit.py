@@ -1,0 +1,91 @@
+"""The audit trail over a live server: sign-ins, REST changes, content writes; GET /service/rest/v1/audit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from stowage.security import User
+
+V1 = "/service/rest/v1"
+
+
+def curl(url, *args, user=None, data=None, method=None, headers=()):
+    command = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url, *args]
+    if user:
+        command += ["-u", user]
+    if method:
+        command += ["-X", method]
+    for header in headers:
+        command += ["-H", header]
+    if data is not None:
+        command += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(data)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    body, _, status = out.rpartition("\n")
+    return int(status), body
+
+
+def audit(live, admin, **params):
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    status, body = curl(f"{live.url}{V1}/audit?{query}", user=admin)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_changes_sign_ins_and_writes_are_audited_with_user_and_address(stowage_factory, live_server_factory):
+    ts = stowage_factory(repositories=[{"name": "raw-hosted", "format": "raw", "type": "hosted"}])
+    live = live_server_factory(ts)
+    admin = f"admin:{ts.admin_password}"
+    ts.stowage.security.save_user(User(user_id="dev", roles=("nx-anonymous",)), "dev-pw")
+
+    assert curl(f"{live.url}/repository/raw-hosted/a.txt", "-T", "-", user="admin:wrong")[0] == 401
+    assert curl(f"{live.url}/repository/raw-hosted/a.txt", "--data-binary", "x", user="dev:dev-pw",
+                method="PUT")[0] == 403
+    assert curl(f"{live.url}/repository/raw-hosted/a.txt", "--data-binary", "x", user=admin, method="PUT")[0] == 201
+    assert curl(f"{live.url}/repository/raw-hosted/a.txt", user=admin, method="DELETE")[0] == 204
+    assert curl(f"{live.url}{V1}/security/roles", user=admin, data={"id": "r1", "name": "r1"})[0] == 200
+    assert curl(f"{live.url}{V1}/security/content-selectors", user=admin,
+                data={"name": "s1", "expression": "nonsense"})[0] == 400
+    assert curl(f"{live.url}{V1}/repositories/raw-hosted", user=admin, method="DELETE")[0] == 204
+
+    events = audit(live, admin)["items"]
+    seen = [(e["user"], e["domain"], e["action"], e["target"], e["repository"], e["result"]) for e in events]
+    assert ("admin", "repository", "repository.delete", "raw-hosted", "raw-hosted", "success") in seen
+    assert ("admin", "security", "selector.create", "s1", None, "failure") in seen
+    assert ("admin", "security", "role.create", "r1", None, "success") in seen
+    assert ("admin", "content", "content.delete", "/a.txt", "raw-hosted", "success") in seen
+    assert ("admin", "content", "content.upload", "/a.txt", "raw-hosted", "success") in seen
+    assert ("dev", "content", "content.upload", "/a.txt", "raw-hosted", "denied") in seen
+    assert (None, "security", "signin", "admin", None, "failure") in seen
+    assert ("dev", "security", "signin", "dev", None, "success") in seen
+    assert all(e["address"] == "127.0.0.1" and e["timestamp"].endswith("Z") for e in events)
+    # successful sign-ins of one user from one address are recorded once, not per request
+    assert [e["target"] for e in events if e["action"] == "signin" and e["result"] == "success"].count("admin") == 1
+
+    assert [e["action"] for e in audit(live, admin, user="dev")["items"]] == ["content.upload", "signin"]
+    assert {e["action"] for e in audit(live, admin, action="content.*")["items"]} == {"content.upload",
+                                                                                      "content.delete"}
+    assert {e["repository"] for e in audit(live, admin, repository="raw-hosted")["items"]} == {"raw-hosted"}
+    newest = events[0]["timestamp"]
+    assert audit(live, admin, since=newest.replace(":", "%3A"))["items"][-1]["timestamp"] == newest
+    assert audit(live, admin, until="1970-01-02T00:00:00Z")["items"] == []
+    assert curl(f"{live.url}{V1}/audit?since=yesterday", user=admin)[0] == 400
+    assert curl(f"{live.url}{V1}/audit?continuationToken=%%%", user=admin)[0] == 400
+
+
+def test_audit_pages_and_refuses_non_admins(stowage_factory, live_server_factory):
+    ts = stowage_factory()
+    live = live_server_factory(ts)
+    admin = f"admin:{ts.admin_password}"
+    ts.stowage.security.save_user(User(user_id="dev", roles=("nx-anonymous",)), "dev-pw")
+    assert curl(f"{live.url}{V1}/audit")[0] == 401
+    assert curl(f"{live.url}{V1}/audit", user="dev:dev-pw")[0] == 403
+    with ts.stowage.catalog.transaction():
+        for n in range(150):
+            ts.stowage.audit.record("tasks", "cleanup.delete", f"/file-{n}", repository="r")
+    first = audit(live, admin, action="cleanup.delete")
+    assert len(first["items"]) == 100 and first["continuationToken"]
+    second = audit(live, admin, action="cleanup.delete", continuationToken=first["continuationToken"])
+    assert len(second["items"]) == 50 and second["continuationToken"] is None
+    targets = [e["target"] for e in first["items"] + second["items"]]
+    assert targets == [f"/file-{n}" for n in reversed(range(150))]
