@@ -165,3 +165,18 @@ def test_changes_reach_another_process_within_a_second(ts, stowage_factory):
         assert time.monotonic() < deadline, "the grant never reached the other process"
         time.sleep(0.05)
     assert time.monotonic() < deadline
+
+
+def test_browse_lists_only_what_the_selector_matches(ts):
+    ts.client.simulate_post(f"{V1}/content-selectors", headers=ts.admin,
+                            json={"name": "public", "expression": 'path =^ "/public/"'})
+    ts.client.simulate_post(f"{V1}/privileges/repository-content-selector", headers=ts.admin, json={
+        "name": "public-read", "format": "raw", "repository": "raw-hosted", "contentSelector": "public",
+        "actions": ["BROWSE", "READ"]})
+    grant(ts, "public-read")
+    root = ts.client.simulate_get("/service/rest/repository/browse/raw-hosted/", headers=DEV)
+    assert root.status_code == 200 and "public/" in root.text and "private" not in root.text
+    folder = ts.client.simulate_get("/service/rest/repository/browse/raw-hosted/public/", headers=DEV)
+    assert "a.txt" in folder.text
+    admin_root = ts.client.simulate_get("/service/rest/repository/browse/raw-hosted/", headers=ts.admin)
+    assert "private/" in admin_root.text
