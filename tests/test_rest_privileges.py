@@ -180,3 +180,12 @@ def test_browse_lists_only_what_the_selector_matches(ts):
     assert "a.txt" in folder.text
     admin_root = ts.client.simulate_get("/service/rest/repository/browse/raw-hosted/", headers=ts.admin)
     assert "private/" in admin_root.text
+
+
+def test_a_wildcard_privilege_for_everything_makes_an_administrator(ts):
+    assert ts.client.simulate_get(f"{V1}/users", headers=DEV).status_code == 403
+    ts.client.simulate_post(f"{V1}/privileges/wildcard", headers=ts.admin, json={"name": "all", "pattern": "nexus:*"})
+    grant(ts, "all")
+    assert ts.client.simulate_get(f"{V1}/users", headers=DEV).status_code == 200
+    ts.client.simulate_put(f"{V1}/privileges/wildcard/all", headers=ts.admin, json={"pattern": "nexus:users:read"})
+    assert ts.client.simulate_get(f"{V1}/users", headers=DEV).status_code == 403

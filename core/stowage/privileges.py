@@ -44,7 +44,9 @@ def builtin_privileges(formats: Iterable[str] = (), repositories: Iterable[tuple
     """Nexus's built-in privileges as ``ApiPrivilegeRequest`` documents (read-only): ``nx-all``, the
     application ones, repository views for every format and every repository (``(format, name)`` pairs)."""
     found = [{"type": "wildcard", "name": "nx-all", "description": "All permissions", "readOnly": True,
-              "pattern": "nexus:*"}]
+              "pattern": "nexus:*"},
+             {"type": "application", "name": "nx-metrics-all", "description": "All permissions for Metrics",
+              "readOnly": True, "domain": "metrics", "actions": ["ALL"]}]
     for domain in APPLICATION_DOMAINS:
         for verb, action in _APPLICATION_ACTIONS.items():
             found.append({"type": "application", "name": f"nx-{domain}-{verb}", "readOnly": True,
@@ -67,6 +69,8 @@ def builtin_privileges(formats: Iterable[str] = (), repositories: Iterable[tuple
 
 
 def _application_builtin(name: str) -> dict[str, Any] | None:
+    if name == "nx-metrics-all":
+        return {"type": "application", "name": name, "domain": "metrics", "actions": ["ALL"]}
     match = re.fullmatch(r"nx-([a-z]+)-(read|create|update|delete)", name)
     if match and match.group(1) in APPLICATION_DOMAINS:
         return {"type": "application", "name": name, "domain": match.group(1),

@@ -20,7 +20,7 @@ def require_admin(req: falcon.Request, stowage: "Stowage") -> User:
     user = authenticate(req, stowage)
     if user is None:
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
-    if "nx-all" not in stowage.security.privileges(user.roles):
+    if not stowage.security.permits(user, "nexus", "*"):  # nx-all, or a wildcard privilege nexus:*
         raise Forbidden(f"user {user.user_id} is not an administrator")
     return user
 
