@@ -89,3 +89,32 @@ def test_audit_pages_and_refuses_non_admins(stowage_factory, live_server_factory
     assert len(second["items"]) == 50 and second["continuationToken"] is None
     targets = [e["target"] for e in first["items"] + second["items"]]
     assert targets == [f"/file-{n}" for n in reversed(range(150))]
+
+
+def test_routes_become_actions(stowage_factory):
+    """Endpoints other features add are named from their routes without code of their own."""
+    import falcon
+
+    ts = stowage_factory()
+
+    class Anything:
+        def on_post(self, req, resp, **params):
+            resp.status = falcon.HTTP_204
+
+        on_put = on_delete = on_post
+
+    for template in ("/service/rest/v1/security/ldap/change-order", "/service/rest/v1/security/realms/active",
+                     "/service/rest/v1/security/users/{user_id}/{realm}/user-token",
+                     "/service/rest/v1/security/ldap/{name}"):
+        ts.app.add_route(template, Anything())
+    calls = [("POST", "/service/rest/v1/security/ldap/change-order", "ldap.change-order"),
+             ("PUT", "/service/rest/v1/security/realms/active", "realm.update"),
+             ("POST", "/service/rest/v1/security/users/bob/LdapRealm/user-token", "token.create"),
+             ("DELETE", "/service/rest/v1/security/ldap/corp", "ldap.delete"),
+             ("POST", "/service/rest/v1/tasks/nope/run", "task.run")]
+    for method, path, _ in calls:
+        ts.client.simulate_request(method, path, headers=ts.admin)
+    events = ts.stowage.audit.query(limit=20)
+    actions = [e["action"] for e in events if e["action"] != "signin"]
+    assert actions == [action for _, _, action in reversed(calls)]
+    assert [e["target"] for e in events if e["action"] in ("token.create", "ldap.delete")] == ["corp", "bob"]

@@ -30,6 +30,8 @@ _OBJECTS = {
     "blobstores": ("blobstore", "blobstore"), "components": ("content", "component"),
     "assets": ("content", "asset"), "tasks": ("tasks", "task"),
 }
+#: last path segments that name a setting, not an operation (``PUT /security/realms/active``).
+_STATE_SEGMENTS = frozenset({"active", "available"})
 #: body fields naming what a create makes (passwords and other fields are never read).
 _NAME_FIELDS = ("name", "userId", "id")
 _BODY_LIMIT = 1024 * 1024
@@ -74,12 +76,14 @@ class AuditTrailMiddleware:
         domain, noun = _OBJECTS.get(prefix, ("system", template.split("/", 1)[0] or "rest"))
         last = template.rstrip("/").rsplit("/", 1)[-1]
         verb = _VERBS.get(req.method, req.method.lower())
-        if last and not last.startswith("{") and template != prefix and "{" in template:
-            verb = last  # /users/{id}/change-password, /tasks/{id}/run, /repositories/{name}/rebuild-index
+        if last == "user-token":  # /security/users/{userId}/{realm}/user-token
+            noun = "token"
+        elif last == "change-password":
+            verb = "password"
+        elif last and not last.startswith("{") and template != prefix and last not in _STATE_SEGMENTS:
+            verb = last  # /tasks/{id}/run, /repositories/{name}/rebuild-index, /security/ldap/change-order
         target = self._target(req, params, prefix, rest)
         repository = req.get_param("repository") or (target if domain == "repository" else None)
-        if noun == "user" and verb == "change-password":
-            noun, verb = "user", "password"
         return domain, f"{noun}.{verb}", target, repository
 
     def _target(self, req: falcon.Request, params: dict[str, Any], prefix: str, rest: str) -> str:
@@ -87,8 +91,9 @@ class AuditTrailMiddleware:
             named = self._body_name(req)
             if named:
                 return named
-        if params:
-            return str(list(params.values())[-1])
+        if params:  # the route's name or id (not its format, type or realm); else its last parameter
+            named = [v for k, v in params.items() if k.lower().endswith(("name", "id"))]
+            return str(named[-1] if named else list(params.values())[-1])
         if prefix == "components":
             return req.get_param("repository") or rest
         return rest[len(prefix):].strip("/") or prefix

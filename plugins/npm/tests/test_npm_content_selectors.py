@@ -74,6 +74,12 @@ def test_selector_limits_install_view_search_and_publish(tmp_path, npm_server, n
     dev.run("publish", str(make_package(tmp_path / "src", "@cwiq/lib", "1.1.0")), registry=hosted)
     assert json.loads(dev.run("view", "@cwiq/lib", "version", "--json").stdout) == "1.1.0"
 
+    # The audit trail names who tried what, from where, and what came of it.
+    status, audit = rest(npm_server, "GET", "/service/rest/v1/audit?user=dev&action=content.upload")
+    assert status == 200
+    assert [(e["target"], e["repository"], e["result"], e["address"]) for e in audit["items"]] == [
+        ("/@cwiq/lib", "npm-hosted", "success", "127.0.0.1"), ("/other-lib", "npm-hosted", "denied", "127.0.0.1")]
+
     # The tarball of a hidden package: nothing through the group; the hosted repository grants no read.
     for repository, status in (("npm-group", 404), ("npm-hosted", 403)):
         request = urllib.request.Request(f"{npm_server.url}/repository/{repository}/other-lib/-/other-lib-1.0.0.tgz",
