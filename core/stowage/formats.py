@@ -71,7 +71,8 @@ class FormatHandler:
     def content_path(self, request: "RepoRequest") -> str | None:
         """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;
         None when the request answers an index or search whose entries the format filters itself with
-        :meth:`RepoRequest.permits`. Default: the request path, so an unknown endpoint is never open to
+        :meth:`RepoRequest.permits`, or is an upload whose path only its body names (check it with
+        :meth:`RepoRequest.require_content` before storing). Default: the request path, so an unknown endpoint is never open to
         a caller whose selectors do not match it."""
         return "/" + request.path
 

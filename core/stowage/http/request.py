@@ -57,7 +57,8 @@ class RepoRequest:
 
         A caller whose only grant here is a content-selector privilege passes when the content the
         request addresses (:meth:`FormatHandler.content_path`) is what a selector matches; for an index
-        (``content_path`` None) it passes too, and the format filters the index with :meth:`permits`.
+        (``content_path`` None) it passes too, and the format filters the index with :meth:`permits` (or,
+        for an upload whose path is in its body, checks that path with :meth:`require_content`).
         Outside the selectors a read is a 404 (nothing is revealed) and a write or delete a 403.
         """
         allowed = self.stowage.plugins.hook.stowage_permission(
@@ -79,6 +80,14 @@ class RepoRequest:
             raise Unauthorized("authentication required",
                                headers={"WWW-Authenticate": self.repository.handler.challenge(self)})
         raise Forbidden(f"user {self.user.user_id} may not {action.value} repository {self.repository.name}")
+
+    def require_content(self, path: str) -> None:
+        """For a write whose path only the body names (twine's ``POST /``, for which ``content_path``
+        returned None): refuse it (403) when the caller's content selectors do not cover ``path``
+        (Nexus's form, with a leading ``/``). Free for callers without such a limit."""
+        if self.content_access is not None and not self.content_access.permits(path):
+            who = self.user.user_id if self.user else "anonymous"
+            raise Forbidden(f"user {who} may not write {path} in repository {self.repository.name}")
 
     def permits(self, path: str) -> bool:
         """Whether the caller may see ``path`` (Nexus's form, ``/@scope/name``) in what this request
