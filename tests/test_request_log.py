@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from core_helpers import curl
 
 from stowage.testing import ADMIN_PASSWORD
@@ -72,3 +73,15 @@ def test_request_log_to_stdout_or_off(stowage_factory, live_server_factory):
     curl("-f", "-o", "/dev/null", f"{live.url}/service/rest/v1/status")
     assert live.server.request_log is None
     assert not (quiet.stowage.settings.data_path / "log").exists()
+
+
+@pytest.mark.slow
+def test_worker_processes_share_one_log_without_torn_lines(serve_factory, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = serve_factory(env={"STOWAGE_WORKERS": "2"})
+    url = f"{server.url}/service/rest/v1/status"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: curl("-f", "-A", f"w-{n}", "-o", "/dev/null", url), range(200)))
+    lines = log_lines(server.data_dir / "log" / "request.log", "w-", 200)
+    assert sorted(m["agent"] for m in lines) == sorted(f"w-{n}" for n in range(200))
