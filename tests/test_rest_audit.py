@@ -118,3 +118,13 @@ def test_routes_become_actions(stowage_factory):
     actions = [e["action"] for e in events if e["action"] != "signin"]
     assert actions == [action for _, _, action in reversed(calls)]
     assert [e["target"] for e in events if e["action"] in ("token.create", "ldap.delete")] == ["corp", "bob"]
+
+
+def test_hostile_inputs_are_bounded_or_refused(stowage_factory):
+    ts = stowage_factory()
+    long_name = "x" * 5000
+    ts.client.simulate_post(f"{V1}/security/roles", json={"id": long_name, "name": "n"}, headers=ts.admin)
+    event = [e for e in ts.stowage.audit.query() if e["action"] == "role.create"][0]
+    assert event["result"] == "failure" and len(event["target"]) == 1024
+    for bad in ("nan", "inf", "yesterday", "2026-13-40"):
+        assert ts.client.simulate_get(f"{V1}/audit", params={"since": bad}, headers=ts.admin).status_code == 400

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Mapping
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stowage.audit")
 
+#: the longest action or target kept (longer ones are cut).
+MAX_FIELD = 1024
 #: the domains core uses; plugins may add their own.
 DOMAINS = ("security", "repository", "blobstore", "content", "tasks", "system")
 RESULTS = ("success", "failure", "denied")
@@ -47,9 +50,13 @@ def iso_timestamp(value: float) -> str:
 def parse_timestamp(text: str) -> float:
     """ISO-8601 (``Z`` or an offset; a date alone is midnight UTC) or seconds since the epoch."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(value):
+            raise ValueError(f"not a time: {text!r}")
+        return value
     moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
@@ -78,8 +85,10 @@ class AuditLog:
         :param result: ``success``, ``failure`` (refused as invalid, or failed) or ``denied`` (401/403).
         :param attributes: anything else worth keeping (HTTP method and status, sizes, reasons).
         """
-        event = {"timestamp": time.time(), "user": user, "address": address, "domain": domain, "action": action,
-                 "target": target, "repository": repository, "result": result, "attributes": dict(attributes or {})}
+        # Targets come from clients (paths, names in bodies): bounded, so the trail cannot be bloated.
+        event = {"timestamp": time.time(), "user": user, "address": address, "domain": domain,
+                 "action": action[:MAX_FIELD], "target": str(target)[:MAX_FIELD], "repository": repository,
+                 "result": result, "attributes": dict(attributes or {})}
         log.debug("audit %s", event)
         try:
             self.catalog.append_audit(event)
