@@ -123,7 +123,7 @@ def test_routes_become_actions(stowage_factory):
 def test_hostile_inputs_are_bounded_or_refused(stowage_factory):
     ts = stowage_factory()
     long_name = "x" * 5000
-    ts.client.simulate_post(f"{V1}/security/roles", json={"id": long_name, "name": "n"}, headers=ts.admin)
+    ts.client.simulate_post(f"{V1}/security/roles", json={"id": long_name, "name": long_name}, headers=ts.admin)
     event = [e for e in ts.stowage.audit.query() if e["action"] == "role.create"][0]
     assert event["result"] == "failure" and len(event["target"]) == 1024
     for bad in ("nan", "inf", "yesterday", "2026-13-40"):
