@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 import falcon
 
 from stowage.errors import ConfigurationError
+from stowage.http.anonymous import AnonymousGate
+from stowage.http.csrf import CsrfMiddleware
 from stowage.http.errors import install_error_handlers
 from stowage.http.repository_resource import RepositorySink
 from stowage.pluginmanager import PluginManager, make_plugin_manager
@@ -70,7 +72,9 @@ def create_app(stowage: Stowage) -> "StowageApp":
 
     from stowage.http.audit_trail import AuditTrailMiddleware
 
-    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage), AuditTrailMiddleware(stowage)])
+    # The audit trail comes before the gates, so the requests they refuse are recorded too.
+    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage), AuditTrailMiddleware(stowage),
+                                 CsrfMiddleware(stowage), AnonymousGate(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
