@@ -128,3 +128,28 @@ def test_hostile_inputs_are_bounded_or_refused(stowage_factory):
     assert event["result"] == "failure" and len(event["target"]) == 1024
     for bad in ("nan", "inf", "yesterday", "2026-13-40"):
         assert ts.client.simulate_get(f"{V1}/audit", params={"since": bad}, headers=ts.admin).status_code == 400
+
+
+def test_the_purge_task_drops_events_past_the_retention(stowage_factory, live_server_factory):
+    import time
+
+    import urllib3
+
+    ts = stowage_factory(audit_retention_days=30)
+    live = live_server_factory(ts)
+    catalog = ts.stowage.catalog
+    for age_days, target in ((400, "ancient"), (31, "old"), (29, "recent")):
+        catalog.append_audit({"timestamp": time.time() - age_days * 86400, "domain": "content",
+                              "action": "content.upload", "target": target, "result": "success"})
+    assert urllib3.request("POST", f"{live.url}{V1}/tasks/security.audit-purge/run",
+                           headers=ts.admin).status == 204
+    deadline = time.monotonic() + 30
+    while True:
+        task = urllib3.request("GET", f"{live.url}{V1}/tasks/security.audit-purge", headers=ts.admin).json()
+        if task["currentState"] == "WAITING" and task["lastRunResult"]:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    targets = {e["target"] for e in ts.stowage.audit.query(action="content.upload")}
+    assert targets == {"recent"}
+    assert ts.stowage.audit.purge(0) == "audit retention is unlimited; nothing purged"

@@ -120,6 +120,13 @@ class AuditLog:
         self.record("security", "signin", user_id or claimed, user=user_id, address=address,
                     result="success" if succeeded else "failure", attributes={"scheme": scheme})
 
+    def purge(self, retention_days: float) -> str:
+        """Delete events older than ``retention_days`` (0 or less: keep everything); a one-line summary."""
+        if retention_days <= 0:
+            return "audit retention is unlimited; nothing purged"
+        removed = self.catalog.prune_audit(time.time() - retention_days * 86400)
+        return f"purged {removed} audit event(s) older than {retention_days:g} day(s)"
+
     def query(self, *, user: str | None = None, action: str | None = None, repository: str | None = None,
               since: float | None = None, until: float | None = None, before_id: int | None = None,
               limit: int = 100) -> list[dict[str, Any]]:

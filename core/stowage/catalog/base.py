@@ -250,6 +250,12 @@ class Catalog(abc.ABC):
 
         raise NotSupported(f"the {type(self).__name__} catalog keeps no audit trail")
 
+    def prune_audit(self, before: float) -> int:
+        """Delete audit events older than ``before`` (epoch seconds); returns how many."""
+        from stowage.errors import NotSupported
+
+        raise NotSupported(f"the {type(self).__name__} catalog keeps no audit trail")
+
     def list_audit(self, *, user: str | None = None, action: str | None = None, repository: str | None = None,
                    since: float | None = None, until: float | None = None, before_id: int | None = None,
                    limit: int = 100) -> list[dict[str, Any]]:

@@ -516,6 +516,9 @@ class SqliteCatalog(Catalog):
                        event["action"], event["target"], event.get("repository"), event["result"],
                        json.dumps(event.get("attributes") or {})))
 
+    def prune_audit(self, before: float) -> int:
+        return self._execute("DELETE FROM audit WHERE timestamp < ?", (before,)).rowcount
+
     def list_audit(self, *, user: str | None = None, action: str | None = None, repository: str | None = None,
                    since: float | None = None, until: float | None = None, before_id: int | None = None,
                    limit: int = 100) -> list[dict[str, Any]]:
