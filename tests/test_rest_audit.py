@@ -153,3 +153,15 @@ def test_the_purge_task_drops_events_past_the_retention(stowage_factory, live_se
     targets = {e["target"] for e in ts.stowage.audit.query(action="content.upload")}
     assert targets == {"recent"}
     assert ts.stowage.audit.purge(0) == "audit retention is unlimited; nothing purged"
+
+
+def test_changes_recorded_in_their_transaction_are_recorded_once(stowage_factory):
+    ts = stowage_factory()
+    selectors = f"{V1}/security/content-selectors"
+    assert ts.client.simulate_post(selectors, json={"name": "s", "expression": 'path =^ "/a/"'},
+                                   headers=ts.admin).status_code == 204
+    assert ts.client.simulate_post(selectors, json={"name": "s", "expression": 'path =^ "/a/"'},
+                                   headers=ts.admin).status_code == 400  # exists: rolled back
+    events = [(e["action"], e["result"], e["attributes"]["status"]) for e in ts.stowage.audit.query()
+              if e["action"] != "signin"]
+    assert events == [("selector.create", "failure", 400), ("selector.create", "success", 204)]

@@ -103,6 +103,15 @@ class AuditLog:
         self.record(domain, action, target, user=getattr(user, "user_id", None), address=req.remote_addr,
                     repository=repository, result=result, attributes=attributes)
 
+    def record_change(self, req: "falcon.Request", domain: str, action: str, target: str, *,
+                      repository: str | None = None, status: int = 200) -> None:
+        """Record a successful change from inside its own catalog transaction (so the change and its
+        event commit together) and tell the HTTP middleware it need not record it again. If the
+        transaction rolls back, the middleware records the failure from the response instead."""
+        self.record_request(req, domain, action, target, repository=repository,
+                            attributes={"method": req.method, "path": req.path, "status": status})
+        req.context.audited = True
+
     def signin(self, req: "falcon.Request", claimed: str, user_id: str | None, scheme: str) -> None:
         """A request presented credentials: ``user_id`` is who they proved to be (None: refused)."""
         address = req.remote_addr or ""

@@ -54,6 +54,8 @@ class AuditTrailMiddleware:
         if event is None:
             return
         status = int(str(resp.status).split(" ", 1)[0]) if resp.status else 200
+        if status < 400 and getattr(req.context, "audited", False):
+            return  # recorded inside the change's transaction (AuditLog.record_change)
         result = "success" if status < 400 else "denied" if status in (401, 403) else "failure"
         domain, action, target, repository = event
         self.stowage.audit.record_request(req, domain, action, target, repository=repository, result=result,

@@ -77,6 +77,7 @@ class PrivilegeResource(PrivilegeCatalog):
             if roles:
                 raise BadRequest(f"privilege {name} is used by role(s) {', '.join(roles)}; remove it there first")
             security.delete_privilege(name)
+            self.stowage.audit.record_change(req, "security", "privilege.delete", name, status=204)
         resp.status = falcon.HTTP_204
 
 
@@ -94,6 +95,7 @@ class TypedPrivilegesResource(PrivilegeCatalog):
             if document["name"] in self.builtins() or self.stowage.security.get_privilege(document["name"]):
                 raise BadRequest(f"privilege {document['name']} already exists")
             self.stowage.security.save_privilege(document)
+            self.stowage.audit.record_change(req, "security", "privilege.create", document["name"], status=201)
         resp.status = falcon.HTTP_201
         resp.media = privilege_json(document)
 
@@ -109,6 +111,7 @@ class TypedPrivilegesResource(PrivilegeCatalog):
             if body.get("name", name) != name:
                 raise BadRequest("a privilege's name cannot be changed")
             self.stowage.security.save_privilege(self._document({**body, "name": name}, current))
+            self.stowage.audit.record_change(req, "security", "privilege.update", name, status=204)
         resp.status = falcon.HTTP_204
 
     def _document(self, body: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class SelectorsResource:
             if security.get_selector(name) is not None:
                 raise BadRequest(f"content selector {name} already exists")
             security.save_selector(document)
+            self.stowage.audit.record_change(req, "security", "selector.create", name, status=204)
         resp.status = falcon.HTTP_204
 
 
@@ -92,6 +93,7 @@ class SelectorResource:
                         "description": _string(body, "description", current.get("description", "")) or "",
                         "expression": _checked_expression(_string(body, "expression", current["expression"]))}
             self.stowage.security.save_selector(document)
+            self.stowage.audit.record_change(req, "security", "selector.update", name, status=204)
         resp.status = falcon.HTTP_204
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
@@ -104,6 +106,7 @@ class SelectorResource:
                 raise BadRequest(f"content selector {name} is used by privilege(s) {', '.join(users)}; "
                                  f"delete them first")
             security.delete_selector(name)
+            self.stowage.audit.record_change(req, "security", "selector.delete", name, status=204)
         resp.status = falcon.HTTP_204
 
 
