@@ -85,3 +85,13 @@ def test_worker_processes_share_one_log_without_torn_lines(serve_factory, tmp_pa
         list(pool.map(lambda n: curl("-f", "-A", f"w-{n}", "-o", "/dev/null", url), range(200)))
     lines = log_lines(server.data_dir / "log" / "request.log", "w-", 200)
     assert sorted(m["agent"] for m in lines) == sorted(f"w-{n}" for n in range(200))
+
+
+def test_an_unwritable_request_log_is_a_clear_configuration_error(tmp_path):
+    from stowage.errors import ConfigurationError
+    from stowage.request_log import LineWriter
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigurationError, match="requestLog: cannot open"):
+        LineWriter(str(blocker / "request.log"))

@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from waitress.buffers import ReadOnlyFileBasedBuffer
 
+from stowage.errors import ConfigurationError
+
 #: the ``requestLog`` values that turn the log off.
 OFF = ("", "off", "none", "false")
 STDOUT = "-"
@@ -53,8 +55,11 @@ class LineWriter:
             self.fd = sys.stdout.fileno()
             self._owns_fd = False
         else:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+                self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            except OSError as error:
+                raise ConfigurationError(f"requestLog: cannot open {target}: {error.strerror}") from None
             self._owns_fd = True
         self.target = target
         self.buffer_bytes = buffer_bytes
