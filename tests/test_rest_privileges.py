@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from stowage.security import User
 from stowage.testing.harness import basic_auth
@@ -189,3 +190,29 @@ def test_a_wildcard_privilege_for_everything_makes_an_administrator(ts):
     assert ts.client.simulate_get(f"{V1}/users", headers=DEV).status_code == 200
     ts.client.simulate_put(f"{V1}/privileges/wildcard/all", headers=ts.admin, json={"pattern": "nexus:users:read"})
     assert ts.client.simulate_get(f"{V1}/users", headers=DEV).status_code == 403
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+                    max_leaves=8)
+FIELDS = st.fixed_dictionaries({}, optional={
+    key: JSON | st.sampled_from(["raw", "*", "raw-hosted", "READ", 'path =^ "/"', "public"])
+    for key in ("name", "description", "format", "repository", "actions", "contentSelector", "domain",
+                "pattern", "expression")})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["application", "repository-admin", "repository-view", "repository-content-selector",
+                             "wildcard"]), body=FIELDS | JSON)
+def test_hostile_bodies_are_4xx_never_5xx(ts, kind, body):
+    security = ts.stowage.security
+    if security.get_selector("s1") is None:
+        security.save_selector({"name": "s1", "description": "", "expression": 'path =^ "/public/"'})
+    if security.get_privilege(f"p-{kind}") is None:  # an existing one of this type, so PUT reaches validation
+        security.save_privilege({"type": kind, "name": f"p-{kind}", "description": "", "format": "raw",
+                                 "repository": "*", "contentSelector": "s1", "domain": "users",
+                                 "pattern": "nexus:users:read", "actions": ["READ"]})
+    for method, path in (("POST", f"{V1}/privileges/{kind}"), ("PUT", f"{V1}/privileges/{kind}/p-{kind}"),
+                         ("POST", f"{V1}/content-selectors"), ("PUT", f"{V1}/content-selectors/s1")):
+        answer = ts.client.simulate_request(method, path, json=body, headers=ts.admin)
+        assert answer.status_code < 500, (method, path, body, answer.text)
