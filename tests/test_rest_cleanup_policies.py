@@ -145,6 +145,9 @@ def test_raw_asset_regex_removes_matching_paths_only_and_preview_is_what_runs(se
     assert before - after == {a["path"] for item in preview["items"] for a in item["assets"]}
     for path, status in (("drop/c.tmp", 404), ("drop/d.tmp", 404), ("keep/a.txt", 200), ("keep/e.tmp.txt", 200)):
         assert urllib3.request("GET", f"{live.url}/repository/files/{path}").status == status, path
+    events = call(live.url, "GET", "/audit?action=content.cleanup", ts.admin).json()["items"]
+    assert sorted(e["target"] for e in events) == ["drop/c.tmp", "drop/d.tmp"]
+    assert {e["repository"] for e in events} == {"files"}
 
 
 def test_criteria_hold_together(served):

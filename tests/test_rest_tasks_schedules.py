@@ -180,7 +180,7 @@ def test_a_run_that_died_with_its_process_is_marked_failed(served):
 def test_schedules_fire_once_across_nodes_and_survive_restarts(stowage_factory, live_server_factory, tmp_path):
     plugins = [SlowPlugin(), SlowPlugin()]
     first = stowage_factory(plugins=[plugins[0]], data_dir=tmp_path / "shared", scheduler_interval_seconds=0.1)
-    soon = int(time.time()) + 1
+    soon = int(time.time()) + 4  # later than the POST can take on a loaded machine
     created = call(live_server_factory(first).url, "POST", "/tasks", first.admin, {
         "type": "demo.count", "name": "nightly", "properties": {"steps": "1"},
         "frequency": {"schedule": "once", "startDate": soon}}).json()

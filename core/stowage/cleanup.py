@@ -202,7 +202,12 @@ def _remove_one(repository: "Repository", unit: Candidate) -> None:
         else:
             handler.delete_asset(repository, unit.assets[0])
     except NotFound:
-        pass  # removed meanwhile (by a client, or a run on another node before its lease expired)
+        return  # removed meanwhile (by a client, or a run on another node before its lease expired)
+    # in the batch's transaction: the event commits (or rolls back) with the removal
+    target = f"{unit.group}/{unit.name}" if unit.group else unit.name
+    repository.stowage.audit.record("content", "content.cleanup", f"{target} {unit.version}".strip(),
+                                    repository=repository.name,
+                                    attributes={"assets": [a.path for a in unit.assets][:20], "bytes": unit.size})
 
 
 def run_cleanup(stowage: "Stowage", *, repository_name: str | None = None,

@@ -1,5 +1,6 @@
-"""Core's maintenance tasks: ``repository.cleanup`` (apply cleanup policies) and ``blobstore.compact``
-(delete blobs no asset references)."""
+"""Core's maintenance tasks: ``repository.cleanup`` (apply cleanup policies), ``blobstore.compact``
+(delete blobs no asset references) and ``security.audit-purge`` (drop audit events older than
+``[server] auditRetentionDays``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def cleanup(stowage: "Stowage", context: "TaskContext") -> str:
     return run_cleanup(stowage, repository_name=None if name in (None, "*") else name, context=context).summary()
 
 
+def purge_audit(stowage: "Stowage") -> str:
+    return stowage.audit.purge(stowage.settings.audit_retention_days)
+
+
 @hookimpl(trylast=True)
 def stowage_register_tasks() -> list[Task]:
     return [Task(type="repository.cleanup", name="Cleanup service: apply repositories' cleanup policies",
@@ -35,4 +40,6 @@ def stowage_register_tasks() -> list[Task]:
                                           type="repository")]),
             Task(type="blobstore.compact", name="Compact blob stores: delete blobs no asset references",
                  run=compact, default_schedule="daily",
-                 properties=[TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore")])]
+                 properties=[TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore")]),
+            Task(type="security.audit-purge", name="Purge audit events older than the retention period",
+                 run=purge_audit, default_schedule="daily")]

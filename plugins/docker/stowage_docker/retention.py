@@ -135,10 +135,13 @@ def _sha_key(key: tuple[str, str], asset: Asset) -> tuple[str, str]:
 
 def _delete(repository: Repository, path: str) -> None:
     try:
-        repository.delete(path)
+        asset = repository.delete(path)
     except Exception as error:  # noqa: BLE001 - gone meanwhile is fine
         if getattr(error, "status", None) != 404:
             raise
+        return
+    repository.stowage.audit.record("content", "content.docker-gc", path, repository=repository.name,
+                                    attributes={"bytes": asset.size})
 
 
 def purge_uploads(stowage: Stowage, age_hours: float, context: Any = None) -> str:
@@ -154,6 +157,8 @@ def purge_uploads(stowage: Stowage, age_hours: float, context: Any = None) -> st
         except Exception:  # noqa: BLE001 - the store is gone or the bytes already are: forget the session
             pass
         stowage.catalog.delete_document(UPLOADS, upload_id)
+        stowage.audit.record("content", "content.upload-purge", f"{state.get('name')} upload {upload_id}",
+                             repository=state.get("repository"), attributes={"started": state.get("created")})
         purged += 1
     return f"discarded {purged} incomplete uploads older than {age_hours:g} hours"
 

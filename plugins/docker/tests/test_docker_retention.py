@@ -81,6 +81,8 @@ def test_deleted_tag_gc_and_compact_free_exactly_its_own_layers(tmp_path: Path, 
                                "frequency": {"schedule": "manual"},
                                "properties": {"repositoryName": "docker-hosted", "deployOffset": "0"}})
     assert "removed 1 unused manifests and 2 layer or config blobs" in gc["message"], gc
+    events = urllib3.request("GET", f"{server.url}{V1}/audit?action=content.docker-gc", headers=AUTH).json()["items"]
+    assert len(events) == 3 and {e["repository"] for e in events} == {"docker-hosted"}
     purge = run_task(server.url, {"type": "repository.docker.upload-purge", "name": "purge",
                                   "properties": {"age": "0"}})
     assert purge["message"].startswith("discarded 1 incomplete upload"), purge
