@@ -11,7 +11,6 @@ from pathlib import Path
 import urllib3
 
 from stowage.backup.layout import BackupDirectory
-from stowage.builtin.tasks import TASK_PROPERTIES
 from stowage.verify import run_verify
 
 STOWAGE = str(Path(sys.executable).with_name("stowage"))
@@ -94,29 +93,36 @@ def test_backup_and_verify_tasks(stowage_factory, live_server_factory, tmp_path)
     ts = app(stowage_factory)
     live = live_server_factory(ts)
     put(ts, "raw-other", "y.bin", b"y")
+    templates = {t["type"]: t for t in urllib3.request("GET", f"{live.url}{V1}/tasks/templates",
+                                                         headers=ts.admin).json()}
+    assert {p["id"] for p in templates["stowage.backup"]["propertyDefinitions"]} == {"location", "keep"}
     ids = {t["id"] for t in urllib3.request("GET", f"{live.url}{V1}/tasks", headers=ts.admin).json()["items"]}
-    assert {"stowage.backup", "blobstore.verify"} <= ids
+    assert "blobstore.verify" in ids and "stowage.backup" not in ids  # location is required: no default task
 
-    urllib3.request("POST", f"{live.url}{V1}/tasks/stowage.backup/run", headers=ts.admin)
-    task = wait_done(live.url, ts.admin, "stowage.backup")
-    assert task["lastRunResult"] == "FAILED" and "location" in task["message"]
-
-    ts.stowage.catalog.put_document(TASK_PROPERTIES, "stowage.backup", {"location": str(tmp_path / "b"), "keep": "1"})
+    refused = urllib3.request("POST", f"{live.url}{V1}/tasks", headers=ts.admin, json={
+        "type": "stowage.backup", "name": "nightly", "frequency": {"schedule": "manual"}, "properties": {}})
+    assert refused.status == 400 and "location" in refused.data.decode()
+    created = urllib3.request("POST", f"{live.url}{V1}/tasks", headers=ts.admin, json={
+        "type": "stowage.backup", "name": "nightly", "frequency": {"schedule": "manual"},
+        "properties": {"location": str(tmp_path / "b"), "keep": "1"}})
+    assert created.status == 201, created.data
+    backup_id = created.json()["id"]
     for _ in range(2):
-        assert urllib3.request("POST", f"{live.url}{V1}/tasks/stowage.backup/run", headers=ts.admin).status == 204
-        task = wait_done(live.url, ts.admin, "stowage.backup")
+        assert urllib3.request("POST", f"{live.url}{V1}/tasks/{backup_id}/run", headers=ts.admin).status == 204
+        task = wait_done(live.url, ts.admin, backup_id)
         assert task["lastRunResult"] == "OK" and task["message"].startswith("generation "), task
-        time.sleep(0.01)
     assert len(BackupDirectory(tmp_path / "b").generations()) == 1  # keep=1 pruned the first
 
-    ts.stowage.catalog.put_document(TASK_PROPERTIES, "blobstore.verify", {"blobstoreName": "other", "deep": "true"})
-    urllib3.request("POST", f"{live.url}{V1}/tasks/blobstore.verify/run", headers=ts.admin)
-    task = wait_done(live.url, ts.admin, "blobstore.verify")
+    verify_id = urllib3.request("POST", f"{live.url}{V1}/tasks", headers=ts.admin, json={
+        "type": "blobstore.verify", "name": "verify other", "frequency": {"schedule": "manual"},
+        "properties": {"blobstoreName": "other", "deep": "true"}}).json()["id"]
+    urllib3.request("POST", f"{live.url}{V1}/tasks/{verify_id}/run", headers=ts.admin)
+    task = wait_done(live.url, ts.admin, verify_id)
     assert task["lastRunResult"] == "OK" and task["message"].startswith("deep-verified 1 assets in 1 repositories")
     sha = ts.stowage.catalog.get_asset("raw-other", "y.bin").blob_sha256
     os.unlink(ts.stowage.blob_store("other").path_for(sha))
-    urllib3.request("POST", f"{live.url}{V1}/tasks/blobstore.verify/run", headers=ts.admin)
-    task = wait_done(live.url, ts.admin, "blobstore.verify")
+    urllib3.request("POST", f"{live.url}{V1}/tasks/{verify_id}/run", headers=ts.admin)
+    task = wait_done(live.url, ts.admin, verify_id)
     assert task["lastRunResult"] == "FAILED" and "raw-other y.bin: blob" in task["message"]
 
 

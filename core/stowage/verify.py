@@ -16,7 +16,6 @@ request); a hosted asset whose bytes are gone is listed as a loss, never silentl
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import logging
 import os
@@ -30,6 +29,7 @@ from attrs import define, evolve, field, frozen
 from stowage.blobstore.base import CHUNK_SIZE
 from stowage.errors import NotFound
 from stowage.models import AssetKind, RepositoryType
+from stowage.parallel import for_each
 from stowage.progress import RunProgress, human_bytes
 from stowage.registration import MetadataProblem
 from stowage.settings import CatalogSettings
@@ -175,9 +175,7 @@ def _check_blobs(snapshot: "Stowage", repositories: list["Repository"], report: 
                 findings.extend(Finding(a.repository, a.path, message, kind=kind, sha256=sha256) for a in users[key])
         progress.advance(1, sizes[key])
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for future in [pool.submit(one, key) for key in users]:
-            future.result()
+    for_each(one, list(users), threads=threads)
     return findings
 
 

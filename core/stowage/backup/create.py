@@ -13,7 +13,6 @@ Order matters for consistency while the server keeps serving and accepting uploa
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import importlib.metadata
 import json
@@ -34,6 +33,7 @@ from stowage.backup.copying import COPIED, LINKED, make_durable, place_file, sam
 from stowage.backup.layout import (CATALOG, CONFIG, FILES, FORMAT_VERSION, MANIFEST, PLUGINS, BackupDirectory,
                                    catalog_counts, new_generation_name, referenced_blobs)
 from stowage.errors import NotFound
+from stowage.parallel import for_each
 from stowage.progress import RunProgress, human_bytes
 
 if TYPE_CHECKING:
@@ -186,13 +186,10 @@ def _copy_blobs(stowage: "Stowage", directory: BackupDirectory, blobs: list[tupl
                 report.present += 1
         progress.advance(1, size)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for future in [pool.submit(one, item) for item in blobs]:
-            future.result()
-        # Durable before the manifest says the generation is whole. Flushing after the whole batch lets
-        # the kernel write back many files together (most are clean by now), not one journal commit each.
-        for future in [pool.submit(make_durable, path) for path in copied]:
-            future.result()
+    for_each(one, blobs, threads=threads)
+    # Durable before the manifest says the generation is whole. Flushing after the whole batch lets the
+    # kernel write back many files together (most are clean by now), not one journal commit each.
+    for_each(make_durable, copied, threads=threads)
     report.problems.sort()
 
 

@@ -1,78 +1,93 @@
-"""Core's maintenance tasks: ``blobstore.compact`` (delete blobs no asset references), ``stowage.backup``
-(property ``location``) and ``blobstore.verify`` (property ``blobstoreName``).
-
-Task properties are read from the catalog document ``tasks.properties`` / ``<task type>`` (e.g.
-``{"location": "/backup/stowage", "keep": "7"}``). The ``run_*_task(stowage, properties)`` functions are
-the whole behaviour; the registered :class:`Task` objects only adapt them to today's task runner, so a
-runner with per-task properties can call them directly.
-"""
+"""Core's maintenance tasks: ``repository.cleanup`` (apply cleanup policies), ``blobstore.compact``
+(delete blobs no asset references), ``security.audit-purge`` (drop audit events older than
+``[server] auditRetentionDays``), ``stowage.backup`` (a backup generation into ``location``) and
+``blobstore.verify`` (check blobs and format metadata, optionally ``deep`` and ``repair``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING
 
-from stowage.errors import ConfigurationError
 from stowage.hookspecs import hookimpl
-from stowage.registration import Task
+from stowage.registration import Task, TaskProperty
 
 if TYPE_CHECKING:
+    from stowage.progress import RunProgress
     from stowage.stowage import Stowage
-
-#: catalog namespace of each task's properties (key: the task type).
-TASK_PROPERTIES = "tasks.properties"
+    from stowage.tasks import TaskContext
 
 
-def task_properties(stowage: "Stowage", task_type: str) -> Mapping[str, Any]:
-    return stowage.catalog.get_document(TASK_PROPERTIES, task_type) or {}
-
-
-def compact(stowage: "Stowage") -> str:
+def compact(stowage: "Stowage", context: "TaskContext") -> str:
     from stowage.compaction import compact_blobs
 
-    return compact_blobs(stowage, stowage.settings.blob_gc_grace_seconds).summary()
+    return compact_blobs(stowage, stowage.settings.blob_gc_grace_seconds,
+                         store_name=context.properties.get("blobstoreName"), context=context).summary()
 
 
-def run_backup_task(stowage: "Stowage", properties: Mapping[str, Any]) -> str:
-    """``stowage.backup``: a new generation in ``location``; ``keep`` (optional) prunes older ones."""
+def cleanup(stowage: "Stowage", context: "TaskContext") -> str:
+    from stowage.cleanup import run_cleanup
+
+    name = context.properties.get("repositoryName")
+    return run_cleanup(stowage, repository_name=None if name in (None, "*") else name, context=context).summary()
+
+
+def purge_audit(stowage: "Stowage") -> str:
+    return stowage.audit.purge(stowage.settings.audit_retention_days)
+
+
+def _progress(context: "TaskContext") -> "RunProgress":
+    """Progress shown as the running task's message; a stop request ends the run between blobs."""
+    from stowage.progress import RunProgress
+
+    def update(text: str) -> None:
+        context.progress(text)
+        context.check_stopped()
+
+    return RunProgress(show=False, listener=update)
+
+
+def backup(stowage: "Stowage", context: "TaskContext") -> str:
+    """``stowage.backup``: a new generation in ``location``; ``keep`` (optional) prunes older ones. The
+    server does not know its configuration file, so a task-made generation has none (see operations.md)."""
     from stowage.backup.create import run_backup
 
-    location = properties.get("location")
-    if not location:
-        raise ConfigurationError("task stowage.backup needs its location property (the backup directory)")
-    keep = properties.get("keep")
-    report = run_backup(stowage, str(location), keep=int(keep) if keep not in (None, "") else None)
+    keep = context.properties.get("keep")
+    report = run_backup(stowage, context.properties["location"], keep=int(keep) if keep else None,
+                        progress=_progress(context))
     if not report.ok:
         raise RuntimeError(f"{report.summary()}: {'; '.join(report.problems[:5])}")
     return report.summary()
 
 
-def run_verify_task(stowage: "Stowage", properties: Mapping[str, Any]) -> str:
-    """``blobstore.verify``: verify the repositories of ``blobstoreName`` (all when unset); ``deep``,
-    ``repair`` are "true"/"false"."""
+def verify(stowage: "Stowage", context: "TaskContext") -> str:
+    """``blobstore.verify``: the repositories of ``blobstoreName`` (every one when empty)."""
     from stowage.verify import run_verify
 
     def flag(name: str) -> bool:
-        return str(properties.get(name, "false")).lower() == "true"
+        return str(context.properties.get(name) or "false").lower() == "true"
 
-    report = run_verify(stowage, blob_store=properties.get("blobstoreName") or None, deep=flag("deep"),
-                        repair=flag("repair"))
+    report = run_verify(stowage, blob_store=context.properties.get("blobstoreName") or None, deep=flag("deep"),
+                        repair=flag("repair"), progress=_progress(context))
     if not report.ok:
         raise RuntimeError(f"{report.summary()}: {'; '.join(report.lines()[:5])}")
     return report.summary()
 
 
-def backup(stowage: "Stowage") -> str:
-    return run_backup_task(stowage, task_properties(stowage, "stowage.backup"))
-
-
-def verify(stowage: "Stowage") -> str:
-    return run_verify_task(stowage, task_properties(stowage, "blobstore.verify"))
-
-
 @hookimpl(trylast=True)
 def stowage_register_tasks() -> list[Task]:
-    return [Task(type="blobstore.compact", name="Compact blob stores: delete blobs no asset references",
-                 run=compact, interval=24 * 3600.0),
-            Task(type="stowage.backup", name="Back up the catalog, blobs and secrets (property location)",
-                 run=backup),
-            Task(type="blobstore.verify", name="Verify blobs and metadata (property blobstoreName)", run=verify)]
+    return [Task(type="repository.cleanup", name="Cleanup service: apply repositories' cleanup policies",
+                 run=cleanup, default_schedule="daily",
+                 properties=[TaskProperty("repositoryName", "Repository (empty or *: every repository)",
+                                          type="repository")]),
+            Task(type="blobstore.compact", name="Compact blob stores: delete blobs no asset references",
+                 run=compact, default_schedule="daily",
+                 properties=[TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore")]),
+            Task(type="security.audit-purge", name="Purge audit events older than the retention period",
+                 run=purge_audit, default_schedule="daily"),
+            Task(type="stowage.backup", name="Back up the catalog, blobs and secrets (online, incremental)",
+                 run=backup, properties=[
+                     TaskProperty("location", "Backup directory", required=True),
+                     TaskProperty("keep", "Generations to keep (empty: all)", type="integer")]),
+            Task(type="blobstore.verify", name="Verify blobs and format metadata", run=verify, properties=[
+                TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore"),
+                TaskProperty("deep", "Re-hash every blob", type="boolean", default="false"),
+                TaskProperty("repair", "Repair what can be repaired", type="boolean", default="false")])]
