@@ -161,3 +161,36 @@ def test_uploads_go_on_while_a_verify_runs(stowage_factory, live_server_factory,
     report = result["report"]
     assert report.ok and report.assets == 4  # the snapshot's, not the upload made meanwhile
     assert ts.stowage.catalog.get_asset("raw-hosted", "during.bin") is not None
+
+
+def test_a_backup_task_shows_progress_and_stops_between_blobs(stowage_factory, live_server_factory, tmp_path,
+                                                               monkeypatch):
+    from stowage.backup import create
+
+    ts = app(stowage_factory)
+    live = live_server_factory(ts)
+    for i in range(40):
+        put(ts, "raw-hosted", f"f/{i}.bin", os.urandom(2000))
+    real = create._copy_blob
+
+    def slow(*args, **kwargs):  # 40 blobs, 4 threads: about 5 s; a stop is seen within a second
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(create, "_copy_blob", slow)
+    task_id = urllib3.request("POST", f"{live.url}{V1}/tasks", headers=ts.admin, json={
+        "type": "stowage.backup", "name": "slow", "frequency": {"schedule": "manual"},
+        "properties": {"location": str(tmp_path / "b")}}).json()["id"]
+    assert urllib3.request("POST", f"{live.url}{V1}/tasks/{task_id}/run", headers=ts.admin).status == 204
+    deadline = time.monotonic() + 30
+    while "files" not in (urllib3.request("GET", f"{live.url}{V1}/tasks/{task_id}", headers=ts.admin).json()
+                          .get("message") or ""):
+        assert time.monotonic() < deadline, "no progress message"
+        time.sleep(0.1)
+    message = urllib3.request("GET", f"{live.url}{V1}/tasks/{task_id}", headers=ts.admin).json()["message"]
+    assert message.startswith("backup: ") and "/40 files" in message and "/s" in message
+    assert urllib3.request("POST", f"{live.url}{V1}/tasks/{task_id}/stop", headers=ts.admin).status == 204
+    task = wait_done(live.url, ts.admin, task_id)
+    assert task["lastRunResult"] == "CANCELED"
+    assert BackupDirectory(tmp_path / "b").generations() == []  # nothing half-written counts as a backup
+    assert ts.stowage.catalog.oldest_blob_pin() is None  # and GC is not held back any more
