@@ -238,3 +238,27 @@ def test_backup_while_uploads_and_downloads_go_on(stowage_factory, live_server_f
     assert set(before) <= listed <= set(during)
     for path in listed:
         assert restored.client.simulate_get(f"/repository/raw-hosted/{path}").content == during[path]
+
+
+def test_restore_refuses_to_share_a_blob_store_outside_the_data_directory(stowage_factory, tmp_path):
+    """A store at an absolute path that still holds the original server's blobs must not be shared by the
+    restored server (either one's GC would delete the other's blobs): restore refuses and leaves nothing."""
+    shared = tmp_path / "shared-store"
+    ts = stowage_factory(data_dir=tmp_path / "live")
+    ts.client.simulate_post("/service/rest/v1/blobstores/file", json={"name": "outside", "path": str(shared)},
+                            headers=ts.admin)
+    ts.create_repository(name="raw-outside", format="raw", type="hosted", storage={"blobStoreName": "outside"})
+    assert ts.client.simulate_put("/repository/raw-outside/a.bin", body=b"outside", headers=ts.admin).status_code == 201
+    run_backup(ts.stowage, tmp_path / "backup")
+    with pytest.raises(ConfigurationError, match="outside .* already holds blobs"):
+        run_restore(tmp_path / "backup", tmp_path / "restored")
+    assert list((tmp_path / "restored").iterdir()) == []
+
+    # once the old store is gone (the disaster case), the same restore puts the blobs back where they were
+    import shutil
+
+    shutil.rmtree(shared)
+    report = run_restore(tmp_path / "backup", tmp_path / "restored")
+    assert any("outside the data directory" in w for w in report.warnings)
+    again = stowage_factory(data_dir=tmp_path / "restored")
+    assert again.client.simulate_get("/repository/raw-outside/a.bin").content == b"outside"

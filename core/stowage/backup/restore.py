@@ -96,6 +96,12 @@ def run_restore(source: Path | str, data_dir: Path | str, *, generation: str | N
 
     stowage = Stowage(settings, make_plugin_manager(strict=False), blob_stores=config.blob_stores)
     try:
+        try:
+            _refuse_shared_stores(stowage, target)
+        except ConfigurationError:
+            stowage.close()
+            _undo(target, catalog_file)
+            raise
         _warn_missing_formats(stowage, report)
         _restore_blobs(stowage, directory, referenced_blobs(catalog_file), report, link=link, progress=progress)
     finally:
@@ -104,6 +110,28 @@ def run_restore(source: Path | str, data_dir: Path | str, *, generation: str | N
     for warning in report.warnings:
         log.warning("restore: %s", warning)
     return report
+
+
+def _refuse_shared_stores(stowage: Any, target: Path) -> None:
+    """A file store outside the new data directory that already holds blobs belongs to another server
+    (most likely the backed-up one, still running): sharing it would let either one's blob GC delete the
+    other's blobs. Its path must be changed in the configuration given with ``--config``."""
+    for name, store in stowage.blob_stores().items():
+        root, blob_dir = getattr(store, "root", None), getattr(store, "blob_dir", None)
+        if root is None or blob_dir is None or Path(root).resolve().is_relative_to(target):
+            continue
+        if any(Path(blob_dir).iterdir()):
+            raise ConfigurationError(f"blob store {name} is configured at {root}, outside {target}, and already "
+                                     f"holds blobs (another server's?); give restore a --config whose blob "
+                                     f"store path is new, e.g. relative to the data directory")
+
+
+def _undo(target: Path, catalog_file: Path) -> None:
+    """Remove what this restore created in the (new or empty) target."""
+    for path in list(target.iterdir()):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    if not catalog_file.resolve().is_relative_to(target):
+        catalog_file.unlink(missing_ok=True)
 
 
 def _check_catalog(catalog_file: Path, manifest: dict[str, Any]) -> None:
@@ -145,7 +173,7 @@ def _restore_blobs(stowage: Any, directory: BackupDirectory, blobs: list[tuple[s
         root = getattr(store, "root", None)
         if root is not None and not Path(root).resolve().is_relative_to(report.data_dir):
             report.warnings.append(f"blob store {store_name} lives outside the data directory, at {root}; its "
-                                   f"blobs were restored there (a blob already present is kept)")
+                                   f"blobs were restored there")
     for sha256, store_name, size in blobs:
         store = stores.get(store_name) or stores.get("default")
         if store_name not in stores:
