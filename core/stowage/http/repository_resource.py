@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import falcon
 
 from stowage.errors import MethodNotAllowed, RepositoryNotFound, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.http.content import protect_content
+from stowage.http.early_auth import EARLY_REFUSED
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
 
@@ -39,6 +40,18 @@ class RepositorySink:
         self.stowage = stowage
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+        request, responder = self.authorize(req, resp)
+        if req.env.get(EARLY_REFUSED):
+            # The server refused this request's body on its head alone (stowage.http.early_auth) and the
+            # body was never read; if access changed in between, the client still has to send it again.
+            raise Unauthorized("authentication required",
+                               headers={"WWW-Authenticate": request.repository.handler.challenge(request)})
+        responder(request)
+
+    def authorize(self, req: falcon.Request, resp: falcon.Response) -> tuple[RepoRequest, Callable[[RepoRequest], Any]]:
+        """Everything before the format's responder runs: the repository, the caller and the permission
+        check (401/403/404 raised here). Reads no request body, so the server can ask it before the body
+        arrives (``Expect: 100-continue``)."""
         # Every answer here may carry repository bytes (formats that set a body themselves included).
         protect_content(resp)
         match = PREFIX.match(raw_path(req))
@@ -58,7 +71,7 @@ class RepositorySink:
         action = handler.action_for(request)
         if action is not None:
             request.require(action)
-        responder(request)
+        return request, responder
 
 
 def find_repository(stowage: "Stowage", name: str, user: "User | None", *,
