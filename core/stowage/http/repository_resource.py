@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -79,8 +80,15 @@ def find_repository(stowage: "Stowage", name: str, user: "User | None", *,
     """The repository ``name``; with anonymous access off, an anonymous caller gets the same 401 whether
     it exists or not (a 404 would tell strangers which repositories exist)."""
     try:
-        return stowage.repository(clean_path(name, allow_trailing_slash=False))
+        return stowage.repository(_repository_name(name))
     except RepositoryNotFound:
         if user is None and not stowage.security.anonymous_access:
             raise Unauthorized("authentication required", headers={"WWW-Authenticate": challenge}) from None
         raise
+
+
+@functools.lru_cache(maxsize=1024)
+def _repository_name(raw: str) -> str:
+    """A repository name from the URL, validated like any path (cached: a few names take every request;
+    an invalid one raises, which is not cached)."""
+    return clean_path(raw, allow_trailing_slash=False)
