@@ -18,6 +18,7 @@ import cattrs
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
+from stowage.ldap.realm import LDAP_REALM, LdapRealm
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
 from stowage.pluginmanager import PluginManager
@@ -52,6 +53,8 @@ class Stowage:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
         self.catalog: Catalog = catalog
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
+        self.security.password_realms[LDAP_REALM] = LdapRealm(
+            self.catalog, settings.security.ldap_auth_cache_seconds)
         self.metadata_cache = MetadataCache()
         self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
         self._blob_lock = threading.RLock()

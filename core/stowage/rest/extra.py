@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
-    from stowage.rest import blobstores, search, security, tasks
+    from stowage.rest import blobstores, ldap, realms, search, security, tasks
 
     search.register(app, stowage)
     security.register(app, stowage)
+    ldap.register(app, stowage)
+    realms.register(app, stowage)
     blobstores.register(app, stowage)
     tasks.register(app, stowage)
     metrics.register(app, stowage)
