@@ -166,3 +166,10 @@ def use_directory(test_stowage: TestStowage, directory: SlapdServer, **overrides
                                                headers=test_stowage.admin)
     assert answer.status_code == 201, answer.text
     return settings
+
+
+def map_group(test_stowage: TestStowage, group: str, privileges: list[str]) -> None:
+    """Create the Stowage role whose id is the directory group's name (how groups become roles)."""
+    answer = test_stowage.client.simulate_post("/service/rest/v1/security/roles", headers=test_stowage.admin,
+                                               json={"id": group, "name": group, "privileges": privileges})
+    assert answer.status_code == 200, answer.text
