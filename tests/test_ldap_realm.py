@@ -217,3 +217,13 @@ def test_the_security_table_of_the_configuration_file(tmp_path):
         path.write_text(text)
         with pytest.raises(ConfigurationError, match=named):
             load_config_file(path, make_converter())
+
+
+def test_changing_the_server_on_another_node_ends_cached_sign_ins(app_factory, stowage_factory, slapd):
+    first = app_factory()
+    second = stowage_factory(data_dir=first.stowage.settings.data_dir, anonymous_access=False)
+    assert put(first, "alice", "alice-ldap-pw").status_code == 201  # cached by the first app
+    answer = second.client.simulate_put("/service/rest/v1/security/ldap/test-directory", headers=second.admin,
+                                        json=slapd.server_settings(ldapGroupsAsRoles=False))
+    assert answer.status_code == 204
+    assert put(first, "alice", "alice-ldap-pw").status_code == 403  # asked again: no groups, no role

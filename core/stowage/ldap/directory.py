@@ -15,7 +15,7 @@ import ldap3
 from attrs import frozen
 from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
 from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import parse_dn
+from ldap3.utils.dn import escape_rdn, parse_dn
 
 from stowage.ldap.servers import LdapServer
 
@@ -162,7 +162,7 @@ class Directory:
         return DirectoryUser(user_id=found_id, dn=entry["dn"],
                              real_name=_first(entry, config.user_real_name_attribute),
                              email_address=_first(entry, config.user_email_address_attribute),
-                             groups=self._groups(connection, user_id, entry))
+                             groups=self._groups(connection, found_id, entry))
 
     def _groups(self, connection: ldap3.Connection, user_id: str, entry: dict[str, Any]) -> tuple[str, ...]:
         config = self.config
@@ -177,7 +177,7 @@ class Directory:
                 except (LDAPInvalidDnError, IndexError):
                     names.add(str(value))
             return tuple(sorted(names))
-        member = (config.group_member_format.replace("${username}", user_id).replace("${dn}", entry["dn"]))
+        member = config.group_member_format.replace("${username}", escape_rdn(user_id)).replace("${dn}", entry["dn"])
         search_filter = (f"(&(objectClass={config.group_object_class})"
                          f"({config.group_member_attribute}={escape_filter_chars(member)}))")
         groups = self._search(connection, config.search_dn(config.group_base_dn), config.group_subtree,

@@ -45,11 +45,12 @@ class LdapRealm:
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._salt = os.urandom(32)
-        #: HMAC(user, password) -> (server id, user, expiry)
+        #: HMAC(user, password) -> (server fingerprint, user, expiry): an entry is valid only while the server
+        #: that signed the user in keeps the same settings (changed or deleted on any node: asked again).
         self._signed_in: dict[bytes, tuple[str, User, float]] = {}
-        #: user id -> (server id, user, expiry): users looked up without a password (token holders)
+        #: user id -> (server fingerprint, user, expiry): users looked up without a password (token holders)
         self._looked_up: dict[str, tuple[str, User, float]] = {}
-        #: server id -> (consecutive failures, skipped until)
+        #: server fingerprint -> (consecutive failures, skipped until)
         self._incidents: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
@@ -64,7 +65,7 @@ class LdapRealm:
         now = self._clock()
         with self._lock:
             cached = self._signed_in.get(key)
-        if cached is not None and cached[2] > now and any(s.id == cached[0] for s in servers):
+        if cached is not None and cached[2] > now and any(s.fingerprint == cached[0] for s in servers):
             return cached[1]
         for server in servers:
             try:
@@ -74,7 +75,7 @@ class LdapRealm:
                 continue
             if found is not None:
                 user = _user(found)
-                self._remember(self._signed_in, key, (server.id, user, now + self.cache_seconds))
+                self._remember(self._signed_in, key, (server.fingerprint, user, now + self.cache_seconds))
                 return user
         log.info("LDAP sign-in of %r refused: no configured server accepted the credentials", user_id)
         return None
@@ -87,7 +88,7 @@ class LdapRealm:
         now = self._clock()
         with self._lock:
             cached = self._looked_up.get(user_id)
-        if cached is not None and cached[2] > now and any(s.id == cached[0] for s in servers):
+        if cached is not None and cached[2] > now and any(s.fingerprint == cached[0] for s in servers):
             return cached[1]
         for server in servers:
             try:
@@ -97,7 +98,7 @@ class LdapRealm:
                 continue
             if found is not None:
                 user = _user(found)
-                self._remember(self._looked_up, user_id, (server.id, user, now + self.cache_seconds))
+                self._remember(self._looked_up, user_id, (server.fingerprint, user, now + self.cache_seconds))
                 return user
         return None
 
@@ -121,7 +122,7 @@ class LdapRealm:
     def _ask(self, server: LdapServer, question: Callable[[Directory], DirectoryUser | None]) -> DirectoryUser | None:
         now = self._clock()
         with self._lock:
-            failures, skipped_until = self._incidents.get(server.id, (0, 0.0))
+            failures, skipped_until = self._incidents.get(server.fingerprint, (0, 0.0))
         if skipped_until > now:
             raise DirectoryUnavailable(f"LDAP server {server.name} is skipped for {skipped_until - now:.0f} s "
                                        f"after {failures} failures in a row")
@@ -131,9 +132,9 @@ class LdapRealm:
             failures += 1
             until = now + server.connection_retry_delay_seconds if failures > server.max_incidents_count else 0.0
             with self._lock:
-                self._incidents[server.id] = (failures, until)
+                self._incidents[server.fingerprint] = (failures, until)
             raise
         if failures:
             with self._lock:
-                self._incidents.pop(server.id, None)
+                self._incidents.pop(server.fingerprint, None)
         return answer

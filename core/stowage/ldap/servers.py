@@ -10,6 +10,8 @@ encrypt it with (see docs/security.md); it is never returned by the REST API.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 from typing import Any, Mapping
@@ -81,6 +83,12 @@ class LdapServer:
         document = self.document()
         del document["authPassword"]
         return document
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever any setting does: what is cached for a server is valid only for these settings."""
+        text = json.dumps(self.document(), sort_keys=True)
+        return f"{self.id}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
     def search_dn(self, relative: str) -> str:
         """A relative DN (``ou=people``) below the search base, as Nexus appends them."""
