@@ -58,47 +58,41 @@ class LdapRealm:
         """The directory user when ``password`` is theirs on the first server that knows them."""
         if not user_id or not password:
             return None
-        servers = self.servers.list()
-        if not servers:
-            return None
         key = hmac.new(self._salt, f"{user_id}\0{password}".encode(), hashlib.sha256).digest()
-        now = self._clock()
-        with self._lock:
-            cached = self._signed_in.get(key)
-        if cached is not None and cached[2] > now and any(s.fingerprint == cached[0] for s in servers):
-            return cached[1]
-        for server in servers:
-            try:
-                found = self._ask(server, lambda directory: directory.authenticate(user_id, password))
-            except DirectoryUnavailable as error:
-                log.warning("LDAP sign-in of %r: %s", user_id, error)
-                continue
-            if found is not None:
-                user = _user(found)
-                self._remember(self._signed_in, key, (server.fingerprint, user, now + self.cache_seconds))
-                return user
-        log.info("LDAP sign-in of %r refused: no configured server accepted the credentials", user_id)
-        return None
+        user = self._first_answer(self._signed_in, key, f"sign-in of {user_id!r}",
+                                  lambda directory: directory.authenticate(user_id, password))
+        if user is None:
+            log.info("LDAP sign-in of %r refused: no configured server accepted the credentials", user_id)
+        return user
 
     def find_user(self, user_id: str) -> User | None:
         """The directory user ``user_id`` (for credentials issued earlier, like tokens), or None."""
+        if not user_id:
+            return None
+        return self._first_answer(self._looked_up, user_id, f"look-up of {user_id!r}",
+                                  lambda directory: directory.find_user(user_id))
+
+    def _first_answer(self, cache: dict, key: object, what: str,
+                      question: Callable[[Directory], DirectoryUser | None]) -> User | None:
+        """The cached answer while it is fresh and its server unchanged; else the first server's that finds
+        the user (servers that fail are logged and skipped)."""
         servers = self.servers.list()
-        if not servers or not user_id:
+        if not servers:
             return None
         now = self._clock()
         with self._lock:
-            cached = self._looked_up.get(user_id)
+            cached = cache.get(key)
         if cached is not None and cached[2] > now and any(s.fingerprint == cached[0] for s in servers):
             return cached[1]
         for server in servers:
             try:
-                found = self._ask(server, lambda directory: directory.find_user(user_id))
+                found = self._ask(server, question)
             except DirectoryUnavailable as error:
-                log.warning("LDAP look-up of %r: %s", user_id, error)
+                log.warning("LDAP %s: %s", what, error)
                 continue
             if found is not None:
                 user = _user(found)
-                self._remember(self._looked_up, user_id, (server.fingerprint, user, now + self.cache_seconds))
+                self._remember(cache, key, (server.fingerprint, user, now + self.cache_seconds))
                 return user
         return None
 
