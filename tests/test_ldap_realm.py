@@ -227,3 +227,18 @@ def test_changing_the_server_on_another_node_ends_cached_sign_ins(app_factory, s
                                         json=slapd.server_settings(ldapGroupsAsRoles=False))
     assert answer.status_code == 204
     assert put(first, "alice", "alice-ldap-pw").status_code == 403  # asked again: no groups, no role
+
+
+def test_a_directory_user_cannot_change_the_password_of_a_local_namesake(app_factory):
+    app = app_factory()
+    app.client.simulate_post("/service/rest/v1/security/users", headers=app.admin, json={
+        "userId": "alice", "password": "alice-local-pw", "roles": []})
+    url = "/service/rest/v1/security/users/alice/change-password"
+    answer = app.client.simulate_put(url, body="taken-over", headers={**basic_auth("alice", "alice-ldap-pw"),
+                                                                       "Content-Type": "text/plain"})
+    assert answer.status_code == 403
+    assert app.stowage.security.check_local_password("alice", "alice-local-pw") is not None
+    # The local alice may still change her own.
+    answer = app.client.simulate_put(url, body="alice-new-pw", headers={**basic_auth("alice", "alice-local-pw"),
+                                                                         "Content-Type": "text/plain"})
+    assert answer.status_code == 204
