@@ -242,3 +242,12 @@ def test_a_directory_user_cannot_change_the_password_of_a_local_namesake(app_fac
     answer = app.client.simulate_put(url, body="alice-new-pw", headers={**basic_auth("alice", "alice-local-pw"),
                                                                          "Content-Type": "text/plain"})
     assert answer.status_code == 204
+
+
+def test_the_web_ui_signs_a_directory_user_in(app_factory):
+    app = app_factory()
+    login = app.client.simulate_get("/login", headers=basic_auth("alice", "alice-ldap-pw"))
+    assert login.status_code == 303
+    page = app.client.simulate_get("/", headers=basic_auth("alice", "alice-ldap-pw"))
+    assert "Signed in as <b>alice</b>" in page.text and "raw-hosted" in page.text
+    assert app.client.simulate_get("/login", headers=basic_auth("alice", "nope")).status_code == 401
