@@ -251,3 +251,22 @@ def test_the_web_ui_signs_a_directory_user_in(app_factory):
     page = app.client.simulate_get("/", headers=basic_auth("alice", "alice-ldap-pw"))
     assert "Signed in as <b>alice</b>" in page.text and "raw-hosted" in page.text
     assert app.client.simulate_get("/login", headers=basic_auth("alice", "nope")).status_code == 401
+
+
+def test_a_directory_that_accepts_but_never_answers_is_a_prompt_401(app_factory, slapd, caplog):
+    import socket
+
+    app = app_factory()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete (backlog) but nothing is ever read or written
+    try:
+        app.client.simulate_put("/service/rest/v1/security/ldap/test-directory", headers=app.admin,
+                                json=slapd.server_settings(port=silent.getsockname()[1], connectionTimeoutSeconds=1))
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="stowage.ldap.realm"):
+            assert put(app, "alice", "alice-ldap-pw").status_code == 401
+        assert time.monotonic() - started < 5
+        assert "LDAP sign-in of 'alice'" in caplog.text
+    finally:
+        silent.close()
