@@ -88,6 +88,11 @@ def fault_upstream(fault_upstream_factory: Callable[..., FaultUpstream]) -> Faul
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[SlapdServer]:
+    from stowage.testing.slapd import LDAPADD, SLAPD
+
+    missing = [tool for tool in (SLAPD, LDAPADD) if not Path(tool).exists()]
+    if missing:
+        pytest.fail(f"missing {missing}: install slapd and ldap-utils (listed in .ci/apt-packages.txt)")
     server = SlapdServer(tmp_path / "slapd").start()
     yield server
     server.stop()
