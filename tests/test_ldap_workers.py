@@ -22,7 +22,8 @@ ALICE = basic_auth("alice", "alice-ldap-pw")
 
 def status_and_pid(url: str, headers: dict[str, str]) -> tuple[int, int | None]:
     # a fresh pool per call: a new connection, so any worker may accept it
-    response = urllib3.PoolManager(maxsize=1).request("GET", f"{url}/service/metrics/prometheus", headers=headers)
+    response = urllib3.PoolManager(maxsize=1).request("GET", f"{url}/service/metrics/prometheus", headers=headers,
+                                                      retries=False, timeout=30)
     if response.status != 200:
         return response.status, None
     line = next(line for line in response.data.decode().splitlines() if line.startswith("stowage_worker_info{"))
@@ -62,8 +63,8 @@ def test_workers_share_realm_switches_and_each_caches_sign_ins(tmp_path, slapd):
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: status_and_pid(url, ALICE), range(24)))
         assert {status for status, _ in answers} == {200}  # every worker signs her in from its cache
-        bob = [status_and_pid(url, basic_auth("bob", "bob-ldap-pw"))[0] for _ in range(4)]
-        assert bob == [401] * 4  # never signed in: refused, not a 500
+        bob = status_and_pid(url, basic_auth("bob", "bob-ldap-pw"))[0]
+        assert bob == 401  # never signed in: refused, not a 500
 
         switched = urllib3.request("PUT", f"{url}/service/rest/v1/security/realms/active", headers=admin,
                                    json=["NexusAuthenticatingRealm", "NpmToken", "DockerToken"])
@@ -71,7 +72,9 @@ def test_workers_share_realm_switches_and_each_caches_sign_ins(tmp_path, slapd):
         time.sleep(1.2)
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda _: status_and_pid(url, ALICE), range(24)))
-        assert {status for status, _ in answers} == {401}
+        # refused everywhere (401; 429 once sign-in throttling counts the failures)
+        statuses = {status for status, _ in answers}
+        assert statuses <= {401, 429} and 401 in statuses
         assert status_and_pid(url, admin)[0] == 200
     finally:
         process.send_signal(signal.SIGTERM)
