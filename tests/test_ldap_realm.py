@@ -270,3 +270,20 @@ def test_a_directory_that_accepts_but_never_answers_is_a_prompt_401(app_factory,
         assert "LDAP sign-in of 'alice'" in caplog.text
     finally:
         silent.close()
+
+
+def test_the_audit_trail_shows_ldap_realm_changes_and_directory_sign_ins(app_factory, slapd):
+    app = app_factory()
+    app.client.simulate_put(REALMS, json=["NexusAuthenticatingRealm", "LdapRealm"], headers=app.admin)
+    app.client.simulate_post("/service/rest/v1/security/ldap/change-order", json=["test-directory"],
+                             headers=app.admin)
+    assert put(app, "alice", "alice-ldap-pw").status_code == 201
+    assert put(app, "alice", "wrong").status_code == 401
+    items = app.client.simulate_get("/service/rest/v1/audit", headers=app.admin).json["items"]
+    seen = {(e["user"], e["action"], e["result"]) for e in items}
+    assert ("admin", "ldap.create", "success") in seen
+    assert ("admin", "realm.update", "success") in seen
+    assert ("admin", "ldap.change-order", "success") in seen
+    assert any(e["user"] == "alice" and e["action"] == "signin" and e["result"] == "success" for e in items)
+    assert any(e["action"] == "signin" and e["result"] != "success" and "alice" in str(e) for e in items)
+    assert any(e["user"] == "alice" and e["action"] == "content.upload" for e in items)

@@ -182,3 +182,26 @@ def test_local_realm_off_refuses_local_users(stowage_app):
     stowage_app.stowage.catalog.put_document("security.settings", "realms", ["LdapRealm"])
     stowage_app.stowage.security.realms._cached = None
     assert client.simulate_get(LDAP, headers=admin).status_code == 401
+
+
+def test_application_privileges_as_in_nexus(stowage_app, directory):
+    client, admin = stowage_app.client, stowage_app.admin
+    client.simulate_post(LDAP, json=directory.server_settings("corp"), headers=admin)
+    client.simulate_post("/service/rest/v1/security/roles", headers=admin, json={
+        "id": "auditors", "name": "auditors", "privileges": ["nx-ldap-read", "nx-settings-read"]})
+    client.simulate_post("/service/rest/v1/security/users", headers=admin, json={
+        "userId": "auditor", "password": "auditor-pw", "roles": ["auditors"]})
+    auditor = basic_auth("auditor", "auditor-pw")
+    assert [s["name"] for s in client.simulate_get(LDAP, headers=auditor).json] == ["corp"]
+    assert client.simulate_get(f"{LDAP}/corp", headers=auditor).status_code == 200
+    assert client.simulate_get(f"{REALMS}/active", headers=auditor).status_code == 200
+    assert client.simulate_delete(f"{LDAP}/corp", headers=auditor).status_code == 403
+    assert client.simulate_post(f"{LDAP}/change-order", json=["corp"], headers=auditor).status_code == 403
+    assert client.simulate_put(f"{REALMS}/active", json=["NexusAuthenticatingRealm"], headers=auditor).status_code == 403
+
+
+def test_a_body_not_declared_as_json_is_refused(stowage_app):
+    for path, method in ((f"{LDAP}/change-order", "POST"), (f"{REALMS}/active", "PUT")):
+        answer = stowage_app.client.simulate_request(method, path, body='["NexusAuthenticatingRealm"]',
+                                                     headers={**stowage_app.admin, "Content-Type": "text/plain"})
+        assert answer.status_code == 415

@@ -15,8 +15,10 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
+from stowage.audit import AuditLog
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
+from stowage.data_permissions import warn_if_open
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
 from stowage.ldap.realm import LDAP_REALM, LdapRealm
 from stowage.metadata_cache import MetadataCache
@@ -47,7 +49,8 @@ class Stowage:
         self.plugins = plugins
         self.converter: cattrs.Converter = make_converter(plugins.formats)
         self.node_id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        warn_if_open(settings.data_path)
         catalog = plugins.hook.stowage_catalog(settings=settings)
         if catalog is None:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
@@ -55,6 +58,8 @@ class Stowage:
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
         self.security.password_realms[LDAP_REALM] = LdapRealm(
             self.catalog, settings.security.ldap_auth_cache_seconds)
+        #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
+        self.audit = AuditLog(self.catalog)
         self.metadata_cache = MetadataCache()
         self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
         self._blob_lock = threading.RLock()
@@ -271,8 +276,11 @@ class Stowage:
         self.catalog.put_document(*CONFIG_GENERATION, current + 1)
 
     def _check(self, config: RepositoryConfig) -> None:
+        from stowage.cleanup_policies import CleanupPolicies
+
         if config.format not in self.plugins.formats:
             raise ConfigurationError(f"repository {config.name}: format {config.format!r} is not installed")
+        CleanupPolicies.of(self).check_repository(config)
         if config.storage.blob_store_name not in self.blob_stores():
             raise ConfigurationError(f"repository {config.name}: blob store {config.storage.blob_store_name!r} "
                                      f"does not exist")

@@ -1,4 +1,5 @@
-"""``/service/rest/v1/security/ldap``: the directories users sign in through, in Nexus's shapes. Admin only.
+"""``/service/rest/v1/security/ldap``: the directories users sign in through, in Nexus's shapes. As in Nexus,
+reading needs ``nx-ldap-read`` and changing ``nx-ldap-create``/``-update``/``-delete`` (or ``nx-all``).
 
 The bind password (``authPassword``) is write-only: answers are built from
 :meth:`~stowage.ldap.servers.LdapServer.public`, never from the stored document.
@@ -14,14 +15,15 @@ from stowage.errors import BadRequest
 from stowage.ldap.realm import LDAP_REALM
 from stowage.ldap.servers import LdapServers, server_from_body
 from stowage.rest import V1
-from stowage.rest.access import json_object, require_admin
+from stowage.rest.access import json_object, require_json, require_permission
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
 
 
 def json_string_list(req: falcon.Request) -> list[str]:
-    """The request's JSON body, which must be an array of strings; a clear 400 otherwise."""
+    """The request's JSON body, which must be an array of strings; a clear 400 otherwise (415 when not JSON)."""
+    require_json(req)
     try:
         body: Any = req.get_media()
     except falcon.MediaNotFoundError:
@@ -47,11 +49,11 @@ class _LdapResource:
 
 class LdapServersResource(_LdapResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "ldap", "read")
         resp.media = [server.public() for server in self.servers.list()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "ldap", "create")
         self.servers.create(server_from_body(json_object(req)))
         self._changed()
         resp.status = falcon.HTTP_201
@@ -59,18 +61,18 @@ class LdapServersResource(_LdapResource):
 
 class LdapServerResource(_LdapResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "ldap", "read")
         resp.media = self.servers.get(name).public()
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "ldap", "update")
         body = json_object(req)
         self.servers.update(name, server_from_body(body, self.servers.get(name)))
         self._changed()
         resp.status = falcon.HTTP_204
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "ldap", "delete")
         self.servers.delete(name)
         self._changed()
         resp.status = falcon.HTTP_204
@@ -78,7 +80,7 @@ class LdapServerResource(_LdapResource):
 
 class LdapOrderResource(_LdapResource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "ldap", "update")
         self.servers.change_order(json_string_list(req))
         resp.status = falcon.HTTP_204
 

@@ -1,5 +1,6 @@
 """``/service/rest/v1/security/realms``: the available realms and the active ones, in the order they are
-tried (Nexus's ids). Admin only."""
+tried (Nexus's ids). As in Nexus, reading needs ``nx-settings-read``, changing ``nx-settings-update`` (or
+``nx-all``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from stowage.errors import BadRequest
 from stowage.ldap.realm import LDAP_SOURCE
 from stowage.realms import AVAILABLE, LDAP_REALM, LOCAL_REALM, UnknownRealm
 from stowage.rest import V1
-from stowage.rest.access import require_admin
+from stowage.rest.access import require_permission
 from stowage.rest.ldap import json_string_list
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class AvailableRealmsResource:
         self.stowage = stowage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "settings", "read")
         resp.media = [{"id": realm_id, "name": name} for realm_id, name in AVAILABLE.items()]
 
 
@@ -35,11 +36,11 @@ class ActiveRealmsResource:
         self.stowage = stowage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        require_admin(req, self.stowage)
+        require_permission(req, self.stowage, "settings", "read")
         resp.media = list(self.stowage.security.realms.active())
 
     def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
-        caller = require_admin(req, self.stowage)
+        caller = require_permission(req, self.stowage, "settings", "update")
         realm_ids = json_string_list(req)
         own = _REALM_OF_SOURCE.get(caller.source)
         if own is not None and own not in realm_ids:
