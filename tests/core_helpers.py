@@ -62,7 +62,8 @@ class ServeProcess:
         self.process = subprocess.Popen(
             [self.stowage, "serve", "--config", str(self.config), "--data-dir", str(self.data_dir),
              "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self.log_file, stderr=subprocess.STDOUT, env=self.env)
+            stdout=self.log_file, stderr=subprocess.STDOUT, env=self.env,
+            start_new_session=True)  # its own process group: crash() takes the workers down with it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -90,9 +91,20 @@ class ServeProcess:
             raise RuntimeError("no VmRSS")
         return max(sizes)
 
+    def crash(self) -> None:
+        """SIGKILL the supervisor and every worker at once, as a power cut or OOM kill of the group would (a
+        SIGKILL of the supervisor alone lets the workers finish their requests: they get SIGTERM)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
+        if sig == signal.SIGKILL:
+            self.crash()
+            self.log_file.close()
+            return self.process.returncode
         self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
