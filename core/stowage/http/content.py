@@ -125,7 +125,7 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
         # A small body costs less as bytes than through the server's file wrapper (one less buffer
         # object, no extra trip through the event loop).
         try:
-            resp.data = _read_exactly(stream, end - start)
+            resp.data = read_exactly(stream, end - start)
         finally:
             stream.close()
         return
@@ -134,7 +134,7 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
     resp.stream = stream if end == size else BoundedReader(stream, end - start)
 
 
-def _read_exactly(stream: IO[bytes], length: int) -> bytes:
+def read_exactly(stream: IO[bytes], length: int) -> bytes:
     """``length`` bytes of ``stream`` (a blob-store plugin's stream may return short reads)."""
     parts, remaining = [], length
     while remaining > 0:
