@@ -382,6 +382,7 @@ def small_suite(args: argparse.Namespace, root: Path, small: Path, nginx: "Nginx
         try:
             stowage.put(small, "small.bin")
             url = stowage.file_url("small.bin")
+            small_rps(url, 2, 1)  # warm-up: every worker started and its caches filled
             get = small_rps(url, args.seconds, args.runs)[0]
             revalidation = (small_rps(url, args.seconds, args.runs, {"If-None-Match": etag_of(url)})[0]
                             if config is None else None)
@@ -389,6 +390,7 @@ def small_suite(args: argparse.Namespace, root: Path, small: Path, nginx: "Nginx
             stowage.stop()
         bare = BareWaitress(small, *(reversed(config) if config else (defaults[1], defaults[0])))
         try:
+            small_rps(bare.file_url("small.bin"), 2, 1)
             floor = small_rps(bare.file_url("small.bin"), args.seconds, args.runs)[0]
         finally:
             bare.stop()

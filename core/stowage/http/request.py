@@ -115,7 +115,7 @@ class RepoRequest:
     # -- responses ------------------------------------------------------------------------------------
     def send_asset(self, asset: Asset, *, content_type: str | None = None) -> None:
         opener: Callable[[], IO[bytes]] = lambda: self.repository.open(asset)  # noqa: E731
-        if asset.blob_sha256 and asset.size is not None and asset.size <= MAX_BLOB_BYTES:
+        if isinstance(asset, Asset) and asset.blob_sha256 and asset.size <= MAX_BLOB_BYTES:
             # a small stored blob comes from memory after its first read (safe: named by its digest)
             opener = SmallBlobCache.of(self.stowage).opener(asset.blob_sha256, asset.size, opener)
         send_asset(self.req, self.resp, asset, opener, content_type=content_type)
