@@ -294,6 +294,7 @@ def test_upload_cost_does_not_grow_with_the_repository(app, dists):
     # Time-bound caches (permission decisions, the anonymous setting) would make the counts depend on how
     # long the set-up below takes; without them every upload does the same reads.
     app.stowage.security.DECISION_TTL = 0
+    app.stowage.CONFIG_RECHECK_SECONDS = 0  # the same for repository configurations (a set-up over 1 s re-read them)
     first, second = make_wheel(dists, "probe-a", "1.0"), make_wheel(dists, "probe-b", "1.0")
     upload(app, make_wheel(dists, "probe-warm-up", "1.0"))  # one-time work: admin's password check
     empty = _sqlite_work(app, lambda: upload(app, first))
