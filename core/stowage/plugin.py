@@ -5,11 +5,11 @@ from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
                             FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
-                            RangeNotSatisfiable, RepositoryOffline, StowageError, Unauthorized,
+                            RangeNotSatisfiable, RepositoryOffline, StowageError, TooManyRequests, Unauthorized,
                             UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
 from stowage.hookspecs import hookimpl
-from stowage.http.auth import authenticate
+from stowage.http.auth import authenticate, sign_in
 from stowage.http.content import send_content
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
@@ -22,19 +22,19 @@ from stowage.proxy_upstream import request_remote
 from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.access import require_repository
 from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
-from stowage.security import Action, User
+from stowage.security import DOCKER_TOKEN_REALM, NPM_TOKEN_REALM, Action, User
 from stowage.settings import ServerSettings
 from stowage.stowage import Stowage
 
 __all__ = [
-    "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
+    "API_VERSION", "Action", "DOCKER_TOKEN_REALM", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
     "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
-    "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
+    "NPM_TOKEN_REALM", "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
     "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload",
-    "Route", "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile",
+    "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TooManyRequests", "Unauthorized", "UploadedFile",
     "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation",
     "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names",
-    "hookimpl", "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",
+    "hookimpl", "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content", "sign_in",
 ]

@@ -20,17 +20,34 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from stowage.catalog import Catalog
 
 USERS = "security.users"
 ROLES = "security.roles"
-TOKENS = "security.tokens"
 #: (namespace, key) of the anonymous-access switch; absent until the REST API sets it.
 ANONYMOUS_SETTINGS = ("security.settings", "anonymous")
 ANONYMOUS_USER = "anonymous"
 ANONYMOUS_REALM = "NexusAuthorizingRealm"
+
+# Realm ids, spelled as Nexus spells them (``GET /service/rest/v1/security/realms/available``).
+#: local users and their passwords.
+LOCAL_REALM = "NexusAuthenticatingRealm"
+#: directory users (the LDAP integration); like the local realm, a password realm.
+LDAP_REALM = "LdapRealm"
+#: name-code/pass-code pairs (``/security/users/{id}/{realm}/user-token``).
+USER_TOKEN_REALM = "User-Token-Realm"
+#: bearer tokens issued by ``npm login``.
+NPM_TOKEN_REALM = "NpmToken"
+#: bearer tokens issued by the Docker token service.
+DOCKER_TOKEN_REALM = "DockerToken"
+#: realms that check a user's real password (``protectContent`` refuses them on content endpoints).
+PASSWORD_REALMS = frozenset({LOCAL_REALM, LDAP_REALM})
+
+#: the audience of the REST API (``/service/rest``), the UI and the metrics endpoints; repository content
+#: is addressed by format name (``npm``, ``pypi``, ``docker``...).
+REST_AUDIENCE = "rest"
 
 ANONYMOUS_ROLE = "nx-anonymous"
 ADMIN_ROLE = "nx-admin"
@@ -60,6 +77,13 @@ class Action(enum.Enum):
 
 @frozen
 class User:
+    """A user as stored, and (for a request) how it signed in.
+
+    ``identity`` is random per created user: a user deleted and created again under the same id is a new
+    identity, and tokens of the old one stay dead. ``generation`` counts credential changes (password
+    change, disable): every token records both, and verifies only while they match.
+    """
+
     user_id: str
     roles: tuple[str, ...] = ()
     first_name: str = ""
@@ -68,6 +92,15 @@ class User:
     status: str = "active"
     source: str = "default"
     password_hash: str = field(default="", repr=False)
+    identity: str = ""
+    generation: int = 0
+    #: the realm that authenticated this request's credentials ("" for a user read from the catalog).
+    realm: str = ""
+    #: the audiences the credentials are good for (None: every audience, as a password is).
+    audiences: tuple[str, ...] | None = None
+
+    def accepted_by(self, audience: str) -> bool:
+        return self.audiences is None or audience in self.audiences
 
 
 # -- passwords ------------------------------------------------------------------------------------------
@@ -92,10 +125,6 @@ def verify_password(password: str, stored: str) -> bool:
     digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
                             dklen=32)
     return hmac.compare_digest(digest, base64.b64decode(expected))
-
-
-def _token_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SecurityRealm:
@@ -150,18 +179,41 @@ class SecurityRealm:
         return User(user_id=user_id, roles=tuple(data.get("roles", ())), first_name=data.get("firstName", ""),
                     last_name=data.get("lastName", ""), email_address=data.get("emailAddress", ""),
                     status=data.get("status", "active"), source=data.get("source", "default"),
-                    password_hash=data.get("passwordHash", ""))
+                    password_hash=data.get("passwordHash", ""), identity=data.get("identity", ""),
+                    generation=int(data.get("generation", 0)))
 
     def save_user(self, user: User, password: str | None = None) -> User:
-        password_hash = hash_password(password) if password is not None else user.password_hash
-        self.catalog.put_document(USERS, user.user_id, {
-            "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
-            "emailAddress": user.email_address, "status": user.status, "source": user.source,
-            "passwordHash": password_hash})
+        """Create or update ``user``; a new password, or leaving the ``active`` status, starts a new
+        credential generation (every token of the user stops working)."""
+        with self.catalog.transaction():
+            stored = self.get_user(user.user_id)
+            identity = stored.identity if stored and stored.identity else secrets.token_hex(16)
+            generation = stored.generation if stored else 0
+            if stored and (password is not None or (stored.status == "active" and user.status != "active")):
+                generation += 1
+            password_hash = hash_password(password) if password is not None else (
+                stored.password_hash if stored else user.password_hash)
+            self.catalog.put_document(USERS, user.user_id, {
+                "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
+                "emailAddress": user.email_address, "status": user.status, "source": user.source,
+                "passwordHash": password_hash, "identity": identity, "generation": generation})
         return self.get_user(user.user_id)  # type: ignore[return-value]
 
     def delete_user(self, user_id: str) -> bool:
+        """Delete the user; its tokens die with its identity (a user created again gets a new one)."""
         return self.catalog.delete_document(USERS, user_id)
+
+    def holds_current_credentials(self, user: User | None, identity: str, generation: int) -> User | None:
+        """``user`` when it is active and still the identity and credential generation a token was issued
+        to; None otherwise."""
+        if user is None or user.status != "active" or not identity:
+            return None
+        if not hmac.compare_digest(user.identity, identity) or user.generation != generation:
+            return None
+        return user
+
+    def is_admin(self, user: User) -> bool:
+        return "nx-all" in self.privileges(user.roles)
 
     def list_users(self) -> list[User]:
         return [u for u in (self.get_user(key) for key, _ in self.catalog.list_documents(USERS)) if u]
@@ -175,14 +227,14 @@ class SecurityRealm:
         with self._lock:
             cached = self._verified.get(key)
         if cached and cached[0] == user.password_hash and cached[1] > now:
-            return user
+            return evolve(user, realm=LOCAL_REALM)
         if not verify_password(password, user.password_hash):
             return None
         with self._lock:
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[key] = (user.password_hash, now + self.VERIFIED_TTL)
-        return user
+        return evolve(user, realm=LOCAL_REALM)
 
     # -- roles ------------------------------------------------------------------------------------------
     def get_role(self, role_id: str) -> dict[str, Any] | None:
@@ -246,26 +298,6 @@ class SecurityRealm:
             return True
         wanted = [f"nx-repository-view-{format_name}-{repository}-{verb}" for verb in action.privilege_actions]
         return any(fnmatch.fnmatchcase(w, p) for p in granted if p.startswith("nx-repository-") for w in wanted)
-
-    # -- tokens (npm login, docker bearer) -------------------------------------------------------------
-    def issue_token(self, user: User, realm: str, *, ttl: float | None = None, prefix: str = "") -> str:
-        token = prefix + secrets.token_urlsafe(32)
-        self.catalog.put_document(TOKENS, _token_key(token), {
-            "user": user.user_id, "realm": realm, "created": time.time(),
-            "expires": time.time() + ttl if ttl else None})
-        return token
-
-    def user_for_token(self, token: str, realm: str | None = None) -> User | None:
-        data = self.catalog.get_document(TOKENS, _token_key(token))
-        if data is None or (realm is not None and data["realm"] != realm):
-            return None
-        if data.get("expires") and data["expires"] < time.time():
-            return None
-        user = self.get_user(data["user"])
-        return user if user and user.status == "active" else None
-
-    def revoke_token(self, token: str) -> bool:
-        return self.catalog.delete_document(TOKENS, _token_key(token))
 
     # -- bootstrap --------------------------------------------------------------------------------------
     def bootstrap_admin(self, data_dir: Path) -> str | None:

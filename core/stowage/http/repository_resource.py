@@ -43,7 +43,7 @@ class RepositorySink:
         path = clean_path(match.group("rest") or "")
         handler = repository.handler
         req.context.error_renderer = handler.render_error
-        user = authenticate(req, self.stowage)
+        user = authenticate(req, self.stowage, audience=repository.format_name)
         request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository, path=path, user=user)
         req.context.repo_request = request
         method = req.method.upper()
