@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
-    from stowage.rest import blobstores, search, security, tasks
+    from stowage.rest import blobstores, search, security, tasks, tokens
 
     search.register(app, stowage)
     security.register(app, stowage)
+    tokens.register(app, stowage)
     blobstores.register(app, stowage)
     tasks.register(app, stowage)
     metrics.register(app, stowage)
