@@ -81,7 +81,7 @@ class SignInGuard:
 
     def refused(self, user_id: str, address: str, retry_after: float) -> None:
         """An attempt answered 429 (logged; not counted, so waiting out the delay is enough)."""
-        log.warning("sign-in refused: user=%s address=%s realm=- result=throttled retryAfter=%d",
+        log.warning("sign-in refused: user=%s address=%s realm=- result=throttled retryAfter=%.1f",
                     user_id or "-", address, retry_after)
 
     def succeeded(self, sent_user_id: str, address: str, *, user_id: str, realm: str, credentials: str,
