@@ -95,3 +95,13 @@ def test_sign_ins_are_logged_without_passwords(server, caplog):
         "sign-in: user=dev address=127.0.0.8 realm=NexusAuthenticatingRealm result=success"]
     assert records[0].levelno == logging.WARNING
     assert not any("secret-pw" in m for m in messages)
+
+
+def test_stale_counters_are_forgotten(stowage_app):
+    guard = stowage_app.stowage.signins
+    guard.failed("admin", "192.0.2.1", realm="basic")
+    guard.failed("someone", "192.0.2.2", realm="basic")
+    assert guard.forget_stale() == 0
+    assert guard.verdict("admin", "192.0.2.1").pair_on_record
+    assert guard.forget_stale(now=time.time() + guard.FORGET_AFTER + 1) == 4  # two pairs, two addresses
+    assert not guard.verdict("admin", "192.0.2.1").pair_on_record

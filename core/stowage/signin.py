@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -55,6 +56,8 @@ class SignInGuard:
     FORGET_AFTER = 3600.0
     #: seconds a process remembers having logged a successful sign-in (credentials + address).
     LOGGED_TTL = 300.0
+    #: one failure in this many sweeps the counters that are no longer counted.
+    PRUNE_ONE_IN = 100
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
@@ -78,6 +81,10 @@ class SignInGuard:
             self._count(_address_key(address), self.ADDRESS_FREE_FAILURES, now)
         log.warning("sign-in failed: user=%s address=%s realm=%s result=%s", user_id or "-", address, realm,
                     result)
+        if secrets.randbelow(self.PRUNE_ONE_IN) == 0:
+            # Counters of addresses that stopped failing would pile up; failures are rare, so an occasional
+            # sweep on the failure path keeps the table small without a task or a cost on successes.
+            self.forget_stale(now)
 
     def refused(self, user_id: str, address: str, retry_after: float) -> None:
         """An attempt answered 429 (logged; not counted, so waiting out the delay is enough)."""
@@ -98,6 +105,14 @@ class SignInGuard:
                 self._logged.clear()
             self._logged[seen] = now + self.LOGGED_TTL
         log.info("sign-in: user=%s address=%s realm=%s result=success", user_id, address, realm)
+
+    def forget_stale(self, now: float | None = None) -> int:
+        """Delete counters whose last failure is older than :attr:`FORGET_AFTER` (they no longer count)."""
+        cutoff = (time.time() if now is None else now) - self.FORGET_AFTER
+        stale = [key for key, record in self.catalog.list_documents(FAILURES) if record.get("last", 0.0) < cutoff]
+        for key in stale:
+            self.catalog.delete_document(FAILURES, key)
+        return len(stale)
 
     def _count(self, key: str, free: int, now: float) -> None:
         record: dict[str, Any] = self.catalog.get_document(FAILURES, key) or {}
