@@ -16,7 +16,7 @@ from docker_kit import skopeo
 from oci_layout import Layout
 from stowage.security import User
 
-HTTP = urllib3.PoolManager()
+HTTP = urllib3.PoolManager(retries=False)  # (urllib3 would sleep through a 429's Retry-After and retry)
 
 
 def token_for(server, user: str, password: str) -> str:
@@ -100,3 +100,21 @@ def test_user_token_logs_skopeo_in_and_protect_content_refuses_the_password(tmp_
     inspected = skopeo("inspect", "--tls-verify=false", "--creds", creds,
                        f"docker://{server.group}/orchestrator-app:2.0")
     assert json.loads(inspected.stdout)["Digest"].startswith("sha256:")
+
+
+def test_token_service_throttles_password_guessing(docker_layout) -> None:
+    server = docker_layout()
+    server.ts.stowage.signins.BASE_DELAY = 30.0  # (a busy test machine must not outlast the first wait)
+    url = f"http://{server.hosted}/v2/token?service=stowage"
+    wrong = urllib3.make_headers(basic_auth="admin:guess")
+    assert [HTTP.request("GET", url, headers=wrong).status for _ in range(5)] == [401] * 5
+    throttled = HTTP.request("GET", url, headers=wrong)
+    assert throttled.status == 429 and int(throttled.headers["Retry-After"]) >= 1
+    assert json.loads(throttled.data)["errors"][0]["code"] == "TOOMANYREQUESTS"
+    # the password grant goes through the same guard
+    def grant(password):
+        return HTTP.request("POST", url, body=f"grant_type=password&username=ci&password={password}&service=stowage",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"}).status
+
+    assert [grant("guess") for _ in range(5)] == [401] * 5
+    assert grant("guess") == 429
