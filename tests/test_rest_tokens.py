@@ -5,11 +5,11 @@ generation, scoped, listed and revoked through the REST API; user tokens as Basi
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from stowage.security import User
+from test_rest_security import curl as security_curl
 
 V1 = "/service/rest/v1/security"
 
@@ -25,19 +25,8 @@ def server(stowage_factory, live_server_factory):
 
 
 def curl(url, *args, user=None, bearer=None, data=None, method=None, content_type="application/json"):
-    command = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url, *args]
-    if method:
-        command += ["-X", method]
-    if user:
-        command += ["-u", user]
-    if bearer:
-        command += ["-H", f"Authorization: Bearer {bearer}"]
-    if data is not None:
-        command += ["-H", f"Content-Type: {content_type}", "--data-binary",
-                    data if isinstance(data, str) else json.dumps(data)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    body, _, status = out.rpartition("\n")
-    return int(status), body
+    extra = (["-X", method] if method else []) + (["-H", f"Authorization: Bearer {bearer}"] if bearer else [])
+    return security_curl(url, *args, *extra, user=user, data=data, content_type=content_type)
 
 
 def npm_login(live, user, password):
