@@ -216,3 +216,24 @@ def test_protect_content_refuses_passwords_on_content_only(server):
     status, out = curl(f"{live.url}/repository/npm-hosted/-/user/org.couchdb.user:{name}", method="PUT",
                        data={"name": name, "password": code})
     assert status == 201, out
+
+
+def test_admin_lists_user_tokens_with_filters(server):
+    ts, live = server
+    admin = f"admin:{ts.admin_password}"
+    enable_user_tokens(live, admin)
+    for user, password in (("dev", "dev-pw"), ("other", "other-pw")):
+        assert curl(f"{live.url}{V1}/users/{user}/NexusAuthenticatingRealm/user-token", method="POST",
+                    user=f"{user}:{password}")[0] == 201
+    status, body = curl(f"{live.url}{V1}/user-tokens/tokens", user=admin)
+    assert status == 200 and "passCode" not in body
+    listing = json.loads(body)
+    assert [t["userId"] for t in listing["items"]] == ["dev", "other"] and listing["continuationToken"] is None
+    only = json.loads(curl(f"{live.url}{V1}/user-tokens/tokens?userId=other&realm=NexusAuthenticatingRealm",
+                           user=admin)[1])
+    assert [t["userId"] for t in only["items"]] == ["other"]
+    assert json.loads(curl(f"{live.url}{V1}/user-tokens/tokens?skip=1&limit=1", user=admin)[1])["items"][0][
+        "userId"] == "other"
+    status, body = curl(f"{live.url}{V1}/user-tokens/tokens?limit=1000", user=admin)
+    assert status == 400 and json.loads(body)[0]["id"] == "PARAMETER limit"
+    assert curl(f"{live.url}{V1}/user-tokens/tokens", user="dev:dev-pw")[0] == 403

@@ -1,4 +1,5 @@
-"""Users, roles, privileges, passwords and tokens, kept in the catalog so every node agrees.
+"""Users, roles, privileges and passwords, kept in the catalog so every node agrees (tokens:
+:mod:`stowage.tokens`; throttling: :mod:`stowage.signin`).
 
 Privileges follow Nexus's names: ``nx-all``; ``nx-repository-view-<format>-<repository>-<action>`` with
 actions ``browse``, ``read``, ``add``, ``edit``, ``delete`` and ``*`` wildcards. Passwords are hashed

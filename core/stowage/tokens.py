@@ -133,6 +133,21 @@ class TokenStore:
                 found.append(token)
         return sorted(found, key=lambda t: t.created)
 
+    def all_tokens(self, kind: str) -> list[Token]:
+        """Every stored token of ``kind`` whose user still holds the credentials it was issued to, expired
+        ones included (for an administrator's listing), oldest first."""
+        found = []
+        users: dict[str, User | None] = {}
+        for _, data in self.catalog.list_documents(TOKENS):
+            token = _converter.structure(data, Token)
+            if token.kind != kind:
+                continue
+            if token.user_id not in users:
+                users[token.user_id] = self.security.get_user(token.user_id)
+            if self.security.holds_current_credentials(users[token.user_id], token.identity, token.generation):
+                found.append(token)
+        return sorted(found, key=lambda t: t.created)
+
     def revoke(self, user_id: str, token_id: str) -> bool:
         """Revoke the token of ``user_id`` whose id is ``token_id``; False when there is none."""
         if len(token_id) != ID_LENGTH or not all(c in string.hexdigits for c in token_id):

@@ -112,6 +112,37 @@ class UserTokenSettingsResource:
         resp.status = falcon.HTTP_204
 
 
+class UserTokenListResource:
+    """``GET /security/user-tokens/tokens``: every user token's metadata (Nexus's ``UserTokenListXO``),
+    filtered by ``realm`` and ``userId``, expired ones only with ``includeExpired=true``; ``skip`` and
+    ``limit`` (default 25, at most 100) page it. Admin only."""
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(req, self.stowage)
+        skip, limit = _count(req, "skip", 0, None), _count(req, "limit", 25, 100)
+        realm, user_id = req.get_param("realm"), req.get_param("userId")
+        include_expired = (req.get_param("includeExpired") or "false").lower() == "true"
+        now = time.time()
+        tokens = [t for t in self.stowage.tokens.all_tokens(USER_TOKEN)
+                  if (realm is None or t.user_realm == realm) and (user_id is None or t.user_id == user_id)
+                  and (include_expired or not t.expired(now))]
+        page = tokens[skip:skip + limit]
+        resp.media = {"items": [user_token_json(t) for t in page], "continuationToken": None}
+
+
+def _count(req: falcon.Request, name: str, default: int, maximum: int | None) -> int:
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or (maximum is not None and not 1 <= int(raw) <= maximum):
+        bounds = f"from 1 to {maximum}" if maximum else "0 or more"
+        raise ValidationFailed([{"id": f"PARAMETER {name}", "message": f"must be a whole number {bounds}"}])
+    return int(raw)
+
+
 class UserTokenResource:
     """``/security/users/{userId}/{realm}/user-token``: create (POST), metadata (GET), revoke (DELETE)."""
 
@@ -161,4 +192,5 @@ def register(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route(f"{base}/users/{{user_id}}/tokens", listing)
     app.add_route(f"{base}/users/{{user_id}}/tokens/{{token_id}}", listing, suffix="one")
     app.add_route(f"{base}/user-tokens", UserTokenSettingsResource(stowage))
+    app.add_route(f"{base}/user-tokens/tokens", UserTokenListResource(stowage))
     app.add_route(f"{base}/users/{{user_id}}/{{realm}}/user-token", UserTokenResource(stowage))
