@@ -186,14 +186,14 @@ class SecurityRealm:
     def save_user(self, user: User, password: str | None = None) -> User:
         """Create or update ``user``; a new password, or leaving the ``active`` status, starts a new
         credential generation (every token of the user stops working)."""
+        new_hash = hash_password(password) if password is not None else None  # scrypt: not under the lock
         with self.catalog.transaction():
             stored = self.get_user(user.user_id)
             identity = stored.identity if stored and stored.identity else secrets.token_hex(16)
             generation = stored.generation if stored else 0
             if stored and (password is not None or (stored.status == "active" and user.status != "active")):
                 generation += 1
-            password_hash = hash_password(password) if password is not None else (
-                stored.password_hash if stored else user.password_hash)
+            password_hash = new_hash or (stored.password_hash if stored else user.password_hash)
             self.catalog.put_document(USERS, user.user_id, {
                 "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
                 "emailAddress": user.email_address, "status": user.status, "source": user.source,
