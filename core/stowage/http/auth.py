@@ -24,11 +24,12 @@ BASIC_CHALLENGE = 'Basic realm="Stowage"'
 
 
 def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BASIC_CHALLENGE,
-                 audience: str = REST_AUDIENCE) -> User | None:
+                 audience: str | None = REST_AUDIENCE) -> User | None:
     """The user the request authenticates as; None when it sends no credentials.
 
     :param audience: what the request addresses: ``rest`` (REST API, UI) or a format name for
-        repository content (``npm``, ``docker``...).
+        repository content (``npm``, ``docker``...); None only when the caller does not know it yet and
+        calls :func:`admit` once it does.
 
     Credentials that are sent but wrong, or not good for ``audience``, are a 401, never a silent
     fall-back to anonymous; an address or (user, address) pair that failed too often is a 429.
@@ -41,7 +42,7 @@ def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BA
             scheme, _, credentials = header.partition(" ")
             user = _identify(req, stowage, scheme.lower(), credentials.strip(), challenge)
         req.context.user = user
-    if user is not None:
+    if user is not None and audience is not None:
         admit(stowage, user, audience, challenge)
     return user
 
