@@ -237,3 +237,10 @@ def test_admin_lists_user_tokens_with_filters(server):
     status, body = curl(f"{live.url}{V1}/user-tokens/tokens?limit=1000", user=admin)
     assert status == 400 and json.loads(body)[0]["id"] == "PARAMETER limit"
     assert curl(f"{live.url}{V1}/user-tokens/tokens", user="dev:dev-pw")[0] == 403
+
+
+def test_a_user_without_a_record_gets_no_token_and_no_5xx(stowage_app):
+    from stowage.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        stowage_app.stowage.tokens.issue(User(user_id="directory-only"), "npm", audiences=("npm",), lifetime=60)

@@ -23,6 +23,7 @@ import cattrs
 from attrs import evolve, frozen
 
 from stowage.catalog import Catalog
+from stowage.errors import Forbidden
 from stowage.security import NPM_TOKEN_REALM, USER_TOKEN_REALM, SecurityRealm, User
 
 TOKENS = "security.tokens"
@@ -84,7 +85,8 @@ class TokenStore:
         which is shown once and never again."""
         stored = self.security.get_user(user.user_id)
         if stored is None or not stored.identity:
-            raise ValueError(f"user {user.user_id} is not stored")
+            # A token is bound to a stored identity; a user no realm keeps a record of cannot hold one.
+            raise Forbidden(f"tokens are issued only to users Stowage keeps a record of; {user.user_id} is not one")
         secret = secret or prefix + secrets.token_urlsafe(32)
         key = _hash(secret)
         now = time.time()

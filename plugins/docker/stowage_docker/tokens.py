@@ -22,7 +22,7 @@ import time
 
 from attrs import evolve
 
-from stowage.plugin import DOCKER_TOKEN_REALM, Stowage, User
+from stowage.plugin import DOCKER_TOKEN_REALM, Forbidden, Stowage, User
 
 #: the audience of the registry's endpoints (the format name, as for every repository's content).
 AUDIENCE = "docker"
@@ -57,7 +57,7 @@ def issue(stowage: Stowage, user: User | None, *, use: str = ACCESS) -> tuple[st
     if user is not None:
         stored = stowage.security.get_user(user.user_id)
         if stored is None:
-            raise ValueError(f"user {user.user_id} is not stored")
+            raise Forbidden(f"tokens are issued only to users Stowage keeps a record of; {user.user_id} is not one")
         claims.update(sub=stored.user_id, idn=stored.identity, gen=stored.generation)
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{_PREFIX}{body}.{_sign(stowage, body)}", ttl
