@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
+from stowage.audit import AuditLog
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
 from stowage.data_permissions import warn_if_open
@@ -61,6 +62,8 @@ class Stowage:
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
         self.tokens = TokenStore(self.catalog, self.security)
         self.signins = SignInGuard(self.catalog)
+        #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
+        self.audit = AuditLog(self.catalog)
         self.metadata_cache = MetadataCache()
         self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
         self._blob_lock = threading.RLock()

@@ -42,6 +42,8 @@ def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BA
             scheme, _, credentials = header.partition(" ")
             user = _identify(req, stowage, scheme.lower(), credentials.strip(), challenge)
         req.context.user = user
+        if user is not None:
+            req.env["stowage.user"] = user.user_id  # for the request log, which sees only the WSGI environ
     if user is not None and audience is not None:
         admit(stowage, user, audience, challenge)
     return user
@@ -74,12 +76,7 @@ def client_address(req: falcon.Request) -> str:
 
 
 def _identify(req: falcon.Request, stowage: "Stowage", scheme: str, credentials: str, challenge: str) -> User:
-    user_id = ""
-    if scheme == "basic":
-        try:
-            user_id = base64.b64decode(credentials, validate=True).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            user_id = ""
+    user_id = claimed_user(scheme, credentials)
     address = client_address(req)
     guard = stowage.signins
     verdict = guard.verdict(user_id, address)
@@ -88,9 +85,21 @@ def _identify(req: falcon.Request, stowage: "Stowage", scheme: str, credentials:
         wait = str(int(verdict.retry_after) + 1)
         raise TooManyRequests(f"too many failed sign-ins; retry in {wait} s", headers={"Retry-After": wait})
     user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme, credentials=credentials)
+    stowage.audit.signin(req, user_id, user.user_id if user else None, scheme)
     if user is None:
         guard.failed(user_id, address, realm=scheme)
         raise Unauthorized("invalid credentials", headers={"WWW-Authenticate": challenge})
     guard.succeeded(user_id, address, user_id=user.user_id, realm=user.realm or scheme, credentials=credentials,
                     verdict=verdict)
     return user
+
+
+def claimed_user(scheme: str, credentials: str) -> str:
+    """The user name Basic credentials claim ("" for other schemes or undecodable ones), for the audit
+    trail of failed sign-ins."""
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0][:128]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
