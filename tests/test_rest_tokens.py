@@ -244,3 +244,18 @@ def test_a_user_without_a_record_gets_no_token_and_no_5xx(stowage_app):
 
     with pytest.raises(Forbidden):
         stowage_app.stowage.tokens.issue(User(user_id="directory-only"), "npm", audiences=("npm",), lifetime=60)
+
+
+def test_token_changes_are_in_the_audit_trail(server):
+    ts, live = server
+    admin = f"admin:{ts.admin_password}"
+    token = npm_login(live, "dev", "dev-pw")
+    token_id = _ids(ts, token).pop()
+    assert curl(f"{live.url}{V1}/users/dev/tokens/{token_id}", method="DELETE", user=admin)[0] == 204
+    enable_user_tokens(live, admin)
+    assert curl(f"{live.url}{V1}/users/dev/NexusAuthenticatingRealm/user-token", method="POST",
+                user="dev:dev-pw")[0] == 201
+    events = {(e["action"], e["target"], e["user"]) for e in ts.stowage.audit.query(limit=50)}
+    assert ("token.delete", token_id, "admin") in events
+    assert ("token.create", "dev", "dev") in events
+    assert any(action == "token.update" and user == "admin" for action, _, user in events)  # the settings
