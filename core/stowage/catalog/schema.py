@@ -130,6 +130,13 @@ def m011_audit(db: Database) -> None:
 
 
 @migrations()
+def m012_last_downloaded(db: Database) -> None:
+    # When each asset was last downloaded (200 or 304), written at most once per
+    # ``lastDownloadedIntervalSeconds`` by a batch; cleanup's criteriaLastDownloaded reads it.
+    db.execute("ALTER TABLE assets ADD COLUMN last_downloaded REAL")
+
+
+@migrations()
 def m010_token_identity(db: Database) -> None:
     """Tokens bound to identities and credential generations; the signing secret out of the catalog.
 
