@@ -17,7 +17,7 @@ from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.rest import V1
 from stowage.rest.access import json_object, require_admin
 from stowage.security import LDAP_REALM, LOCAL_REALM, User
-from stowage.tasks import _iso as iso
+from stowage.serialization import iso_time as iso
 from stowage.tokens import USER_TOKEN, Token
 
 if TYPE_CHECKING:
