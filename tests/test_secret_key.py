@@ -59,6 +59,9 @@ def test_migration_binds_old_tokens_and_drops_the_catalog_secret(tmp_path):
     live, orphan = (hashlib.sha256(t.encode()).hexdigest() for t in ("npm_live", "npm_orphan"))
     put("security.tokens", live, {"user": "dev", "realm": "npm", "created": now - 10, "expires": None})
     put("security.tokens", orphan, {"user": "gone", "realm": "npm", "created": now, "expires": None})
+    directory = hashlib.sha256(b"npm_directory").hexdigest()
+    put("security.tokens", directory, {"user": "carol", "source": "LDAP", "realm": "npm", "created": now,
+                                       "expires": None})
     put("docker", "token-secret", "ab" * 32)
     m010_token_identity(db)
 
@@ -69,4 +72,6 @@ def test_migration_binds_old_tokens_and_drops_the_catalog_secret(tmp_path):
     assert token["identity"] == user["identity"] and token["audiences"] == ["npm"] and token["id"] == live[:24]
     assert now < token["expires"] <= now + 90 * 86400 + 5
     assert ("security.tokens", orphan) not in documents
+    kept = documents[("security.tokens", directory)]
+    assert (kept["source"], kept["identity"], kept["user_id"]) == ("LDAP", "", "carol")
     assert ("docker", "token-secret") not in documents

@@ -15,14 +15,16 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task, TaskProperty
+from stowage.registration import (API_VERSION, Format, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
+                                  TaskProperty)
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
 from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
 from stowage.rest.access import require_repository
 from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
-from stowage.security import DOCKER_TOKEN_REALM, NPM_TOKEN_REALM, Action, User
+from stowage.realms import DOCKER_TOKEN_REALM, NPM_TOKEN_REALM
+from stowage.security import Action, User
 from stowage.settings import ServerSettings
 from stowage.stowage import Stowage
 from stowage.tasks import TaskContext, TaskStopped
@@ -31,12 +33,12 @@ __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
     "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
-    "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NPM_TOKEN_REALM", "NameGuard", "NamePolicyViolation",
-    "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
-    "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload", "Route",
-    "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext", "TaskProperty", "TaskStopped",
-    "TooManyRequests", "Unauthorized", "UploadedFile", "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User",
-    "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path", "copy_into", "default_error_body",
-    "external_base_url", "guard_names", "hookimpl", "multipart_writers", "read_multipart", "request_remote",
-    "require_repository", "send_content", "sign_in",
+    "MemberDocument", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "MethodNotAllowed", "NPM_TOKEN_REALM",
+    "NameGuard", "NamePolicyViolation", "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile",
+    "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",
+    "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext",
+    "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadedFile", "UpstreamBlocked",
+    "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
+    "copy_into", "default_error_body", "external_base_url", "guard_names", "hookimpl", "multipart_writers",
+    "read_multipart", "request_remote", "require_repository", "send_content", "sign_in",
 ]

@@ -25,6 +25,7 @@ from attrs import evolve, field, frozen
 from stowage.catalog import Catalog
 from stowage.csel import CselError, Selector, parse as parse_selector
 from stowage.privileges import PRIVILEGES, SELECTORS, ContentAccess, Grants, compile_grants
+from stowage.realms import LDAP_REALM, LOCAL_REALM, ActiveRealms, PasswordRealm
 
 USERS = "security.users"
 ROLES = "security.roles"
@@ -35,17 +36,6 @@ SECURITY_GENERATION = ("security.settings", "generation")
 ANONYMOUS_USER = "anonymous"
 ANONYMOUS_REALM = "NexusAuthorizingRealm"
 
-# Realm ids, spelled as Nexus spells them (``GET /service/rest/v1/security/realms/available``).
-#: local users and their passwords.
-LOCAL_REALM = "NexusAuthenticatingRealm"
-#: directory users (the LDAP integration); like the local realm, a password realm.
-LDAP_REALM = "LdapRealm"
-#: name-code/pass-code pairs (``/security/users/{id}/{realm}/user-token``).
-USER_TOKEN_REALM = "User-Token-Realm"
-#: bearer tokens issued by ``npm login``.
-NPM_TOKEN_REALM = "NpmToken"
-#: bearer tokens issued by the Docker token service.
-DOCKER_TOKEN_REALM = "DockerToken"
 #: realms that check a user's real password (``protectContent`` refuses them on content endpoints).
 PASSWORD_REALMS = frozenset({LOCAL_REALM, LDAP_REALM})
 
@@ -152,6 +142,10 @@ class SecurityRealm:
         self._generation_checked = float("-inf")
         self._anonymous: tuple[bool, float] | None = None
         self._lock = threading.Lock()
+        #: which realms authenticate, in order (``/service/rest/v1/security/realms/active``).
+        self.realms = ActiveRealms(catalog)
+        #: realms other than the local one that check passwords (``LdapRealm``), by realm id.
+        self.password_realms: dict[str, PasswordRealm] = {}
 
     # -- anonymous access (in the catalog, so every node and worker agrees at once) --------------------
     def anonymous_settings(self) -> dict[str, Any]:
@@ -228,6 +222,33 @@ class SecurityRealm:
         return [u for u in (self.get_user(key) for key, _ in self.catalog.list_documents(USERS)) if u]
 
     def check_password(self, user_id: str, password: str) -> User | None:
+        """The user whom the first active realm that knows ``user_id`` with this password signs in."""
+        for realm_id in self.realms.active():
+            realm = self.password_realms.get(realm_id)
+            if realm_id == LOCAL_REALM:
+                user = self.check_local_password(user_id, password)
+            elif realm is not None:
+                user = realm.authenticate(user_id, password)
+            else:
+                continue
+            if user is not None:
+                return user if user.realm else evolve(user, realm=realm_id)
+        return None
+
+    def find_user(self, user_id: str, source: str | None = None) -> User | None:
+        """A local user, or one an active password realm knows (for credentials issued earlier: tokens)."""
+        if source in (None, "default"):
+            user = self.get_user(user_id)
+            if user is not None or source == "default":
+                return user
+        for realm_id in self.realms.active():
+            realm = self.password_realms.get(realm_id)
+            user = realm.find_user(user_id) if realm is not None else None
+            if user is not None and source in (None, user.source):
+                return user
+        return None
+
+    def check_local_password(self, user_id: str, password: str) -> User | None:
         user = self.get_user(user_id)
         if user is None or user.status != "active" or not user.password_hash:
             return None

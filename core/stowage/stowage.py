@@ -20,6 +20,7 @@ from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
 from stowage.data_permissions import warn_if_open
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
+from stowage.ldap.realm import LDAP_REALM, LdapRealm
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
 from stowage.pluginmanager import PluginManager
@@ -60,6 +61,8 @@ class Stowage:
         #: loaded before anything can serve a request, so no worker ever lacks it (see stowage.secret_key).
         self._secret_key = load_secret_key(settings.secret_key, settings.data_path)
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
+        self.security.password_realms[LDAP_REALM] = LdapRealm(
+            self.catalog, settings.security.ldap_auth_cache_seconds)
         self.tokens = TokenStore(self.catalog, self.security)
         self.signins = SignInGuard(self.catalog)
         #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.

@@ -1,10 +1,12 @@
 """Stored tokens that stand for a user: ``npm login`` bearer tokens and Nexus user tokens.
 
 A token is a 256-bit random secret; the catalog keeps only its SHA-256 (a copy of the catalog reveals no
-usable token; a slow hash buys nothing against a secret of that size). Each record holds the identity and
-credential generation of its user at issue time (see :class:`~stowage.security.User`): a password change,
-a disable or a delete ends every token of the user, and a user created again under the same id does not
-inherit them. Each token names the audiences it is good for (``npm``: npm repositories only), expires,
+usable token; a slow hash buys nothing against a secret of that size). A local user's token holds the
+identity and credential generation of its user at issue time (see :class:`~stowage.security.User`): a
+password change, a disable or a delete ends every token of the user, and a user created again under the
+same id does not inherit them. A directory user's token (``LdapRealm``) is bound to the directory's answer:
+it works while the directory still knows the user (Stowage never sees a directory password change). A
+token authenticates only while its realm (``NpmToken``, ``User-Token-Realm``) is active. Each token names the audiences it is good for (``npm``: npm repositories only), expires,
 and records when it was last used (written at most once a minute, so using a token stays a read).
 
 User tokens (Nexus's name-code/pass-code pairs) are records of kind ``user-token`` whose secret is
@@ -24,13 +26,16 @@ from attrs import evolve, frozen
 
 from stowage.catalog import Catalog
 from stowage.errors import Forbidden
-from stowage.security import NPM_TOKEN_REALM, USER_TOKEN_REALM, SecurityRealm, User
+from stowage.realms import NPM_TOKEN_REALM, USER_TOKEN_REALM
+from stowage.security import SecurityRealm, User
 
 TOKENS = "security.tokens"
 USER_TOKEN_SETTINGS = ("security.settings", "user-tokens")
 
 NPM = "npm"
 USER_TOKEN = "user-token"
+#: the ``source`` of users kept in the catalog.
+LOCAL_SOURCE = "default"
 #: the realm that authenticates each kind of stored token.
 KIND_REALMS = {NPM: NPM_TOKEN_REALM, USER_TOKEN: USER_TOKEN_REALM}
 #: characters of the public part of a token id (a prefix of the secret's hash: reveals nothing usable).
@@ -60,6 +65,9 @@ class Token:
     name_code: str = ""
     user_realm: str = ""
     created_by: str = ""
+    #: the user's ``source``: ``default`` for local users (bound to identity and generation), else the
+    #: realm's (``LDAP``: bound to the directory's answer).
+    source: str = "default"
 
     def expired(self, now: float) -> bool:
         return self.expires is not None and self.expires <= now
@@ -83,17 +91,20 @@ class TokenStore:
               user_realm: str = "") -> tuple[str, Token]:
         """A new token for ``user`` (as stored: its identity and generation are recorded) and its secret,
         which is shown once and never again."""
-        stored = self.security.get_user(user.user_id)
-        if stored is None or not stored.identity:
-            # A token is bound to a stored identity; a user no realm keeps a record of cannot hold one.
-            raise Forbidden(f"tokens are issued only to users Stowage keeps a record of; {user.user_id} is not one")
+        if user.source in ("", LOCAL_SOURCE):
+            stored = self.security.get_user(user.user_id)
+            if stored is None or not stored.identity:
+                raise Forbidden(f"user {user.user_id} is not a stored user; no token can be issued to it")
+            identity, generation = stored.identity, stored.generation
+        else:
+            identity, generation = "", 0  # a directory user: bound to the directory's answer instead
         secret = secret or prefix + secrets.token_urlsafe(32)
         key = _hash(secret)
         now = time.time()
-        token = Token(id=key[:ID_LENGTH], user_id=stored.user_id, identity=stored.identity,
-                      generation=stored.generation, kind=kind, audiences=audiences, created=now,
-                      expires=now + lifetime if lifetime else None, name_code=name_code, user_realm=user_realm,
-                      created_by=created_by or stored.user_id)
+        token = Token(id=key[:ID_LENGTH], user_id=user.user_id, identity=identity, generation=generation,
+                      kind=kind, audiences=audiences, created=now, expires=now + lifetime if lifetime else None,
+                      name_code=name_code, user_realm=user_realm, created_by=created_by or user.user_id,
+                      source=user.source or LOCAL_SOURCE)
         self.catalog.put_document(TOKENS, key, _converter.unstructure(token))
         return secret, token
 
@@ -105,11 +116,10 @@ class TokenStore:
         if data is None:
             return None
         token = _converter.structure(data, Token)
-        if token.kind not in kinds:
+        if token.kind not in kinds or not self.security.realms.is_active(KIND_REALMS[token.kind]):
             return None
         now = time.time()
-        user = self.security.holds_current_credentials(self.security.get_user(token.user_id), token.identity,
-                                                       token.generation)
+        user = self.holder(token)
         if user is None or token.expired(now):
             self.catalog.delete_document(TOKENS, key)
             return None
@@ -117,18 +127,24 @@ class TokenStore:
             self.catalog.put_document(TOKENS, key, _converter.unstructure(evolve(token, last_used=now)))
         return evolve(user, realm=KIND_REALMS.get(token.kind, token.kind), audiences=token.audiences)
 
+    def holder(self, token: Token) -> User | None:
+        """The user ``token`` stands for, if they still hold the credentials it was issued to."""
+        if token.source == LOCAL_SOURCE:
+            return self.security.holds_current_credentials(self.security.get_user(token.user_id), token.identity,
+                                                           token.generation)
+        user = self.security.find_user(token.user_id, token.source)
+        return user if user is not None and user.status == "active" else None
+
     # -- list and revoke ---------------------------------------------------------------------------------
     def tokens_of(self, user_id: str, *, kind: str | None = None) -> list[Token]:
         """The live tokens of ``user_id`` (dead ones are removed on the way), oldest first."""
-        user = self.security.get_user(user_id)
         now = time.time()
         found = []
         for key, data in self.catalog.list_documents(TOKENS):
             token = _converter.structure(data, Token)
             if token.user_id != user_id:
                 continue
-            if token.expired(now) or self.security.holds_current_credentials(user, token.identity,
-                                                                             token.generation) is None:
+            if token.expired(now) or self.holder(token) is None:
                 self.catalog.delete_document(TOKENS, key)
                 continue
             if kind is None or token.kind == kind:
@@ -139,14 +155,9 @@ class TokenStore:
         """Every stored token of ``kind`` whose user still holds the credentials it was issued to, expired
         ones included (for an administrator's listing), oldest first."""
         found = []
-        users: dict[str, User | None] = {}
         for _, data in self.catalog.list_documents(TOKENS):
             token = _converter.structure(data, Token)
-            if token.kind != kind:
-                continue
-            if token.user_id not in users:
-                users[token.user_id] = self.security.get_user(token.user_id)
-            if self.security.holds_current_credentials(users[token.user_id], token.identity, token.generation):
+            if token.kind == kind and self.holder(token) is not None:
                 found.append(token)
         return sorted(found, key=lambda t: t.created)
 

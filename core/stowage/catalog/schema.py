@@ -137,12 +137,27 @@ def m012_last_downloaded(db: Database) -> None:
 
 
 @migrations()
+def m018_blob_pins(db: Database) -> None:
+    # Blob GC and backups run in different processes: a pin row is how a backup (or verify) tells every
+    # collector "keep what was referenced when I started" (see stowage.compaction).
+    db.execute("""
+        CREATE TABLE blob_pins (
+            id TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            started REAL NOT NULL,
+            expires REAL NOT NULL
+        ) STRICT, WITHOUT ROWID
+    """)
+
+
+@migrations()
 def m010_token_identity(db: Database) -> None:
     """Tokens bound to identities and credential generations; the signing secret out of the catalog.
 
     Every user gets a random identity; every stored token is stamped with its user's identity and the
     current generation (so logged-in npm clients keep working), is given an expiry (90 days from now at
-    most: tokens used to live forever) and the npm audience; tokens of deleted users are dropped. The
+    most: tokens used to live forever) and the npm audience; tokens of deleted local users are dropped
+    (a directory user's token stays bound to the directory's answer). The
     Docker token secret kept in the catalog (readable by anyone holding a copy of it) is deleted: the key
     now comes from ``[server] secretKey`` or a 0600 file in the data directory, and Docker tokens live
     minutes, so the ones it signed simply run out.
@@ -164,13 +179,15 @@ def m010_token_identity(db: Database) -> None:
         old = json.loads(value)
         if "identity" in old:
             continue
-        if old.get("user") not in identities:
+        source = old.get("source") or "default"
+        if source == "default" and old.get("user") not in identities:
             db.execute("DELETE FROM documents WHERE namespace = 'security.tokens' AND key = ?", (key,))
             continue
         expires = min(old.get("expires") or now + 90 * 86400, now + 90 * 86400)
-        token = {"id": key[:24], "user_id": old["user"], "identity": identities[old["user"]], "generation": 0,
-                 "kind": "npm", "audiences": ["npm"], "created": old.get("created", now), "expires": expires,
-                 "last_used": None, "name_code": "", "user_realm": "", "created_by": old["user"]}
+        token = {"id": key[:24], "user_id": old["user"], "identity": identities.get(old["user"], "")
+                 if source == "default" else "", "generation": 0, "kind": "npm", "audiences": ["npm"],
+                 "created": old.get("created", now), "expires": expires, "last_used": None, "name_code": "",
+                 "user_realm": "", "created_by": old["user"], "source": source}
         db.execute("UPDATE documents SET value = ? WHERE namespace = 'security.tokens' AND key = ?",
                    (json.dumps(token), key))
     db.execute("DELETE FROM documents WHERE namespace = 'docker' AND key = 'token-secret'")

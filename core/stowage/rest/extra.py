@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
-    from stowage.rest import (audit, blobstores, cleanup_policies, privileges, search, security, selectors, tasks,
-                              tokens)
+    from stowage.rest import (audit, blobstores, cleanup_policies, ldap, privileges, realms, search, security,
+                              selectors, tasks, tokens)
 
     search.register(app, stowage)
     security.register(app, stowage)
@@ -24,6 +24,8 @@ def register(app: falcon.App, stowage: "Stowage") -> None:
     privileges.register(app, stowage)
     selectors.register(app, stowage)
     audit.register(app, stowage)
+    ldap.register(app, stowage)
+    realms.register(app, stowage)
     blobstores.register(app, stowage)
     tasks.register(app, stowage)
     cleanup_policies.register(app, stowage)

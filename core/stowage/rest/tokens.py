@@ -16,7 +16,8 @@ from stowage.errors import BadRequest, Conflict, NotFound, StowageError, Unautho
 from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.rest import V1
 from stowage.rest.access import json_object, require_admin
-from stowage.security import LDAP_REALM, LOCAL_REALM, User
+from stowage.realms import LDAP_REALM, LOCAL_REALM
+from stowage.security import User
 from stowage.serialization import iso_time as iso
 from stowage.tokens import USER_TOKEN, Token
 
@@ -64,7 +65,7 @@ class UserTokensListResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         _self_or_admin(req, self.stowage, user_id)
-        if self.stowage.security.get_user(user_id) is None:
+        if self.stowage.security.find_user(user_id) is None:
             raise NotFound(f"user {user_id} not found")
         resp.media = [token_json(t) for t in self.stowage.tokens.tokens_of(user_id)]
 
@@ -156,8 +157,9 @@ class UserTokenResource:
         if realm not in SOURCE_REALMS.values():
             raise UnprocessableRealm(f"{realm} is not a realm users sign in with "
                                      f"({', '.join(sorted(SOURCE_REALMS.values()))})")
-        user = self.stowage.security.get_user(user_id)
-        if user is None or SOURCE_REALMS.get(user.source, LOCAL_REALM) != realm:
+        source = next(s for s, r in SOURCE_REALMS.items() if r == realm)
+        user = self.stowage.security.find_user(user_id, source)
+        if user is None:
             raise NotFound(f"user {user_id} not found in realm {realm}")
         return caller, user
 

@@ -54,11 +54,14 @@ def issue(stowage: Stowage, user: User | None, *, use: str = ACCESS) -> tuple[st
     """A token for ``user`` (None: anonymous) and its lifetime in seconds."""
     ttl = REFRESH_TTL if use == REFRESH else stowage.settings.docker_token_seconds
     claims: dict = {"sub": None, "use": use, "exp": int(time.time()) + ttl, "jti": secrets.token_hex(8)}
-    if user is not None:
+    if user is not None and user.source in ("", "default"):
         stored = stowage.security.get_user(user.user_id)
         if stored is None:
-            raise Forbidden(f"tokens are issued only to users Stowage keeps a record of; {user.user_id} is not one")
+            raise Forbidden(f"user {user.user_id} is not a stored user; no token can be issued to it")
         claims.update(sub=stored.user_id, idn=stored.identity, gen=stored.generation)
+    elif user is not None:
+        # a directory user: the token is good while the directory still knows them (see ``verify``)
+        claims.update(sub=user.user_id, src=user.source)
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{_PREFIX}{body}.{_sign(stowage, body)}", ttl
 
@@ -81,10 +84,16 @@ def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
     if not isinstance(payload, dict) or payload.get("use") != use or not isinstance(payload.get("exp"), int) \
             or payload["exp"] < time.time():
         return None
+    if not stowage.security.realms.is_active(DOCKER_TOKEN_REALM):
+        return None
     if payload.get("sub") is None:
         return ANONYMOUS if stowage.security.anonymous_access else None
-    user = stowage.security.holds_current_credentials(stowage.security.get_user(str(payload["sub"])),
-                                                      str(payload.get("idn", "")), payload.get("gen"))
+    if payload.get("src") not in (None, "default"):
+        user = stowage.security.find_user(str(payload["sub"]), str(payload["src"]))
+        user = user if user is not None and user.status == "active" else None
+    else:
+        user = stowage.security.holds_current_credentials(stowage.security.get_user(str(payload["sub"])),
+                                                          str(payload.get("idn", "")), payload.get("gen"))
     return None if user is None else evolve(user, realm=DOCKER_TOKEN_REALM, audiences=(AUDIENCE,))
 
 
