@@ -176,6 +176,16 @@ class BlobStore(abc.ABC):
         raise NotSupported(f"blob store {self.name!r} (type {self.config.type}) cannot take uploads sent in "
                            f"several requests; use a blob store that supports resumable uploads")
 
+    def download_url(self, sha256: str, *, content_type: str) -> str | None:
+        """A URL the client may fetch the blob from directly (a presigned object-store URL), or None to
+        have Stowage send the bytes. Stores that can hand one out override this."""
+        return None
+
+    def sweep_temp_files(self, older_than: float = 6 * 3600) -> int:
+        """Remove what crashed writers and abandoned uploads left behind (older than ``older_than``
+        seconds); the ``blobstore.compact`` task calls it. Returns how many leftovers were removed."""
+        return 0
+
     def usage(self) -> dict[str, int]:
         """Counts for the blob-store status API; stores that can measure cheaply override this."""
         return {}
