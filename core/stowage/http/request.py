@@ -113,7 +113,8 @@ class RepoRequest:
 
     # -- responses ------------------------------------------------------------------------------------
     def send_asset(self, asset: Asset, *, content_type: str | None = None) -> None:
-        send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type)
+        send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type,
+                   redirect=lambda served: self.repository.download_url(asset, content_type=served))
 
     def send_bytes(self, body: bytes, content_type: str, *, etag: str | None = None,
                    last_modified: float | None = None) -> None:

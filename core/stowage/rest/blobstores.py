@@ -1,4 +1,5 @@
-"""``/service/rest/v1/blobstores``: list, create/read/update file stores, delete, quota status. Admin only.
+"""``/service/rest/v1/blobstores``: list, create/read/update file stores (S3: blobstores_s3), delete, quota
+status. Admin only.
 
 Counts come from the catalog (blobs it records per store: one copy per digest), free space from the
 store itself. A soft quota (``spaceRemainingQuota``: at least ``limit`` bytes free; ``spaceUsedQuota``:
@@ -165,5 +166,10 @@ def register(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route(f"{V1}/blobstores", BlobStoresResource(stowage))
     app.add_route(f"{V1}/blobstores/file", files)
     app.add_route(f"{V1}/blobstores/file/{{name}}", files, suffix="one")
+    from stowage.rest.blobstores_s3 import S3BlobStoresResource
+
+    s3 = S3BlobStoresResource(stowage)
+    app.add_route(f"{V1}/blobstores/s3", s3)
+    app.add_route(f"{V1}/blobstores/s3/{{name}}", s3, suffix="one")
     app.add_route(f"{V1}/blobstores/{{name}}", BlobStoreResource(stowage))
     app.add_route(f"{V1}/blobstores/{{name}}/quota-status", QuotaStatusResource(stowage))

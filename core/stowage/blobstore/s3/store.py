@@ -19,7 +19,7 @@ from typing import IO, Any, Iterable, Iterator
 from stowage.blobstore.base import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
 from stowage.blobstore.s3.client import make_client
 from stowage.blobstore.s3.settings import S3Settings, parse_s3_settings
-from stowage.errors import NotFound, StowageError
+from stowage.errors import BadRequest, NotFound, StowageError
 
 #: temporary objects older than this are leftovers of a crashed writer or an abandoned upload.
 STALE_TEMP_SECONDS = 6 * 3600
@@ -154,6 +154,24 @@ class S3BlobStore(BlobStore):
         if len(sha256) != 64 or not _HEX.issuperset(sha256):
             raise NotFound(f"no blob {sha256!r}")
         return self.key(f"blobs/{sha256[:2]}/{sha256[2:4]}/{sha256}")
+
+    def ensure_bucket(self) -> None:
+        """Check that the bucket answers (creating it when it does not exist, as Nexus does); a
+        :class:`~stowage.errors.BadRequest` that says why otherwise."""
+        try:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except Exception as error:
+                if not is_missing(error):
+                    raise
+                extra = ({"CreateBucketConfiguration": {"LocationConstraint": self.settings.region}}
+                         if self.settings.region not in ("", "us-east-1") else {})
+                self.client.create_bucket(Bucket=self.bucket, **extra)
+        except Exception as error:
+            if isinstance(error, StowageError):
+                raise
+            raise BadRequest(f"blob store {self.name}: bucket {self.bucket} cannot be used: "
+                             f"{error_code(error) or type(error).__name__}: {error}") from None
 
     # -- the BlobStore interface ----------------------------------------------------------------------
     def writer(self, extra_digests: Iterable[str] = ()) -> BlobWriter:
