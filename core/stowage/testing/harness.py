@@ -54,8 +54,8 @@ class TestStowage:
 
 def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entrypoints: bool = True,
                   repositories: Iterable[Mapping[str, Any]] = (), strict: bool = True,
-                  monkeypatch_env: Any = None, blob_stores: Iterable[BlobStoreConfig] = (),
-                  **settings: Any) -> TestStowage:
+                  cleanup_policies: Iterable[Mapping[str, Any]] = (), blob_stores: Iterable[BlobStoreConfig] = (),
+                  monkeypatch_env: Any = None, **settings: Any) -> TestStowage:
     """An app over ``data_dir`` with the given plugins (entry points too unless told otherwise).
 
     The admin password is ``$STOWAGE_ADMIN_PASSWORD`` (the fixtures set it to :data:`ADMIN_PASSWORD`),
@@ -65,8 +65,9 @@ def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entryp
 
     server = ServerSettings(data_dir=str(data_dir), strict_plugins=strict, **settings)
     manager = make_plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins, strict=strict)
-    stowage = create_stowage(server, manager, config=ConfigFile(server=server, blob_stores=tuple(blob_stores),
-                                                                   repositories=tuple(repositories)))
+    stowage = create_stowage(server, manager, config=ConfigFile(
+        server=server, blob_stores=tuple(blob_stores), repositories=tuple(repositories),
+        cleanup_policies=tuple(cleanup_policies)))
     app = create_app(stowage)
     return TestStowage(stowage=stowage, app=app, client=falcon.testing.TestClient(app),
                        admin_password=os.environ.get("STOWAGE_ADMIN_PASSWORD")
