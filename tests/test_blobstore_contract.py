@@ -7,7 +7,6 @@ import hashlib
 import io
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +245,20 @@ def test_sweep_removes_stale_leftovers_and_restores_set_aside_blobs(kind, store,
             s3_store.COLLECT_DECISION_SECONDS = saved
         assert store.exists(info.sha256)
         assert make_store.leftovers(store)() == []
+
+
+def test_an_unreachable_bucket_is_a_503_naming_the_cause(kind, tmp_path, s3_server):
+    if kind != "s3":
+        pytest.skip("S3 only")
+    from stowage.blobstore.s3 import S3BlobStore
+    from stowage.blobstore.s3.store import S3Error
+
+    configuration = s3_server.bucket_configuration("nowhere")
+    configuration["advancedBucketConnection"] = {"endpoint": "http://127.0.0.1:9", "forcePathStyle": True}
+    store = S3BlobStore(BlobStoreConfig(name="down", type="S3", attributes={"bucketConfiguration": configuration}),
+                        spool_dir=tmp_path)
+    with pytest.raises(S3Error) as raised:
+        store.open("a" * 64)
+    assert raised.value.status == 503 and "127.0.0.1:9" in raised.value.message
+    with pytest.raises(S3Error):
+        store.store(io.BytesIO(b"x"))

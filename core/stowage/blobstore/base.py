@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import threading
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
@@ -129,6 +130,39 @@ class ResumableUpload(abc.ABC):
     @abc.abstractmethod
     def discard(self) -> None:
         """Forget the upload. Safe to call more than once."""
+
+
+class UploadDigests:
+    """Hashers of the resumable uploads this process appended to, each with the size it covers.
+
+    Saves reading an upload again at commit; never trusted blindly: a commit whose size differs (another
+    process appended meanwhile) or that asks for another digest reads the bytes again.
+    """
+
+    def __init__(self) -> None:
+        self._hashers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def hashers(self, upload_id: str, size: int) -> dict[str, Any]:
+        """Hashers that have seen exactly the first ``size`` bytes of the upload (fresh ones at 0)."""
+        with self._lock:
+            found = self._hashers.get(upload_id)
+        if found is not None and found[0] == size:
+            return {name: hasher.copy() for name, hasher in found[1].items()}
+        return {"sha256": hashlib.sha256()} if size == 0 else {}
+
+    def remember(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._hashers) > 1000:
+                self._hashers.clear()
+            if hashers:
+                self._hashers[upload_id] = (size, hashers)
+            else:
+                self._hashers.pop(upload_id, None)
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._hashers.pop(upload_id, None)
 
 
 class BlobStore(abc.ABC):

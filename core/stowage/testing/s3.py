@@ -57,7 +57,7 @@ class S3TestServer:
         """A ``[[blobStores]]`` entry for the configuration file."""
         lines = [
             "[[blobStores]]", f'name = "{name}"', 'type = "S3"',
-            f"[blobStores.bucketConfiguration]", f"redirectDownloads = {'true' if redirect else 'false'}",
+            "[blobStores.bucketConfiguration]", f"redirectDownloads = {'true' if redirect else 'false'}",
             "[blobStores.bucketConfiguration.bucket]", f'name = "{bucket}"', f'region = "{self.region}"',
             f'prefix = "{prefix}"',
             "[blobStores.bucketConfiguration.bucketSecurity]", f'accessKeyId = "{self.access_key}"',

@@ -22,7 +22,7 @@ import secrets
 from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
 
 from stowage.blobstore.base import CHUNK_SIZE, ResumableUpload
-from stowage.blobstore.s3.store import is_missing
+from stowage.blobstore.s3.store import bucket_errors_are_503, is_missing
 from stowage.blobstore.s3.writer import MultipartUpload, PartSpool, publish
 from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
@@ -55,16 +55,18 @@ class S3ResumableUpload(ResumableUpload):
         self._store.client.put_object(Bucket=self._store.bucket, Key=self._base + "state",
                                       Body=json.dumps(state).encode(), ContentType="application/json")
 
+    @bucket_errors_are_503
     def size(self) -> int | None:
         state = self._load()
         return None if state is None else int(state["size"])
 
     # -- appending ------------------------------------------------------------------------------------
+    @bucket_errors_are_503
     def append(self, stream: IO[bytes], length: int | None = None) -> int:
         store = self._store
         state = self._load() or {"size": 0, "multipartUploadId": None, "parts": [], "tail": None, "tailSize": 0}
         start = int(state["size"])
-        hashers = store.upload_hashers(self.upload_id, start)
+        hashers = store.upload_digests.hashers(self.upload_id, start)
         multipart = MultipartUpload(store, self._base + "data", state["multipartUploadId"], state["parts"])
         spool = PartSpool(str(store.spool_dir))
         try:
@@ -97,7 +99,7 @@ class S3ResumableUpload(ResumableUpload):
             spool.close()
         if old_tail and old_tail != tail:
             store.delete_key(old_tail)
-        store.remember_hashers(self.upload_id, new_size, hashers)
+        store.upload_digests.remember(self.upload_id, new_size, hashers)
         return new_size
 
     def _read_into(self, key: str, spool: PartSpool) -> None:
@@ -136,7 +138,7 @@ class S3ResumableUpload(ResumableUpload):
         return key
 
     def _digests(self, key: str, names: set[str], size: int) -> dict[str, str]:
-        cached = self._store.upload_hashers(self.upload_id, size)
+        cached = self._store.upload_digests.hashers(self.upload_id, size)
         if not names.issubset(cached):
             cached = {name: hashlib.new(name) for name in names}
             body = self._store.client.get_object(Bucket=self._store.bucket, Key=key)["Body"]
@@ -148,6 +150,7 @@ class S3ResumableUpload(ResumableUpload):
                 body.close()
         return {name: cached[name].hexdigest() for name in names}
 
+    @bucket_errors_are_503
     def commit(self, *, extra_digests: Iterable[str] = (), expected: Mapping[str, str] | None = None) -> BlobInfo:
         state = self._load()
         if state is None:
@@ -163,9 +166,10 @@ class S3ResumableUpload(ResumableUpload):
         self.discard()
         return BlobInfo(sha256=digests["sha256"], size=size, digests=digests)
 
+    @bucket_errors_are_503
     def discard(self) -> None:
         store = self._store
-        store.forget_hashers(self.upload_id)
+        store.upload_digests.forget(self.upload_id)
         state = self._load()
         if state is not None and state["multipartUploadId"] and not state.get("assembled"):
             MultipartUpload(store, self._base + "data", state["multipartUploadId"]).abort()

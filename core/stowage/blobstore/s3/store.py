@@ -7,6 +7,7 @@ writer last re-used an existing blob, the S3 counterpart of the file store's tou
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import secrets
@@ -14,11 +15,11 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
-from stowage.blobstore.base import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
+from stowage.blobstore.base import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, UploadDigests
 from stowage.blobstore.s3.client import make_client
-from stowage.blobstore.s3.settings import S3Settings, parse_s3_settings
+from stowage.blobstore.s3.settings import parse_s3_settings
 from stowage.errors import BadRequest, NotFound, StowageError
 
 #: temporary objects older than this are leftovers of a crashed writer or an abandoned upload.
@@ -38,6 +39,22 @@ class S3Error(StowageError):
     """The bucket answered with an error Stowage cannot turn into a client's mistake."""
 
     code, status = "BLOB_STORE_UNAVAILABLE", 503
+
+
+def bucket_errors_are_503(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Report the bucket's failures (unreachable, denied, throttled beyond retries) as a 503 naming the
+    cause, not as an internal error: the request was fine, the storage behind it is not."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as error:
+            if not type(error).__module__.startswith(("botocore", "boto3", "s3transfer")):
+                raise
+            raise S3Error(f"the S3 blob store failed: {error_code(error) or type(error).__name__}: {error}") from error
+
+    return wrapper
 
 
 def error_code(error: Exception) -> str:
@@ -87,6 +104,7 @@ class S3BlobReader(io.RawIOBase):
             self._pos = position
         return self._pos
 
+    @bucket_errors_are_503
     def readinto(self, buffer: Any) -> int:
         if self._pos >= self.size or len(buffer) == 0:
             return 0
@@ -118,9 +136,7 @@ class S3BlobStore(BlobStore):
         self.spool_dir = Path(spool_dir)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(config)  # through the property: validates the settings
-        # upload id -> (size covered, hashers) of resumable uploads this process appended to.
-        self._hashers: dict[str, tuple[int, dict[str, Any]]] = {}
-        self._hashers_lock = threading.Lock()
+        self.upload_digests = UploadDigests()
 
     @property
     def config(self) -> BlobStoreConfig:
@@ -192,6 +208,7 @@ class S3BlobStore(BlobStore):
                 return None
             raise
 
+    @bucket_errors_are_503
     def open(self, sha256: str) -> IO[bytes]:
         key = self.blob_key(sha256)
         found = self.head(key)
@@ -200,12 +217,14 @@ class S3BlobStore(BlobStore):
         return io.BufferedReader(S3BlobReader(self.client, self.bucket, key, int(found["ContentLength"])),
                                  _READ_BUFFER)
 
+    @bucket_errors_are_503
     def exists(self, sha256: str) -> bool:
         try:
             return self.head(self.blob_key(sha256)) is not None
         except NotFound:
             return False
 
+    @bucket_errors_are_503
     def delete(self, sha256: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.blob_key(sha256))
 
@@ -272,6 +291,7 @@ class S3BlobStore(BlobStore):
             pass
         return max(used, self._touched_at(sha256))
 
+    @bucket_errors_are_503
     def collect(self, sha256: str, older_than: float) -> bool:
         """Delete the blob unless a writer wrote or re-used it since ``older_than``.
 
@@ -306,6 +326,7 @@ class S3BlobStore(BlobStore):
         self.copy(aside, self.blob_key(sha256), self.written_metadata())
         self.delete_key(aside)
 
+    @bucket_errors_are_503
     def sweep_temp_files(self, older_than: float = STALE_TEMP_SECONDS) -> int:
         """Put back blobs a stopped collector left aside; delete stale temporary objects and abort
         stale multipart uploads. Returns how many leftovers were removed."""
@@ -343,26 +364,3 @@ class S3BlobStore(BlobStore):
                         if not is_missing(error):
                             raise
         return removed
-
-    # -- digests of resumable uploads seen by this process --------------------------------------------
-    def upload_hashers(self, upload_id: str, size: int) -> dict[str, Any]:
-        import hashlib
-
-        with self._hashers_lock:
-            found = self._hashers.get(upload_id)
-        if found is not None and found[0] == size:
-            return {name: hasher.copy() for name, hasher in found[1].items()}
-        return {"sha256": hashlib.sha256()} if size == 0 else {}
-
-    def remember_hashers(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:
-        with self._hashers_lock:
-            if len(self._hashers) > 1000:
-                self._hashers.clear()
-            if hashers:
-                self._hashers[upload_id] = (size, hashers)
-            else:
-                self._hashers.pop(upload_id, None)
-
-    def forget_hashers(self, upload_id: str) -> None:
-        with self._hashers_lock:
-            self._hashers.pop(upload_id, None)

@@ -13,7 +13,7 @@ import tempfile
 from typing import IO, TYPE_CHECKING, Any, Iterable
 
 from stowage.blobstore.base import BlobWriter
-from stowage.blobstore.s3.store import temp_name
+from stowage.blobstore.s3.store import bucket_errors_are_503, temp_name
 from stowage.models import BlobInfo
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class S3BlobWriter(BlobWriter):
         self._multipart = MultipartUpload(store, store.key(f"tmp/{temp_name('upload')}"))
         self._done = False
 
+    @bucket_errors_are_503
     def _write(self, data: bytes) -> None:
         self._spool.write(data)
         if self._spool.size >= self._store.settings.part_size:
@@ -110,6 +111,7 @@ class S3BlobWriter(BlobWriter):
         self._multipart.send(self._spool.rewound(), self._spool.size)
         self._spool.reset()
 
+    @bucket_errors_are_503
     def _commit(self, info: BlobInfo) -> None:
         store = self._store
         try:
