@@ -156,3 +156,35 @@ def test_s3_blob_stores_through_the_rest_api(stowage_factory, live_server_factor
     assert "bad" not in names
     assert urllib3.request("POST", f"{live.url}{V1}/blobstores/s3", json=body,
                            headers=basic_auth("admin", "wrong")).status == 401
+
+
+def test_a_proxy_on_s3_serves_concurrent_cold_misses_once_verified(stowage_factory, live_server_factory,
+                                                                    fault_upstream, s3_server, s3_bucket):
+    """S3 cannot read an object while it is written: clients of a cold miss get the committed blob."""
+    import concurrent.futures
+    import hashlib
+    import os
+
+    from stowage.blobstore import BlobStoreConfig
+
+    store = BlobStoreConfig(name="s3", type="S3", attributes={
+        "bucketConfiguration": s3_server.bucket_configuration(s3_bucket, prefix="proxy")})
+    ts = stowage_factory(blob_stores=[store], repositories=[dict(
+        name="raw-proxy", format="raw", type="proxy", proxy={"remoteUrl": fault_upstream.url},
+        storage={"blobStoreName": "s3"})])
+    live = live_server_factory(ts)
+    body = os.urandom(6 * MIB)
+    fault_upstream.put("dist/big.bin", body)
+    url = f"{live.url}/repository/raw-proxy/dist/big.bin"
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: urllib3.request("GET", url, timeout=60), range(6)))
+    assert [a.status for a in answers] == [200] * 6
+    assert all(a.data == body for a in answers)
+    assert fault_upstream.count("dist/big.bin") == 1
+    digest = hashlib.sha256(body).hexdigest()
+    assert s3_server.keys(s3_bucket, "proxy/blobs/") == [f"proxy/blobs/{digest[:2]}/{digest[2:4]}/{digest}"]
+    fault_upstream.put("dist/broken.bin", body)
+    fault_upstream.fault("cut", "dist/broken.bin", at=MIB + 7 * 1024 * 1024 // 2)
+    broken = urllib3.request("GET", f"{live.url}/repository/raw-proxy/dist/broken.bin", timeout=60, retries=False)
+    assert broken.status == 502
+    assert s3_server.keys(s3_bucket, "proxy/tmp/") == [] and s3_server.multipart_uploads(s3_bucket) == []
