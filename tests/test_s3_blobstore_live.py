@@ -42,6 +42,7 @@ def test_raw_round_trip_on_s3_streams_with_flat_memory_and_honours_range(serve_f
     with RssSampler(server.rss_kib) as download_rss:
         assert curl("-o", str(target), "-w", "%{http_code}", url).stdout == "200"
     assert sha256_file(target) == digest
+    print(f"S3 64 MiB raw round trip: peak RSS upload {upload_rss.peak_kib} KiB, download {download_rss.peak_kib} KiB")
     assert upload_rss.peak_kib < RSS_LIMIT_KIB, f"upload peak RSS {upload_rss.peak_kib} KiB"
     assert download_rss.peak_kib < RSS_LIMIT_KIB, f"download peak RSS {download_rss.peak_kib} KiB"
 
@@ -188,3 +189,44 @@ def test_a_proxy_on_s3_serves_concurrent_cold_misses_once_verified(stowage_facto
     broken = urllib3.request("GET", f"{live.url}/repository/raw-proxy/dist/broken.bin", timeout=60, retries=False)
     assert broken.status == 502
     assert s3_server.keys(s3_bucket, "proxy/tmp/") == [] and s3_server.multipart_uploads(s3_bucket) == []
+
+
+@pytest.mark.slow
+def test_kill_9_mid_upload_to_s3_leaves_nothing_visible_and_the_sweep_cleans_up(serve_factory, s3_server,
+                                                                                s3_bucket, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from stowage.blobstore import BlobStoreConfig
+    from stowage.blobstore.s3 import S3BlobStore
+
+    data_dir = tmp_path / "data"
+    config = s3_config(s3_server, s3_bucket)
+    server = serve_factory(config, data_dir=data_dir)
+    source = tmp_path / "big.bin"
+    digest = write_sparse_random(source, 64 * MIB, seed=9)
+    url = f"{server.url}/repository/raw-hosted-dev/crash/big.bin"
+    uploader = subprocess.Popen(["curl", "-sS", "--limit-rate", "20M", "-u", f"admin:{server.password}",
+                                 "--upload-file", str(source), "-o", "/dev/null", url],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not s3_server.multipart_uploads(s3_bucket) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until a part has been sent
+        assert s3_server.multipart_uploads(s3_bucket), server.log()
+        os.kill(server.pid, signal.SIGKILL)
+        server.process.wait(10)
+    finally:
+        uploader.wait(30)
+    assert s3_server.keys(s3_bucket, "stowage/blobs/") == []  # nothing visible under a digest
+    restarted = serve_factory(config, data_dir=data_dir)
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", url.replace(server.url, restarted.url)).stdout == "404"
+    assert curl("-u", f"admin:{restarted.password}", "--upload-file", str(source), "-o", "/dev/null", "-w",
+                "%{http_code}", url.replace(server.url, restarted.url)).stdout == "201"
+    assert s3_server.keys(s3_bucket, "stowage/blobs/") == [f"stowage/blobs/{digest[:2]}/{digest[2:4]}/{digest}"]
+    # the dead process's multipart upload is swept once stale (here: at once)
+    store = S3BlobStore(BlobStoreConfig(name="objects", type="S3", attributes={
+        "bucketConfiguration": s3_server.bucket_configuration(s3_bucket, prefix="stowage/")}), spool_dir=tmp_path)
+    assert store.sweep_temp_files(older_than=-1) >= 1
+    assert s3_server.multipart_uploads(s3_bucket) == [] and s3_server.keys(s3_bucket, "stowage/tmp/") == []
