@@ -137,9 +137,19 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
         finally:
             stream.close()
         return
-    # The open file itself goes to the server (its file wrapper streams it without a worker thread); only
-    # a range that stops before the end needs a reader that stops there.
-    resp.stream = stream if end == size else BoundedReader(stream, end - start)
+    # An open OS file goes to the server itself (its file wrapper streams it from the event loop without a
+    # worker thread); a range that stops before the end needs a reader that stops there. Any other stream
+    # (a blob store's network stream) must be read by the worker thread: the event loop would block on it,
+    # and waitress's file wrapper seeks back after every read, which a network stream pays for dearly.
+    resp.stream = stream if end == size and _is_os_file(stream) else BoundedReader(stream, end - start)
+
+
+def _is_os_file(stream: IO[bytes]) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
 
 def _read_exactly(stream: IO[bytes], length: int) -> bytes:
