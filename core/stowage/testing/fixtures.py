@@ -10,6 +10,9 @@
   for more than one.
 - ``s3_server``: an S3 API server on loopback (moto in server mode; ``STOWAGE_TEST_S3_ENDPOINT`` etc. to
   use MinIO instead) as a :class:`~stowage.testing.s3.S3TestServer`; ``s3_bucket``: a fresh bucket there.
+- ``slapd``: a started :class:`~stowage.testing.slapd.SlapdServer` (Debian's OpenLDAP ``slapd`` on a free
+  loopback port, loaded with people and groups; ``.stop()``/``.start()`` simulate an outage);
+  ``stowage.testing.slapd.use_directory(test_stowage, slapd)`` points an app at it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pytest
 
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
+from stowage.testing.slapd import SlapdServer
 from stowage.testing.upstream import FaultUpstream
 
 if TYPE_CHECKING:
@@ -102,3 +106,15 @@ def s3_bucket(s3_server: "S3TestServer") -> Iterator[str]:
     name = s3_server.create_bucket()
     yield name
     s3_server.remove_bucket(name)
+
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[SlapdServer]:
+    from stowage.testing.slapd import LDAPADD, SLAPD
+
+    missing = [tool for tool in (SLAPD, LDAPADD) if not Path(tool).exists()]
+    if missing:
+        pytest.fail(f"missing {missing}: install slapd and ldap-utils (listed in .ci/apt-packages.txt)")
+    server = SlapdServer(tmp_path / "slapd").start()
+    yield server
+    server.stop()
