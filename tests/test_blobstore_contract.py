@@ -262,3 +262,22 @@ def test_an_unreachable_bucket_is_a_503_naming_the_cause(kind, tmp_path, s3_serv
     assert raised.value.status == 503 and "127.0.0.1:9" in raised.value.message
     with pytest.raises(S3Error):
         store.store(io.BytesIO(b"x"))
+
+
+def test_an_assumed_role_gives_the_store_its_credentials(kind, tmp_path, s3_server, s3_bucket):
+    """``bucketSecurity.role``: credentials come from STS AssumeRole (on the endpoint, as MinIO does)."""
+    if kind != "s3":
+        pytest.skip("S3 only")
+    if "STOWAGE_TEST_S3_ENDPOINT" in os.environ:
+        pytest.skip("needs an STS role on the server; moto accepts any")
+    from stowage.blobstore.s3 import S3BlobStore
+
+    configuration = s3_server.bucket_configuration(s3_bucket)
+    configuration["bucketSecurity"]["role"] = "arn:aws:iam::123456789012:role/stowage"
+    store = S3BlobStore(BlobStoreConfig(name="role", type="S3", attributes={"bucketConfiguration": configuration}),
+                        spool_dir=tmp_path)
+    info = store.store(io.BytesIO(b"through a role"))
+    with store.open(info.sha256) as handle:
+        assert handle.read() == b"through a role"
+    credentials = store.client._request_signer._credentials.get_frozen_credentials()
+    assert credentials.access_key != s3_server.access_key and credentials.token  # the role's, not the key's

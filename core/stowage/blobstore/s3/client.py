@@ -49,7 +49,9 @@ def _assume_role(boto3: Any, base: Any, settings: S3Settings, config: Any) -> An
     from botocore.credentials import DeferredRefreshableCredentials
     from botocore.session import get_session
 
-    sts = base.client("sts", region_name=settings.region or "us-east-1", config=config)
+    # MinIO and Ceph answer STS AssumeRole on their S3 endpoint; AWS on its own STS endpoint.
+    sts = base.client("sts", region_name=settings.region or "us-east-1", endpoint_url=settings.endpoint or None,
+                      config=config)
 
     def fetch() -> dict[str, str]:
         found = sts.assume_role(RoleArn=settings.role, RoleSessionName="stowage")["Credentials"]
