@@ -281,3 +281,21 @@ def test_an_assumed_role_gives_the_store_its_credentials(kind, tmp_path, s3_serv
         assert handle.read() == b"through a role"
     credentials = store.client._request_signer._credentials.get_frozen_credentials()
     assert credentials.access_key != s3_server.access_key and credentials.token  # the role's, not the key's
+
+
+def test_parts_replaced_by_a_concurrent_append_are_a_400_and_store_nothing(kind, store, make_store):
+    """Two PATCHes at the same offset from a hostile client: the parts no longer match the state."""
+    if kind != "s3":
+        pytest.skip("S3 only: the file store appends to one file")
+    upload = store.resumable("racy")
+    upload.append(io.BytesIO(data_of(PART + 1, 50)))
+    state = upload._load()
+    other = make_store()
+    # the other request's part 1 lands after this one's state was written
+    other.client.upload_part(Bucket=other.bucket, Key=other.key("tmp/resumable-racy/data"),
+                             UploadId=state["multipartUploadId"], PartNumber=1, Body=data_of(PART + 2, 51))
+    from stowage.errors import BadRequest
+    with pytest.raises(BadRequest):
+        upload.commit(expected={"sha256": sha(data_of(PART + 1, 50))})
+    assert upload.size() is None and list(store.digests()) == []
+    assert make_store.leftovers(store)() == []

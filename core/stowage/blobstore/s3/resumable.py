@@ -22,9 +22,9 @@ import secrets
 from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
 
 from stowage.blobstore.base import CHUNK_SIZE, ResumableUpload
-from stowage.blobstore.s3.store import bucket_errors_are_503, is_missing
+from stowage.blobstore.s3.store import bucket_errors_are_503, error_code, is_missing
 from stowage.blobstore.s3.writer import MultipartUpload, PartSpool, publish
-from stowage.errors import DigestMismatch, NotFound
+from stowage.errors import BadRequest, DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
 if TYPE_CHECKING:
@@ -156,7 +156,15 @@ class S3ResumableUpload(ResumableUpload):
         if state is None:
             raise NotFound(f"upload {self.upload_id} does not exist")
         size = int(state["size"])
-        key = self._assemble(state)
+        try:
+            key = self._assemble(state)
+        except Exception as error:
+            if error_code(error) not in ("InvalidPart", "InvalidPartOrder", "NoSuchUpload", "EntityTooSmall"):
+                raise
+            # Two requests appended to the upload at once and replaced each other's parts: the client's
+            # doing. Nothing is stored; it starts again.
+            self.discard()
+            raise BadRequest(f"upload {self.upload_id} was changed by concurrent requests; start it again") from None
         digests = self._digests(key, {"sha256", *extra_digests, *(expected or {})}, size)
         for name, value in (expected or {}).items():
             if digests[name] != value.lower():
