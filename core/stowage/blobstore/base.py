@@ -164,6 +164,11 @@ class UploadDigests:
         with self._lock:
             self._hashers.pop(upload_id, None)
 
+    def clear(self) -> None:
+        """Forget every upload (as a process that saw none of them)."""
+        with self._lock:
+            self._hashers.clear()
+
 
 class BlobStore(abc.ABC):
     """Where blob bytes live. Implementations: :class:`~stowage.blobstore.file.FileBlobStore`, plugins'."""
