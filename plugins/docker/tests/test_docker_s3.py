@@ -95,3 +95,35 @@ def test_small_chunked_patches_assemble_into_one_verified_blob(s3_registry, s3_s
     assert ranged.status == 206 and ranged.data == data[100:200]
     assert s3_server.keys(s3_registry.bucket, "docker/tmp/") == []
     assert s3_server.multipart_uploads(s3_registry.bucket) == []
+
+
+def test_a_chunked_upload_moves_between_nodes_sharing_the_catalog_and_bucket(stowage_factory, live_server_factory,
+                                                                             s3_server, s3_bucket, tmp_path):
+    """POST on one node, PATCHes alternating between two, PUT on the second: every request may land on
+    any node behind a load balancer."""
+    store = BlobStoreConfig(name="s3", type="S3", attributes={"bucketConfiguration": s3_server.bucket_configuration(
+        s3_bucket, prefix="nodes", multipartPartSize=5 * MIB)})
+    repositories = [dict(name="docker-hosted", format="docker", type="hosted", storage={"blobStoreName": "s3"})]
+    nodes = [live_server_factory(stowage_factory(data_dir=tmp_path / "shared", blob_stores=[store],
+                                                 repositories=repositories)) for _ in range(2)]
+    http = urllib3.PoolManager()
+    path = "/repository/docker-hosted/v2/moving/blobs/uploads/"
+    data = os.urandom(6 * MIB + 11)
+    started = http.request("POST", nodes[0].url + path, headers=AUTH)
+    assert started.status == 202, started.data
+    location = started.headers["Location"].split("/repository/", 1)[1]
+    offset = 0
+    for n, size in enumerate((2 * MIB, 3 * MIB, MIB + 11)):
+        node = nodes[(n + 1) % 2]
+        answer = http.request("PATCH", f"{node.url}/repository/{location}", body=data[offset:offset + size],
+                              headers={**AUTH, "Content-Range": f"{offset}-{offset + size - 1}"})
+        assert answer.status == 202, answer.data
+        offset += size
+        location = answer.headers["Location"].split("/repository/", 1)[1]
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    done = http.request("PUT", f"{nodes[1].url}/repository/{location}{'&' if '?' in location else '?'}digest={digest}",
+                        headers=AUTH)
+    assert done.status == 201, done.data
+    got = http.request("GET", f"{nodes[0].url}/repository/docker-hosted/v2/moving/blobs/{digest}", headers=AUTH)
+    assert got.status == 200 and got.data == data
+    assert s3_server.keys(s3_bucket, "nodes/tmp/") == [] and s3_server.multipart_uploads(s3_bucket) == []
