@@ -234,3 +234,19 @@ def test_kill_9_mid_upload_to_s3_leaves_nothing_visible_and_the_sweep_cleans_up(
         "bucketConfiguration": s3_server.bucket_configuration(s3_bucket, prefix="stowage/")}), spool_dir=tmp_path)
     assert store.sweep_temp_files(older_than=-1) >= 1
     assert s3_server.multipart_uploads(s3_bucket) == [] and s3_server.keys(s3_bucket, "stowage/tmp/") == []
+
+
+def test_a_store_from_the_configuration_file_is_changed_there_not_through_rest(stowage_factory, live_server_factory,
+                                                                                s3_server, s3_bucket):
+    from stowage.blobstore import BlobStoreConfig
+
+    configured = BlobStoreConfig(name="from-file", type="S3", attributes={
+        "bucketConfiguration": s3_server.bucket_configuration(s3_bucket)})
+    ts = stowage_factory(blob_stores=[configured])
+    live = live_server_factory(ts)
+    admin = basic_auth("admin", ts.admin_password)
+    got = urllib3.request("GET", f"{live.url}{V1}/blobstores/s3/from-file", headers=admin).json()
+    assert "secretAccessKey" not in got["bucketConfiguration"]["bucketSecurity"]
+    answer = urllib3.request("PUT", f"{live.url}{V1}/blobstores/s3/from-file", json=got, headers=admin)
+    assert answer.status == 400 and b"configuration file" in answer.data
+    assert urllib3.request("DELETE", f"{live.url}{V1}/blobstores/from-file", headers=admin).status == 400

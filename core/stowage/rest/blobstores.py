@@ -71,6 +71,14 @@ def quota_status(stowage: "Stowage", name: str) -> dict[str, Any]:
     return {"isViolation": violation, "message": message, "blobStoreName": name}
 
 
+def new_store_name(body: dict[str, Any]) -> str:
+    """The ``name`` of a blob store a POST creates; a 400 unless it is a valid one."""
+    name = body.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise BadRequest("name is required: letters, digits, '.', '_', '-'")
+    return name
+
+
 def _parse_quota(body: dict[str, Any]) -> dict[str, Any] | None:
     quota = body.get("softQuota")
     if quota in (None, {}):
@@ -102,9 +110,7 @@ class FileBlobStoresResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(req, self.stowage)
         body = json_object(req)
-        name = body.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise BadRequest("name is required: letters, digits, '.', '_', '-'")
+        name = new_store_name(body)
         path = body.get("path") or name
         if not isinstance(path, str) or "\0" in path:
             raise BadRequest("path must be a string")

@@ -15,7 +15,7 @@ import falcon
 from stowage.blobstore import BlobStoreConfig
 from stowage.errors import BadRequest, NotFound
 from stowage.rest.access import json_object, require_admin
-from stowage.rest.blobstores import _NAME, _find, _parse_quota, _soft_quota
+from stowage.rest.blobstores import _find, _parse_quota, _soft_quota, new_store_name
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -45,9 +45,7 @@ class S3BlobStoresResource:
 
         require_admin(req, self.stowage)
         body = json_object(req)
-        name = body.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise BadRequest("name is required: letters, digits, '.', '_', '-'")
+        name = new_store_name(body)
         config = BlobStoreConfig(name=name, type="S3", attributes=_attributes(body, body.get("bucketConfiguration")))
         with tempfile.TemporaryDirectory() as spool:
             S3BlobStore(config, spool_dir=spool).ensure_bucket()  # 400 when unreachable
