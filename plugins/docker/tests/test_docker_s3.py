@@ -22,10 +22,11 @@ AUTH = urllib3.make_headers(basic_auth="admin:admin123")
 
 
 @pytest.fixture
-def s3_registry(stowage_factory, live_server_factory, s3_server, s3_bucket):
+def s3_registry(stowage_factory, live_server_factory, s3_server, s3_bucket, request):
     port = free_port()
+    redirect = getattr(request, "param", False)
     store = BlobStoreConfig(name="s3", type="S3", attributes={"bucketConfiguration": s3_server.bucket_configuration(
-        s3_bucket, prefix="docker", multipartPartSize=5 * MIB)})
+        s3_bucket, prefix="docker", multipartPartSize=5 * MIB, redirectDownloads=redirect)})
     ts = stowage_factory(blob_stores=[store], repositories=[
         dict(name="docker-hosted", format="docker", type="hosted", docker={"httpPort": port},
              storage={"blobStoreName": "s3"})])
@@ -33,9 +34,11 @@ def s3_registry(stowage_factory, live_server_factory, s3_server, s3_bucket):
     wait_port(port)
     server.registry = f"127.0.0.1:{port}"
     server.bucket = s3_bucket
+    server.redirect = redirect
     return server
 
 
+@pytest.mark.parametrize("s3_registry", [False, True], ids=["relayed", "redirected"], indirect=True)
 def test_skopeo_push_and_pull_through_an_s3_blob_store(tmp_path: Path, s3_registry, s3_server) -> None:
     layout = Layout(tmp_path / "img")
     desc = layout.big_layer_image(12 * MIB)  # more than two parts
@@ -55,6 +58,11 @@ def test_skopeo_push_and_pull_through_an_s3_blob_store(tmp_path: Path, s3_regist
     assert pulled == stored
     layer = max((tmp_path / "back" / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
     assert layer.stat().st_size > 10 * MIB  # random bytes: the multipart path was taken
+    # with redirectDownloads the layer came from the bucket (skopeo followed a 307)
+    answer = urllib3.PoolManager().request("GET", f"http://{s3_registry.registry}/v2/big/blobs/sha256:{layer.name}",
+                                           headers=AUTH, redirect=False, preload_content=False)
+    assert answer.status == (307 if s3_registry.redirect else 200)
+    answer.release_conn()
     assert s3_server.keys(s3_registry.bucket, "docker/tmp/") == []
     assert s3_server.multipart_uploads(s3_registry.bucket) == []
 
