@@ -198,10 +198,9 @@ def test_collect_keeps_recently_written_or_reused_blobs(store, make_store):
     assert make_store.leftovers(store)() == []
 
 
+@pytest.mark.parametrize("kind", ["s3"])  # S3 only
 def test_s3_collect_loses_no_race_with_a_writer_reusing_the_digest(kind, store, make_store):
     """The writer checks the blob exists after the collector set it aside, before it deletes it."""
-    if kind != "s3":
-        pytest.skip("the file store's race is covered by its rename (tests/test_rest_tasks.py)")
     data = data_of(PART + 1, 30)
     info = store.store(io.BytesIO(data))
     cutoff = time.time() + 1
@@ -247,9 +246,8 @@ def test_sweep_removes_stale_leftovers_and_restores_set_aside_blobs(kind, store,
         assert make_store.leftovers(store)() == []
 
 
+@pytest.mark.parametrize("kind", ["s3"])  # S3 only
 def test_an_unreachable_bucket_is_a_503_naming_the_cause(kind, tmp_path, s3_server):
-    if kind != "s3":
-        pytest.skip("S3 only")
     from stowage.blobstore.s3 import S3BlobStore
     from stowage.blobstore.s3.store import S3Error
 
@@ -264,10 +262,9 @@ def test_an_unreachable_bucket_is_a_503_naming_the_cause(kind, tmp_path, s3_serv
         store.store(io.BytesIO(b"x"))
 
 
+@pytest.mark.parametrize("kind", ["s3"])  # S3 only
 def test_an_assumed_role_gives_the_store_its_credentials(kind, tmp_path, s3_server, s3_bucket):
     """``bucketSecurity.role``: credentials come from STS AssumeRole (on the endpoint, as MinIO does)."""
-    if kind != "s3":
-        pytest.skip("S3 only")
     if "STOWAGE_TEST_S3_ENDPOINT" in os.environ:
         pytest.skip("needs an STS role on the server; moto accepts any")
     from stowage.blobstore.s3 import S3BlobStore
@@ -283,10 +280,9 @@ def test_an_assumed_role_gives_the_store_its_credentials(kind, tmp_path, s3_serv
     assert credentials.access_key != s3_server.access_key and credentials.token  # the role's, not the key's
 
 
+@pytest.mark.parametrize("kind", ["s3"])  # S3 only
 def test_parts_replaced_by_a_concurrent_append_are_a_400_and_store_nothing(kind, store, make_store):
     """Two PATCHes at the same offset from a hostile client: the parts no longer match the state."""
-    if kind != "s3":
-        pytest.skip("S3 only: the file store appends to one file")
     upload = store.resumable("racy")
     upload.append(io.BytesIO(data_of(PART + 1, 50)))
     state = upload._load()
