@@ -118,7 +118,8 @@ class RepoRequest:
         if isinstance(asset, Asset) and asset.blob_sha256 and asset.size <= MAX_BLOB_BYTES:
             # a small stored blob comes from memory after its first read (safe: named by its digest)
             opener = SmallBlobCache.of(self.stowage).opener(asset.blob_sha256, asset.size, opener)
-        send_asset(self.req, self.resp, asset, opener, content_type=content_type)
+        send_asset(self.req, self.resp, asset, opener, content_type=content_type,
+                   redirect=lambda served: self.repository.download_url(asset, content_type=served))
         if self.req.method == "GET" and self.resp.status in _DOWNLOADED:
             from stowage.downloads import DownloadTracker
 
@@ -135,8 +136,9 @@ class RepoRequest:
                      opener=lambda: io.BytesIO(body), last_modified=last_modified)
 
 
-#: answers that count as a download for ``lastDownloaded`` (a 304 is a client re-using its copy).
-_DOWNLOADED = {falcon.HTTP_200, falcon.HTTP_206, falcon.HTTP_304, 200, 206, 304}
+#: answers that count as a download for ``lastDownloaded`` (a 304 is a client re-using its copy; a 307 sends
+#: it to the blob store's presigned URL).
+_DOWNLOADED = {falcon.HTTP_200, falcon.HTTP_206, falcon.HTTP_304, falcon.HTTP_307, 200, 206, 304, 307}
 
 
 def external_base_url(req: falcon.Request, stowage: "Stowage") -> str:
