@@ -325,7 +325,7 @@ def main() -> int:
             return 2
 
     root = Path(tempfile.mkdtemp(prefix="stowage-bench-", dir=args.tmp))
-    stowage = nginx = None
+    nginx = None
     rows: list[tuple[str, float, float | None, str, str]] = []
     verdicts: list[tuple[str, bool]] = []
     client: list[str] = []
