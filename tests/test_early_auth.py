@@ -63,6 +63,18 @@ def test_body_sent_anyway_after_the_refusal_is_not_parsed_as_a_request(stowage_f
     assert response.count(b"HTTP/1.1 ") == 1, response
 
 
+def test_body_in_the_same_packet_as_the_head_is_not_parsed_as_a_request(stowage_factory, live_server_factory):
+    app = stowage_factory(repositories=[RAW])
+    server = live_server_factory(app)
+    body = b"GET /repository/raw/ HTTP/1.1\r\nHost: x\r\n\r\n" * 4
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    with sock:
+        sock.sendall(b"PUT /repository/raw/w.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body)  # one send: one segment on loopback
+        response = _read_response(sock)
+    assert response.startswith(b"HTTP/1.1 401") and response.count(b"HTTP/1.1 ") == 1, response
+
+
 def test_authenticated_expect_continue_put_gets_100_and_is_stored(stowage_factory, live_server_factory):
     app = stowage_factory(repositories=[RAW])
     server = live_server_factory(app)

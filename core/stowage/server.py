@@ -71,6 +71,12 @@ class EarlyAuthParser(HTTPRequestParser):
             self.headers.pop("TRANSFER_ENCODING", None)
             self.headers["CONNECTION"] = "close"
 
+    def received(self, data: bytes) -> int:
+        consumed = super().received(data)
+        if self.early_refused:
+            return len(data)  # body bytes read with the headers are the refused body, not a next request
+        return consumed
+
 
 class EarlyAuthTask(WSGITask):
     def get_environment(self) -> dict:
