@@ -48,7 +48,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8081
     data_dir: str = DEFAULT_DATA_DIR
-    threads: int = 16
+    #: waitress threads per process. 4, not 16: a small GET does real Python work (SQLite, permission checks,
+    #: metrics), so more threads only queue on the interpreter lock (docs/performance.md, "Defaults").
+    threads: int = 4
     anonymous_access: bool = True
     #: waitress refuses bodies above this; container layers reach several GiB.
     max_request_body_size: int = 64 * 1024**3
