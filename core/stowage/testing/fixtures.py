@@ -8,15 +8,20 @@
 - ``fault_upstream``: a started :class:`~stowage.testing.upstream.FaultUpstream` (a real HTTP upstream
   on loopback with an access log and switchable faults) for proxy tests; ``fault_upstream_factory()``
   for more than one.
+- ``postgres_server``: a :class:`~stowage.testing.postgres.PostgresServer` for the whole session
+  (skipped where PostgreSQL is not installed, except under ``CI``, where that is an error).
+- ``postgres_catalog_url``: the URL of a fresh database holding the migrated, empty catalog.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
+from stowage.testing.postgres import PostgresServer, postgres_bin_dir
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
 from stowage.testing.upstream import FaultUpstream
 
@@ -80,3 +85,29 @@ def fault_upstream_factory() -> Iterator[Callable[..., FaultUpstream]]:
 def fault_upstream(fault_upstream_factory: Callable[..., FaultUpstream]) -> FaultUpstream:
     """A started fault-injecting upstream (``.url``, ``.put``, ``.fault``, ``.stop``, ``.count``)."""
     return fault_upstream_factory()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL (initdb, pg_ctl) is not installed; .ci/apt-packages.txt lists it")
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _postgres_catalog_template(postgres_server: PostgresServer) -> str:
+    from stowage.catalog.postgres import PostgresCatalog
+
+    url = postgres_server.new_database()
+    PostgresCatalog(url, pool_size=1).close()
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def postgres_catalog_url(postgres_server: PostgresServer, _postgres_catalog_template: str) -> str:
+    return postgres_server.new_database(template=_postgres_catalog_template)
