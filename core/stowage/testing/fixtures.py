@@ -11,6 +11,9 @@
 - ``postgres_server``: a :class:`~stowage.testing.postgres.PostgresServer` for the whole session
   (skipped where PostgreSQL is not installed, except under ``CI``, where that is an error).
 - ``postgres_catalog_url``: the URL of a fresh database holding the migrated, empty catalog.
+
+With ``STOWAGE_TEST_CATALOG=postgresql`` in the environment, ``stowage_factory`` builds every app on the
+PostgreSQL catalog (a fresh database per data directory) instead of SQLite.
 """
 
 from __future__ import annotations
@@ -21,19 +24,29 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from stowage.settings import CatalogSettings
 from stowage.testing.postgres import PostgresServer, postgres_bin_dir
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
 from stowage.testing.upstream import FaultUpstream
 
 
 @pytest.fixture
-def stowage_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., TestStowage]]:
+def stowage_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    request: pytest.FixtureRequest) -> Iterator[Callable[..., TestStowage]]:
     monkeypatch.setenv("STOWAGE_ADMIN_PASSWORD", ADMIN_PASSWORD)
     built: list[TestStowage] = []
     counter = iter(range(1_000_000))
+    # STOWAGE_TEST_CATALOG=postgresql runs the tests on the PostgreSQL catalog: one database per data
+    # directory, so two apps built on one data directory share their catalog as they would on SQLite.
+    databases: dict[Path, str] = {}
 
     def factory(**kwargs: Any) -> TestStowage:
         data_dir = kwargs.pop("data_dir", None) or tmp_path / f"stowage-{next(counter)}"
+        if os.environ.get("STOWAGE_TEST_CATALOG") == "postgresql" and "catalog" not in kwargs:
+            if Path(data_dir) not in databases:
+                databases[Path(data_dir)] = request.getfixturevalue("postgres_server").new_database(
+                    template=request.getfixturevalue("_postgres_catalog_template"))
+            kwargs["catalog"] = CatalogSettings(type="postgresql", url=databases[Path(data_dir)], pool_size=8)
         test_stowage = build_stowage(Path(data_dir), **kwargs)
         built.append(test_stowage)
         return test_stowage
