@@ -251,3 +251,15 @@ def test_transactions_commit_roll_back_and_nest(catalog: Catalog) -> None:
             put(catalog, "lost-too")
             put(catalog, "lost-too", overwrite=False)
     assert catalog.get_document("t", "also-lost") is None and catalog.get_asset("r", "lost-too") is None
+
+
+def test_blob_pins(catalog: Catalog) -> None:
+    assert catalog.oldest_blob_pin() is None
+    started = catalog.pin_blobs("backup-1", "backup", 60)
+    assert catalog.pin_blobs("backup-1", "backup", 120) == started  # renewal keeps the start
+    catalog.pin_blobs("expired", "verify", -1)
+    assert catalog.oldest_blob_pin() == started
+    put(catalog, "a")
+    assert list(catalog.recorded_blobs()) == [SHA_A]
+    catalog.unpin_blobs("backup-1")
+    assert catalog.oldest_blob_pin() is None

@@ -195,3 +195,15 @@ def m011_audit(conn: psycopg.Connection) -> None:
 @twin
 def m012_last_downloaded(conn: psycopg.Connection) -> None:
     conn.execute("ALTER TABLE assets ADD COLUMN last_downloaded DOUBLE PRECISION")
+
+
+@twin
+def m018_blob_pins(conn: psycopg.Connection) -> None:
+    conn.execute("""
+        CREATE TABLE blob_pins (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            purpose TEXT COLLATE "C" NOT NULL,
+            started DOUBLE PRECISION NOT NULL,
+            expires DOUBLE PRECISION NOT NULL
+        )
+    """)

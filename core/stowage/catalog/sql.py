@@ -333,6 +333,25 @@ class SqlCatalog(SqlSearch, Catalog):
         row = self._execute("SELECT owner FROM leases WHERE key = ? AND expires >= ?", (key, time.time())).fetchone()
         return row[0] if row else None
 
+    # -- blob pins ------------------------------------------------------------------------------------
+    def pin_blobs(self, pin_id: str, purpose: str, ttl: float) -> float:
+        now = time.time()
+        row = self._execute(
+            "INSERT INTO blob_pins (id, purpose, started, expires) VALUES (?, ?, ?, ?) ON CONFLICT (id) "
+            "DO UPDATE SET expires = excluded.expires RETURNING started", (pin_id, purpose, now, now + ttl)).fetchone()
+        return float(row[0])
+
+    def unpin_blobs(self, pin_id: str) -> None:
+        self._execute("DELETE FROM blob_pins WHERE id = ?", (pin_id,))
+
+    def oldest_blob_pin(self) -> float | None:
+        row = self._execute("SELECT MIN(started) FROM blob_pins WHERE expires >= ?", (time.time(),)).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def recorded_blobs(self) -> Iterator[str]:
+        for (sha256,) in self._execute("SELECT sha256 FROM blobs"):
+            yield sha256
+
     # -- documents ------------------------------------------------------------------------------------
     def get_document(self, namespace: str, key: str) -> Any | None:
         row = self._execute("SELECT value FROM documents WHERE namespace = ? AND key = ?",

@@ -9,6 +9,7 @@ The schema is managed by sqlite-utils migrations (:mod:`stowage.catalog.schema`)
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -76,3 +77,17 @@ class SqliteCatalog(SqlCatalog):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    def snapshot(self, target: str) -> None:
+        # One backup step (pages=-1) copies every page under a single read transaction: in WAL mode that
+        # never blocks writers, and no writer can make it restart (a stepped backup restarts whenever
+        # another connection writes, which under steady uploads may be forever).
+        # The copy holds password hashes and tokens: readable by this user alone, whatever the umask.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(target, 0o600)
+        destination = sqlite3.connect(target)
+        try:
+            self._conn.backup(destination, pages=-1)
+            destination.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            destination.close()

@@ -14,6 +14,9 @@
 
 With ``STOWAGE_TEST_CATALOG=postgresql`` in the environment, ``stowage_factory`` builds every app on the
 PostgreSQL catalog (a fresh database per data directory) instead of SQLite.
+- ``slapd``: a started :class:`~stowage.testing.slapd.SlapdServer` (Debian's OpenLDAP ``slapd`` on a free
+  loopback port, loaded with people and groups; ``.stop()``/``.start()`` simulate an outage);
+  ``stowage.testing.slapd.use_directory(test_stowage, slapd)`` points an app at it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 from stowage.settings import CatalogSettings
 from stowage.testing.postgres import PostgresServer, postgres_bin_dir
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
+from stowage.testing.slapd import SlapdServer
 from stowage.testing.upstream import FaultUpstream
 
 
@@ -124,3 +128,14 @@ def _postgres_catalog_template(postgres_server: PostgresServer) -> str:
 @pytest.fixture
 def postgres_catalog_url(postgres_server: PostgresServer, _postgres_catalog_template: str) -> str:
     return postgres_server.new_database(template=_postgres_catalog_template)
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[SlapdServer]:
+    from stowage.testing.slapd import LDAPADD, SLAPD
+
+    missing = [tool for tool in (SLAPD, LDAPADD) if not Path(tool).exists()]
+    if missing:
+        pytest.fail(f"missing {missing}: install slapd and ldap-utils (listed in .ci/apt-packages.txt)")
+    server = SlapdServer(tmp_path / "slapd").start()
+    yield server
+    server.stop()
