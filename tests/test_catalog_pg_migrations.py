@@ -3,6 +3,7 @@ applied once, however many nodes start at the same moment."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,3 +72,23 @@ def test_nodes_starting_together_apply_each_migration_once(postgres_server) -> N
     PostgresCatalog(url, pool_size=1).close()  # a restart finds nothing to do
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT COUNT(*) FROM stowage_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_reused_data_migration_runs_on_postgresql(postgres_catalog_url: str) -> None:
+    """m010_token_identity (SQLite statements through SqliteStyleConnection) rewrites legacy documents."""
+    legacy_user = '{"user_id": "alice", "password_hash": "x"}'
+    legacy_token = '{"user": "alice", "created": 1.0}'
+    with psycopg.connect(postgres_catalog_url, autocommit=True) as conn:
+        for namespace, key, value in (("security.users", "alice", legacy_user),
+                                      ("security.tokens", "t" * 30, legacy_token),
+                                      ("security.tokens", "orphan", '{"user": "gone"}'),
+                                      ("docker", "token-secret", '"old"')):
+            conn.execute("INSERT INTO documents (namespace, key, value, updated) VALUES (%s, %s, %s, 0)",
+                         (namespace, key, value))
+        with conn.transaction():
+            dict(MIGRATIONS)["m010_token_identity"](conn)
+        documents = {(ns, key): json.loads(value) for ns, key, value in
+                     conn.execute("SELECT namespace, key, value FROM documents")}
+    identity = documents[("security.users", "alice")]["identity"]
+    assert identity and documents[("security.tokens", "t" * 30)]["identity"] == identity
+    assert ("security.tokens", "orphan") not in documents and ("docker", "token-secret") not in documents

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import psycopg
 
+from stowage.catalog import schema as sqlite_schema
 from stowage.catalog.pg_sql import to_pg_placeholders
 
 PgMigration = Callable[[psycopg.Connection], None]
@@ -207,3 +208,6 @@ def m018_blob_pins(conn: psycopg.Connection) -> None:
             expires DOUBLE PRECISION NOT NULL
         )
     """)
+
+
+reuse(sqlite_schema.m010_token_identity)  # documents only: the same statements on both engines
