@@ -263,3 +263,14 @@ def test_blob_pins(catalog: Catalog) -> None:
     assert list(catalog.recorded_blobs()) == [SHA_A]
     catalog.unpin_blobs("backup-1")
     assert catalog.oldest_blob_pin() is None
+
+
+def test_nul_characters_are_a_bad_request_on_postgresql(catalog: Catalog) -> None:
+    if isinstance(catalog, SqliteCatalog):
+        assert catalog.get_document("ns", "a\x00b") is None  # SQLite text holds NUL: simply not found
+        return
+    with catalog.transaction():
+        with pytest.raises(BadRequest):
+            catalog.get_asset("r", "evil\x00path")
+        catalog.put_document("ns", "after", 1)  # the transaction goes on: nothing was sent
+    assert catalog.get_document("ns", "after") == 1

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from stowage.catalog.pg_schema import apply_migrations
 from stowage.catalog.pg_sql import to_pg_placeholders
 from stowage.catalog.sql import SqlCatalog
+from stowage.errors import BadRequest
 
 #: pg_advisory_xact_lock key every catalog transaction takes ("stowaget" in ASCII).
 WRITER_LOCK = 0x73746F7761676574
@@ -83,11 +84,18 @@ class PostgresCatalog(SqlCatalog):
                 self._local.conn = None
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> FetchedRows:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            return FetchedRows(conn.execute(to_pg_placeholders(sql), params))
-        with self._pool.connection() as conn:
-            return FetchedRows(conn.execute(to_pg_placeholders(sql), params))
+        try:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                return FetchedRows(conn.execute(to_pg_placeholders(sql), params))
+            with self._pool.connection() as conn:
+                return FetchedRows(conn.execute(to_pg_placeholders(sql), params))
+        except psycopg.DataError as error:
+            # Refused by psycopg before anything is sent (the transaction goes on): a name, path or key
+            # with a NUL character comes from a client, and is a 400 there, never a 500.
+            if "NUL" not in str(error):
+                raise
+            raise BadRequest("text with a NUL character cannot be stored or looked up") from None
 
     def close(self) -> None:
         self._pool.close()
