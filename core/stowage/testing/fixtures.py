@@ -8,22 +8,24 @@
 - ``fault_upstream``: a started :class:`~stowage.testing.upstream.FaultUpstream` (a real HTTP upstream
   on loopback with an access log and switchable faults) for proxy tests; ``fault_upstream_factory()``
   for more than one.
+- ``s3_server``: an S3 API server on loopback (moto in server mode; ``STOWAGE_TEST_S3_ENDPOINT`` etc. to
+  use MinIO instead) as a :class:`~stowage.testing.s3.S3TestServer`; ``s3_bucket``: a fresh bucket there.
 - ``postgres_server``: a :class:`~stowage.testing.postgres.PostgresServer` for the whole session
   (skipped where PostgreSQL is not installed, except under ``CI``, where that is an error).
 - ``postgres_catalog_url``: the URL of a fresh database holding the migrated, empty catalog.
-
-With ``STOWAGE_TEST_CATALOG=postgresql`` in the environment, ``stowage_factory`` builds every app on the
-PostgreSQL catalog (a fresh database per data directory) instead of SQLite.
 - ``slapd``: a started :class:`~stowage.testing.slapd.SlapdServer` (Debian's OpenLDAP ``slapd`` on a free
   loopback port, loaded with people and groups; ``.stop()``/``.start()`` simulate an outage);
   ``stowage.testing.slapd.use_directory(test_stowage, slapd)`` points an app at it.
+
+With ``STOWAGE_TEST_CATALOG=postgresql`` in the environment, ``stowage_factory`` builds every app on the
+PostgreSQL catalog (a fresh database per data directory) instead of SQLite.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
@@ -32,6 +34,9 @@ from stowage.testing.postgres import PostgresServer, postgres_bin_dir
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
 from stowage.testing.slapd import SlapdServer
 from stowage.testing.upstream import FaultUpstream
+
+if TYPE_CHECKING:
+    from stowage.testing.s3 import S3TestServer
 
 
 @pytest.fixture
@@ -128,6 +133,24 @@ def _postgres_catalog_template(postgres_server: PostgresServer) -> str:
 @pytest.fixture
 def postgres_catalog_url(postgres_server: PostgresServer, _postgres_catalog_template: str) -> str:
     return postgres_server.new_database(template=_postgres_catalog_template)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator["S3TestServer"]:
+    """An S3 API server on loopback (moto), or the one ``STOWAGE_TEST_S3_ENDPOINT`` names (MinIO...)."""
+    pytest.importorskip("boto3", reason="the S3 blob store needs the stowage[s3] extra")
+    from stowage.testing.s3 import start_s3_server
+
+    yield from start_s3_server()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: "S3TestServer") -> Iterator[str]:
+    """A new empty bucket on ``s3_server``, removed after the test."""
+    name = s3_server.create_bucket()
+    yield name
+    s3_server.remove_bucket(name)
+
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[SlapdServer]:
