@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One node (SQLite + file store) against three nodes (PostgreSQL + one shared store) behind nginx, in one run.
+"""One node (SQLite + file store) against three nodes (PostgreSQL + S3 on moto) behind nginx, in one run.
 
     .venv/bin/python bench/cluster.py [--seconds 10] [--connections 32] [--markdown]
 
@@ -9,10 +9,10 @@ The same workload on both set-ups, through plain HTTP on loopback:
 - large downloads: four concurrent ``curl`` downloads of a 64 MiB file (MiB/s in all);
 - uploads: 200 PUTs of 16 KiB distinct files from 8 threads (uploads/s).
 
-The single node is ``stowage serve`` with the embedded defaults; the cluster is three ``stowage serve``
-nodes on 127.0.0.2-4 sharing a PostgreSQL catalog (a throw-away server from the test kit) and one file
-blob store directory, behind nginx (the set-up of tests/cluster_kit.py, which this reuses). The S3 store
-is not used here yet: both set-ups use the file store, so the ratio measures the catalog and the nodes.
+The single node is ``stowage serve`` with SQLite and a file blob store; the cluster is three ``stowage
+serve`` nodes on 127.0.0.2-4 sharing a PostgreSQL catalog (a throw-away server from the test kit) and one
+S3 bucket (moto in server mode, or the server ``STOWAGE_TEST_S3_ENDPOINT`` names), behind nginx (the
+set-up of tests/cluster_kit.py, which this reuses).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from cluster_kit import Cluster  # noqa: E402
 from core_helpers import ServeProcess  # noqa: E402
 from stowage.testing.harness import ADMIN_PASSWORD, basic_auth  # noqa: E402
 from stowage.testing.postgres import PostgresServer, postgres_bin_dir  # noqa: E402
+from stowage.testing.s3 import start_s3_server  # noqa: E402
 
 MIB = 1 << 20
 CONFIG = """
@@ -44,11 +45,7 @@ CONFIG = """
 secretKey = "bench-secret-key-bench-secret-key"
 threads = 16
 
-[[blobStores]]
-name = "shared"
-type = "File"
-path = "{blobs}"
-
+{blob_store}
 [[repositories]]
 name = "raw-hosted"
 format = "raw"
@@ -119,7 +116,8 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
 
     single_config = work / "single.toml"
-    single_config.write_text(CONFIG.format(blobs=work / "single-blobs"))
+    single_config.write_text(CONFIG.format(blob_store=f'[[blobStores]]\nname = "shared"\ntype = "File"\n'
+                                                      f'path = "{work / "single-blobs"}"\n'))
     node = ServeProcess(single_config, work / "single").start(timeout=60)
     try:
         seed(node.url, big)
@@ -128,14 +126,19 @@ def main() -> None:
         node.stop()
 
     postgres = PostgresServer(postgres_bin_dir()).start()
-    cluster = Cluster(work / "cluster", CONFIG.format(blobs=work / "cluster-blobs"), postgres.new_database())
+    s3_servers = start_s3_server()
+    s3 = next(s3_servers)
+    bucket = s3.create_bucket()
+    cluster = Cluster(work / "cluster", CONFIG.format(blob_store=s3.toml("shared", bucket)), postgres.new_database())
     try:
         cluster.start()
         seed(cluster.url, big)
-        results["three nodes, PostgreSQL, nginx"] = measure(cluster.url, "cluster", args)
+        results["three nodes, PostgreSQL, S3 (moto), nginx"] = measure(cluster.url, "cluster", args)
     finally:
         cluster.stop()
         postgres.stop()
+        s3.remove_bucket(bucket)
+        s3_servers.close()
 
     (single, single_values), (three, three_values) = results.items()
     rows = [(metric, single_values[metric], three_values[metric], three_values[metric] / single_values[metric])

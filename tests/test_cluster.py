@@ -1,4 +1,4 @@
-"""Three nodes, one PostgreSQL catalog, one blob store, nginx in front: any node serves any request, the
+"""Three nodes, one PostgreSQL catalog, one S3 bucket, nginx in front: any node serves any request, the
 catalog's guarantees hold between nodes, and a node killed mid-upload leaves nothing torn."""
 
 from __future__ import annotations
@@ -27,34 +27,33 @@ HTTP = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, rea
 AUTH = basic_auth()
 
 
-def cluster_config(shared: Path, remote: str) -> str:
+def cluster_config(blob_store: str, remote: str) -> str:
     return f'''
 [server]
-secretKey = "one-key-for-every-node"
+secretKey = "one-key-for-every-node-of-this-cluster"
 
-[[blobStores]]
-name = "default"
-type = "File"
-path = "{shared}/blobs"
-
+{blob_store}
 [[repositories]]
 name = "raw-hosted"
 format = "raw"
 type = "hosted"
-storage = {{ blobStoreName = "default", writePolicy = "ALLOW_ONCE" }}
+storage = {{ blobStoreName = "shared", writePolicy = "ALLOW_ONCE" }}
 
 [[repositories]]
 name = "raw-proxy"
 format = "raw"
 type = "proxy"
+storage = {{ blobStoreName = "shared" }}
 proxy = {{ remoteUrl = "{remote}" }}
 '''
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, postgres_server, fault_upstream) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, postgres_server, s3_server, s3_bucket, fault_upstream) -> Iterator[Cluster]:
+    """Three nodes, one PostgreSQL database, one S3 bucket (moto, or MinIO: see docs/scaling.md)."""
     url = postgres_server.new_database()
-    cluster = Cluster(tmp_path / "cluster", cluster_config(tmp_path / "shared", fault_upstream.url), url)
+    config = cluster_config(s3_server.toml("shared", s3_bucket), fault_upstream.url)
+    cluster = Cluster(tmp_path / "cluster", config, url)
     try:
         yield cluster.start()
     finally:

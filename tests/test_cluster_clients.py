@@ -1,4 +1,4 @@
-"""Real clients through the load balancer of a three-node cluster (PostgreSQL catalog, one blob store):
+"""Real clients through the load balancer of a three-node cluster (PostgreSQL catalog, one S3 bucket):
 twine + pip, npm publish + install, skopeo push + pull, curl up and down. Each push lands on one node and
 the pulls that follow on the others."""
 
@@ -33,15 +33,12 @@ pytestmark = pytest.mark.slow
 DOCKER_PORT = free_port()
 
 
-def config(shared: Path) -> str:
+def config(blob_store: str) -> str:
     return f'''
 [server]
 secretKey = "one-key-for-every-node-of-the-cluster"
 
-[[blobStores]]
-name = "shared"
-type = "File"
-path = "{shared}"
+{blob_store}
 
 [[repositories]]
 name = "raw-hosted"
@@ -83,13 +80,16 @@ docker = {{ httpPort = {DOCKER_PORT}, forceBasicAuth = true }}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_server, s3_server) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
-    cluster = Cluster(root, config(root / "shared"), postgres_server.new_database(), docker_ports=[DOCKER_PORT])
+    bucket = s3_server.create_bucket()
+    cluster = Cluster(root, config(s3_server.toml("shared", bucket)), postgres_server.new_database(),
+                      docker_ports=[DOCKER_PORT])
     try:
         yield cluster.start()
     finally:
         cluster.stop()
+        s3_server.remove_bucket(bucket)
 
 
 @pytest.fixture

@@ -21,11 +21,7 @@ name = "default"
 type = "File"
 path = "default"
 
-[[blobStores]]
-name = "shared"
-type = "File"
-path = "{shared}"
-
+{s3_store}
 [[repositories]]
 name = "raw-hosted"
 format = "raw"
@@ -46,9 +42,10 @@ def migrate(config: Path, data_dir: Path, url: str, store: str = "shared") -> su
 
 
 @pytest.fixture
-def old_installation(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+def old_installation(tmp_path: Path, s3_server, s3_bucket) -> tuple[Path, Path, dict[str, str]]:
+    """A single node on SQLite and the file store "default", with the S3 store "shared" already defined."""
     config = tmp_path / "stowage.toml"
-    config.write_text(CONFIG.format(shared=tmp_path / "shared"))
+    config.write_text(CONFIG.format(s3_store=s3_server.toml("shared", s3_bucket)))
     data_dir = tmp_path / "old"
     server = ServeProcess(config, data_dir, env={"STOWAGE_ADMIN_PASSWORD": ADMIN_PASSWORD}).start()
     files = {}
@@ -68,14 +65,15 @@ def old_installation(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     return config, data_dir, files
 
 
-def test_a_server_on_the_migrated_catalog_serves_everything(old_installation, postgres_server, tmp_path) -> None:
+def test_a_server_on_the_migrated_catalog_serves_everything(old_installation, postgres_server, tmp_path,
+                                                            s3_server, s3_bucket) -> None:
     config, data_dir, files = old_installation
     url = postgres_server.new_database()
     result = migrate(config, data_dir, url)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "13 blobs verified" not in result.stdout  # 12 distinct contents: copy.bin repeats file 1
     assert "12 blobs verified; OK" in result.stdout, result.stdout
-    assert len(list((tmp_path / "shared").rglob("*"))) > 12  # the blobs really are in the target store
+    assert len([key for key in s3_server.keys(s3_bucket) if "/blobs/" in f"/{key}"]) == 12  # now in the bucket
     assert "set their storage.blobStoreName to 'shared'" in result.stderr  # the file still says "default"
 
     cluster_config = tmp_path / "cluster.toml"
@@ -100,16 +98,18 @@ def test_a_server_on_the_migrated_catalog_serves_everything(old_installation, po
         new_node.stop()
 
 
-def test_a_second_run_resumes_and_damage_is_reported(old_installation, postgres_server, tmp_path) -> None:
+def test_a_second_run_resumes_and_damage_is_reported(old_installation, postgres_server, s3_server,
+                                                      s3_bucket) -> None:
     config, data_dir, _ = old_installation
     url = postgres_server.new_database()
     assert migrate(config, data_dir, url).returncode == 0
     again = migrate(config, data_dir, url)
     assert again.returncode == 0 and "0 blobs copied (0 bytes), 12 already there" in again.stdout, again.stdout
-    victim = next(p for p in (tmp_path / "shared").rglob("*") if p.is_file() and len(p.name) == 64)
-    victim.write_bytes(b"bit rot")
+    victim = next(key for key in s3_server.keys(s3_bucket) if "/blobs/" in f"/{key}")
+    s3_server.client().put_object(Bucket=s3_bucket, Key=victim, Body=b"bit rot")
     damaged = migrate(config, data_dir, url)
-    assert damaged.returncode == 1 and f"blob {victim.name} in blob store shared has sha256" in damaged.stdout
+    digest = victim.rsplit("/", 1)[1]
+    assert damaged.returncode == 1 and f"blob {digest} in blob store shared has sha256" in damaged.stdout
 
 
 def test_an_unknown_target_blob_store_is_refused(old_installation, postgres_server) -> None:
