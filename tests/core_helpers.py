@@ -35,18 +35,19 @@ class ServeProcess:
     """``stowage serve --config FILE --data-dir DIR`` on a free loopback port."""
 
     def __init__(self, config: Path, data_dir: Path, *, stowage: str = STOWAGE, env: dict | None = None,
-                 log: Path | None = None):
+                 log: Path | None = None, host: str = "127.0.0.1", port: int | None = None):
         self.config = config
         self.data_dir = data_dir
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         self.stowage = stowage
         self.env = {**os.environ, "STOWAGE_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
-        self.log_path = log or data_dir.parent / f"serve-{self.port}.log"
+        self.log_path = log or data_dir.parent / f"serve-{host}-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -61,7 +62,7 @@ class ServeProcess:
         self.log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.stowage, "serve", "--config", str(self.config), "--data-dir", str(self.data_dir),
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--host", self.host, "--port", str(self.port)],
             stdout=self.log_file, stderr=subprocess.STDOUT, env=self.env,
             start_new_session=True)  # its own process group: crash() takes the workers down with it
         deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from stowage.errors import StowageError
 def _overrides(args: argparse.Namespace) -> dict:
     return {"data_dir": args.data_dir or os.environ.get("STOWAGE_DATA_DIR"),
             "host": getattr(args, "host", None), "port": getattr(args, "port", None),
-            "threads": getattr(args, "threads", None)}
+            "threads": getattr(args, "threads", None), "catalog": os.environ.get("STOWAGE_CATALOG") or None}
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
