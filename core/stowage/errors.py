@@ -82,6 +82,16 @@ class RangeNotSatisfiable(StowageError):
     code, status = "RANGE_NOT_SATISFIABLE", 416
 
 
+class InsufficientStorage(StowageError):
+    """The server's disk (or quota) is full: nothing was stored, the client may retry once room is made.
+
+    Raised by :func:`stowage.http.errors.storage_error` for ``ENOSPC``/``EDQUOT``/``EFBIG`` and SQLite's
+    ``SQLITE_FULL`` wherever they surface, so every format answers 507 in its own error envelope.
+    """
+
+    code, status = "INSUFFICIENT_STORAGE", 507
+
+
 class NotSupported(StowageError):
     """The configured blob store or server cannot do what the request needs (e.g. resumable uploads)."""
 

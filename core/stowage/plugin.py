@@ -3,8 +3,8 @@
 from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
 from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
-                            FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
-                            NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
+                            FormatUnavailable, InsufficientStorage, InvalidContent, InvalidPath,
+                            MethodNotAllowed, NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
                             RangeNotSatisfiable, RepositoryOffline, StowageError, Unauthorized,
                             UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
 from stowage.formats import FormatHandler, default_error_body
@@ -29,7 +29,7 @@ from stowage.stowage import Stowage
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
-    "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
+    "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InsufficientStorage", "InvalidContent", "InvalidPath",
     "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
     "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
     "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload",

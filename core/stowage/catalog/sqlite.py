@@ -59,6 +59,24 @@ def _decode_token(token: str) -> str:
         raise BadRequest(f"invalid continuationToken {token!r}") from None
 
 
+def _row_id(value: object) -> int:
+    """A row id from a continuation token: an int SQLite can hold (bool, float, huge ints are refused)."""
+    if type(value) is not int or not 0 <= value < 2 ** 63:
+        raise ValueError(value)
+    return value
+
+
+def _token_id(token: str) -> int:
+    """The row id a component listing's continuation token carries; a clear 400 for anything else."""
+    text = _decode_token(token)
+    try:
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(text)
+        return _row_id(int(text))
+    except ValueError:
+        raise BadRequest(f"invalid continuationToken {token!r}") from None
+
+
 class SqliteCatalog(Catalog):
     def __init__(self, path: Path | str):
         self.path = str(path)
@@ -333,7 +351,7 @@ class SqliteCatalog(Catalog):
 
     def list_components(self, repository: str, *, continuation_token: str | None = None,
                         limit: int | None = None) -> Page:
-        after = int(_decode_token(continuation_token)) if continuation_token else 0
+        after = _token_id(continuation_token) if continuation_token else 0
         sql = f"SELECT {self._COMPONENT_COLUMNS} FROM components WHERE repository = ? AND id > ? ORDER BY id"
         if limit:
             sql += f" LIMIT {int(limit) + 1}"
@@ -399,10 +417,12 @@ class SqliteCatalog(Catalog):
             try:
                 after = json.loads(_decode_token(continuation_token))
                 if key:
-                    value, last_id = str(after[0]), int(after[1])
+                    if not isinstance(after, list) or len(after) != 2:
+                        raise ValueError(continuation_token)
+                    value, last_id = str(after[0]), _row_id(after[1])
                 else:
-                    last_id = int(after)
-            except (ValueError, TypeError, IndexError, KeyError):
+                    last_id = _row_id(after)
+            except (ValueError, RecursionError):
                 raise BadRequest(f"invalid continuationToken {continuation_token!r}") from None
             if key:
                 where.append(f"({key} {compare} ? OR ({key} = ? AND {table}.id {compare} ?))")

@@ -158,6 +158,9 @@ def multipart_writers(req: falcon.Request, repository: "Repository"
                                          writer=writer))
         except falcon.MediaMalformedError as error:
             raise BadRequest(f"malformed multipart body: {error.description}") from None
+        except UnicodeDecodeError:
+            raise BadRequest("malformed multipart body: part headers (field names, filenames) and form fields "
+                             "must be UTF-8") from None
         yield fields, files
 
 

@@ -45,11 +45,15 @@ def signing_key(stowage: Stowage) -> bytes:
         if stowage.settings.secret_key:
             return hashlib.sha256(("docker-token\0" + stowage.settings.secret_key).encode()).digest()
         catalog = stowage.catalog
-        with catalog.transaction():
-            value = catalog.get_document(*SECRET_DOCUMENT)
-            if value is None:
-                value = secrets.token_hex(32)
-                catalog.put_document(*SECRET_DOCUMENT, value)
+        # Read first, outside a write transaction: a worker loading an existing key must not need to write
+        # (on a full disk the token service keeps working).
+        value = catalog.get_document(*SECRET_DOCUMENT)
+        if value is None:
+            with catalog.transaction():
+                value = catalog.get_document(*SECRET_DOCUMENT)
+                if value is None:
+                    value = secrets.token_hex(32)
+                    catalog.put_document(*SECRET_DOCUMENT, value)
         return bytes.fromhex(value)
 
     return stowage.extension("docker-token-key", load)

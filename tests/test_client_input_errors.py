@@ -1,0 +1,87 @@
+"""Issue 10 item 9: the inputs the attack run answered with a 500 are each a clear 400 now."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+V1 = "/service/rest/v1"
+
+
+def b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.fixture
+def app(stowage_factory):
+    return stowage_factory(repositories=[dict(name=f"{fmt}-h", format=fmt, type="hosted")
+                                         for fmt in ("raw", "pypi", "npm", "yum")])
+
+
+TOKENS = ["e30", b64("9" * 30), b64("[1]"), b64('["a", 1e999]'), b64("1e5"), b64("-1"), b64("[[],[]]"),
+          b64("[\"a\", true]"), b64("[" * 3000 + "]" * 3000), "!!!", "%ff", b64("\udcff".encode("utf-8", "surrogatepass")
+                                                                          .decode("latin-1"))]
+LISTINGS = [f"{V1}/components?repository=raw-h", f"{V1}/assets?repository=raw-h", f"{V1}/search?q=x",
+            f"{V1}/search?sort=name", f"{V1}/search?sort=version&direction=desc", f"{V1}/search/assets?q=x"]
+
+
+def test_a_bad_continuation_token_is_400(app):
+    for listing in LISTINGS:
+        for token in TOKENS:
+            r = app.client.simulate_get(f"{listing}&continuationToken={token}",
+                                        headers={**app.admin, "Accept": "application/json"})
+            if "/assets?" in listing and r.status_code == 200:
+                continue  # an asset listing resumes after a path, and any text that decodes is a path
+            assert r.status_code == 400, (listing, token, r.text)
+            assert "invalid continuationToken" in r.json["message"]
+
+
+def test_ui_pages_never_fail_on_a_bad_page_parameter(app):
+    app.client.simulate_put("/repository/raw-h/dir/file.txt", body=b"x", headers=app.admin)
+    for path in ["/", "/search?q=x", "/search?q=x&view=assets", "/service/rest/repository/browse/raw-h/", "/service/rest/repository/browse/raw-h/dir/",
+                 "/service/rest/repository/browse/raw-h/?view=components",
+                 "/service/rest/repository/browse/raw-h/?view=e30"]:
+        for page in ["e30", "-1", "9" * 30, "%ff", b64("9" * 30), b64('["a", 1e999]')]:
+            r = app.client.simulate_get(f"{path}{'&' if '?' in path else '?'}page={page}", headers=app.admin)
+            assert r.status_code < 500, (path, page, r.text)
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("method, path", [("POST", f"{V1}/repositories/raw/hosted"), ("POST", f"{V1}/security/users"),
+                                          ("POST", f"{V1}/security/roles"), ("PUT", f"{V1}/security/anonymous"),
+                                          ("PUT", "/repository/npm-h/pkg"),
+                                          ("PUT", "/repository/npm-h/-/user/org.couchdb.user:x")])
+def test_a_5000_level_json_body_is_400(app, method, path):
+    r = app.client.simulate_request(method, path, body=DEEP,
+                                    headers={**app.admin, "Content-Type": "application/json", "Accept": "application/json"})
+    assert r.status_code == 400, r.text
+
+
+def multipart(*parts: bytes) -> dict:
+    body = b"".join(b"--XB\r\nContent-Disposition: form-data; " + part + b"\r\n" for part in parts) + b"--XB--\r\n"
+    return {"body": body, "content_type": "multipart/form-data; boundary=XB"}
+
+
+BAD_PARTS = {
+    "filename": (b'name="raw.directory"\r\n\r\n/d', b'name="raw.asset1"; filename="\xff\xfe.txt"\r\n\r\nhello'),
+    "field name": (b'name="\xff\xfe"\r\n\r\n/d',),
+    "field value": (b'name="raw.directory"\r\n\r\n\xff\xfe', b'name="raw.asset1"; filename="a.txt"\r\n\r\nhello'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PARTS))
+@pytest.mark.parametrize("url", [f"{V1}/components?repository=raw-h", f"{V1}/components?repository=pypi-h",
+                                 f"{V1}/components?repository=npm-h", f"{V1}/components?repository=yum-h",
+                                 "/repository/pypi-h/"])
+def test_non_utf8_multipart_headers_and_fields_are_400(app, case, url):
+    parts = BAD_PARTS[case]
+    if url.startswith("/repository/pypi"):
+        parts = (b'name=":action"\r\n\r\nfile_upload',) + tuple(p.replace(b"raw.asset1", b"content") for p in parts)
+    before = app.stored_state()
+    r = app.client.simulate_post(url, headers=app.admin, **multipart(*parts))
+    assert 400 <= r.status_code < 500, r.text
+    assert {k: v for k, v in app.stored_state().items() if k in ("assets", "components")} == \
+        {k: v for k, v in before.items() if k in ("assets", "components")}
