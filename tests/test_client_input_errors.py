@@ -85,3 +85,62 @@ def test_non_utf8_multipart_headers_and_fields_are_400(app, case, url):
     assert 400 <= r.status_code < 500, r.text
     assert {k: v for k, v in app.stored_state().items() if k in ("assets", "components")} == \
         {k: v for k, v in before.items() if k in ("assets", "components")}
+
+
+def raw_request(server, request: bytes) -> tuple[int, bytes]:
+    import socket
+
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        try:
+            connection.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered (and closed) before reading it all: its answer is still there to read
+        try:
+            while chunk := connection.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    assert answer, "the server closed the connection without an answer"
+    status_line = answer.split(b"\r\n", 1)[0]
+    return int(status_line.split()[1]), answer
+
+
+@pytest.mark.parametrize("target", [
+    b"/repository/raw-h/\xff\xfe.txt", b"/service/rest/v1/repositories/\xff", b"/repository/\xc3(/x",
+    b"/repository/raw-h/" + b"a" * 60_000, b"/service/rest/v1/search?q=" + b"%ff" * 20_000,
+    b"/repository/raw-h/%00/x", b"/v2/\xff/manifests/v1", b"/service/rest/repository/browse/raw-h/\xff/",
+    b"/?page=\xff", b"/search?q=\xff\xfe"])
+@pytest.mark.parametrize("method", [b"GET", b"PUT"])
+def test_raw_bytes_and_long_request_targets_over_a_real_socket(app, live_server_factory, target, method):
+    server = live_server_factory(app)
+    auth = base64.b64encode(f"admin:{app.admin_password}".encode())
+    status, answer = raw_request(server, method + b" " + target + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                                 + auth + b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+    assert 400 <= status < 500 or status in (200, 201, 404), answer[:300]
+
+
+def test_over_long_and_non_ascii_headers_over_a_real_socket(app, live_server_factory):
+    server = live_server_factory(app)
+    for header in [b"X-Long: " + b"a" * 300_000, b"Authorization: Basic " + b"A" * 100_000,
+                   b"Authorization: Basic \xff\xfe", b"Authorization: Bearer \xff", b"Accept: \xff\xfe",
+                   b"X-Forwarded-Host: \xff", b"Cookie: " + b"a=b; " * 20_000, b"Range: bytes=\xff-"]:
+        status, answer = raw_request(server, b"GET /repository/raw-h/x HTTP/1.1\r\nHost: x\r\n" + header
+                                     + b"\r\nConnection: close\r\n\r\n")
+        assert 400 <= status < 500, (header[:40], answer[:300])
+
+
+def test_multipart_without_a_length_is_411_and_chunked_through_waitress_works(app, live_server_factory):
+    for url in (f"{V1}/components?repository=raw-h", "/repository/pypi-h/"):
+        r = app.client.simulate_post(url, headers={**app.admin, "Content-Type": "multipart/form-data; boundary=XB"})
+        assert r.status_code == 411 and "Content-Length" in r.text, r.text
+    server = live_server_factory(app)  # waitress reads a chunked body whole and passes its length on
+    auth = base64.b64encode(f"admin:{app.admin_password}".encode())
+    part = (b'--XB\r\nContent-Disposition: form-data; name="raw.directory"\r\n\r\n/d\r\n--XB\r\nContent-Disposition: '
+            b'form-data; name="raw.asset1"; filename="a.txt"\r\n\r\nhello\r\n--XB--\r\n')
+    status, answer = raw_request(server, b"POST /service/rest/v1/components?repository=raw-h HTTP/1.1\r\nHost: x\r\n"
+                                 b"Authorization: Basic " + auth + b"\r\nContent-Type: multipart/form-data; boundary=XB"
+                                 b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                                 + f"{len(part):x}\r\n".encode() + part + b"\r\n0\r\n\r\n")
+    assert status == 204, answer[:400]
+    assert app.stowage.catalog.get_asset("raw-h", "d/a.txt") is not None

@@ -13,7 +13,7 @@ import falcon
 
 from stowage.errors import ConfigurationError
 from stowage.http.errors import install_error_handlers
-from stowage.http.json_media import install_json_handler
+from stowage.http.media import install_media_handlers
 from stowage.http.repository_resource import RepositorySink
 from stowage.pluginmanager import PluginManager, make_plugin_manager
 from stowage.settings import ConfigFile, ServerSettings, load_config_file
@@ -74,7 +74,7 @@ def create_app(stowage: Stowage) -> "StowageApp":
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
     install_error_handlers(app, stowage)
-    install_json_handler(app)
+    install_media_handlers(app)
     app.add_sink(RepositorySink(stowage), prefix=r"^/repository/")
     register_rest_routes(app, stowage)
     register_ui_routes(app, stowage)

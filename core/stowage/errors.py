@@ -78,6 +78,10 @@ class PayloadTooLarge(StowageError):
     code, status = "PAYLOAD_TOO_LARGE", 413
 
 
+class LengthRequired(StowageError):
+    code, status = "LENGTH_REQUIRED", 411
+
+
 class RangeNotSatisfiable(StowageError):
     code, status = "RANGE_NOT_SATISFIABLE", 416
 

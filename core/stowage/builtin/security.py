@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import TYPE_CHECKING
 
 from stowage.hookspecs import hookimpl
@@ -19,7 +18,7 @@ def stowage_authenticate(stowage: "Stowage", scheme: str, credentials: str) -> U
     if scheme == "basic":
         try:
             user_id, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
             return None
         return stowage.security.check_password(user_id, password)
     if scheme == "bearer":

@@ -44,8 +44,8 @@ def encode_id(repository: str, kind: str, number: int) -> str:
 def decode_id(value: str, kind: str) -> tuple[str, int]:
     try:
         repository, found_kind, number = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().rsplit(":", 2)
-        if found_kind != kind:
-            raise ValueError(kind)
+        if found_kind != kind or not number.isascii() or not number.isdigit() or int(number) >= 2 ** 63:
+            raise ValueError(kind)  # a row id SQLite can hold, or the id names nothing
         return repository, int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise NotFound(f"{kind} {value} not found") from None

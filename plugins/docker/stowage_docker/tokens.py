@@ -78,7 +78,8 @@ def verify(stowage: Stowage, token: str) -> User | None:
         return None
     body, _, signature = token[len(_PREFIX):].partition(".")
     expected = _b64(hmac.new(signing_key(stowage), body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500, for a forged header)
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         return None
     try:
         payload = json.loads(_unb64(body))
