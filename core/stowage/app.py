@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 import falcon
 
 from stowage.errors import ConfigurationError
+from stowage.http.anonymous import AnonymousGate
+from stowage.http.csrf import CsrfMiddleware
 from stowage.http.errors import install_error_handlers
 from stowage.http.media import install_media_handlers
 from stowage.http.repository_resource import RepositorySink
@@ -69,7 +71,11 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.rest import register_rest_routes
     from stowage.ui import register_ui_routes
 
-    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage)])
+    from stowage.http.audit_trail import AuditTrailMiddleware
+
+    # The audit trail comes before the gates, so the requests they refuse are recorded too.
+    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage), AuditTrailMiddleware(stowage),
+                                 CsrfMiddleware(stowage), AnonymousGate(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

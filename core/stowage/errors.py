@@ -82,6 +82,10 @@ class LengthRequired(StowageError):
     code, status = "LENGTH_REQUIRED", 411
 
 
+class UnsupportedMediaType(StowageError):
+    code, status = "UNSUPPORTED_MEDIA_TYPE", 415
+
+
 class RangeNotSatisfiable(StowageError):
     code, status = "RANGE_NOT_SATISFIABLE", 416
 

@@ -15,8 +15,10 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
+from stowage.audit import AuditLog
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
+from stowage.data_permissions import warn_if_open
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
@@ -46,12 +48,15 @@ class Stowage:
         self.plugins = plugins
         self.converter: cattrs.Converter = make_converter(plugins.formats)
         self.node_id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        warn_if_open(settings.data_path)
         catalog = plugins.hook.stowage_catalog(settings=settings)
         if catalog is None:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
         self.catalog: Catalog = catalog
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
+        #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
+        self.audit = AuditLog(self.catalog)
         self.metadata_cache = MetadataCache()
         self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
         self._blob_lock = threading.RLock()

@@ -136,6 +136,8 @@ def _media_type(document: dict[str, Any], header: str) -> str:
         # The image spec lets mediaType be absent; the shape tells an index from an image manifest.
         return OCI_INDEX if "manifests" in document else OCI_MANIFEST
     if media_type not in MANIFESTS:
+        # The media type is what a GET answers as Content-Type: only the manifest types are ever served,
+        # never one an uploader chose (text/html made a manifest a stored XSS in the UI's origin).
         raise manifest_invalid(f"unsupported manifest media type {media_type!r}; push one of "
                                f"{', '.join(MANIFESTS)}")
     return media_type

@@ -92,12 +92,28 @@ def check_access(request: RepoRequest, target: Target, name: str | None, action:
     allowed = request.stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=action)
     if allowed:
         return
+    # A content-selector privilege covers what its selector matches, on Nexus's path of the request
+    # (``/v2/<image>/manifests/<tag>``, ``/v2/<image>/blobs/<digest>``): ``path =^ "/v2/cwiq/"``.
+    access = request.stowage.security.content_access(user, repository.format_name, repository.name, action)
+    if access is not None and access.permits("/" + request.path):
+        return
     actions = "pull" if action is Action.READ else "pull,push"
     if user is None:
         raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
                             headers={"WWW-Authenticate": challenge(repository, target, name, actions)})
     raise RegistryError("DENIED", f"user {user.user_id} may not {action.value} repository {repository.name}",
                         status=403)
+
+
+def anonymous_challenge(target: Target, v2path: str, method: str) -> str:
+    """The challenge :meth:`Registry.serve` would send an anonymous caller for ``v2path`` (for answering a
+    missing repository exactly like an existing one)."""
+    for _, pattern in _ROUTES:
+        match = pattern.match(v2path)
+        if match is not None and manifests.NAME.match(match.group("name")):
+            return challenge(None, target, match.group("name"),
+                             "pull" if method in ("GET", "HEAD") else "pull,push")
+    return challenge(None, target)
 
 
 def authenticate_request(req: falcon.Request, stowage: Any, repository: Repository | None, target: Target) -> Any:
@@ -671,16 +687,22 @@ def image_names(repositories: Iterable[Repository]) -> set[str]:
 
 
 def media_type_of(repository: Repository, asset: Asset) -> str:
+    """The manifest media type to serve ``asset`` as: always one of :data:`manifests.MANIFESTS`, whatever
+    type a remote or an older push recorded."""
     if asset.content_type in manifests.MANIFESTS:
         return asset.content_type
     declared = asset.attributes.get("mediaType")
-    if declared:
+    if declared in manifests.MANIFESTS:
         return declared
     with repository.open(asset) as stream:
         try:
-            return json.loads(stream.read(manifests.MAX_MANIFEST_BYTES)).get("mediaType") or asset.content_type
-        except (ValueError, AttributeError):
-            return asset.content_type
+            document = json.loads(stream.read(manifests.MAX_MANIFEST_BYTES))
+        except ValueError:
+            document = None
+    found = document.get("mediaType") if isinstance(document, dict) else None
+    if found in manifests.MANIFESTS:
+        return found
+    return manifests.OCI_INDEX if isinstance(document, dict) and "manifests" in document else manifests.OCI_MANIFEST
 
 
 def accepted_types(req: falcon.Request) -> list[str]:
