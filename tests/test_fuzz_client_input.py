@@ -175,7 +175,9 @@ QUERY_KEYS = ["continuationToken", "repository", "sort", "direction", "q", "page
 @FUZZ
 def test_no_rest_or_ui_route_answers_5xx(fuzz_app, data):
     ts = fuzz_app.ts
-    pools = {"name": HOSTED + ["default"], "second": ["raw", "pypi", "hosted", "invalidate-cache", "rebuild-index"],
+    pools = {"name": HOSTED + ["default", "nx-all", "nx-repository-view-*-*-*"],
+             "kind": ["application", "repository-view", "repository-content-selector", "script"],
+             "type_id": ["repository.cleanup", "blobstore.compact", "security.audit-purge"], "second": ["raw", "pypi", "hosted", "invalidate-cache", "rebuild-index"],
              "target": ["hosted", "group", "proxy", "raw-h"], "repository": HOSTED, "component_id": fuzz_app.ids,
              "asset_id": fuzz_app.ids, "user_id": ["admin", "anonymous"], "role_id": ["nx-admin", "nx-anonymous"],
              "task_id": ["x"], "project": ["pkg"], "version": ["1.0"], "filename": ["pkg-1.0.tar.gz"]}
