@@ -45,6 +45,8 @@ def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
             return
         if isinstance(error, UnicodeDecodeError):
             # Bytes from the request that had to be text (a header, a form field name): the client's fault.
+            # Logged with its traceback all the same: the place that decoded them should say so itself.
+            log.warning("undecodable request bytes in %s %s", req.method, req.path, exc_info=error)
             handle_stowage_error(req, resp, BadRequest(f"the request has bytes that are not valid UTF-8 "
                                                        f"where text is expected: {error.reason}"), params)
             return
