@@ -3,7 +3,7 @@
 from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
 from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
-                            FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
+                            FormatUnavailable, InsufficientStorage, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
                             RangeNotSatisfiable, RepositoryOffline, StowageError, TooManyRequests, Unauthorized,
                             UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
@@ -32,7 +32,8 @@ from stowage.tasks import TaskContext, TaskStopped
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
-    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
+    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InsufficientStorage",
+    "InvalidContent", "InvalidPath",
     "MemberDocument", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "MethodNotAllowed", "NPM_TOKEN_REALM",
     "NameGuard", "NamePolicyViolation", "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile",
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",

@@ -57,6 +57,26 @@ def decode_resume_key(token: str) -> str:
         raise BadRequest(f"invalid continuationToken {token!r}") from None
 
 
+def row_id(value: object) -> int:
+    """A row id from a continuation token: an int both catalogs can hold (bool, float, huge ints are refused)."""
+    if type(value) is not int or not 0 <= value < 2 ** 63:
+        raise ValueError(value)
+    return value
+
+
+def decode_row_id_token(token: str) -> int:
+    """The row id a listing's continuation token carries; a clear 400 for anything else."""
+    from stowage.errors import BadRequest
+
+    text = decode_resume_key(token)
+    try:
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(text)
+        return row_id(int(text))
+    except ValueError:
+        raise BadRequest(f"invalid continuationToken {token!r}") from None
+
+
 @frozen
 class RemoteStatus:
     """A proxy's view of its remote: consecutive failures and how long it stays auto-blocked."""

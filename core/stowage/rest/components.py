@@ -45,8 +45,8 @@ def encode_id(repository: str, kind: str, number: int) -> str:
 def decode_id(value: str, kind: str) -> tuple[str, int]:
     try:
         repository, found_kind, number = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().rsplit(":", 2)
-        if found_kind != kind:
-            raise ValueError(kind)
+        if found_kind != kind or not number.isascii() or not number.isdigit() or int(number) >= 2 ** 63:
+            raise ValueError(kind)  # a row id SQLite can hold, or the id names nothing
         return repository, int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise NotFound(f"{kind} {value} not found") from None
@@ -158,6 +158,9 @@ def multipart_writers(req: falcon.Request, repository: "Repository"
                                          writer=writer))
         except falcon.MediaMalformedError as error:
             raise BadRequest(f"malformed multipart body: {error.description}") from None
+        except UnicodeDecodeError:
+            raise BadRequest("malformed multipart body: part headers (field names, filenames) and form fields "
+                             "must be UTF-8") from None
         yield fields, files
 
 

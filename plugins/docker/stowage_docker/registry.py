@@ -11,6 +11,7 @@ in core, so a blob a repository already holds is never uploaded or stored twice.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import io
 import json
 import re
@@ -452,34 +453,29 @@ class Registry:
         if len(body) > manifests.MAX_MANIFEST_BYTES:
             raise RegistryError("SIZE_INVALID", "manifests are limited to 4 MiB", status=413)
         parsed = manifests.parse(body, self.req.get_header("Content-Type"))
-        blob = self.repository.blob_store.store(io.BytesIO(body), length=len(body), extra_digests=("sha512",))
-        digest = f"sha256:{blob.sha256}"
+        blobs = self.referenced_blobs(name, parsed)  # every check before anything is stored
+        self.check_children(name, parsed)
+        sha256 = hashlib.sha256(body).hexdigest()
+        digest = f"sha256:{sha256}"
         if manifests.is_digest(reference):
             algorithm, _, value = reference.partition(":")
-            if blob.digests.get(algorithm) != value:
-                raise digest_invalid(f"the manifest's {algorithm} digest is {blob.digests.get(algorithm)}, "
-                                     f"not {value}")
+            actual = hashlib.new(algorithm, body).hexdigest()
+            if actual != value:
+                raise digest_invalid(f"the manifest's {algorithm} digest is {actual}, not {value}")
             digest = reference
-        for needed in parsed.blobs:
-            asset = find_blob(self.repository, name, needed, remote=False)
-            if asset is None:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {needed}", status=400,
-                                    detail={"digest": needed})
-            self.record_blob(name, needed, BlobInfo(sha256=asset.blob_sha256, size=asset.size))
-        for child in parsed.children:
-            if find_manifest(self.repository, name, child) is None:
-                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {child} (referenced by the index; "
-                                    f"push it to {name} first)", status=400, detail={"digest": child})
         tag_path = None if manifests.is_digest(reference) else manifest_path(name, reference)
         if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE:
             current = self.catalog.get_asset(self.repository.name, tag_path)
-            if current is not None and current.blob_sha256 != blob.sha256:
+            if current is not None and current.blob_sha256 != sha256:
                 raise RegistryError("DENIED", f"Repository does not allow updating assets: {self.repository.name} "
                                     f"(tag {name}:{reference} exists; writePolicy ALLOW_ONCE)", status=403)
         attributes = {"mediaType": parsed.media_type, "subject": parsed.subject,
                       "artifactType": parsed.artifact_type, "annotations": parsed.annotations,
                       "digest": digest, "uploader": self.request.user.user_id if self.request.user else None}
+        blob = self.repository.blob_store.store(io.BytesIO(body), length=len(body), extra_digests=("sha512",))
         with self.catalog.transaction():
+            for needed, asset in blobs:
+                self.record_blob(name, needed, BlobInfo(sha256=asset.blob_sha256, size=asset.size))
             digest_asset = manifest_path(name, digest)
             if self.catalog.get_asset(self.repository.name, digest_asset) is None:
                 self.repository.record(digest_asset, blob, content_type=parsed.media_type, attributes=attributes,
@@ -495,6 +491,35 @@ class Registry:
         if parsed.subject:
             self.resp.set_header("OCI-Subject", parsed.subject)
         self.resp.content_length = 0
+
+    def referenced_blobs(self, name: str, parsed: manifests.Manifest) -> list[tuple[str, Asset]]:
+        """The repository's blob for each descriptor of an image manifest, which must have its declared size."""
+        found = []
+        for needed in parsed.blobs:
+            if needed.foreign:
+                continue  # foreign layers live elsewhere
+            asset = find_blob(self.repository, name, needed.digest, remote=False)
+            if asset is None:
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {needed.digest}",
+                                    status=400, detail={"digest": needed.digest})
+            if asset.size != needed.size:
+                raise manifests.manifest_invalid(
+                    f"the manifest declares {needed.size} bytes for blob {needed.digest}, which has {asset.size}",
+                    detail={"digest": needed.digest, "declared": needed.size, "actual": asset.size})
+            found.append((needed.digest, asset))
+        return found
+
+    def check_children(self, name: str, parsed: manifests.Manifest) -> None:
+        """Each manifest an index lists is in the repository with its declared size."""
+        for child in parsed.children:
+            asset = find_manifest(self.repository, name, child.digest)
+            if asset is None:
+                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {child.digest} (referenced by the "
+                                    f"index; push it to {name} first)", status=400, detail={"digest": child.digest})
+            if asset.size != child.size:
+                raise manifests.manifest_invalid(
+                    f"the index declares {child.size} bytes for manifest {child.digest}, which has {asset.size}",
+                    detail={"digest": child.digest, "declared": child.size, "actual": asset.size})
 
     def manifest_delete(self, name: str, reference: str) -> None:
         check_reference(reference)

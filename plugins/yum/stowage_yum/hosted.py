@@ -36,7 +36,7 @@ from stowage.plugin import (Asset, AssetKind, BadRequest, Catalog, Component, In
 from stowage_yum import extract, signing
 from stowage_yum.repodata import (KINDS, Segment, assemble, bucket_count, bucket_of, build_segment, repomd_xml,
                                   segment_key)
-from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm
+from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm, verify_digests
 from stowage_yum.settings import (DeployPolicy, is_repodata_path, root_of, rpm_root, signing_settings,
                                   yum_settings)
 
@@ -160,6 +160,7 @@ def store_upload(repository: Repository, path: str, stream: IO[bytes], length: i
     with spooled(repository.stowage, stream, length) as (local, size):
         record = read_rpm(local, path[len(root):])
         check_filename(record, path)
+        verify_digests(local, path)
         with open(local, "rb") as handle:
             blob = repository.blob_store.store(handle, length=size)
     return record_rpm(repository, path, root, blob, record, uploader)
@@ -175,7 +176,8 @@ def store_uploaded_blob(repository: Repository, path: str, blob: Any, user: User
     repository.check_writable(path)
     with local_blob(repository, blob.sha256) as local:
         record = read_rpm(local, path[len(root):])
-    check_filename(record, path)
+        check_filename(record, path)
+        verify_digests(local, path)
     return record_rpm(repository, path, root, blob, record, uploader)
 
 
