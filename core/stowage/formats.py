@@ -165,6 +165,23 @@ class FormatHandler:
         """The name a hosted repository's name policy checks for a write to ``path``."""
         return path
 
+    def package_name(self, path: str) -> str | None:
+        """The package name the content at ``path`` belongs to, normalised as the format compares names
+        (PEP 503 for pypi, ``@scope/name`` for npm, the image name for docker), or None when ``path`` is
+        no package's (raw files, index pages).
+
+        Core's group rules key on it: through a group, content of a name that a hosted member holds is
+        never served by a proxy member unless ``group.allowProxyNames`` frees the name (the
+        dependency-confusion guard; the merged indexes apply the same rule through
+        :func:`~stowage.resolver.guard_names`). Must not raise for any path a client may send.
+        Default: None (first member wins, as raw does)."""
+        return None
+
+    def holds_package(self, repository: "Repository", name: str) -> bool:
+        """Whether hosted ``repository`` holds package ``name`` (as :meth:`package_name` returns it), so
+        that a group's proxy members may not serve it. Default: it has a component named ``name``."""
+        return bool(self.stowage.catalog.find_components(repository.name, name=name))
+
     def challenge(self, request: "RepoRequest") -> str:
         """The ``WWW-Authenticate`` value sent with a 401 from this format's repositories."""
         return 'Basic realm="Stowage"'

@@ -20,7 +20,7 @@ from stowage.registration import (API_VERSION, Format, MetadataBuilder, Metadata
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
-from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
+from stowage.resolver import MemberDocument, NameGuard, Resolver, group_guard, guard_names, proxy_name_allowed
 from stowage.rest.access import require_repository
 from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
 from stowage.security import Action, User
@@ -39,6 +39,7 @@ __all__ = [
     "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext", "TaskProperty", "TaskStopped",
     "Unauthorized", "UploadedFile",
     "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation",
-    "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names",
+    "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url", "group_guard",
+    "guard_names", "proxy_name_allowed",
     "hookimpl", "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",
 ]

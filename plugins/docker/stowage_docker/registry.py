@@ -10,7 +10,6 @@ in core, so a blob a repository already holds is never uploaded or stored twice.
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import json
 import re
@@ -218,17 +217,14 @@ class Registry:
                 yield member
 
     def name_leaves(self, name: str) -> list[Repository]:
-        """The leaves that may answer for image ``name``: once a hosted leaf holds the name, proxies may
-        not extend it (the dependency-confusion guard) unless ``group.allowProxyNames`` matches it."""
-        leaves = list(self.leaves())
+        """The leaves that may answer for image ``name``: core's group guard (a name a hosted member
+        holds is not extended by proxy members unless ``group.allowProxyNames`` frees it)."""
         if self.repository.type is not RepositoryType.GROUP:
-            return leaves
-        allowed = self.repository.config.group.allow_proxy_names  # type: ignore[union-attr]
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
-            return leaves
-        hosted = [leaf for leaf in leaves if leaf.type is RepositoryType.HOSTED
-                  and self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items]
-        return hosted or leaves
+            return list(self.leaves())
+        leaves: list[Repository] = []
+        for member in self.repository.resolver.serving_members(name):  # type: ignore[attr-defined]
+            leaves.extend(self.leaves(member) if member.type is RepositoryType.GROUP else [member])
+        return leaves
 
     def find_blob(self, name: str, digest: str, *, remote: bool = True,
                   stream: bool = False) -> Asset | InFlightAsset | None:

@@ -10,7 +10,6 @@ bytes and merged documents are cached on it.
 from __future__ import annotations
 
 import base64
-import fnmatch
 import gzip
 import hashlib
 import json
@@ -21,7 +20,7 @@ from typing import IO, Any, Callable, Iterable, Mapping
 
 from attrs import field, frozen
 
-from stowage.plugin import MemberDocument, Repository, RepositoryType
+from stowage.plugin import MemberDocument, Repository, RepositoryType, group_guard
 
 from stowage_npm.names import scope_of, unscoped
 
@@ -44,6 +43,16 @@ CORGI_TYPE = "application/vnd.npm.install-v1+json"
 
 def namespace(repository_name: str) -> str:
     return PACKAGES_NAMESPACE + repository_name
+
+
+def holds_package(repository: Repository, name: str) -> bool:
+    """Whether hosted ``repository`` has published ``name`` or claims its scope (a scope published to
+    a hosted repository is private as a whole: proxies may not add packages to it)."""
+    catalog = repository.stowage.catalog
+    if catalog.get_document(namespace(repository.name), name) is not None:
+        return True
+    scope = scope_of(name)
+    return bool(scope) and bool(catalog.get_document(SCOPES_NAMESPACE + repository.name, scope))
 
 
 @frozen
@@ -195,7 +204,8 @@ def relative_tarball(url: str, remote: str, name: str, version: str) -> str:
 def merge_members(repository: Repository, match: re.Match[str], members: list[MemberDocument]) -> Packument | None:
     """Versions: first member wins; dist-tags: first member with the tag; the dependency-confusion guard."""
     name = match.group("name")
-    guard = _hosted_claims(repository, name, members)
+    # core's dependency-confusion guard, the same decision the group's tarball downloads take
+    guard = not group_guard(repository).allows_proxy(name)
     if guard:
         members = [m for m in members if m.origin == "hosted"]
     if not members:
@@ -235,37 +245,6 @@ def merge_members(repository: Repository, match: re.Match[str], members: list[Me
                        abbreviated=any(m.document.abbreviated for m in members), key=key, tarballs=tarballs)
     caches.merged.put(key, merged, weight=1)
     return merged
-
-
-def _hosted_claims(repository: Repository, name: str, members: list[MemberDocument]) -> bool:
-    """True when a hosted member holds the package or its scope and no ``allowProxyNames`` glob frees it."""
-    allowed = repository.config.group.allow_proxy_names if repository.config.group else ()
-    if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
-        return False
-    if any(m.origin == "hosted" for m in members):
-        return True
-    scope = scope_of(name)
-    if not scope:
-        return False
-    catalog = repository.stowage.catalog
-    return any(catalog.get_document(SCOPES_NAMESPACE + hosted.name, scope) for hosted in hosted_leaves(repository))
-
-
-def hosted_leaves(repository: Repository, seen: set[str] | None = None) -> Iterable[Repository]:
-    """Every hosted repository reachable through a group's members (nested groups included)."""
-    seen = set() if seen is None else seen
-    for member_name in repository.config.group.member_names if repository.config.group else ():
-        if member_name in seen:
-            continue
-        seen.add(member_name)
-        try:
-            member = repository.stowage.repository(member_name)
-        except Exception:  # a missing member is skipped, as the group resolver does
-            continue
-        if member.type is RepositoryType.HOSTED:
-            yield member
-        elif member.type is RepositoryType.GROUP:
-            yield from hosted_leaves(member, seen)
 
 
 # -- rendering -------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ the remote's copy) and group (merged) repositories."""
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 import threading
@@ -12,7 +11,7 @@ from typing import IO, Any, Callable, Hashable
 
 from packaging.utils import canonicalize_name
 
-from stowage.plugin import MemberDocument, MetadataBuilder, Repository
+from stowage.plugin import MemberDocument, MetadataBuilder, Repository, guard_names
 
 from stowage_pypi.distributions import METADATA_SUFFIX, file_path
 from stowage_pypi.simple import DistFile, ProjectPage, RootIndex, parse_project, parse_root, sort_versions
@@ -153,23 +152,14 @@ def merge_root(repository: Repository, match: re.Match[str], members: list[Membe
     return document_cache(repository).get_or_make(key, make)
 
 
-def visible_members(repository: Repository, project: str, members: list[MemberDocument]) -> list[MemberDocument]:
-    """The dependency-confusion guard: a project a hosted member holds is not extended by proxy members,
-    unless ``group.allowProxyNames`` matches its (normalised) name."""
-    if not any(m.origin == "hosted" for m in members):
-        return members
-    allowed = repository.config.group.allow_proxy_names if repository.config.group else ()
-    if any(fnmatch.fnmatchcase(project, canonicalize_name(p) if "*" not in p and "?" not in p else p.lower())
-           for p in allowed):
-        return members
-    return [m for m in members if m.origin == "hosted"]
-
-
 def merge_project(repository: Repository, match: re.Match[str], members: list[MemberDocument]) -> ProjectPage:
     project = canonicalize_name(match.group("project"))
 
     def make() -> tuple:
-        chosen = visible_members(repository, project, members)
+        # core's dependency-confusion guard; downloads through the group apply the same rule
+        guard = guard_names(members, lambda page: (page.name,), repository.config.group.allow_proxy_names,
+                            normalize=canonicalize_name)
+        chosen = [member for member in members if guard.allows(member, project)]
         files: dict[str, DistFile] = {}
         versions: list[str] = []
         for member in chosen:

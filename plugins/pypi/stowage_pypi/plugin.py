@@ -184,6 +184,11 @@ class PypiHandler(FormatHandler):
         split = split_file_path(path)
         return split[0] if split else path
 
+    def package_name(self, path: str) -> str | None:
+        """The PEP 503 name of a ``packages/<project>/<version>/<file>`` path (core's group guard)."""
+        split = split_file_path(path)
+        return split[0] if split else None
+
     # -- uploads ---------------------------------------------------------------------------------------
     def on_post(self, request: RepoRequest) -> None:
         """The legacy upload API twine uses: multipart with ``:action=file_upload`` and a ``content`` file."""
