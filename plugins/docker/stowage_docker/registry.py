@@ -22,7 +22,8 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, InFlightAsset, NotFound, RepoRequest,
-                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamError, WritePolicy,
+                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamBlocked, UpstreamError,
+                            WritePolicy,
                             authenticate)
 from stowage_docker import manifests, tokens
 from stowage_docker.errors import (RegistryError, blob_unknown, digest_invalid, manifest_unknown, name_unknown,
@@ -239,14 +240,25 @@ class Registry:
 
     def find_manifest(self, name: str, reference: str) -> Asset | None:
         failures: list[StowageError] = []
+        blocked: list[str] = []
         for leaf in self.name_leaves(name):
             try:
                 asset = find_manifest(leaf, name, reference)
             except UpstreamError as error:
                 failures.append(error)
+                if isinstance(error, UpstreamBlocked):
+                    blocked.append(leaf.name)
                 continue
             if asset is not None:
                 return asset
+        if failures and len(blocked) == len(failures):
+            # Every member said no and every proxy that might know is blocked with nothing cached: say
+            # "unknown" (clients fail fast instead of retrying a 503), and why.
+            known = any(self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items
+                        for leaf in self.leaves())
+            error = manifest_unknown(reference) if known else name_unknown(name)
+            raise RegistryError(error.code, f"{error.message}: no member has it, and the remote of proxy "
+                                f"{', '.join(blocked)} is blocked with nothing cached", status=404, detail=error.detail)
         if failures:
             raise failures[0]
         return None

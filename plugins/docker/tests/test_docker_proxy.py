@@ -185,3 +185,20 @@ def test_group_guard_hides_a_proxy_image_from_tags_and_pulls(tmp_path: Path, doc
              "docker": {"httpPort": int(server.group.rpartition(":")[2])}}))
         assert sorted(tags()) == ["1", "2"], pattern
         skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/orchestrator-app:2")
+
+
+def test_group_answers_name_unknown_when_its_proxy_is_blocked_and_nothing_is_cached(docker_layout) -> None:
+    """Hosted says no and the proxy is auto-blocked with nothing cached: 404 NAME_UNKNOWN saying so, so
+    that clients fail fast instead of retrying a 503."""
+    server = docker_layout("http://127.0.0.1:9")  # nothing listens: the first miss auto-blocks the proxy
+    first = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/nobody-has-this:1",
+                   check=False)
+    assert first.returncode != 0
+    blocked = server.ts.stowage.repository("docker-proxy")
+    assert server.ts.stowage.catalog.remote_status(blocked.name).blocked_until > time.time()
+    started = time.monotonic()
+    again = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/nobody-has-this:1",
+                   check=False)
+    assert again.returncode != 0 and time.monotonic() - started < 10
+    assert "name unknown" in again.stderr.lower(), again.stderr
+    assert "docker-proxy is blocked with nothing cached" in again.stderr, again.stderr
