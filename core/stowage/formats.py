@@ -125,6 +125,26 @@ class FormatHandler:
         :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
         return None
 
+    # -- optional REST capabilities -------------------------------------------------------------------------
+    def upload_component(self, repository: "Repository", fields: dict[str, str], files: list[Any],
+                         user: Any) -> list[Asset]:
+        """``POST /service/rest/v1/components?repository=<name>`` (multipart): ``fields`` are the text
+        parts, ``files`` the :class:`~stowage.rest.components.UploadedFile` parts, already committed as
+        blobs; check them, decide their paths, record them (``repository.record``) and return the assets.
+        Raise a 4xx :class:`~stowage.errors.StowageError` to refuse (the blobs stay unreferenced and are
+        collected). Not overridden: core answers 400 before it reads the body."""
+        raise NotImplementedError
+
+    def rebuild_index(self, repository: "Repository") -> None:
+        """``POST /service/rest/v1/repositories/{name}/rebuild-index``: regenerate the repository's
+        generated metadata from its assets. Not overridden: core answers 400 (no index to rebuild)."""
+        raise NotImplementedError
+
+    def supports(self, method_name: str) -> bool:
+        """Whether this format overrides the optional method ``method_name`` (``upload_component``,
+        ``rebuild_index``)."""
+        return getattr(type(self), method_name, None) is not getattr(FormatHandler, method_name)
+
     # -- deleting and retention (REST deletes, cleanup policies) ------------------------------------------
     def delete_asset(self, repository: "Repository", asset: Asset) -> None:
         """Delete one asset the way the format's own clients would, keeping its metadata consistent
