@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
+from attrs import field, frozen
+
 from stowage.errors import MethodNotAllowed, StowageError, ValidationFailed
 from stowage.models import Asset, AssetKind, Component, RepositoryType
 
@@ -17,6 +19,16 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
+
+
+@frozen
+class UpstreamRequest:
+    """The one answer a format gives the proxy engine per miss: where to fetch a path, with which extra
+    headers, and which digests the body must have (see :meth:`FormatHandler.upstream_request`)."""
+
+    url: str
+    headers: Mapping[str, str] = field(factory=dict)
+    expected_digests: Mapping[str, str] = field(factory=dict)
 
 
 #: characters kept as they are when a repository path becomes an upstream URL (``%`` keeps escapes a
@@ -112,6 +124,16 @@ class FormatHandler:
     def upstream_headers(self, repository: "Repository", path: str, kind: AssetKind) -> dict[str, str]:
         """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""
         return {}
+
+    def upstream_request(self, repository: "Repository", path: str, kind: AssetKind) -> UpstreamRequest:
+        """The one question the proxy engine asks per miss (and per revalidation): URL, extra headers
+        and expected digests together, so a format that reads its metadata to answer (pypi's project
+        page) reads it once. Default: :meth:`upstream_url`, :meth:`upstream_headers` and
+        :meth:`expected_digests`; override this instead of those three. Raise
+        :class:`~stowage.errors.NotFound` when the remote offers nothing for ``path``."""
+        return UpstreamRequest(url=self.upstream_url(repository, path),
+                               headers=dict(self.upstream_headers(repository, path, kind) or {}),
+                               expected_digests=dict(self.expected_digests(repository, path) or {}))
 
     def upstream_authorization(self, repository: "Repository", url: str,
                                challenge: str) -> dict[str, str] | None:

@@ -7,7 +7,7 @@ from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMism
                             NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
                             RangeNotSatisfiable, RepositoryOffline, StowageError, TooManyRequests, Unauthorized,
                             UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
-from stowage.formats import FormatHandler, default_error_body
+from stowage.formats import FormatHandler, UpstreamRequest, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate, sign_in
 from stowage.http.content import send_content
@@ -38,7 +38,7 @@ __all__ = [
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",
     "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext",
     "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadedFile", "UpstreamBlocked",
-    "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
+    "UpstreamError", "UpstreamRequest", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
     "copy_into", "default_error_body", "external_base_url", "group_guard", "guard_names", "hookimpl", "multipart_writers",
     "read_multipart", "request_remote", "require_repository", "proxy_name_allowed", "send_content", "sign_in",
 ]
