@@ -111,3 +111,12 @@ def test_proxy_and_group_merge_and_guard_downloads(stowage_factory, live_server_
     assert curl(f"{repo}/helm-group/charts/acme-9.0.0.tgz")[0] == 404  # cached by the proxy: still hidden
     assert curl("-u", f"admin:{app.admin_password}", "--upload-file", str(upstream_charts["public-1.0.0"]),
                 f"{repo}/helm-group/")[0] in (400, 405)
+
+
+def test_the_plugin_stays_small_and_uses_only_the_public_api():
+    """A whole chart repository format in under 250 lines, importing nothing of Stowage but stowage.plugin."""
+    source = Path(__file__).parent.parent / "stowage_helm"
+    lines = [line for path in source.glob("*.py") for line in path.read_text().splitlines()]
+    assert len(lines) < 250
+    imports = [line for line in lines if line.startswith(("import stowage", "from stowage"))]
+    assert imports and all(line.startswith("from stowage.plugin import") for line in imports), imports
