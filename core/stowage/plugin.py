@@ -11,6 +11,7 @@ from stowage.formats import FormatHandler, UpstreamRequest, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate, sign_in
 from stowage.http.content import send_content
+from stowage.lru import LRUCache
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
@@ -32,7 +33,7 @@ from stowage.tasks import TaskContext, TaskStopped
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
-    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
+    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath", "LRUCache",
     "MemberDocument", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "MethodNotAllowed", "NPM_TOKEN_REALM",
     "NameGuard", "NamePolicyViolation", "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile",
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",

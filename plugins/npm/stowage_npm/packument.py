@@ -14,13 +14,11 @@ import gzip
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from typing import IO, Any, Callable, Iterable, Mapping
 
 from attrs import field, frozen
 
-from stowage.plugin import MemberDocument, Repository, RepositoryType, group_guard
+from stowage.plugin import LRUCache, MemberDocument, Repository, RepositoryType, group_guard
 
 from stowage_npm.names import scope_of, unscoped
 
@@ -285,53 +283,14 @@ def render_manifest(document: Packument, version: str, repository_url: str) -> b
 
 # -- caches ----------------------------------------------------------------------------------------------
 
-class WeightedLRU:
-    """A thread-safe LRU bounded by total weight (bytes, or 1 per entry)."""
-
-    def __init__(self, max_weight: int):
-        self.max_weight = max_weight
-        self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._weight = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key: Any, value: Any, *, weight: int) -> None:
-        if weight > self.max_weight:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._weight -= old[1]
-            self._entries[key] = (value, weight)
-            self._weight += weight
-            while self._weight > self.max_weight and self._entries:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._weight -= dropped
-
-    def get_or_make(self, key: Any, make: Callable[[], tuple[Any, int]]) -> Any:
-        hit = self.get(key)
-        if hit is not None:
-            return hit
-        value, weight = make()
-        self.put(key, value, weight=weight)
-        return value
-
-
 @frozen
 class NpmCaches:
     #: upstream sha256 -> parsed Packument (weight: upstream body size).
-    parsed: WeightedLRU = field(factory=lambda: WeightedLRU(256 * 1024 * 1024))
+    parsed: LRUCache = field(factory=lambda: LRUCache(256 * 1024 * 1024))
     #: merged group documents (weight 1 each).
-    merged: WeightedLRU = field(factory=lambda: WeightedLRU(2048))
+    merged: LRUCache = field(factory=lambda: LRUCache(2048))
     #: (document key, repository url, abbreviated, gzip) -> response bytes.
-    rendered: WeightedLRU = field(factory=lambda: WeightedLRU(256 * 1024 * 1024))
+    rendered: LRUCache = field(factory=lambda: LRUCache(256 * 1024 * 1024))
 
 
 def caches_of(repository: Repository) -> NpmCaches:
