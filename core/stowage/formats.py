@@ -77,8 +77,7 @@ class FormatHandler:
         """
         from stowage.security import Action
 
-        return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ,
-                "DELETE": Action.DELETE}.get(request.method, Action.WRITE)
+        return Action.of_method(request.method)
 
     def content_path(self, request: "RepoRequest") -> str | None:
         """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;

@@ -68,6 +68,12 @@ class Action(enum.Enum):
     def privilege_actions(self) -> tuple[str, ...]:
         return {"read": ("read", "browse"), "write": ("add", "edit"), "delete": ("delete",)}[self.value]
 
+    @classmethod
+    def of_method(cls, method: str) -> "Action":
+        """What an HTTP method does by default: GET/HEAD/OPTIONS read, DELETE deletes, anything else
+        writes (formats with endpoints that differ decide per endpoint in ``action_for``)."""
+        return {"GET": cls.READ, "HEAD": cls.READ, "OPTIONS": cls.READ, "DELETE": cls.DELETE}.get(method, cls.WRITE)
+
 
 @frozen
 class User:

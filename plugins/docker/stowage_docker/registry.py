@@ -186,8 +186,7 @@ class Registry:
             if not manifests.NAME.match(name):
                 raise RegistryError("NAME_INVALID", f"invalid repository name {name!r}", status=400)
             method = self.request.method
-            action = {"GET": Action.READ, "HEAD": Action.READ, "DELETE": Action.DELETE}.get(method, Action.WRITE)
-            check_access(self.request, self.target, name, action)
+            check_access(self.request, self.target, name, Action.of_method(method))
             responder = getattr(self, f"{kind}_{method.lower()}", None)
             if responder is None:
                 raise unsupported(f"{method} is not supported on {kind} endpoints")
