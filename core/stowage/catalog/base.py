@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import base64
 import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
@@ -91,6 +91,13 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """A write transaction; nested uses join the outer one. Serialised across processes."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the outermost transaction open in this thread commits (dropped if it
+        rolls back), or now when none is open. Events (``stowage_asset_stored``...) go through it so
+        that a listener never sees a write that a nested transaction's caller may still undo.
+        Default: now (a catalog whose transactions nest must override it)."""
+        callback()
 
     # -- repositories -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -106,11 +106,10 @@ class ComponentsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         repository = _repository_param(req, self.stowage)
         user = require_repository(req, self.stowage, repository, Action.WRITE)
-        upload = getattr(repository.handler, "upload_component", None)
-        if upload is None:
+        if not repository.handler.supports("upload_component"):
             raise BadRequest(f"the {repository.format_name} format does not support component uploads")
         fields, files = read_multipart(req, repository)
-        upload(repository, fields, files, user)
+        repository.handler.upload_component(repository, fields, files, user)
         resp.status = falcon.HTTP_204
 
 

@@ -10,7 +10,6 @@ in core, so a blob a repository already holds is never uploaded or stored twice.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import json
@@ -24,8 +23,8 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, InFlightAsset, NotFound, RepoRequest,
-                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamError, WritePolicy,
-                            authenticate, sign_in)
+                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamBlocked, UpstreamError,
+                            WritePolicy, authenticate, sign_in)
 from stowage_docker import manifests, tokens
 from stowage_docker.errors import (RegistryError, blob_unknown, digest_invalid, manifest_unknown, name_unknown,
                                    unsupported, upload_unknown)
@@ -188,8 +187,7 @@ class Registry:
             if not manifests.NAME.match(name):
                 raise RegistryError("NAME_INVALID", f"invalid repository name {name!r}", status=400)
             method = self.request.method
-            action = {"GET": Action.READ, "HEAD": Action.READ, "DELETE": Action.DELETE}.get(method, Action.WRITE)
-            check_access(self.request, self.target, name, action)
+            check_access(self.request, self.target, name, Action.of_method(method))
             responder = getattr(self, f"{kind}_{method.lower()}", None)
             if responder is None:
                 raise unsupported(f"{method} is not supported on {kind} endpoints")
@@ -220,17 +218,14 @@ class Registry:
                 yield member
 
     def name_leaves(self, name: str) -> list[Repository]:
-        """The leaves that may answer for image ``name``: once a hosted leaf holds the name, proxies may
-        not extend it (the dependency-confusion guard) unless ``group.allowProxyNames`` matches it."""
-        leaves = list(self.leaves())
+        """The leaves that may answer for image ``name``: core's group guard (a name a hosted member
+        holds is not extended by proxy members unless ``group.allowProxyNames`` frees it)."""
         if self.repository.type is not RepositoryType.GROUP:
-            return leaves
-        allowed = self.repository.config.group.allow_proxy_names  # type: ignore[union-attr]
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
-            return leaves
-        hosted = [leaf for leaf in leaves if leaf.type is RepositoryType.HOSTED
-                  and self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items]
-        return hosted or leaves
+            return list(self.leaves())
+        leaves: list[Repository] = []
+        for member in self.repository.resolver.serving_members(name):  # type: ignore[attr-defined]
+            leaves.extend(self.leaves(member) if member.type is RepositoryType.GROUP else [member])
+        return leaves
 
     def find_blob(self, name: str, digest: str, *, remote: bool = True,
                   stream: bool = False) -> Asset | InFlightAsset | None:
@@ -245,14 +240,25 @@ class Registry:
 
     def find_manifest(self, name: str, reference: str) -> Asset | None:
         failures: list[StowageError] = []
+        blocked: list[str] = []
         for leaf in self.name_leaves(name):
             try:
                 asset = find_manifest(leaf, name, reference)
             except UpstreamError as error:
                 failures.append(error)
+                if isinstance(error, UpstreamBlocked):
+                    blocked.append(leaf.name)
                 continue
             if asset is not None:
                 return asset
+        if failures and len(blocked) == len(failures):
+            # Every member said no and every proxy that might know is blocked with nothing cached: say
+            # "unknown" (clients fail fast instead of retrying a 503), and why.
+            known = any(self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items
+                        for leaf in self.leaves())
+            error = manifest_unknown(reference) if known else name_unknown(name)
+            raise RegistryError(error.code, f"{error.message}: no member has it, and the remote of proxy "
+                                f"{', '.join(blocked)} is blocked with nothing cached", status=404, detail=error.detail)
         if failures:
             raise failures[0]
         return None

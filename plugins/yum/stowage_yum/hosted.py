@@ -116,12 +116,10 @@ def spooled(stowage: Stowage, stream: IO[bytes], length: int | None) -> Iterator
 def local_blob(repository: Repository, sha256: str) -> Iterator[str]:
     """A local file path holding the blob (the blob file itself where the store keeps one)."""
     store = repository.blob_store
-    path_for = getattr(store, "path_for", None)
-    if path_for is not None:
-        path = os.fspath(path_for(sha256))
-        if os.path.exists(path):
-            yield path
-            return
+    path = store.local_path(sha256)
+    if path is not None:
+        yield path
+        return
     directory = repository.stowage.settings.data_path / "tmp"
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, prefix="yum-blob-", suffix=".rpm") as handle, \
@@ -293,10 +291,13 @@ class _Records:
 
     def extract_all(self, members: list[tuple[str, str]]) -> None:
         """Read many RPMs at once, in worker processes (full rebuilds)."""
-        path_for = getattr(self.repository.blob_store, "path_for", None)
-        if path_for is None or len(members) < extract.PARALLEL_THRESHOLD:
+        store = self.repository.blob_store
+        if len(members) < extract.PARALLEL_THRESHOLD:
             return
-        items = [(os.fspath(path_for(sha)), path[len(self.root):]) for path, sha in members]
+        # blobs that are not local files (an object store) are left to get(), which reads them one by one
+        local = [(member, store.local_path(member[1])) for member in members]  # member: (path, sha256)
+        members = [member for member, blob_file in local if blob_file is not None]
+        items = [(blob_file, member[0][len(self.root):]) for member, blob_file in local if blob_file is not None]
         for member, result in zip(members, extract.extract_parallel(items)):
             if isinstance(result, tuple):
                 self.chunks[member] = result
