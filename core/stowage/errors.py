@@ -94,6 +94,16 @@ class ConfigurationError(StowageError):
     code, status = "INVALID_CONFIGURATION", 400
 
 
+class ValidationFailed(ConfigurationError):
+    """A request body that breaks the schema, field by field: the REST API answers Nexus's validation
+    list, ``[{"id": "PARAMETER <field>", "message": ...}]``."""
+
+    def __init__(self, message: str, *, errors: list[tuple[str, str]], **kwargs):
+        super().__init__(message, **kwargs)
+        #: (dotted field or ``*``, message) pairs.
+        self.errors = list(errors)
+
+
 class FormatUnavailable(StowageError):
     """The repository's format plugin is not installed or failed to load; nothing is lost."""
 

@@ -58,6 +58,12 @@ class Format:
     secret_settings: tuple[str, ...] = ()
     api_version: int = API_VERSION
     usage: Callable[["Repository", str], str] | None = None
+    #: per repository type (``"hosted"``, ``"proxy"``, ``"group"``), the settings sections Nexus's REST
+    #: answers always carry for this format: a repository without one is answered with its defaults.
+    answer_sections: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    #: per repository type, the settings sections Nexus's schema requires in an update (``PUT``): an
+    #: update without one is refused (400 naming it) instead of silently resetting it to defaults.
+    required_sections: Mapping[str, tuple[str, ...]] = field(factory=dict)
 
 
 @frozen

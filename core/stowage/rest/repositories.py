@@ -12,6 +12,7 @@ from stowage.http.request import external_base_url
 from stowage.models import RepositoryType
 from stowage.rest import V1
 from stowage.rest.access import can_read, json_object, require_admin
+from stowage.rest.repository_documents import answer_document, require_update_fields
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -68,7 +69,7 @@ def full(stowage: "Stowage", req: falcon.Request, repository: "Repository") -> d
     document = redact(stowage.converter.unstructure(repository.config),
                       _secret_settings(stowage, repository.format_name))
     document["url"] = f"{external_base_url(req, stowage)}/repository/{repository.name}"
-    return document
+    return answer_document(stowage, repository, document)
 
 
 
@@ -181,6 +182,7 @@ class RepositoryCreateResource:
         stored = self.stowage.catalog.get_repository(name)
         if stored is None:
             raise NotFound(f"repository {name} does not exist")
+        require_update_fields(self.stowage, body, format_name, type_name)
         config = self.stowage.parse_repository(
             _keep_secrets(body, stored, _secret_settings(self.stowage, format_name)))
         self.stowage.save_repository(config, create=False)

@@ -23,6 +23,7 @@ class NpmSettings:
 @hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="npm", handler=NpmHandler, settings={"npm": NpmSettings},
+                   answer_sections={"proxy": ("npm",)},
                    default_write_policy=WritePolicy.ALLOW_ONCE, expand_remote_url=expand_remote_url,
                    description="npm registries: publish, dist-tags, tokens; proxy and group with merged "
                                "packuments.")]

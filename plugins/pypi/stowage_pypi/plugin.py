@@ -14,6 +14,7 @@ import re
 from typing import IO
 
 import falcon
+from attrs import frozen
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -310,9 +311,19 @@ class PypiHandler(FormatHandler):
                     pass
 
 
+@frozen
+class PypiSettings:
+    """Nexus's ``pypi`` section of proxy repositories: stored and returned so Nexus JSON round-trips
+    (Stowage has no quarantine; ``indexPath`` is Nexus Pro's)."""
+
+    remove_quarantined: bool = False
+    index_path: str | None = None
+
+
 @hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="pypi", handler=PypiHandler, default_write_policy=WritePolicy.ALLOW_ONCE,
+                   settings={"pypi": PypiSettings}, answer_sections={"proxy": ("pypi",)},
                    expand_remote_url=expand_remote_url,
                    description="Python packages: twine upload, pip/uv install; hosted, proxy and group.")]
 

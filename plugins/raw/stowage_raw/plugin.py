@@ -110,4 +110,5 @@ def raw_usage(repository: Repository, base_url: str) -> str:
 def stowage_register_formats() -> list[Format]:
     return [Format(name="raw", handler=RawHandler, settings={"raw": RawSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
+                   answer_sections={"hosted": ("raw",), "proxy": ("raw",), "group": ("raw",)},
                    description="Any file at any path; hosted, proxy and group.", usage=raw_usage)]

@@ -132,6 +132,7 @@ def stowage_register_formats() -> list[Format]:
     return [Format(name="yum", handler=YumHandler, settings={"yum": YumSettings, "yumSigning": YumSigningSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
                    secret_settings=("yumSigning.keypair", "yumSigning.passphrase"),
+                   answer_sections={"hosted": ("yum",)}, required_sections={"hosted": ("yum",)},
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
 
 
