@@ -68,7 +68,11 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.rest import register_rest_routes
     from stowage.ui import register_ui_routes
 
-    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage)])
+    from stowage.http.requester import RequesterMiddleware
+    from stowage.rest.read_only import ReadOnlyMiddleware
+
+    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage),
+                                 ReadOnlyMiddleware(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

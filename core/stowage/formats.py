@@ -7,7 +7,8 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Mapping
+import re
+from typing import TYPE_CHECKING, Any, Mapping
 
 from stowage.errors import MethodNotAllowed, StowageError
 from stowage.models import Asset, AssetKind
@@ -117,6 +118,18 @@ class FormatHandler:
         :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
         return None
 
+    # -- search ----------------------------------------------------------------------------------------
+    def version_key(self, version: str) -> Any:
+        """Sort key of a component ``version`` in this format's order (``/v1/search?sort=version``).
+
+        Default: numbers compare as numbers (``1.10`` after ``1.9``), everything else as text.
+        """
+        return natural_version_key(version)
+
+    def is_prerelease(self, version: str) -> bool:
+        """Whether ``version`` is a pre-release (``/v1/search?prerelease=``); default: never."""
+        return False
+
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:
         """The name a hosted repository's name policy checks for a write to ``path``."""
@@ -129,6 +142,14 @@ class FormatHandler:
     def render_error(self, request: "RepoRequest | None", error: StowageError) -> tuple[str, bytes]:
         """The (content type, body) a client of this format expects for ``error``."""
         return default_error_body(error, request.accept if request else "")
+
+
+def natural_version_key(version: str) -> tuple:
+    """``1.10`` after ``1.9``: runs of digits compare as numbers, other runs as text (before numbers)."""
+    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part) for part in _VERSION_RUNS.findall(version))
+
+
+_VERSION_RUNS = re.compile(r"\d+|[^\d.\-_+]+")
 
 
 def default_error_body(error: StowageError, accept: str = "") -> tuple[str, bytes]:

@@ -17,6 +17,8 @@ from stowage.errors import DigestMismatch, InvalidContent, NotSupported
 from stowage.models import BlobInfo
 
 CHUNK_SIZE = 1024 * 1024
+#: digests every new blob gets, computed while it is written (Nexus's asset ``checksum`` fields).
+ASSET_DIGESTS = ("md5", "sha1", "sha256", "sha512")
 
 
 @frozen
@@ -37,7 +39,9 @@ class BlobWriter(abc.ABC):
 
     def __init__(self, extra_digests: Iterable[str] = ()):
         self._sha256 = hashlib.sha256()
-        self._extra = {name: hashlib.new(name) for name in extra_digests if name != "sha256"}
+        # Every blob gets Nexus's four checksums here, in the one pass that writes it: never re-read later.
+        self._extra = {name: hashlib.new(name) for name in dict.fromkeys([*ASSET_DIGESTS, *extra_digests])
+                       if name != "sha256"}
         self.size = 0
         self.committed: BlobInfo | None = None
 
@@ -143,7 +147,7 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def writer(self, extra_digests: Iterable[str] = ()) -> BlobWriter:
-        """A writer for a new blob; extra hashlib algorithm names (``sha512``, ``sha1``) are computed too."""
+        """A writer for a new blob. It computes :data:`ASSET_DIGESTS` and any extra hashlib algorithm names."""
 
     @abc.abstractmethod
     def open(self, sha256: str) -> IO[bytes]:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Mapping
 
-from stowage.blobstore.base import CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
+from stowage.blobstore.base import ASSET_DIGESTS, CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
 from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
@@ -142,7 +142,7 @@ class FileResumableUpload(ResumableUpload):
         size = self.size()
         if size is None:
             raise NotFound(f"upload {self.upload_id} does not exist")
-        names = {"sha256", *extra_digests, *(expected or {})}
+        names = {*ASSET_DIGESTS, *extra_digests, *(expected or {})}
         digests = self._digests(names, size)
         for name, value in (expected or {}).items():
             if digests[name] != value.lower():
@@ -183,7 +183,7 @@ class FileBlobStore(BlobStore):
         if found is not None and found[0] == size:
             return {name: hasher.copy() for name, hasher in found[1].items()}
         if size == 0:
-            return {"sha256": hashlib.sha256()}
+            return {name: hashlib.new(name) for name in ASSET_DIGESTS}
         return {}
 
     def _remember_hashers(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:

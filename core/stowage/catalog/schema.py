@@ -103,3 +103,13 @@ def m002_components_by_repository(db: Database) -> None:
     # repository's components and sorted them (a REST listing of n components cost O(n^2 / page size);
     # the pypi root index reads every page on each rebuild).
     db.execute("CREATE INDEX components_repository_id ON components (repository, id)")
+
+
+@migrations()
+def m013_blob_checksums(db: Database) -> None:
+    # Nexus's asset checksum fields (md5, sha1, sha512 besides the sha256 key), computed while each blob
+    # is written. Blobs stored before this migration get them lazily, the first time they are needed.
+    for column in ("md5", "sha1", "sha512"):
+        db.execute(f"ALTER TABLE blobs ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX blobs_sha1 ON blobs (sha1)")
+    db.execute("CREATE INDEX blobs_md5 ON blobs (md5)")

@@ -163,9 +163,14 @@ class SqliteCatalog(Catalog):
         now = time.time()
         with self.transaction():
             # Refreshing ``created`` keeps a blob that is being re-referenced out of the collector's grace window.
-            self._execute("INSERT INTO blobs (sha256, store, size, created) VALUES (?, ?, ?, ?) "
-                          "ON CONFLICT (sha256) DO UPDATE SET created = excluded.created",
-                          (blob.sha256, blob_store, blob.size, now))
+            digests = blob.digests
+            self._execute("INSERT INTO blobs (sha256, store, size, created, md5, sha1, sha512) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (sha256) DO UPDATE SET created = excluded.created, "
+                          "md5 = COALESCE(excluded.md5, md5), sha1 = COALESCE(excluded.sha1, sha1), "
+                          "sha512 = COALESCE(excluded.sha512, sha512)",
+                          (blob.sha256, blob_store, blob.size, now, digests.get("md5"), digests.get("sha1"),
+                           digests.get("sha512")))
             existing = self.get_asset(asset.repository, asset.path)
             if existing is not None and not overwrite:
                 raise Conflict(f"{asset.path} already exists in {asset.repository}")
@@ -361,9 +366,30 @@ class SqliteCatalog(Catalog):
 
     def _search_where(self, table: str, *, repositories: Sequence[str] | None, sha256: str | None,
                       name: str | None, version: str | None, group: str | None,
-                      keyword: str | None) -> tuple[list[str], list[Any]]:
+                      keyword: str | None, checksums: Mapping[str, str] | None = None,
+                      attributes: Mapping[str, str] | None = None) -> tuple[list[str], list[Any]]:
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
+        asset_conditions: list[str] = []
+        asset_params: list[Any] = []
+        for algorithm, value in (checksums or {}).items():
+            if algorithm not in ("md5", "sha1", "sha512"):
+                raise BadRequest(f"cannot search by checksum {algorithm!r}")
+            asset_conditions.append(f"EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = x.blob_sha256 "
+                                    f"AND b.{algorithm} = ?)")
+            asset_params.append(value.lower())
+        for dotted, value in (attributes or {}).items():
+            if not all(part.isidentifier() for part in dotted.split(".")):
+                raise BadRequest(f"cannot search by attribute {dotted!r}")
+            asset_conditions.append(f"json_extract(x.attributes, '$.{dotted}') = ?")
+            asset_params.append(value)
+        if asset_conditions:
+            if table == "a":
+                where += [condition.replace("x.", "a.") for condition in asset_conditions]
+            else:
+                where.append("EXISTS (SELECT 1 FROM assets x WHERE x.component_id = c.id AND "
+                             + " AND ".join(asset_conditions) + ")")
+            params += asset_params
         if repositories is not None:
             where.append(f"{table}.repository IN ({','.join('?' * len(repositories))})")
             params += list(repositories)
@@ -427,9 +453,12 @@ class SqliteCatalog(Catalog):
     def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                       name: str | None = None, version: str | None = None, group: str | None = None,
                       keyword: str | None = None, continuation_token: str | None = None,
-                      limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+                      limit: int = 50, sort: str | None = None, direction: str = "asc",
+                      checksums: Mapping[str, str] | None = None,
+                      attributes: Mapping[str, str] | None = None) -> Page:
         where, params = self._search_where("a", repositories=repositories, sha256=sha256, name=name,
-                                           version=version, group=group, keyword=keyword)
+                                           version=version, group=group, keyword=keyword, checksums=checksums,
+                                           attributes=attributes)
         where.insert(0, "a.kind = 'content'")
         columns = ", ".join(f"a.{c.strip()}" for c in _ASSET_COLUMNS.split(","))
         return self._search_page("assets a LEFT JOIN components c ON c.id = a.component_id", "a", columns,
@@ -438,9 +467,12 @@ class SqliteCatalog(Catalog):
     def search_components(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                           name: str | None = None, version: str | None = None, group: str | None = None,
                           keyword: str | None = None, continuation_token: str | None = None,
-                          limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+                          limit: int = 50, sort: str | None = None, direction: str = "asc",
+                          checksums: Mapping[str, str] | None = None,
+                          attributes: Mapping[str, str] | None = None) -> Page:
         where, params = self._search_where("c", repositories=repositories, sha256=sha256, name=name,
-                                           version=version, group=group, keyword=keyword)
+                                           version=version, group=group, keyword=keyword, checksums=checksums,
+                                           attributes=attributes)
         columns = ", ".join(f"c.{c.strip()}" for c in self._COMPONENT_COLUMNS.split(","))
         return self._search_page("components c", "c", columns, where, params, sort, direction,
                                  continuation_token, limit, _component_from_row)
@@ -517,6 +549,23 @@ class SqliteCatalog(Catalog):
     def forget_blob(self, sha256: str) -> None:
         self._execute("DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS "
                       "(SELECT 1 FROM assets WHERE blob_sha256 = ?)", (sha256, sha256))
+
+    def blob_checksums(self, sha256s: Sequence[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        unique = list(dict.fromkeys(sha256s))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            rows = self._execute(f"SELECT sha256, md5, sha1, sha512 FROM blobs WHERE sha256 IN "
+                                 f"({','.join('?' * len(chunk))})", chunk)
+            for sha256, md5, sha1, sha512 in rows:
+                digests = {"sha256": sha256, "md5": md5, "sha1": sha1, "sha512": sha512}
+                found[sha256] = {name: value for name, value in digests.items() if value}
+        return found
+
+    def record_blob_checksums(self, sha256: str, digests: Mapping[str, str]) -> None:
+        self._execute("UPDATE blobs SET md5 = COALESCE(md5, ?), sha1 = COALESCE(sha1, ?), "
+                      "sha512 = COALESCE(sha512, ?) WHERE sha256 = ?",
+                      (digests.get("md5"), digests.get("sha1"), digests.get("sha512"), sha256))
 
     def blob_store_usage(self, store: str) -> tuple[int, int]:
         row = self._execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE store = ?", (store,)).fetchone()

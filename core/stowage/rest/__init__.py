@@ -13,9 +13,10 @@ V1 = "/service/rest/v1"
 
 
 def register_rest_routes(app: falcon.App, stowage: "Stowage") -> None:
-    from stowage.rest import components, repositories, status
+    from stowage.rest import components, read_only, repositories, status
 
     repositories.register(app, stowage)
+    read_only.register(app, stowage)
     components.register(app, stowage)
     status.register(app, stowage)
     try:

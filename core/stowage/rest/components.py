@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any, Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import falcon
 from attrs import frozen
 
 from stowage.blobstore import BlobWriter, copy_into
+from stowage.checksums import asset_checksums
 from stowage.errors import BadRequest, NotFound
 from stowage.http.request import external_base_url
 from stowage.models import Asset, BlobInfo, Component
@@ -51,11 +53,24 @@ def decode_id(value: str, kind: str) -> tuple[str, int]:
         raise NotFound(f"{kind} {value} not found") from None
 
 
-def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
-    from email.utils import formatdate
+def iso8601(timestamp: float | None) -> str | None:
+    """Nexus's date-time spelling (``2026-12-06T08:30:00.123+00:00``); None stays None."""
+    if not timestamp:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
 
-    checksum = {"sha256": asset.blob_sha256}
+
+def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str,
+               checksums: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """Nexus's ``AssetXO``. Pass ``checksums`` (from :func:`asset_checksums`) when answering many assets."""
+    if checksums is None:
+        checksums = asset_checksums(stowage, [asset])
+    checksum = dict(checksums.get(asset.blob_sha256, {"sha256": asset.blob_sha256}))
     checksum.update(asset.attributes.get("checksum", {}))
+    try:
+        blob_store_name = stowage.repository(asset.repository).config.storage.blob_store_name
+    except NotFound:
+        blob_store_name = None
     return {
         "downloadUrl": f"{external_base_url(req, stowage)}/repository/{asset.repository}/{asset.path}",
         "path": asset.path,
@@ -64,11 +79,22 @@ def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_nam
         "format": format_name,
         "checksum": checksum,
         "contentType": asset.content_type,
-        "lastModified": formatdate(asset.last_updated, usegmt=True) if asset.last_updated else None,
-        "blobCreated": formatdate(asset.created, usegmt=True) if asset.created else None,
+        "lastModified": iso8601(asset.last_updated),
+        # i12 records downloads; until an asset carries the field it was never recorded: null, as Nexus.
+        "lastDownloaded": iso8601(getattr(asset, "last_downloaded", None)),
+        "blobCreated": iso8601(getattr(asset, "blob_created", None) or asset.created),
+        "blobStoreName": blob_store_name,
         "fileSize": asset.size,
         "uploader": asset.attributes.get("uploader"),
+        "uploaderIp": asset.attributes.get("uploaderIp"),
     }
+
+
+def assets_json(req: falcon.Request, stowage: "Stowage", assets: Sequence[Asset],
+                formats: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Several assets (``formats``: repository -> format), their checksums read in one query."""
+    checksums = asset_checksums(stowage, assets)
+    return [asset_json(req, stowage, asset, formats[asset.repository], checksums) for asset in assets]
 
 
 def component_json(req: falcon.Request, stowage: "Stowage", component: Component) -> dict[str, Any]:
@@ -80,7 +106,7 @@ def component_json(req: falcon.Request, stowage: "Stowage", component: Component
         "group": component.group or None,
         "name": component.name,
         "version": component.version or None,
-        "assets": [asset_json(req, stowage, a, component.format) for a in assets],
+        "assets": assets_json(req, stowage, assets, {component.repository: component.format}),
     }
 
 
@@ -198,7 +224,7 @@ class AssetsResource:
         require_repository(req, self.stowage, repository, Action.READ)
         page = self.stowage.catalog.list_assets(repository.name, continuation_token=req.get_param(
             "continuationToken"), limit=100)
-        resp.media = {"items": [asset_json(req, self.stowage, a, repository.format_name) for a in page.items],
+        resp.media = {"items": assets_json(req, self.stowage, page.items, {repository.name: repository.format_name}),
                       "continuationToken": page.continuation_token}
 
 

@@ -27,6 +27,18 @@ _SELF_AUTHENTICATED = ("-/ping", "-/whoami", "-/v1/login")
 class NpmHandler(FormatHandler):
     methods = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
+    # -- search ----------------------------------------------------------------------------------------
+    def version_key(self, version: str) -> Any:
+        """Semantic Versioning 2.0 precedence: ``1.0.0-beta.2`` < ``1.0.0-rc.1`` < ``1.0.0``."""
+        release, _, pre = version.partition("+")[0].partition("-")
+        numbers = tuple(int(part) if part.isdigit() else 0 for part in release.split("."))
+        identifiers = tuple((1, int(part), "") if part.isdigit() else (2, 0, part) for part in pre.split(".")) \
+            if pre else ()
+        return (numbers, not pre, identifiers)
+
+    def is_prerelease(self, version: str) -> bool:
+        return "-" in version.partition("+")[0]
+
     # -- permissions ------------------------------------------------------------------------------------
     def action_for(self, request: RepoRequest) -> Action | None:
         path = request.path

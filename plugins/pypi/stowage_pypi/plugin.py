@@ -11,7 +11,7 @@ Repository layout (hosted and proxy alike, so a group finds a file at one path i
 from __future__ import annotations
 
 import re
-from typing import IO
+from typing import IO, Any
 
 import falcon
 from attrs import frozen
@@ -62,6 +62,20 @@ def _content_type(filename: str) -> str:
 
 class PypiHandler(FormatHandler):
     methods = ("GET", "HEAD", "POST")
+
+    # -- search ----------------------------------------------------------------------------------------
+    def version_key(self, version: str) -> Any:
+        """PEP 440 order (``1.0rc1`` before ``1.0``); versions PEP 440 cannot parse sort first."""
+        try:
+            return (1, Version(version))
+        except InvalidVersion:
+            return (0, super().version_key(version))
+
+    def is_prerelease(self, version: str) -> bool:
+        try:
+            return Version(version).is_prerelease
+        except InvalidVersion:
+            return False
 
     # -- reading ---------------------------------------------------------------------------------------
     def on_get(self, request: RepoRequest) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (Asset, AssetKind, BadRequest, Format, FormatHandler, RepoRequest, Repository,
+from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest, Repository,
                             RepositoryType, UploadedFile, User, WritePolicy, clean_path, hookimpl)
 
 
@@ -39,6 +39,13 @@ def content_disposition(disposition: str, filename: str) -> str:
     return value
 
 
+def raw_component(path: str) -> Component:
+    """Nexus's raw component of a file: group = its directory (``/`` for the root), name = its full path,
+    no version."""
+    directory = posixpath.dirname(path)
+    return Component(repository="", format="raw", group=f"/{directory}", name=path)
+
+
 def guess_content_type(path: str) -> str:
     return mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
 
@@ -63,6 +70,7 @@ class RawHandler(FormatHandler):
         if not content_type or content_type == "application/x-www-form-urlencoded":  # curl's default for -d
             content_type = guess_content_type(request.path)
         request.repository.store(request.path, body, length=length, content_type=content_type,
+                                 component=raw_component(request.path),
                                  attributes={"uploader": request.user.user_id if request.user else None})
         request.resp.status = falcon.HTTP_201
 
@@ -87,6 +95,7 @@ class RawHandler(FormatHandler):
             repository.check_writable(path)
             planned.append((path, upload))
         return [repository.record(path, upload.blob, content_type=guess_content_type(path),
+                                  component=raw_component(path),
                                   attributes={"uploader": user.user_id if user else None})
                 for path, upload in planned]
 
