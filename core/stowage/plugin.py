@@ -15,7 +15,7 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
+from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task, UploadField, UploadSpec
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
@@ -34,7 +34,7 @@ __all__ = [
     "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
     "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload",
     "Route", "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile",
-    "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation",
+    "UploadField", "UploadSpec", "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation",
     "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names",
     "hookimpl", "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",
 ]

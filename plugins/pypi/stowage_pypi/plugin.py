@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 from stowage.plugin import (Asset, AssetKind, BadRequest, BlobInfo, Component, DigestMismatch, Format,
                             FormatHandler, InvalidContent, MethodNotAllowed, NotFound, PendingFile, RepoRequest,
                             Repository, RepositoryType, Route, StowageError, UploadedFile, UpstreamError, User,
-                            WritePolicy, hookimpl, multipart_writers)
+                            UploadSpec, WritePolicy, hookimpl, multipart_writers)
 
 from stowage_pypi import index
 from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, CoreMetadata, DistFilename, parse_filename,
@@ -338,6 +338,7 @@ class PypiSettings:
 def stowage_register_formats() -> list[Format]:
     return [Format(name="pypi", handler=PypiHandler, default_write_policy=WritePolicy.ALLOW_ONCE,
                    settings={"pypi": PypiSettings}, answer_sections={"proxy": ("pypi",)},
+                   upload_spec=UploadSpec(),
                    expand_remote_url=expand_remote_url,
                    description="Python packages: twine upload, pip/uv install; hosted, proxy and group.")]
 

@@ -11,7 +11,8 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest, Repository,
-                            RepositoryType, UploadedFile, User, WritePolicy, clean_path, hookimpl)
+                            RepositoryType, UploadedFile, UploadField, UploadSpec, User, WritePolicy, clean_path,
+                            hookimpl)
 
 
 class ContentDisposition(enum.Enum):
@@ -120,4 +121,8 @@ def stowage_register_formats() -> list[Format]:
     return [Format(name="raw", handler=RawHandler, settings={"raw": RawSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
                    answer_sections={"hosted": ("raw",), "proxy": ("raw",), "group": ("raw",)},
+                   upload_spec=UploadSpec(
+                       component_fields=(UploadField("directory", description="Destination for uploaded files "
+                                                     "(e.g. /path/to/files/)"),),
+                       asset_fields=(UploadField("filename", description="Filename"),), multiple_upload=True),
                    description="Any file at any path; hosted, proxy and group.", usage=raw_usage)]
