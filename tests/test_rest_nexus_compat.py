@@ -280,3 +280,53 @@ def test_scripts_answer_as_a_nexus_with_scripting_disabled(app):
     assert missing.status_code == 404 and missing.json["message"]
     assert client.simulate_post(f"{V1}/script/s/run", headers=admin, body="").status_code == 404
     assert client.simulate_get(f"{V1}/script", headers=basic_auth("nobody", "x")).status_code == 401
+
+
+# -- routing rules -------------------------------------------------------------------------------------
+
+def test_routing_rules_crud_and_enforcement_on_proxies_and_groups(app, fault_upstream):
+    client, admin = app.client, app.admin
+    fault_upstream.put("com/cwiq/app.jar", b"internal")
+    fault_upstream.put("org/public/lib.jar", b"public")
+    rule = {"name": "internal-only", "description": "no public artifacts", "mode": "BLOCK",
+            "matchers": ["^/org/.*", ".*/forbidden/.*"]}
+    assert client.simulate_post(f"{V1}/routing-rules", json=rule).status_code == 401
+    assert client.simulate_post(f"{V1}/routing-rules", json=rule, headers=admin).status_code == 204
+    assert client.simulate_post(f"{V1}/routing-rules", json=rule, headers=admin).status_code == 400
+    bad = client.simulate_post(f"{V1}/routing-rules", headers=admin,
+                               json={"name": "bad", "mode": "SOMETIMES", "matchers": ["(unclosed"]})
+    assert bad.status_code == 400 and {e["id"] for e in bad.json} == {"PARAMETER mode", "PARAMETER matchers[0]"}
+    listed = client.simulate_get(f"{V1}/routing-rules", headers=admin)
+    validate(f"{V1}/routing-rules", listed.json)
+    assert listed.json == [rule]
+
+    proxy = {"name": "upstream", "online": True, "storage": {"blobStoreName": "default",
+             "strictContentTypeValidation": True}, "proxy": {"remoteUrl": fault_upstream.url,
+             "contentMaxAge": 1440, "metadataMaxAge": 1440}, "negativeCache": {"enabled": False, "timeToLive": 1},
+             "httpClient": {}, "routingRule": "nope"}
+    missing = client.simulate_post(f"{V1}/repositories/raw/proxy", json=proxy, headers=admin)
+    assert missing.status_code == 400 and missing.json[0]["id"] == "PARAMETER routingRule"
+    proxy["routingRule"] = "internal-only"
+    assert client.simulate_post(f"{V1}/repositories/raw/proxy", json=proxy, headers=admin).status_code == 201
+    got = client.simulate_get(f"{V1}/repositories/raw/proxy/upstream", headers=admin).json
+    assert got["routingRuleName"] == "internal-only" and "routingRule" not in got
+    app.create_repository(name="all", format="raw", type="group", group={"memberNames": ["files", "upstream"]})
+
+    assert client.simulate_get("/repository/upstream/com/cwiq/app.jar").text == "internal"
+    blocked = client.simulate_get("/repository/upstream/org/public/lib.jar")
+    assert blocked.status_code == 404 and "routing rule" in blocked.text
+    assert client.simulate_get("/repository/all/org/public/lib.jar").status_code == 404  # through the group
+    assert fault_upstream.count("org/public/lib.jar") == 0
+
+    # ALLOW inverts it; the change applies at once
+    rule["mode"] = "ALLOW"
+    assert client.simulate_put(f"{V1}/routing-rules/internal-only", json=rule, headers=admin).status_code == 204
+    assert client.simulate_get("/repository/upstream/org/public/lib.jar").text == "public"
+    assert client.simulate_get("/repository/upstream/com/cwiq/other.jar").status_code == 404
+
+    in_use = client.simulate_delete(f"{V1}/routing-rules/internal-only", headers=admin)
+    assert in_use.status_code == 400 and "upstream" in in_use.json["message"]
+    got.pop("routingRuleName")
+    assert client.simulate_put(f"{V1}/repositories/raw/proxy/upstream", json=got, headers=admin).status_code == 204
+    assert client.simulate_delete(f"{V1}/routing-rules/internal-only", headers=admin).status_code == 204
+    assert client.simulate_get(f"{V1}/routing-rules/internal-only", headers=admin).status_code == 404

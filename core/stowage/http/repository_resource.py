@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import falcon
 
-from stowage.errors import MethodNotAllowed
+from stowage.errors import MethodNotAllowed, NotFound
 from stowage.http.auth import authenticate
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
+from stowage.routing import routing_allows
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -42,6 +43,9 @@ class RepositorySink:
         repository = self.stowage.repository(clean_path(match.group("repo"), allow_trailing_slash=False))
         path = clean_path(match.group("rest") or "")
         handler = repository.handler
+        if not routing_allows(repository, path):
+            raise NotFound(f"{path} is blocked by routing rule {repository.config.routing_rule} of "
+                           f"repository {repository.name}")
         req.context.error_renderer = handler.render_error
         user = authenticate(req, self.stowage)
         request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository, path=path, user=user)

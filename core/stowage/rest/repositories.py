@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import falcon
 
-from stowage.errors import BadRequest, ConfigurationError, NotFound
+from stowage.errors import BadRequest, ConfigurationError, NotFound, ValidationFailed
 from stowage.http.request import external_base_url
 from stowage.models import RepositoryType
 from stowage.rest import V1
@@ -93,6 +93,14 @@ def _keep_secrets(new: dict[str, Any], old: dict[str, Any],
     return new
 
 
+def _check_routing_rule(stowage: "Stowage", config: Any) -> None:
+    from stowage.routing import NAMESPACE
+
+    if config.routing_rule and stowage.catalog.get_document(NAMESPACE, config.routing_rule) is None:
+        raise ValidationFailed(f"routingRule: no routing rule named {config.routing_rule!r}",
+                               errors=[("routingRule", f"no routing rule named {config.routing_rule!r}")])
+
+
 class RepositoriesResource:
     def __init__(self, stowage: "Stowage"):
         self.stowage = stowage
@@ -162,6 +170,7 @@ class RepositoryCreateResource:
         require_admin(req, self.stowage)
         body = self._parse(req, format_name, type_name, None)
         config = self.stowage.parse_repository(body)
+        _check_routing_rule(self.stowage, config)
         self.stowage.save_repository(config, create=True)
         resp.status = falcon.HTTP_201
 
@@ -185,6 +194,7 @@ class RepositoryCreateResource:
         require_update_fields(self.stowage, body, format_name, type_name)
         config = self.stowage.parse_repository(
             _keep_secrets(body, stored, _secret_settings(self.stowage, format_name)))
+        _check_routing_rule(self.stowage, config)
         self.stowage.save_repository(config, create=False)
         resp.status = falcon.HTTP_204
 
