@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     repositories = commands.add_parser("repositories", help="list configured repositories")
     common(repositories)
     repositories.set_defaults(func=cmd_repositories)
+    from stowage.nexus_import.command import add_parser as add_import_parser
+
+    add_import_parser(commands)
     return parser
 
 
