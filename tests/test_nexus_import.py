@@ -37,6 +37,7 @@ pypi_kit = _kit("pypi_kit", PLUGINS / "pypi" / "tests" / "pypi_kit.py")
 npm_kit = _kit("npm_kit", PLUGINS / "npm" / "tests" / "npm_kit.py")
 oci_layout = _kit("oci_layout", PLUGINS / "docker" / "tests" / "oci_layout.py")
 yum_kit = _kit("yum_conftest", PLUGINS / "yum" / "tests" / "conftest.py")
+yum_dnf = _kit("yum_dnf", PLUGINS / "yum" / "tests" / "test_yum_dnf.py")
 
 
 def _get(url: str, password: str | None = None) -> bytes:
@@ -171,8 +172,9 @@ def test_import_copies_configuration_and_content_and_resumes(source, stowage_fac
     assert inspected["Digest"] == seeded["image_digest"]
     rpm = seeded["rpm"]
     assert _get(f"{base}/repository/yum-hosted/el9/{rpm.name}") == rpm.read_bytes()
-    repodata = _get(f"{base}/repository/yum-hosted/repodata/repomd.xml").decode()
-    assert "primary" in repodata
+    yum_dnf.dnf(tmp_path, f"{base}/repository/yum-hosted/", "download", f"--destdir={tmp_path / 'dnf'}",
+                "importme")
+    assert (tmp_path / "dnf" / rpm.name).read_bytes() == rpm.read_bytes()
 
     # a second run copies nothing and reports everything as already there
     again = _import(live.url, target_live.url, tmp_path, password)
@@ -199,3 +201,46 @@ def test_import_verifies_checksums_and_reports_failures(stowage_factory, live_se
     assert "FAILED  file raw-hosted/bad.txt: sha1 of the download does not match the listing" in done.stdout
     assert _get(f"{target_live.url}/repository/raw-hosted/good.txt") == b"good"
     assert target.stowage.catalog.get_asset("raw-hosted", "bad.txt") is None
+
+
+def test_an_interrupted_import_leaves_only_whole_files_and_the_next_run_finishes(
+        stowage_factory, live_server_factory, tmp_path):
+    import signal
+    import time
+
+    source = stowage_factory(repositories=[dict(name="raw-hosted", format="raw", type="hosted")])
+    live = live_server_factory(source)
+    repository = source.stowage.repository("raw-hosted")
+    contents = {f"many/file-{n:03}.bin": (f"{n}".encode() * 20000) for n in range(120)}
+    import io
+
+    for path, body in contents.items():
+        repository.store(path, io.BytesIO(body), length=len(body))
+    target = stowage_factory()
+    target_live = live_server_factory(target)
+    secret = tmp_path / "password"
+    secret.write_text(source.admin_password)
+    command = [sys.executable, "-m", "stowage.cli", "import", "nexus", "--url", live.url, "--password-file",
+               str(secret), "--to", target_live.url, "--to-password-file", str(secret), "--no-progress",
+               "--workers", "2"]
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(True for _ in _target_assets(target)):
+        time.sleep(0.02)
+    running.send_signal(signal.SIGINT)  # as Ctrl-C does
+    out, err = running.communicate(timeout=120)
+    copied = {a.path: a for a in target.stowage.catalog.iter_assets("raw-hosted")}
+    print(f"interrupted after {len(copied)} of {len(contents)} files")
+    if len(copied) < len(contents):  # the signal landed mid-copy (the usual case)
+        assert running.returncode == 1 and "interrupted" in out, out + err
+    for path, asset in copied.items():  # whatever is there is whole
+        assert asset.blob_sha256 == hashlib.sha256(contents[path]).hexdigest()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {a.path for a in target.stowage.catalog.iter_assets("raw-hosted")} == set(contents)
+
+
+def _target_assets(test_stowage):
+    if test_stowage.stowage.catalog.get_repository("raw-hosted") is None:
+        return iter(())
+    return iter(test_stowage.stowage.catalog.list_assets("raw-hosted", limit=1).items)
