@@ -244,3 +244,49 @@ def _target_assets(test_stowage):
     if test_stowage.stowage.catalog.get_repository("raw-hosted") is None:
         return iter(())
     return iter(test_stowage.stowage.catalog.list_assets("raw-hosted", limit=1).items)
+
+
+RECORDED = Path(__file__).parent / "nexus" / "recorded"
+
+
+def test_import_from_recorded_nexus_answers(fault_upstream, stowage_factory, live_server_factory, tmp_path):
+    """What Nexus answers and Stowage never produces: nulls everywhere, an S3 blob store, a maven
+    repository, cleanup policies, LDAP; served as recorded by a plain HTTP server."""
+    nexus = fault_upstream
+    payload = b"zip contents"
+    digests = {name: hashlib.new(name, payload).hexdigest() for name in ("sha1", "sha256", "sha512", "md5")}
+    assets = (RECORDED / "assets-releases.json").read_text().replace("DOWNLOAD_BASE", nexus.url)
+    for name, value in digests.items():
+        assets = assets.replace(f'"{name.upper()}"', f'"{value}"')
+    served = {"repositorySettings": "repositorySettings.json", "blobstores": "blobstores.json",
+              "routing-rules": "routing-rules.json", "cleanup-policies": "cleanup-policies.json",
+              "security/roles": "roles.json", "security/users": "users.json",
+              "security/anonymous": "anonymous.json", "security/ldap": "ldap.json"}
+    for path, file in served.items():
+        nexus.put(f"service/rest/v1/{path}", (RECORDED / file).read_bytes(), content_type="application/json")
+    nexus.put("service/rest/v1/assets", assets.encode(), content_type="application/json")
+    nexus.put("service/rest/v1/blobstores/file/default", b'{"path": "default", "softQuota": null}',
+              content_type="application/json")
+    nexus.put("repository/releases/app/1.0/app.zip", payload, content_type="application/zip")
+
+    target = stowage_factory()
+    target_live = live_server_factory(target)
+    done = _import(nexus.url, target_live.url, tmp_path, target.admin_password)
+    report = done.stdout
+    assert done.returncode == 0, report + done.stderr
+    stowage = target.stowage
+    assert stowage.repository("releases").config.storage.blob_store_name == "s3-store"
+    assert "blob store s3-store is S3 on the source; created as a File store" in report
+    npmjs = stowage.repository("npmjs").config
+    assert npmjs.routing_rule == "only-scoped" and npmjs.http_client.authentication.username == "robot"
+    assert "proxy npmjs: the remote's credentials are not readable through REST" in report
+    assert stowage.repository("hub").config.section("dockerProxy").index_type.value == "HUB"
+    assert stowage.repository("everything").config.group.member_names == ("releases",)
+    assert "format 'maven2' is not installed" in report, report
+    assert stowage.catalog.get_repository("maven-central") is None
+    assert stowage.security.get_user("jane").status == "changepassword"
+    assert "jane" in report.split("users created without a password")[1]
+    assert stowage.security.anonymous_access is False
+    assert _get(f"{target_live.url}/repository/releases/app/1.0/app.zip", target.admin_password) == payload
+    asset = stowage.catalog.get_asset("releases", "app/1.0/app.zip")
+    assert asset.content_type == "application/zip"
