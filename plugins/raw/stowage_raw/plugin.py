@@ -11,8 +11,8 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest, Repository,
-                            RepositoryType, UploadedFile, UploadField, UploadSpec, User, WritePolicy, clean_path,
-                            hookimpl)
+                            RepositoryType, Stowage, Task, UploadedFile, UploadField, UploadSpec, User,
+                            WritePolicy, clean_path, hookimpl)
 
 
 class ContentDisposition(enum.Enum):
@@ -101,6 +101,25 @@ class RawHandler(FormatHandler):
                 for path, upload in planned]
 
 
+def add_missing_components(stowage: Stowage) -> str:
+    """The ``raw.components`` task: give raw files stored before raw components existed their component."""
+    import attrs
+
+    added = 0
+    for repository in stowage.repositories():
+        if repository.format_name != "raw" or repository.type is not RepositoryType.HOSTED:
+            continue
+        for asset in list(stowage.catalog.iter_assets(repository.name)):
+            if asset.component_id is not None:
+                continue
+            with stowage.catalog.transaction():
+                component = stowage.catalog.ensure_component(
+                    attrs.evolve(raw_component(asset.path), repository=repository.name))
+                stowage.catalog.update_asset(attrs.evolve(asset, component_id=component.id))
+            added += 1
+    return f"components added for {added} raw file(s)"
+
+
 def raw_usage(repository: Repository, base_url: str) -> str:
     """The web UI's "how to use" text: curl downloads, and uploads for hosted repositories."""
     url = f"{base_url}/repository/{repository.name}"
@@ -114,6 +133,12 @@ def raw_usage(repository: Repository, base_url: str) -> str:
                   f"     '{base_url}/service/rest/v1/components?repository={repository.name}'",
                   "", "# delete", f"curl -fu <user> -X DELETE {url}/<directory>/<file>"]
     return "\n".join(lines)
+
+
+@hookimpl
+def stowage_register_tasks() -> list[Task]:
+    return [Task(type="raw.components", name="Add Nexus-style components to raw files stored without one",
+                 run=add_missing_components)]
 
 
 @hookimpl
