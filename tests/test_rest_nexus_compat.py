@@ -330,3 +330,22 @@ def test_routing_rules_crud_and_enforcement_on_proxies_and_groups(app, fault_ups
     assert client.simulate_put(f"{V1}/repositories/raw/proxy/upstream", json=got, headers=admin).status_code == 204
     assert client.simulate_delete(f"{V1}/routing-rules/internal-only", headers=admin).status_code == 204
     assert client.simulate_get(f"{V1}/routing-rules/internal-only", headers=admin).status_code == 404
+
+
+def test_large_blobs_get_the_same_checksums_from_the_helper_thread(app):
+    import os
+    import threading
+
+    from stowage.blobstore.base import INLINE_DIGEST_BYTES
+
+    body = os.urandom(INLINE_DIGEST_BYTES * 2 + 12345)
+    store = app.stowage.repository("files").blob_store
+    with store.writer() as writer:
+        for start in range(0, len(body), 1 << 20):
+            writer.write(body[start:start + (1 << 20)])
+        info = writer.commit()
+    assert info.digests == {name: hashlib.new(name, body).hexdigest() for name in ("md5", "sha1", "sha256", "sha512")}
+    with store.writer() as abandoned:  # aborted half-way: its helper thread ends too
+        for start in range(0, len(body), 1 << 20):
+            abandoned.write(body[start:start + (1 << 20)])
+    assert not [t for t in threading.enumerate() if t.name == "blob-digests"]
