@@ -349,3 +349,10 @@ def test_large_blobs_get_the_same_checksums_from_the_helper_thread(app):
         for start in range(0, len(body), 1 << 20):
             abandoned.write(body[start:start + (1 << 20)])
     assert not [t for t in threading.enumerate() if t.name == "blob-digests"]
+
+
+def test_the_search_page_takes_nexus_parameters_too(app):
+    _put(app, "lib", b"x")
+    page = app.client.simulate_get("/search", params={"name": "lib", "docker.imageName": "other", "sha1": "0" * 40},
+                                   headers=app.admin)
+    assert page.status_code == 200

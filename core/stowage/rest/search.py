@@ -92,9 +92,19 @@ def search_filters(req: falcon.Request) -> dict[str, Any]:
             filters["attributes"][target.partition(":")[2]] = value
         elif filters[target] is None:
             filters[target] = value
-        elif filters[target] != value:
-            filters["nothing"] = True  # e.g. name=a&docker.imageName=b: nothing can match both
     return filters
+
+
+def _contradictory(req: falcon.Request) -> bool:
+    """``name=a&docker.imageName=b``: a field asked for with two different values matches nothing."""
+    for param, (target, _) in _FORMAT_PARAMS.items():
+        value = req.get_param(param)
+        if value is None or target.startswith("attribute:"):
+            continue
+        same = [req.get_param(other) for other, (field, _) in _FORMAT_PARAMS.items() if field == target]
+        if req.get_param(target) not in (None, value) or any(v not in (None, value) for v in same):
+            return True
+    return False
 
 
 def _implied_formats(req: falcon.Request) -> set[str]:
@@ -123,7 +133,7 @@ def search(req: falcon.Request, stowage: "Stowage", *, assets: bool, limit: int 
         repositories = {name: fmt for name, fmt in repositories.items() if fmt in implied}
     filters = search_filters(req)
     prerelease = _prerelease(req)
-    if not repositories or filters.pop("nothing", False):
+    if not repositories or _contradictory(req):
         return repositories, Page([], None)
     run = stowage.catalog.search_assets if assets else stowage.catalog.search_components
     if filters["sort"] != "version" and prerelease is None:
