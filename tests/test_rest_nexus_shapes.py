@@ -195,3 +195,29 @@ def test_errors_under_service_rest_are_json_with_a_message(app):
     assert unauthorised.status_code == 401 and unauthorised.json["message"]
     not_allowed = app.client.simulate_request("PATCH", f"{V1}/repositories")
     assert not_allowed.status_code == 405 and not_allowed.json["message"]
+
+
+def test_any_case_of_an_enum_round_trips_in_its_spelling(stowage_app):
+    """Property: whatever case a client sends an enum in, the stored configuration answers it back so,
+    and it means the same member."""
+    from hypothesis import given, settings, strategies as st
+
+    stowage = stowage_app.stowage
+
+    @settings(max_examples=60, deadline=None)
+    @given(policy=st.sampled_from(["ALLOW", "ALLOW_ONCE", "DENY"]), disposition=st.sampled_from(["INLINE", "ATTACHMENT"]),
+           flips=st.lists(st.booleans(), min_size=12, max_size=12))
+    def check(policy, disposition, flips):
+        def spell(word):
+            return "".join(c.lower() if flip else c for c, flip in zip(word, flips + [False] * len(word)))
+
+        sent = {"name": "r", "format": "raw", "type": "hosted",
+                "storage": {"writePolicy": spell(policy)}, "raw": {"contentDisposition": spell(disposition)}}
+        config = stowage.parse_repository(dict(sent))
+        assert config.storage.write_policy.value == policy
+        again = stowage.parse_repository(stowage.converter.unstructure(config))
+        document = stowage.converter.unstructure(again)
+        assert document["storage"]["writePolicy"] == spell(policy)
+        assert document["raw"]["contentDisposition"] == spell(disposition)
+
+    check()
