@@ -37,7 +37,8 @@ def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: fal
         return
     message = error.description or (f"no such endpoint: {req.method} {req.path}" if error.status_code == 404
                                     else error.title or "error")
-    code = "NOT_FOUND" if error.status_code == 404 else str(error.title or error.status).upper().replace(" ", "_")
+    # "405 Method Not Allowed" -> METHOD_NOT_ALLOWED, like the codes of Stowage's own errors
+    code = (error.title or "").lstrip("0123456789 ").upper().replace(" ", "_") or f"HTTP_{error.status_code}"
     resp.content_type = "application/json"
     resp.data = json.dumps({"code": code, "message": message}).encode()
 

@@ -49,7 +49,8 @@ class ReadOnlyMiddleware:
             return
         state = read_only_state(self.stowage)
         if state is not None:
-            raise SystemReadOnly(f"Nexus Repository is in read-only mode: {state.get('summaryReason', '')}".rstrip(": "),
+            raise SystemReadOnly(f"the server is in read-only mode ({state.get('summaryReason') or 'frozen'}); "
+                                 f"writes are refused until an administrator releases it",
                                  headers={"Retry-After": "60"})
 
 
