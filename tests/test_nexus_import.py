@@ -271,8 +271,9 @@ def test_import_from_recorded_nexus_answers(fault_upstream, stowage_factory, liv
 
     target = stowage_factory()
     target_live = live_server_factory(target)
-    done = _import(nexus.url, target_live.url, tmp_path, target.admin_password)
+    done = _import(nexus.url, target_live.url, tmp_path, target.admin_password, "--progress")
     report = done.stdout
+    assert "releases" in done.stderr  # rich's per-repository progress line
     assert done.returncode == 0, report + done.stderr
     stowage = target.stowage
     assert stowage.repository("releases").config.storage.blob_store_name == "s3-store"

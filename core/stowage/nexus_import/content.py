@@ -42,18 +42,22 @@ def _wanted(fmt: str, path: str) -> bool:
 
 
 class Progress:
-    """Per-repository progress through a well-kept library (rich); silent when ``enabled`` is False."""
+    """Per repository: files done / total, bytes, rate and ETA, drawn by a well-kept library (rich) on
+    stderr; nothing when ``enabled`` is False."""
 
     def __init__(self, enabled: bool):
         self._progress = None
         if enabled:
-            from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as Bar,
-                                       TextColumn, TimeRemainingColumn, TransferSpeedColumn)
+            from rich.console import Console
+            from rich.progress import (BarColumn, DownloadColumn, Progress as Bar, TextColumn,
+                                       TimeRemainingColumn, TransferSpeedColumn)
 
-            self._progress = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+            # stderr: stdout carries the report, which scripts may read
+            self._progress = Bar(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.fields[files]}/{task.fields[of]} files"), DownloadColumn(),
+                                 TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
         self._lock = threading.Lock()
-        self._bytes: dict[Any, int] = {}
+        self._files: dict[Any, int] = {}
 
     def __enter__(self) -> "Progress":
         if self._progress is not None:
@@ -67,14 +71,14 @@ class Progress:
     def add(self, name: str, files: int, size: int) -> Any:
         if self._progress is None:
             return name
-        return self._progress.add_task(name, total=files)
+        return self._progress.add_task(name, total=size or None, files=0, of=files)
 
     def done(self, task: Any, size: int) -> None:
-        if self._progress is not None:
-            with self._lock:
-                self._progress.advance(task, 1)
-                self._bytes[task] = self._bytes.get(task, 0) + size
-                self._progress.update(task, completed_bytes=self._bytes[task])
+        if self._progress is None:
+            return
+        with self._lock:
+            self._files[task] = self._files.get(task, 0) + 1
+            self._progress.update(task, advance=size, files=self._files[task])
 
 
 class ContentCopier:
