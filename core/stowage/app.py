@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 import falcon
 
 from stowage.errors import ConfigurationError
+from stowage.http.anonymous import AnonymousGate
+from stowage.http.csrf import CsrfMiddleware
 from stowage.http.errors import install_error_handlers
 from stowage.http.repository_resource import RepositorySink
 from stowage.pluginmanager import PluginManager, make_plugin_manager
@@ -71,8 +73,8 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.http.requester import RequesterMiddleware
     from stowage.rest.read_only import ReadOnlyMiddleware
 
-    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage),
-                                 ReadOnlyMiddleware(stowage)])
+    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage), CsrfMiddleware(stowage),
+                                 AnonymousGate(stowage), ReadOnlyMiddleware(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

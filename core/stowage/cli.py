@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Sequence
 
+from stowage.data_permissions import restrict_umask
 from stowage.errors import StowageError
 
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    restrict_umask()  # the catalog, secrets and blobs are created readable by this user alone
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress warns "Task queue depth is N" for every request that waits for a free thread: one log line
     # per request exactly when the server is busiest. Queueing is normal backpressure here, not an error.

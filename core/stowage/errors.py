@@ -78,6 +78,10 @@ class PayloadTooLarge(StowageError):
     code, status = "PAYLOAD_TOO_LARGE", 413
 
 
+class UnsupportedMediaType(StowageError):
+    code, status = "UNSUPPORTED_MEDIA_TYPE", 415
+
+
 class RangeNotSatisfiable(StowageError):
     code, status = "RANGE_NOT_SATISFIABLE", 416
 

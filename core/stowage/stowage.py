@@ -17,6 +17,7 @@ import cattrs
 
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
+from stowage.data_permissions import warn_if_open
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
@@ -46,7 +47,8 @@ class Stowage:
         self.plugins = plugins
         self.converter: cattrs.Converter = make_converter(plugins.formats)
         self.node_id = f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
-        settings.data_path.mkdir(parents=True, exist_ok=True)
+        settings.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        warn_if_open(settings.data_path)
         catalog = plugins.hook.stowage_catalog(settings=settings)
         if catalog is None:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")

@@ -8,7 +8,10 @@ own app and serve the inherited socket. Everything they must agree on is in the 
 
 SIGTERM or SIGINT to the parent is passed to every worker, which finishes its running requests and
 exits; the parent exits when they all have. A worker that dies is replaced, unless it dies within
-seconds of starting (a broken configuration must not become a fork loop).
+seconds of starting (a broken configuration must not become a fork loop). A parent that dies without
+passing anything on (``kill -9``, an OOM kill) takes its workers with it: the kernel sends each one
+SIGTERM (``PR_SET_PDEATHSIG``; elsewhere a thread notices the new parent), so no orphan keeps the ports
+and a restart can bind them again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from typing import Any, Callable, Mapping
 
@@ -27,7 +31,35 @@ log = logging.getLogger(__name__)
 MIN_UPTIME_SECONDS = 5.0
 
 
+#: how often a worker without ``PR_SET_PDEATHSIG`` checks that its parent is alive.
+PARENT_POLL_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this process when ``parent`` dies (a worker then drains and exits as on a normal stop)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        registered = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        registered = False  # not Linux
+    if registered:
+        if os.getppid() != parent:  # it died between fork() and prctl(): the signal will never come
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stowage-parent-watch", daemon=True).start()
+
+
 def _fork(target: Callable[[], int]) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
@@ -35,6 +67,7 @@ def _fork(target: Callable[[], int]) -> int:
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with_parent(parent)
         code = target()
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1

@@ -1,6 +1,10 @@
 """Serving stored content: ETag / If-None-Match, Last-Modified, single Range, HEAD, exact length.
 
 Bodies are handed to the server as open files so waitress streams them without a worker thread.
+
+Every response that carries stored, proxied or generated repository content goes through
+:func:`protect_content`: whoever may push is hostile, and the bytes are served from the web UI's own
+origin, so the browser must never run them (docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ if TYPE_CHECKING:
     from stowage.proxy_flight import InFlightAsset
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+#: The policy of every content response: an HTML or SVG body renders (at most) as an inert document in a
+#: unique opaque origin; no script runs, no request leaves it, it cannot reach the UI's cookies or API.
+#: Images, text and PDFs still display (Chromium's PDF viewer works in a sandboxed top-level document).
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+
+
+def protect_content(resp: falcon.Response) -> None:
+    """Forbid the browser to sniff a type or to run the body as active content in Stowage's origin."""
+    resp.set_header("X-Content-Type-Options", "nosniff")
+    resp.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -70,6 +85,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size: int, content_type: str,
                  opener: Callable[[], IO[bytes]], last_modified: float | None = None) -> None:
     """Answer a GET or HEAD for a stored body with conditional and range support."""
+    protect_content(resp)
     resp.set_header("ETag", f'"{etag}"')
     resp.set_header("Accept-Ranges", "bytes")
     if last_modified:
@@ -144,8 +160,26 @@ class BoundedReader:
 STALE_WARNING = '110 - "Response is Stale"'
 
 
+#: stored types a browser would run as a document (scripts, or markup that can hold them).
+ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
+                          "text/xsl", "application/xslt+xml", "text/javascript", "application/javascript",
+                          "application/x-javascript", "application/ecmascript", "text/ecmascript",
+                          "multipart/x-mixed-replace", "application/x-shockwave-flash"})
+
+
+def served_type(recorded: str) -> str:
+    """The type to serve an asset as when its format chose none: the recorded one (which may come from a
+    remote or an uploader), unless a browser would run it as a document."""
+    media_type = recorded.split(";")[0].strip().lower()
+    if not media_type or media_type in ACTIVE_TYPES or media_type.endswith(("+xml", "/xml")):
+        return "application/octet-stream"
+    return recorded
+
+
 def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener: Callable[[], IO[bytes]],
                *, content_type: str | None = None) -> None:
+    """Send an asset as ``content_type`` (the format's choice) or, without one, as :func:`served_type` of
+    the type recorded with it."""
     from stowage.proxy_flight import InFlightAsset
 
     if asset.cache_status:
@@ -155,8 +189,9 @@ def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener:
     if isinstance(asset, InFlightAsset):
         send_in_flight(req, resp, asset, content_type=content_type)
         return
-    send_content(req, resp, etag=asset.etag, size=asset.size, content_type=content_type or asset.content_type,
-                 opener=opener, last_modified=asset.last_updated or None)
+    send_content(req, resp, etag=asset.etag, size=asset.size,
+                 content_type=content_type or served_type(asset.content_type), opener=opener,
+                 last_modified=asset.last_updated or None)
 
 
 def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightAsset", *,
@@ -174,10 +209,11 @@ def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightA
         if not flight.committed or committed is None or flight.open_committed is None:
             raise flight.error or UpstreamError(f"{asset.path}: the download from the remote failed")
         send_content(req, resp, etag=committed.etag, size=committed.size,
-                     content_type=content_type or committed.content_type, opener=flight.open_committed,
+                     content_type=content_type or served_type(committed.content_type), opener=flight.open_committed,
                      last_modified=committed.last_updated or None)
         return
-    resp.content_type = content_type or asset.content_type
+    resp.content_type = content_type or served_type(asset.content_type)
+    protect_content(resp)
     if asset.size is not None:
         resp.content_length = asset.size
     if req.method == "HEAD":

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING
 
 import falcon
 
-from stowage.errors import MethodNotAllowed, NotFound
-from stowage.http.auth import authenticate
+from stowage.errors import MethodNotAllowed, NotFound, RepositoryNotFound, Unauthorized
+from stowage.http.auth import BASIC_CHALLENGE, authenticate
+from stowage.http.content import protect_content
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
 from stowage.routing import routing_allows
 
 if TYPE_CHECKING:
+    from stowage.repository import Repository
+    from stowage.security import User
     from stowage.stowage import Stowage
 
 PREFIX = re.compile(r"^/repository/(?P<repo>[^/]+)(?:/(?P<rest>.*))?$")
@@ -37,17 +40,16 @@ class RepositorySink:
         self.stowage = stowage
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+        # Every answer here may carry repository bytes (formats that set a body themselves included).
+        protect_content(resp)
         match = PREFIX.match(raw_path(req))
         if match is None:
             raise falcon.HTTPNotFound()
-        repository = self.stowage.repository(clean_path(match.group("repo"), allow_trailing_slash=False))
+        user = authenticate(req, self.stowage)
+        repository = find_repository(self.stowage, match.group("repo"), user)
         path = clean_path(match.group("rest") or "")
         handler = repository.handler
-        if not routing_allows(repository, path):
-            raise NotFound(f"{path} is blocked by routing rule {repository.config.routing_rule} of "
-                           f"repository {repository.name}")
         req.context.error_renderer = handler.render_error
-        user = authenticate(req, self.stowage)
         request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository, path=path, user=user)
         req.context.repo_request = request
         method = req.method.upper()
@@ -57,4 +59,20 @@ class RepositorySink:
         action = handler.action_for(request)
         if action is not None:
             request.require(action)
+        # after the permission check: a caller who may not read learns nothing about the rule
+        if not routing_allows(repository, path):
+            raise NotFound(f"{path} is blocked by routing rule {repository.config.routing_rule} of "
+                           f"repository {repository.name}")
         responder(request)
+
+
+def find_repository(stowage: "Stowage", name: str, user: "User | None", *,
+                    challenge: str = BASIC_CHALLENGE) -> "Repository":
+    """The repository ``name``; with anonymous access off, an anonymous caller gets the same 401 whether
+    it exists or not (a 404 would tell strangers which repositories exist)."""
+    try:
+        return stowage.repository(clean_path(name, allow_trailing_slash=False))
+    except RepositoryNotFound:
+        if user is None and not stowage.security.anonymous_access:
+            raise Unauthorized("authentication required", headers={"WWW-Authenticate": challenge}) from None
+        raise

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import falcon
 
-from stowage.errors import BadRequest, Forbidden, Unauthorized
+from stowage.errors import BadRequest, Forbidden, Unauthorized, UnsupportedMediaType
 from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.security import Action, User
 
@@ -38,8 +38,18 @@ def can_read(req: falcon.Request, stowage: "Stowage", repository: "Repository") 
     return bool(stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=Action.READ))
 
 
+def require_json(req: falcon.Request) -> None:
+    """A JSON endpoint reads only a body declared as JSON: a form or ``text/plain`` body is what a page of
+    another site can make a browser send without asking (CSRF), so it is refused, never parsed."""
+    media_type = (req.content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json), "
+                                   f"not {media_type or 'undeclared'}")
+
+
 def json_object(req: falcon.Request) -> dict[str, Any]:
-    """The request's JSON body, which must be an object; a clear 400 otherwise."""
+    """The request's JSON body, which must be an object; a clear 400 otherwise (415 when not JSON)."""
+    require_json(req)
     try:
         body = req.get_media()
     except falcon.MediaNotFoundError:

@@ -16,6 +16,7 @@ import falcon
 
 from stowage.errors import StowageError
 from stowage.http.auth import authenticate
+from stowage.http.csrf import issue_csrf_cookie
 from stowage.http.request import external_base_url
 from stowage.ui import static
 
@@ -146,6 +147,7 @@ class HtmlErrors:
 def start(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site:
     """Every UI handler's first line: errors from here on render as HTML pages."""
     req.context.error_renderer = HtmlErrors(req, stowage)
+    issue_csrf_cookie(req, resp)  # our own pages' scripts send it back as the NX-ANTI-CSRF-TOKEN header
     resp.set_header("Content-Security-Policy", CSP)
     resp.set_header("X-Content-Type-Options", "nosniff")
     return Site(req, stowage)

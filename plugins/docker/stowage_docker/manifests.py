@@ -71,6 +71,11 @@ def parse(body: bytes, content_type: str | None) -> Manifest:
         media_type = OCI_INDEX if "manifests" in document else OCI_MANIFEST
     if declared and header and header not in ("application/json", "application/octet-stream") and declared != header:
         raise manifest_invalid(f"mediaType {declared!r} does not match Content-Type {header!r}")
+    if media_type not in MANIFESTS:
+        # The media type is what a GET answers as Content-Type: only the manifest types are ever served,
+        # never one an uploader chose (text/html made a manifest a stored XSS in the UI's origin).
+        raise manifest_invalid(f"unsupported manifest media type {media_type!r}; use one of "
+                               f"{', '.join(MANIFESTS)}")
     if document.get("schemaVersion") != 2:
         raise manifest_invalid("schemaVersion must be 2")
 

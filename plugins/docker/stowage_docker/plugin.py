@@ -20,8 +20,9 @@ from stowage.plugin import (Action, Asset, AssetKind, Format, FormatHandler, Not
                             hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
-from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, authenticate_request, challenge,
-                                     image_names, serve_base, serve_token)
+from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, anonymous_challenge,
+                                     authenticate_request, challenge, check_access, image_names, serve_base,
+                                     serve_token)
 
 
 def _v1_disabled(instance: Any, attribute: Any, value: bool) -> None:
@@ -86,6 +87,7 @@ class DockerHandler(FormatHandler):
                 raise RegistryError("NOT_FOUND", "docker repositories serve the registry API under v2/",
                                     status=404)
             if path == "v2/_catalog":
+                check_access(request, target, None, Action.READ)
                 return serve_catalog(request, target, [request.repository])
             Registry(request, target).serve(path[3:])
         except StowageError as error:
@@ -169,25 +171,37 @@ class V2Resource:
         user = authenticate_request(req, self.stowage, repository, target)
         if rest == "":
             return serve_base(user, resp, repository, target)
+        anonymous = user is None or tokens.is_anonymous(user)
         if repository is None:
             if rest == "_catalog":
+                if anonymous and not self.stowage.security.anonymous_access:
+                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
+                                        headers={"WWW-Authenticate": challenge(None, target)})
+                # Only the images of repositories the caller may read (browse) are listed.
                 readable = [r for r in self.stowage.repositories() if r.format_name == "docker"
                             and self.stowage.plugins.hook.stowage_permission(
-                                user=None if tokens.is_anonymous(user) else user, repository=r,
-                                action=Action.READ)]
+                                user=None if anonymous else user, repository=r, action=Action.READ)]
                 anchor = _any_docker(self.stowage)
                 request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=anchor, path="v2/_catalog",
                                       user=user)
                 return serve_catalog(request, Target(root=f"{base}/v2", token_url=target.token_url,
                                                      name_prefix="-"), readable)
             repo_name, _, v2path = rest.partition("/")
-            repository = self._docker_repository(repo_name)
             target = Target(root=f"{base}/v2/{repo_name}", token_url=f"{base}/v2/token",
                             name_prefix=f"{repo_name}/")
+            try:
+                repository = self._docker_repository(repo_name)
+            except RegistryError:
+                if anonymous and not self.stowage.security.anonymous_access:
+                    # the same answer as for a repository that exists: strangers learn no names
+                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401, headers={
+                        "WWW-Authenticate": anonymous_challenge(target, v2path, req.method)}) from None
+                raise
         request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository,
                               path=f"v2/{v2path}", user=user)
         req.context.repo_request = request
         if v2path == "_catalog":
+            check_access(request, target, None, Action.READ)
             return serve_catalog(request, target, [repository])
         Registry(request, target).serve(v2path)
 

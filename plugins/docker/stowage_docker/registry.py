@@ -99,6 +99,17 @@ def check_access(request: RepoRequest, target: Target, name: str | None, action:
                         status=403)
 
 
+def anonymous_challenge(target: Target, v2path: str, method: str) -> str:
+    """The challenge :meth:`Registry.serve` would send an anonymous caller for ``v2path`` (for answering a
+    missing repository exactly like an existing one)."""
+    for _, pattern in _ROUTES:
+        match = pattern.match(v2path)
+        if match is not None and manifests.NAME.match(match.group("name")):
+            return challenge(None, target, match.group("name"),
+                             "pull" if method in ("GET", "HEAD") else "pull,push")
+    return challenge(None, target)
+
+
 def authenticate_request(req: falcon.Request, stowage: Any, repository: Repository | None, target: Target) -> Any:
     return authenticate(req, stowage, challenge=challenge(repository, target))
 
@@ -646,16 +657,22 @@ def image_names(repositories: Iterable[Repository]) -> set[str]:
 
 
 def media_type_of(repository: Repository, asset: Asset) -> str:
+    """The manifest media type to serve ``asset`` as: always one of :data:`manifests.MANIFESTS`, whatever
+    type a remote or an older push recorded."""
     if asset.content_type in manifests.MANIFESTS:
         return asset.content_type
     declared = asset.attributes.get("mediaType")
-    if declared:
+    if declared in manifests.MANIFESTS:
         return declared
     with repository.open(asset) as stream:
         try:
-            return json.loads(stream.read(manifests.MAX_MANIFEST_BYTES)).get("mediaType") or asset.content_type
-        except (ValueError, AttributeError):
-            return asset.content_type
+            document = json.loads(stream.read(manifests.MAX_MANIFEST_BYTES))
+        except ValueError:
+            document = None
+    found = document.get("mediaType") if isinstance(document, dict) else None
+    if found in manifests.MANIFESTS:
+        return found
+    return manifests.OCI_INDEX if isinstance(document, dict) and "manifests" in document else manifests.OCI_MANIFEST
 
 
 def accepted_types(req: falcon.Request) -> list[str]:

@@ -48,7 +48,24 @@ def raw_component(path: str) -> Component:
 
 
 def guess_content_type(path: str) -> str:
+    """The type a raw file is served as, from its name alone (an uploader's ``Content-Type`` is ignored:
+    the server chooses what a browser may render)."""
     return mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
+
+
+#: what ``contentDisposition = INLINE`` shows in the browser, always under core's sandboxing content
+#: headers (an SVG's scripts never run). HTML, XML and everything else stay attachments: documents that
+#: could phish in the server's origin even without scripts.
+INLINE_TYPES = frozenset({"text/plain", "text/csv", "text/markdown", "application/pdf", "application/json",
+                          "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp",
+                          "image/svg+xml",
+                          "image/x-icon", "image/vnd.microsoft.icon", "video/mp4", "video/webm",
+                          "audio/mpeg", "audio/ogg", "audio/wav"})
+
+
+def disposition_for(settings: RawSettings, content_type: str) -> str:
+    inline = settings.content_disposition is ContentDisposition.INLINE and content_type in INLINE_TYPES
+    return "inline" if inline else "attachment"
 
 
 class RawHandler(FormatHandler):
@@ -59,18 +76,16 @@ class RawHandler(FormatHandler):
             raise falcon.HTTPFound(f"/service/rest/repository/browse/{request.repository.name}/{request.path.lstrip('/')}")
         asset = request.repository.resolve(request.path, AssetKind.CONTENT, stream=True)
         settings = request.repository.config.section("raw") or RawSettings()
-        disposition = "inline" if settings.content_disposition is ContentDisposition.INLINE else "attachment"
-        request.resp.set_header("Content-Disposition", content_disposition(disposition, posixpath.basename(asset.path)))
-        request.send_asset(asset)
+        content_type = guess_content_type(asset.path)
+        request.resp.set_header("Content-Disposition", content_disposition(
+            disposition_for(settings, content_type), posixpath.basename(asset.path)))
+        request.send_asset(asset, content_type=content_type)
 
     def on_put(self, request: RepoRequest) -> None:
         if not request.path or request.path.endswith("/"):
             raise BadRequest("PUT needs a file path, not a directory")
         body, length = request.require_body()
-        content_type = request.header("Content-Type")
-        if not content_type or content_type == "application/x-www-form-urlencoded":  # curl's default for -d
-            content_type = guess_content_type(request.path)
-        request.repository.store(request.path, body, length=length, content_type=content_type,
+        request.repository.store(request.path, body, length=length, content_type=guess_content_type(request.path),
                                  component=raw_component(request.path),
                                  attributes={"uploader": request.user.user_id if request.user else None})
         request.resp.status = falcon.HTTP_201
