@@ -48,7 +48,7 @@ class StorageSettings:
     strict_content_type_validation: bool = True
     #: hosted only; None means the format's default (ALLOW_ONCE, or ALLOW for docker as in Nexus).
     write_policy: WritePolicy | None = None
-    #: Nexus (docker hosted): allow redeploying the ``latest`` tag under ALLOW_ONCE. Stored and returned.
+    #: Nexus (docker hosted): under ALLOW_ONCE, the ``latest`` tag may still be moved to another image.
     latest_policy: bool | None = None
 
 

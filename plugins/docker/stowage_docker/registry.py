@@ -465,7 +465,9 @@ class Registry:
                 raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {child} (referenced by the index; "
                                     f"push it to {name} first)", status=400, detail={"digest": child})
         tag_path = None if manifests.is_digest(reference) else manifest_path(name, reference)
-        if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE:
+        # Nexus's storage.latestPolicy: under ALLOW_ONCE, the tag "latest" may still be moved.
+        latest_moves = reference == "latest" and bool(self.repository.config.storage.latest_policy)
+        if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE and not latest_moves:
             current = self.catalog.get_asset(self.repository.name, tag_path)
             if current is not None and current.blob_sha256 != blob.sha256:
                 raise RegistryError("DENIED", f"Repository does not allow updating assets: {self.repository.name} "
