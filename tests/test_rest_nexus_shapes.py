@@ -22,6 +22,7 @@ OVERRIDES = {
     "retries": 1, "contentMaxAge": 60, "metadataMaxAge": 30, "timeToLive": 15, "foreignLayerUrlWhitelist":
     ["https://foreign.example/.*"], "indexUrl": "https://index.example/", "keypair": None, "passphrase": None,
     "routingRule": None, "bearerToken": None, "password": None, "blobStoreName": "default",
+    "policyNames": ["old-builds"],
 }
 
 
@@ -66,6 +67,9 @@ def _subset(sent: Any, got: Any, where: str = "$") -> list[str]:
 
 @pytest.fixture
 def app(stowage_app):
+    policy = stowage_app.client.simulate_post(f"{V1}/cleanup-policies", headers=stowage_app.admin, json={
+        "name": "old-builds", "format": "*", "criteriaLastBlobUpdated": 90})
+    assert policy.status_code in (200, 201, 204), policy.text
     base = {"name": "base", "online": True, "storage": {"blobStoreName": "default",
             "strictContentTypeValidation": True, "writePolicy": "ALLOW"}}
     for format_name in FORMATS:

@@ -34,9 +34,27 @@ def create_stowage(settings: ServerSettings | None = None, plugins: PluginManage
         generated = stowage.security.bootstrap_admin(settings.data_path)
     if generated:
         log.warning("created user admin; its password is in %s", settings.data_path / "admin.password")
+    apply_cleanup_policies(stowage, config.cleanup_policies)
     apply_repositories(stowage, config.repositories)
     plugins.hook.stowage_app_started(stowage=stowage)
     return stowage
+
+
+def apply_cleanup_policies(stowage: Stowage, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Create or update each ``[[cleanupPolicies]]`` entry (before the repositories that name them)."""
+    from stowage.cleanup_policies import CleanupPolicies
+    from stowage.errors import BadRequest
+
+    policies = CleanupPolicies.of(stowage)
+    for i, entry in enumerate(entries):
+        if entry.get("format") != "*" and entry.get("format") not in stowage.plugins.formats:
+            log.warning("cleanupPolicies[%s] %s: format %r is not installed; skipped", i, entry.get("name"),
+                        entry.get("format"))
+            continue
+        try:
+            policies.save(policies.parse(dict(entry)))
+        except BadRequest as error:
+            raise ConfigurationError(f"cleanupPolicies[{i}]: {error.message}") from None
 
 
 def apply_repositories(stowage: Stowage, entries: Iterable[Mapping[str, Any]]) -> None:
@@ -70,11 +88,14 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.rest import register_rest_routes
     from stowage.ui import register_ui_routes
 
+    from stowage.http.audit_trail import AuditTrailMiddleware
     from stowage.http.requester import RequesterMiddleware
     from stowage.rest.read_only import ReadOnlyMiddleware
 
-    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage), CsrfMiddleware(stowage),
-                                 AnonymousGate(stowage), ReadOnlyMiddleware(stowage)])
+    # The audit trail comes before the gates, so the requests they refuse are recorded too.
+    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage),
+                                 AuditTrailMiddleware(stowage), CsrfMiddleware(stowage), AnonymousGate(stowage),
+                                 ReadOnlyMiddleware(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

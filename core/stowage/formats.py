@@ -7,11 +7,10 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any, Mapping
 
 from stowage.errors import MethodNotAllowed, StowageError
-from stowage.models import Asset, AssetKind
+from stowage.models import Asset, AssetKind, Component, RepositoryType
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
@@ -69,6 +68,14 @@ class FormatHandler:
         return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ,
                 "DELETE": Action.DELETE}.get(request.method, Action.WRITE)
 
+    def content_path(self, request: "RepoRequest") -> str | None:
+        """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;
+        None when the request answers an index or search whose entries the format filters itself with
+        :meth:`RepoRequest.permits`, or is an upload whose path only its body names (check it with
+        :meth:`RepoRequest.require_content` before storing). Default: the request path, so an unknown endpoint is never open to
+        a caller whose selectors do not match it."""
+        return "/" + request.path
+
     # -- proxy engine --------------------------------------------------------------------------------
     def classify(self, path: str) -> AssetKind:
         """Is ``path`` immutable content or mutable metadata? Proxies cache them with different ages."""
@@ -118,17 +125,40 @@ class FormatHandler:
         :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
         return None
 
-    # -- search ----------------------------------------------------------------------------------------
-    def version_key(self, version: str) -> Any:
-        """Sort key of a component ``version`` in this format's order (``/v1/search?sort=version``).
+    # -- deleting and retention (REST deletes, cleanup policies) ------------------------------------------
+    def delete_asset(self, repository: "Repository", asset: Asset) -> None:
+        """Delete one asset the way the format's own clients would, keeping its metadata consistent
+        (``DELETE /service/rest/v1/assets/{id}``, cleanup). Default: remove the asset."""
+        repository.delete(asset.path)
 
-        Default: numbers compare as numbers (``1.10`` after ``1.9``), everything else as text.
-        """
-        return natural_version_key(version)
+    def delete_component(self, repository: "Repository", component: Component) -> None:
+        """Delete a component (a package version, an image tag) through the format's own delete path
+        (``DELETE /service/rest/v1/components/{id}``, cleanup). Default: :meth:`delete_asset` on each of
+        its assets (one that deleting another took along, such as a wheel's ``.metadata``, is skipped)."""
+        from stowage.errors import NotFound
 
-    def is_prerelease(self, version: str) -> bool:
-        """Whether ``version`` is a pre-release (``/v1/search?prerelease=``); default: never."""
+        for asset in list(self.stowage.catalog.iter_assets(repository.name, component_id=component.id)):
+            try:
+                self.delete_asset(repository, asset)
+            except NotFound:
+                continue
+
+    def is_prerelease(self, component: Component) -> bool:
+        """Whether ``component``'s version is a prerelease by the format's rules (PEP 440 pre/dev
+        releases, SemVer prerelease tags); cleanup's ``criteriaReleaseType`` asks. Default: never."""
         return False
+
+    def version_key(self, component: Component) -> Any:
+        """A sort key ordering the versions of one component name from oldest to newest by the format's
+        rules (PEP 440, SemVer, rpm ``vercmp``); cleanup's ``retain`` keeps the newest. Keys of one name
+        must compare with each other. Default: publication time."""
+        return (component.created, component.id or 0)
+
+    def cleanup_asset(self, repository: "Repository", asset: Asset) -> bool:
+        """Whether cleanup may remove ``asset``, which belongs to no component, on its own (raw files, a
+        proxy's cached files and metadata: fetched again when asked for). Default: a hosted repository's
+        content and everything a proxy cached; never generated metadata of a hosted repository."""
+        return asset.kind is AssetKind.CONTENT or repository.type is RepositoryType.PROXY
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:
@@ -142,14 +172,6 @@ class FormatHandler:
     def render_error(self, request: "RepoRequest | None", error: StowageError) -> tuple[str, bytes]:
         """The (content type, body) a client of this format expects for ``error``."""
         return default_error_body(error, request.accept if request else "")
-
-
-def natural_version_key(version: str) -> tuple:
-    """``1.10`` after ``1.9``: runs of digits compare as numbers, other runs as text (before numbers)."""
-    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part) for part in _VERSION_RUNS.findall(version))
-
-
-_VERSION_RUNS = re.compile(r"\d+|[^\d.\-_+]+")
 
 
 def default_error_body(error: StowageError, accept: str = "") -> tuple[str, bytes]:

@@ -28,6 +28,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.trigger import trigger as WaitressTrigger
 
+from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
 LISTENER_PORT_KEY = "stowage.listener_port"
 RECONCILE_SECONDS = 5.0
-#: how often due scheduled tasks (``Task.interval``) are started; a catalog lease keeps it to one node.
-SCHEDULE_SECONDS = 60.0
 #: the most of a file response read into memory for one send (see :class:`PlainHTTPChannel`).
 SEND_CHUNK = 256 * 1024
 #: how long a stopping server keeps serving requests already in progress.
@@ -131,9 +130,14 @@ class Server:
         """:param sock: an already bound listening socket for the main port (shared by worker processes).
         :param reuse_port: bind repository ports with ``SO_REUSEPORT`` so sibling workers share them.
         """
-        self.app = app
         self.stowage = stowage
         settings = stowage.settings
+        self.request_log = None
+        target = request_log_target(settings.request_log, settings.data_path)
+        if target is not None:
+            self.request_log = LineWriter(target)
+            app = RequestLogMiddleware(app, self.request_log)
+        self.app = app
         self.host = host or settings.host
         self.options = dict(threads=threads or settings.threads, recv_bytes=RECV_BYTES,
                             max_request_body_size=settings.max_request_body_size, ident="Stowage",
@@ -205,7 +209,9 @@ class Server:
     def _schedule_forever(self) -> None:
         from stowage.tasks import TaskRunner
 
-        while not self._stop.wait(SCHEDULE_SECONDS):
+        # A catalog lease per task keeps each run to one node; ``scheduler_interval_seconds`` is how late
+        # a due task may start.
+        while not self._stop.wait(self.stowage.settings.scheduler_interval_seconds):
             try:
                 TaskRunner.of(self.stowage).run_due()
             except Exception:
@@ -313,6 +319,8 @@ class Server:
             self.port_servers.clear()
         self.main.close()
         self.main.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+        if self.request_log is not None:
+            self.request_log.close()
 
 
 def bind_shared(host: str, port: int) -> socket.socket:

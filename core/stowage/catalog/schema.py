@@ -106,6 +106,37 @@ def m002_components_by_repository(db: Database) -> None:
 
 
 @migrations()
+def m011_audit(db: Database) -> None:
+    # The audit trail (stowage.audit): append-only, read newest first by id, filtered by user, action or
+    # repository (each index ends with id so a filtered page is an index range scan) or by time.
+    db.execute("""
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            timestamp REAL NOT NULL,
+            user TEXT,
+            address TEXT,
+            domain TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            repository TEXT,
+            result TEXT NOT NULL,
+            attributes TEXT NOT NULL DEFAULT '{}'
+        ) STRICT
+    """)
+    db.execute("CREATE INDEX audit_user ON audit (user, id)")
+    db.execute("CREATE INDEX audit_action ON audit (action, id)")
+    db.execute("CREATE INDEX audit_repository ON audit (repository, id)")
+    db.execute("CREATE INDEX audit_timestamp ON audit (timestamp)")
+
+
+@migrations()
+def m012_last_downloaded(db: Database) -> None:
+    # When each asset was last downloaded (200 or 304), written at most once per
+    # ``lastDownloadedIntervalSeconds`` by a batch; cleanup's criteriaLastDownloaded reads it.
+    db.execute("ALTER TABLE assets ADD COLUMN last_downloaded REAL")
+
+
+@migrations()
 def m013_blob_checksums(db: Database) -> None:
     # Nexus's asset checksum fields (md5, sha1, sha512 besides the sha256 key), computed while each blob
     # is written. Blobs stored before this migration get them lazily, the first time they are needed.

@@ -25,16 +25,18 @@ from stowage.errors import BadRequest, Conflict
 from stowage.models import Asset, AssetKind, BlobInfo, Component
 
 _ASSET_COLUMNS = ("id, repository, path, blob_sha256, size, content_type, kind, component_id, created, "
-                  "last_updated, attributes, fetched_at, upstream_etag, upstream_last_modified, invalidated")
+                  "last_updated, attributes, fetched_at, upstream_etag, upstream_last_modified, invalidated, "
+                  "last_downloaded")
 
 
 def _asset_from_row(row: sqlite3.Row | tuple) -> Asset:
     (id_, repository, path, sha, size, ctype, kind, component_id, created, updated, attributes, fetched_at,
-     etag, last_modified, invalidated) = row
+     etag, last_modified, invalidated, last_downloaded) = row
     return Asset(repository=repository, path=path, blob_sha256=sha, size=size, content_type=ctype,
                  kind=AssetKind(kind), component_id=component_id, created=created, last_updated=updated,
                  attributes=json.loads(attributes) if attributes != "{}" else {}, fetched_at=fetched_at, upstream_etag=etag,
-                 upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_)
+                 upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_,
+                 last_downloaded=last_downloaded)
 
 
 def _component_from_row(row: tuple) -> Component:
@@ -205,6 +207,17 @@ class SqliteCatalog(Catalog):
         if row is None:
             raise Conflict(f"{asset.path} vanished from {asset.repository} while it was being updated")
         return _asset_from_row(row)
+
+    def record_downloads(self, downloads: Sequence[tuple[int, float]], older_than: float) -> int:
+        if not downloads:
+            return 0
+        with self.transaction():
+            changed = 0
+            for asset_id, when in downloads:
+                changed += self._execute(
+                    "UPDATE assets SET last_downloaded = ? WHERE id = ? AND "
+                    "(last_downloaded IS NULL OR last_downloaded < ?)", (when, asset_id, older_than)).rowcount
+            return changed
 
     def delete_asset(self, repository: str, path: str) -> Asset | None:
         with self.transaction():
@@ -539,6 +552,43 @@ class SqliteCatalog(Catalog):
         rows = self._execute("SELECT key, value FROM documents WHERE namespace = ? AND key >= ? AND key < ? "
                              "ORDER BY key", (namespace, prefix, prefix + "\U0010ffff"))
         return [(key, json.loads(value)) for key, value in rows]
+
+    # -- audit trail ----------------------------------------------------------------------------------
+    def append_audit(self, event: Mapping[str, Any]) -> None:
+        self._execute("INSERT INTO audit (timestamp, user, address, domain, action, target, repository, result, "
+                      "attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (event["timestamp"], event.get("user"), event.get("address"), event["domain"],
+                       event["action"], event["target"], event.get("repository"), event["result"],
+                       json.dumps(event.get("attributes") or {})))
+
+    def prune_audit(self, before: float) -> int:
+        return self._execute("DELETE FROM audit WHERE timestamp < ?", (before,)).rowcount
+
+    def list_audit(self, *, user: str | None = None, action: str | None = None, repository: str | None = None,
+                   since: float | None = None, until: float | None = None, before_id: int | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        where, params = ["1 = 1"], []
+        for column, value in (("user", user), ("repository", repository)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if action is not None:
+            if action.endswith("*"):
+                prefix = action[:-1]
+                where.append("action >= ? AND action < ?")
+                params += [prefix, prefix + "\U0010ffff"]
+            else:
+                where.append("action = ?")
+                params.append(action)
+        for clause, value in (("timestamp >= ?", since), ("timestamp < ?", until), ("id < ?", before_id)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        rows = self._execute("SELECT id, timestamp, user, address, domain, action, target, repository, result, "
+                             f"attributes FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                             (*params, limit))
+        columns = ("id", "timestamp", "user", "address", "domain", "action", "target", "repository", "result")
+        return [{**dict(zip(columns, row[:9])), "attributes": json.loads(row[9])} for row in rows]
 
     # -- blobs ----------------------------------------------------------------------------------------
     def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:

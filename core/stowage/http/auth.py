@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING
 
 import falcon
@@ -29,7 +31,22 @@ def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BA
         scheme, _, credentials = header.partition(" ")
         user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme.lower(),
                                                          credentials=credentials.strip())
+        stowage.audit.signin(req, claimed_user(scheme, credentials), user.user_id if user else None,
+                             scheme.lower())
         if user is None:
             raise Unauthorized("invalid credentials", headers={"WWW-Authenticate": challenge})
     req.context.user = user
+    if user is not None:
+        req.env["stowage.user"] = user.user_id  # for the request log, which sees only the WSGI environ
     return user
+
+
+def claimed_user(scheme: str, credentials: str) -> str:
+    """The user name Basic credentials claim ("" for other schemes or undecodable ones), for the audit
+    trail of failed sign-ins."""
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0][:128]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""

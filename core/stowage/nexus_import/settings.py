@@ -109,8 +109,11 @@ class SettingsCopier:
             return
         existing = self._target_names(f"{V1}/cleanup-policies", "name") or set()
         for policy in policies:
+            body = without_nulls(policy)
+            if body.get("format") == "ALL_FORMATS":  # Nexus's UI spelling of "every format"; Stowage says *
+                body["format"] = "*"
             self._create("cleanup policy", policy["name"], policy["name"] in existing,
-                         lambda p=policy: self.target.send_json("POST", f"{V1}/cleanup-policies", without_nulls(p)))
+                         lambda body=body: self.target.send_json("POST", f"{V1}/cleanup-policies", body))
 
     def roles(self) -> None:
         roles = self._source_list("role", f"{V1}/security/roles", source="default") or []

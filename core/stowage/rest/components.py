@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import falcon
@@ -17,12 +16,13 @@ from attrs import frozen
 
 from stowage.blobstore import BlobWriter, copy_into
 from stowage.checksums import asset_checksums
-from stowage.errors import BadRequest, NotFound
+from stowage.errors import BadRequest, Forbidden, NotFound
 from stowage.http.request import external_base_url
 from stowage.models import Asset, BlobInfo, Component
 from stowage.rest import V1
-from stowage.rest.access import require_repository
+from stowage.rest.access import repository_access, require_repository, visible_items
 from stowage.security import Action
+from stowage.serialization import iso_time
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -53,13 +53,6 @@ def decode_id(value: str, kind: str) -> tuple[str, int]:
         raise NotFound(f"{kind} {value} not found") from None
 
 
-def iso8601(timestamp: float | None) -> str | None:
-    """Nexus's date-time spelling (``2026-12-06T08:30:00.123+00:00``); None stays None."""
-    if not timestamp:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
 def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str,
                checksums: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
     """Nexus's ``AssetXO``. Pass ``checksums`` (from :func:`asset_checksums`) when answering many assets."""
@@ -79,10 +72,9 @@ def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_nam
         "format": format_name,
         "checksum": checksum,
         "contentType": asset.content_type,
-        "lastModified": iso8601(asset.last_updated),
-        # i12 records downloads; until an asset carries the field it was never recorded: null, as Nexus.
-        "lastDownloaded": iso8601(getattr(asset, "last_downloaded", None)),
-        "blobCreated": iso8601(getattr(asset, "blob_created", None) or asset.created),
+        "lastModified": iso_time(asset.last_updated),
+        "blobCreated": iso_time(asset.created),
+        "lastDownloaded": iso_time(asset.last_downloaded),
         "blobStoreName": blob_store_name,
         "fileSize": asset.size,
         "uploader": asset.attributes.get("uploader"),
@@ -123,10 +115,10 @@ class ComponentsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         repository = _repository_param(req, self.stowage)
-        require_repository(req, self.stowage, repository, Action.READ)
+        repository_access(req, self.stowage, repository, Action.READ)
         page = self.stowage.catalog.list_components(repository.name, continuation_token=req.get_param(
             "continuationToken"), limit=100)
-        resp.media = {"items": [component_json(req, self.stowage, c) for c in page.items],
+        resp.media = {"items": visible_items(req, [component_json(req, self.stowage, c) for c in page.items]),
                       "continuationToken": page.continuation_token}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -200,18 +192,20 @@ class ComponentResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
         repository, component = self._find(component_id)
-        require_repository(req, self.stowage, repository, Action.READ)
-        resp.media = component_json(req, self.stowage, component)
+        repository_access(req, self.stowage, repository, Action.READ)
+        shown = visible_items(req, [component_json(req, self.stowage, component)])
+        if not shown:
+            raise NotFound(f"component {component_id} not found")
+        resp.media = shown[0]
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
         repository, component = self._find(component_id)
-        require_repository(req, self.stowage, repository, Action.DELETE)
-        delete = getattr(repository.handler, "delete_component", None)
-        if delete is not None:
-            delete(repository, component)
-        else:
-            for asset in self.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
-                repository.delete(asset.path)
+        access = repository_access(req, self.stowage, repository, Action.DELETE)
+        if access is not None and not all(access.permits(a.path) for a in self.stowage.catalog.list_assets(
+                repository.name, component_id=component.id).items):
+            raise Forbidden(f"the content selectors of your privileges do not cover every asset of "
+                            f"component {component_id}")
+        repository.handler.delete_component(repository, component)
         resp.status = falcon.HTTP_204
 
 
@@ -221,10 +215,11 @@ class AssetsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         repository = _repository_param(req, self.stowage)
-        require_repository(req, self.stowage, repository, Action.READ)
+        repository_access(req, self.stowage, repository, Action.READ)
         page = self.stowage.catalog.list_assets(repository.name, continuation_token=req.get_param(
             "continuationToken"), limit=100)
-        resp.media = {"items": assets_json(req, self.stowage, page.items, {repository.name: repository.format_name}),
+        resp.media = {"items": visible_items(req, assets_json(req, self.stowage, page.items,
+                                                              {repository.name: repository.format_name})),
                       "continuationToken": page.continuation_token}
 
 
@@ -241,17 +236,17 @@ class AssetResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         repository, asset = self._find(asset_id)
-        require_repository(req, self.stowage, repository, Action.READ)
+        access = repository_access(req, self.stowage, repository, Action.READ)
+        if access is not None and not access.permits(asset.path):
+            raise NotFound(f"asset {asset_id} not found")
         resp.media = asset_json(req, self.stowage, asset, repository.format_name)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         repository, asset = self._find(asset_id)
-        require_repository(req, self.stowage, repository, Action.DELETE)
-        delete = getattr(repository.handler, "delete_asset", None)
-        if delete is not None:
-            delete(repository, asset)
-        else:
-            repository.delete(asset.path)
+        access = repository_access(req, self.stowage, repository, Action.DELETE)
+        if access is not None and not access.permits(asset.path):
+            raise Forbidden(f"the content selectors of your privileges do not cover {asset.path}")
+        repository.handler.delete_asset(repository, asset)
         resp.status = falcon.HTTP_204
 
 

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import falcon
 
+from stowage.catalog.base import Page
 from stowage.errors import BadRequest, NotFound, StowageError, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, authenticate
-from stowage.catalog.base import Page
 from stowage.models import Asset, Component, RepositoryType
 from stowage.rest import V1
-from stowage.rest.access import require_repository
-from stowage.rest.components import asset_json, assets_json, component_json
+from stowage.rest.access import repository_access, visible_items
+from stowage.rest.components import assets_json, component_json
 from stowage.security import Action
 
 if TYPE_CHECKING:
@@ -48,14 +48,26 @@ def searchable(req: falcon.Request, stowage: "Stowage") -> dict[str, str]:
     name = req.get_param("repository")
     if name:
         repository = stowage.repository(name)
-        require_repository(req, stowage, repository, Action.READ)
+        access = repository_access(req, stowage, repository, Action.READ)
         targets = _leaves(stowage, repository, set())
+        if access is not None:  # a group's selectors limit what its members show through it
+            req.context.content_limits.update({t.name: access for t in targets})
     else:
         user = authenticate(req, stowage)
         if user is None and not stowage.security.anonymous_access:
             raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        targets = [r for r in stowage.repositories() if r.type is not RepositoryType.GROUP
-                   and stowage.plugins.hook.stowage_permission(user=user, repository=r, action=Action.READ)]
+        targets = []
+        for candidate in stowage.repositories():
+            if candidate.type is RepositoryType.GROUP:
+                continue
+            if stowage.plugins.hook.stowage_permission(user=user, repository=candidate, action=Action.READ):
+                targets.append(candidate)
+                continue
+            access = stowage.security.content_access(user, candidate.format_name, candidate.name, Action.READ)
+            if access is not None:
+                targets.append(candidate)
+                limits = getattr(req.context, "content_limits", None) or {}
+                req.context.content_limits = {**limits, candidate.name: access}
     return {r.name: r.format_name for r in targets if not wanted_format or r.format_name == wanted_format}
 
 
@@ -120,14 +132,18 @@ def _prerelease(req: falcon.Request) -> bool | None:
     return value.lower() == "true"
 
 
-def search(req: falcon.Request, stowage: "Stowage", *, assets: bool, limit: int = PAGE_SIZE
+def search(req: falcon.Request, stowage: "Stowage", *, assets: bool, limit: int | None = PAGE_SIZE
            ) -> tuple[dict[str, str], Page]:
     """Run ``/search`` (components) or ``/search/assets``: repositories searched (name -> format) and a page.
 
     Plain orders are the catalog's; ``sort=version`` orders by each format's version order and
     ``prerelease`` asks each format, so both page over at most :data:`MAX_VERSION_SORTED` matches.
+    ``limit=None`` (search/assets/download): two, enough to tell one match from several, or a page when
+    content selectors will filter the answer afterwards.
     """
     repositories = searchable(req, stowage)
+    if limit is None:
+        limit = 2 if not getattr(req.context, "content_limits", None) else PAGE_SIZE
     implied = _implied_formats(req)
     if implied:
         repositories = {name: fmt for name, fmt in repositories.items() if fmt in implied}
@@ -183,7 +199,7 @@ class _VersionLookup:
         component = self._component(item)
         version = component.version if component is not None else ""
         handler = self._handler(item)
-        key = handler.version_key(version) if handler is not None and version else ()
+        key = handler.version_key(component) if handler is not None and component is not None and version else ()
         # formats first (their keys need not compare with each other), then versions, then ids for ties
         return (self.repositories.get(item.repository, ""), bool(version), key, item.id or 0)
 
@@ -191,7 +207,7 @@ class _VersionLookup:
         component = self._component(item)
         handler = self._handler(item)
         return bool(component and component.version and handler is not None
-                    and handler.is_prerelease(component.version))
+                    and handler.is_prerelease(component))
 
 
 class SearchResource:
@@ -202,7 +218,7 @@ class SearchResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _, page = search(req, self.stowage, assets=False)
-        resp.media = {"items": [component_json(req, self.stowage, c) for c in page.items],
+        resp.media = {"items": visible_items(req, [component_json(req, self.stowage, c) for c in page.items]),
                       "continuationToken": page.continuation_token}
 
 
@@ -212,7 +228,7 @@ class SearchAssetsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         repositories, page = search(req, self.stowage, assets=True)
-        resp.media = {"items": assets_json(req, self.stowage, page.items, repositories),
+        resp.media = {"items": visible_items(req, assets_json(req, self.stowage, page.items, repositories)),
                       "continuationToken": page.continuation_token}
 
 
@@ -225,16 +241,15 @@ class SearchDownloadResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.get_param("continuationToken"):
             raise BadRequest("search/assets/download takes no continuationToken")
-        repositories, page = search(req, self.stowage, assets=True, limit=2)
-        items = list(page.items)
+        repositories, page = search(req, self.stowage, assets=True, limit=None)
+        items = visible_items(req, assets_json(req, self.stowage, page.items, repositories)) if page.items else []
         if not items:
             raise NotFound("no asset matches the search")
         if len(items) > 1 and not req.get_param("sort"):
             raise BadRequest("Search returned multiple assets, please refine search criteria to find a single "
                              "asset or use the sort query parameter to retrieve the first result.")
-        url = asset_json(req, self.stowage, items[0], repositories[items[0].repository])["downloadUrl"]
         resp.status = falcon.HTTP_302
-        resp.location = url
+        resp.location = items[0]["downloadUrl"]
 
 
 def register(app: falcon.App, stowage: "Stowage") -> None:

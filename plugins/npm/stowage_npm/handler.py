@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import falcon
+import semver
 
 from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, FormatHandler, NotFound,
                             RepoRequest, Repository, RepositoryType, StowageError, Unauthorized, UploadedFile,
@@ -27,17 +28,17 @@ _SELF_AUTHENTICATED = ("-/ping", "-/whoami", "-/v1/login")
 class NpmHandler(FormatHandler):
     methods = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
-    # -- search ----------------------------------------------------------------------------------------
-    def version_key(self, version: str) -> Any:
-        """Semantic Versioning 2.0 precedence: ``1.0.0-beta.2`` < ``1.0.0-rc.1`` < ``1.0.0``."""
-        release, _, pre = version.partition("+")[0].partition("-")
-        numbers = tuple(int(part) if part.isdigit() else 0 for part in release.split("."))
-        identifiers = tuple((1, int(part), "") if part.isdigit() else (2, 0, part) for part in pre.split(".")) \
-            if pre else ()
-        return (numbers, not pre, identifiers)
+    # -- retention: SemVer -------------------------------------------------------------------------------
+    def is_prerelease(self, component: Component) -> bool:
+        """A SemVer prerelease (``2.0.0-beta.1``); build metadata (``+sha``) does not make one."""
+        parsed = _semver(component.version)
+        return bool(parsed.prerelease) if parsed is not None else False
 
-    def is_prerelease(self, version: str) -> bool:
-        return "-" in version.partition("+")[0]
+    def version_key(self, component: Component) -> object:
+        parsed = _semver(component.version)
+        if parsed is None:  # not SemVer: before every valid version, by publication
+            return (0, None, component.created)
+        return (1, parsed, component.created)
 
     # -- permissions ------------------------------------------------------------------------------------
     def action_for(self, request: RepoRequest) -> Action | None:
@@ -49,6 +50,20 @@ class NpmHandler(FormatHandler):
         if request.method == "DELETE" and DIST_TAGS_PATH.fullmatch(path):
             return Action.WRITE
         return super().action_for(request)
+
+    def content_path(self, request: RepoRequest) -> str | None:
+        """Nexus's path of the package a request addresses (``/@scope/name``, or the tarball's
+        ``/@scope/name/-/name-1.0.0.tgz``); None for the registry root, search and audits, which list
+        several packages (search results are filtered with ``request.permits``)."""
+        path = request.path
+        if path in ("", "-/v1/search", *AUDIT_PATHS, *_SELF_AUTHENTICATED):
+            return None
+        for pattern, group in ((DIST_TAGS_PATH, "name"), (TARBALL_REV_PATH, "tarball"), (TARBALL_PATH, None),
+                               (REV_PATH, "name"), (PACKUMENT_PATH, "name"), (VERSION_PATH, "name")):
+            match = pattern.fullmatch(path)
+            if match:
+                return "/" + (match.group(group) if group else path)
+        return "/" + path
 
     def render_error(self, request: RepoRequest | None, error: StowageError) -> tuple[str, bytes]:
         return "application/json", json.dumps({"error": error.message, "code": error.code}).encode()
@@ -251,6 +266,13 @@ class NpmHandler(FormatHandler):
     def delete_component(self, repository: Repository, component: Component) -> None:
         for asset in repository.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
             self.delete_asset(repository, asset)
+
+
+def _semver(version: str) -> Any:
+    try:
+        return semver.Version.parse(version.lstrip("v="))
+    except (ValueError, TypeError):
+        return None
 
 
 def _document(repository: Repository, name: str, *, abbreviated: bool) -> Packument:
