@@ -144,3 +144,17 @@ def m013_blob_checksums(db: Database) -> None:
         db.execute(f"ALTER TABLE blobs ADD COLUMN {column} TEXT")
     db.execute("CREATE INDEX blobs_sha1 ON blobs (sha1)")
     db.execute("CREATE INDEX blobs_md5 ON blobs (md5)")
+
+
+@migrations()
+def m018_blob_pins(db: Database) -> None:
+    # Blob GC and backups run in different processes: a pin row is how a backup (or verify) tells every
+    # collector "keep what was referenced when I started" (see stowage.compaction).
+    db.execute("""
+        CREATE TABLE blob_pins (
+            id TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            started REAL NOT NULL,
+            expires REAL NOT NULL
+        ) STRICT, WITHOUT ROWID
+    """)
