@@ -75,6 +75,7 @@ class SettingsCopier:
         self.users()
         self.anonymous()
         self.ldap()
+        self.realms()
         return self.repositories(formats)
 
     def blob_stores(self) -> None:
@@ -167,11 +168,38 @@ class SettingsCopier:
             return
         for server in servers:
             body = without_nulls({key: value for key, value in server.items() if key not in ("id", "order")})
-            if "authPassword" not in body and body.get("authScheme", "NONE") != "NONE":
-                self.report.warn(f"LDAP server {server['name']}: its bind password is not readable through "
-                                 f"REST; set it on the target")
+            if "authPassword" not in body and body.get("authScheme", "NONE") != "NONE" \
+                    and server["name"] not in existing:
+                # Nexus never returns the bind password, and a server that binds needs one.
+                self.report.skip("ldap server", server["name"],
+                                 "its bind password is not readable through REST: create it on the target "
+                                 "(POST /service/rest/v1/security/ldap) with the password")
+                continue
             self._create("ldap server", server["name"], server["name"] in existing,
                          lambda body=body: self.target.send_json("POST", f"{V1}/security/ldap", body))
+
+    def realms(self) -> None:
+        """The active realms, in order, of those the target has (LDAP after its servers exist)."""
+        try:
+            active = self.source.get_json(f"{V1}/security/realms/active")
+            available = {r["id"] for r in self.target.get_json(f"{V1}/security/realms/available")}
+        except RestError as error:
+            self.report.skip("realms", "*", f"{error.status} {error.message}")
+            return
+        chosen = [realm for realm in active if realm in available]
+        for realm in active:
+            if realm not in available:
+                self.report.skip("realms", realm, "the target has no such realm")
+        if not chosen:
+            return
+        if self.dry_run:
+            self.report.copy("realms", ", ".join(chosen))
+            return
+        try:
+            self.target.send_json("PUT", f"{V1}/security/realms/active", chosen)
+            self.report.copy("realms", ", ".join(chosen))
+        except RestError as error:
+            self.report.fail("realms", ", ".join(chosen), f"{error.status} {error.message}")
 
     def repositories(self, formats: set[str] | None) -> list[dict[str, Any]]:
         documents = self.source.get_json(f"{V1}/repositorySettings")
