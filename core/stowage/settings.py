@@ -54,8 +54,14 @@ class ServerSettings:
     max_request_body_size: int = 64 * 1024**3
     #: the URL clients use to reach this server, when a reverse proxy does not send X-Forwarded-*.
     base_url: str = ""
-    #: sign Docker bearer tokens and similar; generated and kept under the data directory when unset.
+    #: signs Docker bearer tokens and similar; else ``STOWAGE_SECRET_KEY``, else generated once into
+    #: ``<dataDir>/secret.key`` (mode 0600). Never stored in the catalog.
     secret_key: str = field(default="", repr=False)
+    #: days a token issued by ``npm login`` stays valid (a password change, disable or delete of its
+    #: user revokes it sooner).
+    npm_token_days: int = 90
+    #: seconds a Docker bearer token stays valid (clients ask for a new one when it runs out).
+    docker_token_seconds: int = 300
     catalog: CatalogSettings = CatalogSettings()
     #: the file's top-level ``[security]`` table (kept here so every worker process gets it).
     security: SecuritySettings = SecuritySettings()
@@ -117,7 +123,7 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
     server = structure(converter, data.get("server", {}), ServerSettings, "server")
     if "security" in data:
         server = evolve(server, security=structure(converter, data["security"], SecuritySettings, "security"))
-    blob_stores = tuple(structure(converter, entry, BlobStoreConfig, f"blobStores[{i}]")
+    blob_stores = tuple(structure(converter, blob_store_entry(entry), BlobStoreConfig, f"blobStores[{i}]")
                         for i, entry in enumerate(data.get("blobStores", [])))
     repositories = data.get("repositories", [])
     if not isinstance(repositories, list) or not all(isinstance(r, Mapping) for r in repositories):
@@ -133,6 +139,24 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
         server = evolve(server, **changes)
     return ConfigFile(server=server, blob_stores=blob_stores, repositories=tuple(repositories),
                       cleanup_policies=tuple(policies))
+
+
+#: keys of a ``[[blobStores]]`` entry written as in the REST body, kept in ``attributes``.
+NEXUS_BLOB_STORE_KEYS = ("bucketConfiguration", "softQuota")
+
+
+def blob_store_entry(entry: Any) -> Any:
+    """A ``[[blobStores]]`` table with the REST body's own fields (``bucketConfiguration``, ``softQuota``)
+    moved into ``attributes``, where the store and the REST API keep them."""
+    if not isinstance(entry, Mapping) or not any(key in entry for key in NEXUS_BLOB_STORE_KEYS):
+        return entry
+    entry = dict(entry)
+    attributes = dict(entry.get("attributes") or {})
+    for key in NEXUS_BLOB_STORE_KEYS:
+        if key in entry:
+            attributes[key] = entry.pop(key)
+    entry["attributes"] = attributes
+    return entry
 
 
 def check_repositories(raw: tuple[Mapping[str, Any], ...], converter: cattrs.Converter) -> list[RepositoryConfig]:
