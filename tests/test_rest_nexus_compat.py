@@ -338,6 +338,7 @@ def test_large_blobs_get_the_same_checksums_from_the_helper_thread(app):
 
     from stowage.blobstore.base import INLINE_DIGEST_BYTES
 
+    before = set(threading.enumerate())
     body = os.urandom(INLINE_DIGEST_BYTES * 2 + 12345)
     store = app.stowage.repository("files").blob_store
     with store.writer() as writer:
@@ -348,7 +349,14 @@ def test_large_blobs_get_the_same_checksums_from_the_helper_thread(app):
     with store.writer() as abandoned:  # aborted half-way: its helper thread ends too
         for start in range(0, len(body), 1 << 20):
             abandoned.write(body[start:start + (1 << 20)])
-    assert not [t for t in threading.enumerate() if t.name == "blob-digests"]
+    dropped = store.writer()  # never committed nor closed, just forgotten
+    dropped.write(body)
+    dropped.abort()
+    del dropped
+    import gc
+
+    gc.collect()
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "blob-digests" and t.is_alive()]
 
 
 def test_the_search_page_takes_nexus_parameters_too(app):

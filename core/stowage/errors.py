@@ -114,14 +114,13 @@ class ConfigurationError(StowageError):
     code, status = "INVALID_CONFIGURATION", 400
 
 
-class ValidationFailed(ConfigurationError):
-    """A request body that breaks the schema, field by field: the REST API answers Nexus's validation
-    list, ``[{"id": "PARAMETER <field>", "message": ...}]``."""
+class InvalidSettings(ConfigurationError):
+    """Settings (a repository body, a configuration file's table) that break their schema field by field:
+    ``detail`` is Nexus's ``ValidationErrorXO`` list, ``[{"id": "PARAMETER <field>", "message": ...}]``,
+    which the REST API answers; the message joins the field messages (what the command line prints)."""
 
-    def __init__(self, message: str, *, errors: list[tuple[str, str]], **kwargs):
-        super().__init__(message, **kwargs)
-        #: (dotted field or ``*``, message) pairs.
-        self.errors = list(errors)
+    def __init__(self, errors: list[dict[str, str]], **kwargs):
+        super().__init__("; ".join(e["message"] for e in errors), detail=errors, **kwargs)
 
 
 class FormatUnavailable(StowageError):

@@ -48,7 +48,7 @@ def _compiled(matchers: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 def parse_rule(body: Any, name: str | None = None) -> RoutingRule:
     """A rule from Nexus's ``RoutingRuleXO``; a 400 naming every bad field."""
     if not isinstance(body, dict):
-        raise ValidationFailed("a routing rule must be a JSON object", errors=[("*", "must be an object")])
+        raise ValidationFailed([{"id": "*", "message": "a routing rule must be a JSON object"}])
     errors: list[tuple[str, str]] = []
     unknown = set(body) - {"name", "description", "mode", "matchers"}
     if unknown:
@@ -74,7 +74,8 @@ def parse_rule(body: Any, name: str | None = None) -> RoutingRule:
     if not isinstance(description, str):
         errors.append(("description", "must be a string"))
     if errors:
-        raise ValidationFailed("; ".join(f"{field}: {message}" for field, message in errors), errors=errors)
+        raise ValidationFailed([{"id": "*" if field == "*" else f"PARAMETER {field}", "message": message}
+                                for field, message in errors])
     return RoutingRule(name=rule_name, mode=mode.upper(), matchers=tuple(matchers), description=description)
 
 

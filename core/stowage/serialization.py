@@ -16,7 +16,7 @@ import cattrs
 from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from stowage.errors import ConfigurationError, ValidationFailed
+from stowage.errors import ConfigurationError, InvalidSettings
 from stowage.models import RepositoryConfig
 from stowage.registration import Format
 
@@ -169,10 +169,12 @@ def _describe(error: BaseException, type_: Any) -> str:
 _AT_PATH = re.compile(r" @ \$\.?(?P<path>[^ ]*)$")
 
 
-def _field_error(message: str) -> tuple[str, str]:
-    """cattrs' ``extra fields found (x) @ $.storage`` as (``storage``, message); ``*`` for the root."""
+def _field_error(message: str) -> dict[str, str]:
+    """cattrs' ``extra fields found (x) @ $.storage`` as Nexus's ``{"id": "PARAMETER storage", ...}``;
+    ``*`` for the root."""
     found = _AT_PATH.search(message)
-    return ((found.group("path") or "*") if found else "*"), message
+    path = (found.group("path") or "") if found else ""
+    return {"id": f"PARAMETER {path}" if path else "*", "message": message}
 
 
 def structure(converter: cattrs.Converter, data: Any, cls: type, where: str) -> Any:
@@ -185,6 +187,6 @@ def structure(converter: cattrs.Converter, data: Any, cls: type, where: str) -> 
         messages = cattrs.transform_error(error, path=f"$.{where}" if where else "$",
                                           format_exception=_describe)
         messages = [_SNAKE_SEGMENT.sub(lambda m: "." + camel(m.group(1)), msg) for msg in messages]
-        raise ValidationFailed("; ".join(messages), errors=[_field_error(msg) for msg in messages]) from None
+        raise InvalidSettings([_field_error(msg) for msg in messages]) from None
     except (ValueError, TypeError, KeyError) as error:
         raise ConfigurationError(f"{where or 'configuration'}: {error}") from None

@@ -11,6 +11,7 @@ import abc
 import hashlib
 import queue
 import threading
+import weakref
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
@@ -81,6 +82,8 @@ class BlobWriter(abc.ABC):
         self._sha256.update(data)
         if self._helper is None and self.size + len(data) > INLINE_DIGEST_BYTES and self._extra:
             self._helper = _DigestThread(self._extra)
+            # however the writer ends (commit, abort, or just dropped), its helper thread ends with it
+            weakref.finalize(self, self._helper.finish)
         if self._helper is not None:
             self._helper.feed(data)
         else:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 from falcon.app_helpers import default_serialize_error
 
-from stowage.errors import StowageError, ValidationFailed
+from stowage.errors import InvalidSettings, StowageError, ValidationFailed
 from stowage.formats import default_error_body
 
 if TYPE_CHECKING:
@@ -23,9 +23,8 @@ REST_PREFIX = "/service/rest/"
 
 def rest_error_body(error: StowageError) -> bytes:
     """Nexus's error shapes: its validation list for field errors, else an object with a ``message``."""
-    if isinstance(error, ValidationFailed):
-        return json.dumps([{"id": "*" if field == "*" else f"PARAMETER {field}", "message": message}
-                           for field, message in error.errors]).encode()
+    if isinstance(error, (ValidationFailed, InvalidSettings)):
+        return json.dumps(error.detail).encode()
     return json.dumps({"code": error.code, "message": error.message}).encode()
 
 

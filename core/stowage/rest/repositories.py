@@ -97,8 +97,8 @@ def _check_routing_rule(stowage: "Stowage", config: Any) -> None:
     from stowage.routing import NAMESPACE
 
     if config.routing_rule and stowage.catalog.get_document(NAMESPACE, config.routing_rule) is None:
-        raise ValidationFailed(f"routingRule: no routing rule named {config.routing_rule!r}",
-                               errors=[("routingRule", f"no routing rule named {config.routing_rule!r}")])
+        raise ValidationFailed([{"id": "PARAMETER routingRule",
+                                 "message": f"no routing rule named {config.routing_rule!r}"}])
 
 
 class RepositoriesResource:

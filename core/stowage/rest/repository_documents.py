@@ -71,8 +71,7 @@ def require_update_fields(stowage: "Stowage", body: dict[str, Any], format_name:
     # a missing block is named once, not with each of its fields
     missing = [dotted for dotted in missing if dotted.rpartition(".")[0] not in missing]
     if missing:
-        raise ValidationFailed("required fields are missing: " + ", ".join(missing),
-                               errors=[(dotted, "may not be null") for dotted in missing])
+        raise ValidationFailed([{"id": f"PARAMETER {dotted}", "message": "may not be null"} for dotted in missing])
 
 
 def _present(body: Any, dotted: str) -> bool:
