@@ -13,6 +13,7 @@ import falcon
 
 from stowage.errors import Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE
+from stowage.http.early_auth import EARLY_REFUSED
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -23,14 +24,22 @@ OPEN_PATHS = frozenset({"/service/rest/v1/status", "/service/rest/v1/status/writ
                         "/service/rest/v1/status/check"})
 
 
+def gate_refuses(stowage: "Stowage", path: str, *, authorized: bool) -> bool:
+    """Whether the gate answers a request for ``path`` 401 (``authorized``: it sends credentials)."""
+    if not path.startswith(GATED_PREFIX) or path.rstrip("/") in OPEN_PATHS:
+        return False
+    return not authorized and not stowage.security.anonymous_access
+
+
 class AnonymousGate:
     def __init__(self, stowage: "Stowage"):
         self.stowage = stowage
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         path = req.path
-        if not path.startswith(GATED_PREFIX) or path.rstrip("/") in OPEN_PATHS:
+        if not path.startswith(GATED_PREFIX):
             return
-        if req.get_header("Authorization") or self.stowage.security.anonymous_access:
-            return
-        raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
+        # EARLY_REFUSED: the server already refused this body unread (stowage.http.early_auth).
+        if gate_refuses(self.stowage, path, authorized=bool(req.get_header("Authorization"))) or (
+                req.env.get(EARLY_REFUSED) and path.rstrip("/") not in OPEN_PATHS):
+            raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
