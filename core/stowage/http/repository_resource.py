@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import falcon
 
-from stowage.errors import MethodNotAllowed, RepositoryNotFound, Unauthorized
+from stowage.errors import MethodNotAllowed, NotFound, RepositoryNotFound, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, admit, authenticate
 from stowage.http.content import protect_content
 from stowage.http.early_auth import EARLY_REFUSED
