@@ -470,7 +470,9 @@ class Registry:
                 raise digest_invalid(f"the manifest's {algorithm} digest is {actual}, not {value}")
             digest = reference
         tag_path = None if manifests.is_digest(reference) else manifest_path(name, reference)
-        if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE:
+        # Nexus's storage.latestPolicy: under ALLOW_ONCE, the tag "latest" may still be moved.
+        latest_moves = reference == "latest" and bool(self.repository.config.storage.latest_policy)
+        if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE and not latest_moves:
             current = self.catalog.get_asset(self.repository.name, tag_path)
             if current is not None and current.blob_sha256 != sha256:
                 raise RegistryError("DENIED", f"Repository does not allow updating assets: {self.repository.name} "
