@@ -100,8 +100,9 @@ def test_rest_refuses_a_cycle_and_names_the_members(app, live_server_factory):
                json={"name": "g1", "online": True, "group": {"memberNames": ["raw-hosted"]}}).status == 201
     assert get(base, method="POST", headers=app.admin,
                json={"name": "g2", "online": True, "group": {"memberNames": ["g1"]}}).status == 201
-    refused = get(f"{base}/g1", method="PUT", headers=app.admin,
-                  json={"name": "g1", "online": True, "group": {"memberNames": ["raw-hosted", "g2"]}})
+    storage = {"blobStoreName": "default", "strictContentTypeValidation": True}  # an update carries all of it
+    refused = get(f"{base}/g1", method="PUT", headers=app.admin, json={
+        "name": "g1", "online": True, "storage": storage, "group": {"memberNames": ["raw-hosted", "g2"]}})
     assert refused.status == 400
     message = refused.data.decode()
     assert "cycle" in message and "g1" in message and "g2" in message

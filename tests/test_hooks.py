@@ -315,7 +315,8 @@ def test_hook_stowage_repository_changed(stowage_factory):
     recorder = EventRecorder()
     app = stowage_factory(plugins=[recorder])
     v1 = "/service/rest/v1/repositories"
-    body = {"name": "files", "online": True, "storage": {"writePolicy": "ALLOW"}}
+    body = {"name": "files", "online": True, "storage": {"blobStoreName": "default",
+                                                          "strictContentTypeValidation": True, "writePolicy": "ALLOW"}}
     assert app.client.simulate_post(f"{v1}/raw/hosted", json=body, headers=app.admin).status_code == 201
     body["storage"]["writePolicy"] = "DENY"
     assert app.client.simulate_put(f"{v1}/raw/hosted/files", json=body, headers=app.admin).status_code == 204

@@ -91,10 +91,13 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.ui import register_ui_routes
 
     from stowage.http.audit_trail import AuditTrailMiddleware
+    from stowage.http.requester import RequesterMiddleware
+    from stowage.rest.read_only import ReadOnlyMiddleware
 
     # The audit trail comes before the gates, so the requests they refuse are recorded too.
-    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage), AuditTrailMiddleware(stowage),
-                                 CsrfMiddleware(stowage), AnonymousGate(stowage)])
+    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage),
+                                 AuditTrailMiddleware(stowage), CsrfMiddleware(stowage), AnonymousGate(stowage),
+                                 ReadOnlyMiddleware(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stowage import cli_maintenance
 
     cli_maintenance.register(commands, common)
+    from stowage.nexus_import.command import add_parser as add_import_parser
+
+    add_import_parser(commands)
     return parser
 
 

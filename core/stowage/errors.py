@@ -128,6 +128,15 @@ class ConfigurationError(StowageError):
     code, status = "INVALID_CONFIGURATION", 400
 
 
+class InvalidSettings(ConfigurationError):
+    """Settings (a repository body, a configuration file's table) that break their schema field by field:
+    ``detail`` is Nexus's ``ValidationErrorXO`` list, ``[{"id": "PARAMETER <field>", "message": ...}]``,
+    which the REST API answers; the message joins the field messages (what the command line prints)."""
+
+    def __init__(self, errors: list[dict[str, str]], **kwargs):
+        super().__init__("; ".join(e["message"] for e in errors), detail=errors, **kwargs)
+
+
 class FormatUnavailable(StowageError):
     """The repository's format plugin is not installed or failed to load; nothing is lost."""
 

@@ -48,6 +48,23 @@ class StorageSettings:
     strict_content_type_validation: bool = True
     #: hosted only; None means the format's default (ALLOW_ONCE, or ALLOW for docker as in Nexus).
     write_policy: WritePolicy | None = None
+    #: Nexus (docker hosted): under ALLOW_ONCE, the ``latest`` tag may still be moved to another image.
+    latest_policy: bool | None = None
+
+
+@frozen
+class ComponentSettings:
+    """Nexus's ``component`` block (Pro's proprietary-components flag): stored and returned, not acted on."""
+
+    proprietary_components: bool = False
+
+
+@frozen
+class ReplicationSettings:
+    """Nexus Pro's ``replication`` block of proxy repositories: stored and returned, not acted on."""
+
+    preemptive_pull_enabled: bool = False
+    asset_path_regex: str | None = None
 
 
 @frozen
@@ -62,6 +79,8 @@ class ProxySettings:
     content_max_age: int = 1440
     #: minutes a cached metadata document is trusted before revalidation; -1 means forever.
     metadata_max_age: int = 1440
+    #: Nexus field, stored and returned; Stowage always keeps the escapes a format asks for.
+    preserve_encoded_characters: bool | None = None
 
 
 @frozen
@@ -76,6 +95,12 @@ class ConnectionSettings:
     #: seconds to wait for the remote to connect or send data.
     timeout: int = 60
     retries: int = 0
+    # Nexus's remaining connection fields: stored and returned so Nexus JSON round-trips; Stowage follows
+    # redirects (never circularly), keeps no cookies and uses the system trust store.
+    enable_circular_redirects: bool | None = None
+    enable_cookies: bool | None = None
+    use_trust_store: bool | None = None
+    user_agent_suffix: str | None = None
 
 
 @frozen
@@ -86,6 +111,10 @@ class AuthenticationSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     bearer_token: str | None = field(default=None, repr=False)
+    #: Nexus's NTLM fields and preemptive flag: stored and returned (Stowage speaks basic and bearer only).
+    ntlm_host: str | None = None
+    ntlm_domain: str | None = None
+    preemptive: bool | None = None
 
 
 @frozen
@@ -102,6 +131,8 @@ class GroupSettings:
     #: Names (globs) that proxy members may extend even though a hosted member has them. The
     #: dependency-confusion guard hides proxy versions of every other name a hosted member holds.
     allow_proxy_names: tuple[str, ...] = ()
+    #: Nexus Pro's group deployment target: stored and returned; uploads to a group are refused.
+    writable_member: str | None = None
 
 
 @frozen
@@ -125,6 +156,14 @@ class RepositoryConfig:
     http_client: HttpClientSettings | None = None
     group: GroupSettings | None = None
     name_policy: NamePolicy | None = None
+    component: ComponentSettings | None = None
+    replication: ReplicationSettings | None = None
+    #: proxy and group repositories: the routing rule (``/v1/routing-rules``) whose matchers decide
+    #: which request paths reach the repository. Answered as ``routingRuleName`` like Nexus does.
+    routing_rule: str | None = None
+    #: How enum values were spelled when the configuration was sent (dotted path -> spelling), so that
+    #: ``allow_once`` from a client generated from an older Nexus document comes back as it was sent.
+    enum_spellings: Mapping[str, str] = field(factory=dict)
     #: Format-specific sections keyed by their Nexus name (``raw``, ``docker``, ``yum``...), each an
     #: instance of the class the format declared in ``Format.settings``.
     format_settings: Mapping[str, Any] = field(factory=dict)

@@ -17,7 +17,7 @@ from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
 from stowage.registration import (API_VERSION, Format, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
-                                  TaskProperty)
+                                  TaskProperty, UploadField, UploadSpec)
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
@@ -39,7 +39,7 @@ __all__ = [
     "NameGuard", "NamePolicyViolation", "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile",
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",
     "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext",
-    "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadedFile", "UpstreamBlocked",
+    "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadField", "UploadSpec", "UploadedFile", "UpstreamBlocked",
     "UpstreamError", "UpstreamRequest", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
     "copy_into", "default_error_body", "external_base_url", "group_guard", "guard_names", "hookimpl", "multipart_writers",
     "read_multipart", "request_remote", "require_repository", "proxy_name_allowed", "send_content", "sign_in",

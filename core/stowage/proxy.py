@@ -37,6 +37,7 @@ from stowage.proxy_upstream import (FAILURE_STATUSES, check_not_blocked, http_cl
                                     record_success, request_upstream, upstream_pool)
 from stowage.registration import MetadataBuilder
 from stowage.resolver import Resolver
+from stowage.routing import routing_allows
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -95,6 +96,8 @@ class ProxyResolver(Resolver):
     def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True,
                 stream: bool = False) -> Asset | InFlightAsset | None:
         catalog = self.repository.stowage.catalog
+        if self.repository.config.routing_rule and not routing_allows(self.repository, path):
+            return None  # as Nexus: a path the proxy's routing rule refuses is not there, even through a group
         cached = catalog.get_asset(self.repository.name, path)
         now = time.time()
         if cached is not None and (not remote or self.is_fresh(cached, kind, now)):

@@ -26,6 +26,34 @@ def _check_format_name(instance: Any, attribute: Any, value: str) -> None:
 
 
 @frozen
+class UploadField:
+    """One field of ``POST /v1/components`` for a format, as ``GET /v1/formats/upload-specs`` lists it.
+
+    :param name: the field name without the format prefix (``directory`` is sent as ``raw.directory``).
+    :param type: ``STRING``, ``BOOLEAN`` or ``FILE`` (Nexus's names).
+    """
+
+    name: str
+    type: str = "STRING"
+    description: str = ""
+    optional: bool = False
+
+
+@frozen
+class UploadSpec:
+    """What ``POST /v1/components`` takes for a format (Nexus's ``UploadDefinitionXO``).
+
+    :param component_fields: fields sent once per upload (``raw.directory``).
+    :param asset_fields: fields sent per file, numbered when ``multiple_upload`` (``raw.asset1.filename``).
+    :param multiple_upload: several files in one upload (``raw.asset1``, ``raw.asset2``...).
+    """
+
+    component_fields: tuple[UploadField, ...] = ()
+    asset_fields: tuple[UploadField, ...] = ()
+    multiple_upload: bool = False
+
+
+@frozen
 class Format:
     """A repository format (``raw``, ``pypi``...).
 
@@ -58,6 +86,15 @@ class Format:
     secret_settings: tuple[str, ...] = ()
     api_version: int = API_VERSION
     usage: Callable[["Repository", str], str] | None = None
+    #: per repository type (``"hosted"``, ``"proxy"``, ``"group"``), the settings sections Nexus's REST
+    #: answers always carry for this format: a repository without one is answered with its defaults.
+    answer_sections: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    #: the fields ``POST /v1/components`` takes for this format (``GET /v1/formats/upload-specs``); None
+    #: when the format has no component upload (docker: push with a registry client).
+    upload_spec: UploadSpec | None = None
+    #: per repository type, the settings sections Nexus's schema requires in an update (``PUT``): an
+    #: update without one is refused (400 naming it) instead of silently resetting it to defaults.
+    required_sections: Mapping[str, tuple[str, ...]] = field(factory=dict)
 
 
 @frozen

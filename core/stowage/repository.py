@@ -10,6 +10,7 @@ import attrs
 
 from stowage.errors import (Conflict, FormatUnavailable, MethodNotAllowed, NamePolicyViolation, NotFound,
                             RepositoryOffline, WritePolicyViolation)
+from stowage.http.requester import uploader_attributes
 from stowage.models import Asset, AssetKind, Component, RepositoryConfig, RepositoryType, WritePolicy
 from stowage.registration import Format, MetadataBuilder
 
@@ -176,8 +177,13 @@ class Repository:
         """Point ``path`` at an already committed blob (and create its component), atomically."""
         overwrite = server_managed or self.write_policy is WritePolicy.ALLOW or self.type is not RepositoryType.HOSTED
         catalog = self.stowage.catalog
+        attributes = dict(attributes or {})
+        if not server_managed and self.type is RepositoryType.HOSTED:
+            for key, value in uploader_attributes().items():
+                if attributes.get(key) is None:
+                    attributes[key] = value
         asset = Asset(repository=self.name, path=path, blob_sha256=blob.sha256, size=blob.size,
-                      content_type=content_type, kind=kind, attributes=dict(attributes or {}), **cache_fields)
+                      content_type=content_type, kind=kind, attributes=attributes, **cache_fields)
         try:
             with catalog.transaction():
                 if component is not None:

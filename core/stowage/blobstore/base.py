@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import queue
 import threading
+import weakref
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
@@ -18,6 +20,8 @@ from stowage.errors import DigestMismatch, InvalidContent, NotSupported
 from stowage.models import BlobInfo
 
 CHUNK_SIZE = 1024 * 1024
+#: digests every new blob gets, computed while it is written (Nexus's asset ``checksum`` fields).
+ASSET_DIGESTS = ("md5", "sha1", "sha256", "sha512")
 
 
 @frozen
@@ -30,6 +34,35 @@ class BlobStoreConfig:
     attributes: Mapping[str, Any] = field(factory=dict)
 
 
+#: blobs up to this size hash their extra digests inline; larger ones hand them to a helper thread.
+INLINE_DIGEST_BYTES = 4 * 1024 * 1024
+
+
+class _DigestThread:
+    """Updates the extra digests (md5, sha1, sha512) of a large blob on another core while the writer's
+    thread computes its sha256 and writes: hashlib releases the GIL, so the upload is not slowed by
+    three more hashes in a row. Chunks are immutable bytes, handed over through a short queue."""
+
+    def __init__(self, digests: Mapping[str, Any]):
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._digests = digests
+        self._thread = threading.Thread(target=self._run, name="blob-digests", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            for digest in self._digests.values():
+                digest.update(chunk)
+
+    def feed(self, data: bytes) -> None:
+        self._queue.put(bytes(data))
+
+    def finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
 class BlobWriter(abc.ABC):
     """Receives the bytes of one new blob. Nothing is visible until :meth:`commit`.
 
@@ -38,14 +71,24 @@ class BlobWriter(abc.ABC):
 
     def __init__(self, extra_digests: Iterable[str] = ()):
         self._sha256 = hashlib.sha256()
-        self._extra = {name: hashlib.new(name) for name in extra_digests if name != "sha256"}
+        # Every blob gets Nexus's four checksums here, in the one pass that writes it: never re-read later.
+        self._extra = {name: hashlib.new(name) for name in dict.fromkeys([*ASSET_DIGESTS, *extra_digests])
+                       if name != "sha256"}
+        self._helper: _DigestThread | None = None
         self.size = 0
         self.committed: BlobInfo | None = None
 
     def write(self, data: bytes) -> None:
         self._sha256.update(data)
-        for digest in self._extra.values():
-            digest.update(data)
+        if self._helper is None and self.size + len(data) > INLINE_DIGEST_BYTES and self._extra:
+            self._helper = _DigestThread(self._extra)
+            # however the writer ends (commit, abort, or just dropped), its helper thread ends with it
+            weakref.finalize(self, self._helper.finish)
+        if self._helper is not None:
+            self._helper.feed(data)
+        else:
+            for digest in self._extra.values():
+                digest.update(data)
         self.size += len(data)
         self._write(data)
 
@@ -54,9 +97,15 @@ class BlobWriter(abc.ABC):
         return self._sha256.hexdigest()
 
     def digests(self) -> dict[str, str]:
+        if self._helper is not None:
+            self._helper.finish()
         found = {name: digest.hexdigest() for name, digest in self._extra.items()}
         found["sha256"] = self.sha256
         return found
+
+    def _stop_helper(self) -> None:
+        if self._helper is not None:
+            self._helper.finish()
 
     def commit(self, *, expected_size: int | None = None, expected: Mapping[str, str] | None = None) -> BlobInfo:
         """Check size and digests (``{"sha256": hex, ...}``), then make the blob durable and visible."""
@@ -88,6 +137,7 @@ class BlobWriter(abc.ABC):
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self._stop_helper()
         if self.committed is None:
             self.abort()
 
@@ -149,7 +199,7 @@ class UploadDigests:
             found = self._hashers.get(upload_id)
         if found is not None and found[0] == size:
             return {name: hasher.copy() for name, hasher in found[1].items()}
-        return {"sha256": hashlib.sha256()} if size == 0 else {}
+        return {name: hashlib.new(name) for name in ASSET_DIGESTS} if size == 0 else {}
 
     def remember(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:
         with self._lock:
@@ -182,7 +232,7 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def writer(self, extra_digests: Iterable[str] = ()) -> BlobWriter:
-        """A writer for a new blob; extra hashlib algorithm names (``sha512``, ``sha1``) are computed too."""
+        """A writer for a new blob. It computes :data:`ASSET_DIGESTS` and any extra hashlib algorithm names."""
 
     @abc.abstractmethod
     def open(self, sha256: str) -> IO[bytes]:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
-from stowage.blobstore.base import CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, UploadDigests
+from stowage.blobstore.base import (ASSET_DIGESTS, CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload,
+                                    UploadDigests)
 from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
@@ -141,7 +142,7 @@ class FileResumableUpload(ResumableUpload):
         size = self.size()
         if size is None:
             raise NotFound(f"upload {self.upload_id} does not exist")
-        names = {"sha256", *extra_digests, *(expected or {})}
+        names = {*ASSET_DIGESTS, *extra_digests, *(expected or {})}
         digests = self._digests(names, size)
         for name, value in (expected or {}).items():
             if digests[name] != value.lower():

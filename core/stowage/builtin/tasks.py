@@ -1,7 +1,8 @@
 """Core's maintenance tasks: ``repository.cleanup`` (apply cleanup policies), ``blobstore.compact``
 (delete blobs no asset references), ``security.audit-purge`` (drop audit events older than
-``[server] auditRetentionDays``), ``stowage.backup`` (a backup generation into ``location``) and
-``blobstore.verify`` (check blobs and format metadata, optionally ``deep`` and ``repair``)."""
+``[server] auditRetentionDays``), ``stowage.backup`` (a backup generation into ``location``),
+``blobstore.verify`` (check blobs and format metadata, optionally ``deep`` and ``repair``) and
+``blobstore.checksums`` (Nexus's checksums of blobs stored before they were computed at write time)."""
 
 from __future__ import annotations
 
@@ -90,4 +91,13 @@ def stowage_register_tasks() -> list[Task]:
             Task(type="blobstore.verify", name="Verify blobs and format metadata", run=verify, properties=[
                 TaskProperty("blobstoreName", "Blob store (empty: every store)", type="blobstore"),
                 TaskProperty("deep", "Re-hash every blob", type="boolean", default="false"),
-                TaskProperty("repair", "Repair what can be repaired", type="boolean", default="false")])]
+                TaskProperty("repair", "Repair what can be repaired", type="boolean", default="false")]),
+            Task(type="blobstore.checksums",
+                 name="Compute the md5, sha1 and sha512 checksums of blobs stored before they were recorded",
+                 run=backfill_checksums)]
+
+
+def backfill_checksums(stowage: "Stowage") -> str:
+    from stowage.checksums import backfill_all
+
+    return backfill_all(stowage)

@@ -186,10 +186,15 @@ class Catalog(abc.ABC):
     def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                       name: str | None = None, version: str | None = None, group: str | None = None,
                       keyword: str | None = None, continuation_token: str | None = None,
-                      limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+                      limit: int = 50, sort: str | None = None, direction: str = "asc",
+                      checksums: Mapping[str, str] | None = None,
+                      attributes: Mapping[str, str] | None = None) -> Page:
         """Content assets with their component fields, for ``/service/rest/v1/search/assets``.
 
         :param repositories: only these repositories (None: all).
+        :param checksums: ``{"sha1"|"md5"|"sha512": hex}``: the asset's blob has these checksums.
+        :param attributes: ``{"yum.arch": "x86_64"}``: dotted paths into the asset's attributes and the
+            string each must equal.
         :param keyword: a substring of the path or the component name (Nexus's ``q``).
         :param sort: ``group``, ``name``, ``version`` or ``repository`` (plain string order; ties by id);
             None orders by id. :class:`~stowage.errors.BadRequest` for anything else.
@@ -201,10 +206,13 @@ class Catalog(abc.ABC):
     def search_components(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                           name: str | None = None, version: str | None = None, group: str | None = None,
                           keyword: str | None = None, continuation_token: str | None = None,
-                          limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+                          limit: int = 50, sort: str | None = None, direction: str = "asc",
+                          checksums: Mapping[str, str] | None = None,
+                          attributes: Mapping[str, str] | None = None) -> Page:
         """Components matching the filters (``sha256``: one of its assets has it), for ``/v1/search``.
 
-        Parameters as :meth:`search_assets`; ``keyword`` matches the name, group or version.
+        Parameters as :meth:`search_assets` (``checksums`` and ``attributes``: one of its assets matches);
+        ``keyword`` matches the name, group or version.
         """
 
     # -- proxy cache state --------------------------------------------------------------------------
@@ -296,6 +304,15 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def blob_created(self, sha256: str) -> float | None:
         """When the blob was last recorded or re-referenced (the collector's grace clock), or None."""
+
+    @abc.abstractmethod
+    def blob_checksums(self, sha256s: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Each recorded blob's known checksums (``sha256`` and, once computed, ``md5``, ``sha1``,
+        ``sha512``), by sha256. Blobs not recorded are left out."""
+
+    @abc.abstractmethod
+    def record_blob_checksums(self, sha256: str, digests: Mapping[str, str]) -> None:
+        """Fill in checksums of a blob stored before they were computed at write time (never overwrites)."""
 
     @abc.abstractmethod
     def blob_store_usage(self, store: str) -> tuple[int, int]:

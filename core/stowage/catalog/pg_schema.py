@@ -211,3 +211,11 @@ def m018_blob_pins(conn: psycopg.Connection) -> None:
 
 
 reuse(sqlite_schema.m010_token_identity)  # documents only: the same statements on both engines
+
+
+@twin
+def m013_blob_checksums(conn: psycopg.Connection) -> None:
+    for column in ("md5", "sha1", "sha512"):
+        conn.execute(f"ALTER TABLE blobs ADD COLUMN {column} TEXT")
+    conn.execute("CREATE INDEX blobs_sha1 ON blobs (sha1)")
+    conn.execute("CREATE INDEX blobs_md5 ON blobs (md5)")

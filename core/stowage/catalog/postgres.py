@@ -93,6 +93,9 @@ class PostgresCatalog(SqlCatalog):
         else:
             callback()
 
+    def _json_text(self, column: str, path: Sequence[str]) -> str:
+        return f"({column}::jsonb #>> '{{{','.join(path)}}}')"
+
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> FetchedRows:
         try:
             conn = getattr(self._local, "conn", None)

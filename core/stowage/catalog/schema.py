@@ -191,3 +191,13 @@ def m010_token_identity(db: Database) -> None:
         db.execute("UPDATE documents SET value = ? WHERE namespace = 'security.tokens' AND key = ?",
                    (json.dumps(token), key))
     db.execute("DELETE FROM documents WHERE namespace = 'docker' AND key = 'token-secret'")
+
+
+@migrations()
+def m013_blob_checksums(db: Database) -> None:
+    # Nexus's asset checksum fields (md5, sha1, sha512 besides the sha256 key), computed while each blob
+    # is written. Blobs stored before this migration get them lazily, the first time they are needed.
+    for column in ("md5", "sha1", "sha512"):
+        db.execute(f"ALTER TABLE blobs ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX blobs_sha1 ON blobs (sha1)")
+    db.execute("CREATE INDEX blobs_md5 ON blobs (md5)")

@@ -86,9 +86,14 @@ class SqlCatalog(SqlSearch, Catalog):
         now = time.time()
         with self.transaction():
             # Refreshing ``created`` keeps a blob that is being re-referenced out of the collector's grace window.
-            self._execute("INSERT INTO blobs (sha256, store, size, created) VALUES (?, ?, ?, ?) "
-                          "ON CONFLICT (sha256) DO UPDATE SET created = excluded.created",
-                          (blob.sha256, blob_store, blob.size, now))
+            digests = blob.digests
+            self._execute("INSERT INTO blobs (sha256, store, size, created, md5, sha1, sha512) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (sha256) DO UPDATE SET created = excluded.created, "
+                          "md5 = COALESCE(excluded.md5, blobs.md5), sha1 = COALESCE(excluded.sha1, blobs.sha1), "
+                          "sha512 = COALESCE(excluded.sha512, blobs.sha512)",
+                          (blob.sha256, blob_store, blob.size, now, digests.get("md5"), digests.get("sha1"),
+                           digests.get("sha512")))
             existing = self.get_asset(asset.repository, asset.path)
             if existing is not None and not overwrite:
                 raise Conflict(f"{asset.path} already exists in {asset.repository}")
@@ -417,6 +422,23 @@ class SqlCatalog(SqlSearch, Catalog):
     def forget_blob(self, sha256: str) -> None:
         self._execute("DELETE FROM blobs WHERE sha256 = ? AND NOT EXISTS "
                       "(SELECT 1 FROM assets WHERE blob_sha256 = ?)", (sha256, sha256))
+
+    def blob_checksums(self, sha256s: Sequence[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        unique = list(dict.fromkeys(sha256s))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start:start + 500]
+            rows = self._execute(f"SELECT sha256, md5, sha1, sha512 FROM blobs WHERE sha256 IN "
+                                 f"({','.join('?' * len(chunk))})", chunk)
+            for sha256, md5, sha1, sha512 in rows:
+                digests = {"sha256": sha256, "md5": md5, "sha1": sha1, "sha512": sha512}
+                found[sha256] = {name: value for name, value in digests.items() if value}
+        return found
+
+    def record_blob_checksums(self, sha256: str, digests: Mapping[str, str]) -> None:
+        self._execute("UPDATE blobs SET md5 = COALESCE(md5, ?), sha1 = COALESCE(sha1, ?), "
+                      "sha512 = COALESCE(sha512, ?) WHERE sha256 = ?",
+                      (digests.get("md5"), digests.get("sha1"), digests.get("sha512"), sha256))
 
     def blob_store_usage(self, store: str) -> tuple[int, int]:
         row = self._execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE store = ?", (store,)).fetchone()

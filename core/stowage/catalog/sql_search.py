@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from stowage.catalog.base import Page, decode_resume_key, encode_resume_key, row_id
 from stowage.catalog.sql_rows import ASSET_COLUMNS, COMPONENT_COLUMNS, asset_from_row, component_from_row
@@ -21,9 +21,31 @@ class SqlSearch:
 
     def _search_where(self, table: str, *, repositories: Sequence[str] | None, sha256: str | None,
                       name: str | None, version: str | None, group: str | None,
-                      keyword: str | None) -> tuple[list[str], list[Any]]:
+                      keyword: str | None, checksums: Mapping[str, str] | None = None,
+                      attributes: Mapping[str, str] | None = None) -> tuple[list[str], list[Any]]:
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
+        asset_conditions: list[str] = []
+        asset_params: list[Any] = []
+        for algorithm, value in (checksums or {}).items():
+            if algorithm not in ("md5", "sha1", "sha512"):
+                raise BadRequest(f"cannot search by checksum {algorithm!r}")
+            asset_conditions.append(f"EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = x.blob_sha256 "
+                                    f"AND b.{algorithm} = ?)")
+            asset_params.append(value.lower())
+        for dotted, value in (attributes or {}).items():
+            parts = dotted.split(".")
+            if not all(part.isidentifier() for part in parts):
+                raise BadRequest(f"cannot search by attribute {dotted!r}")
+            asset_conditions.append(f"{self._json_text('x.attributes', parts)} = ?")
+            asset_params.append(value)
+        if asset_conditions:
+            if table == "a":
+                where += [condition.replace("x.", "a.") for condition in asset_conditions]
+            else:
+                where.append("EXISTS (SELECT 1 FROM assets x WHERE x.component_id = c.id AND "
+                             + " AND ".join(asset_conditions) + ")")
+            params += asset_params
         if repositories is not None:
             where.append(f"{table}.repository IN ({','.join('?' * len(repositories))})")
             params += list(repositories)
@@ -46,6 +68,10 @@ class SqlSearch:
                 where.append("(c.name LIKE ? ESCAPE '\\' OR c.grp LIKE ? ESCAPE '\\' OR c.version LIKE ? ESCAPE '\\')")
                 params += [pattern, pattern, pattern]
         return where, params
+
+    def _json_text(self, column: str, path: Sequence[str]) -> str:
+        """SQL for the text at ``path`` inside a JSON text column (SQLite's JSON1; PostgreSQL overrides)."""
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
 
     def _search_page(self, sql_from: str, table: str, columns: str, where: list[str], params: list[Any],
                      sort: str | None, direction: str, continuation_token: str | None, limit: int,
@@ -89,9 +115,12 @@ class SqlSearch:
     def search_assets(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                       name: str | None = None, version: str | None = None, group: str | None = None,
                       keyword: str | None = None, continuation_token: str | None = None,
-                      limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+                      limit: int = 50, sort: str | None = None, direction: str = "asc",
+                      checksums: Mapping[str, str] | None = None,
+                      attributes: Mapping[str, str] | None = None) -> Page:
         where, params = self._search_where("a", repositories=repositories, sha256=sha256, name=name,
-                                           version=version, group=group, keyword=keyword)
+                                           version=version, group=group, keyword=keyword, checksums=checksums,
+                                           attributes=attributes)
         where.insert(0, "a.kind = 'content'")
         columns = ", ".join(f"a.{c.strip()}" for c in ASSET_COLUMNS.split(","))
         return self._search_page("assets a LEFT JOIN components c ON c.id = a.component_id", "a", columns,
@@ -100,9 +129,12 @@ class SqlSearch:
     def search_components(self, *, repositories: Sequence[str] | None = None, sha256: str | None = None,
                           name: str | None = None, version: str | None = None, group: str | None = None,
                           keyword: str | None = None, continuation_token: str | None = None,
-                          limit: int = 50, sort: str | None = None, direction: str = "asc") -> Page:
+                          limit: int = 50, sort: str | None = None, direction: str = "asc",
+                          checksums: Mapping[str, str] | None = None,
+                          attributes: Mapping[str, str] | None = None) -> Page:
         where, params = self._search_where("c", repositories=repositories, sha256=sha256, name=name,
-                                           version=version, group=group, keyword=keyword)
+                                           version=version, group=group, keyword=keyword, checksums=checksums,
+                                           attributes=attributes)
         columns = ", ".join(f"c.{c.strip()}" for c in COMPONENT_COLUMNS.split(","))
         return self._search_page("components c", "c", columns, where, params, sort, direction,
                                  continuation_token, limit, component_from_row)

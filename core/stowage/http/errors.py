@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import falcon
+from falcon.app_helpers import default_serialize_error
 
-from stowage.errors import BadRequest, InsufficientStorage, StowageError
+from stowage.errors import BadRequest, InsufficientStorage, InvalidSettings, StowageError, ValidationFailed
 from stowage.formats import default_error_body
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
 
 log = logging.getLogger("stowage.http")
+
+#: where errors answer Nexus's JSON shapes whatever the Accept header says.
+REST_PREFIX = "/service/rest/"
+
+
+def rest_error_body(error: StowageError) -> bytes:
+    """Nexus's error shapes: its validation list for field errors, else an object with a ``message``."""
+    if isinstance(error, (ValidationFailed, InvalidSettings)):
+        return json.dumps(error.detail).encode()
+    return json.dumps({"code": error.code, "message": error.message}).encode()
+
+
+def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    """Falcon's own errors (unknown route, 405...) under ``/service/rest`` carry a ``message`` too:
+    clients that read Nexus's error shape must not crash on ``{"title": ...}``."""
+    if not req.path.startswith(REST_PREFIX):
+        default_serialize_error(req, resp, error)
+        return
+    message = error.description or (f"no such endpoint: {req.method} {req.path}" if error.status_code == 404
+                                    else error.title or "error")
+    # "405 Method Not Allowed" -> METHOD_NOT_ALLOWED, like the codes of Stowage's own errors
+    code = (error.title or "").lstrip("0123456789 ").upper().replace(" ", "_") or f"HTTP_{error.status_code}"
+    resp.content_type = "application/json"
+    resp.data = json.dumps({"code": code, "message": message}).encode()
 
 
 def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
@@ -24,6 +50,8 @@ def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
         request = getattr(req.context, "repo_request", None)
         if renderer is not None:
             content_type, body = renderer(request, error)
+        elif req.path.startswith(REST_PREFIX):
+            content_type, body = "application/json", rest_error_body(error)
         else:
             content_type, body = default_error_body(error, req.get_header("Accept") or "")
         _close_stream(resp)
@@ -53,6 +81,7 @@ def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
         log.exception("unhandled error in %s %s", req.method, req.path)
         handle_stowage_error(req, resp, StowageError("internal error; see the server log"), params)
 
+    app.set_error_serializer(_serialize_http_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(StowageError, handle_stowage_error)
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import falcon
 
-from stowage.errors import MethodNotAllowed, RepositoryNotFound, Unauthorized
+from stowage.errors import MethodNotAllowed, NotFound, RepositoryNotFound, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, admit, authenticate
 from stowage.http.content import protect_content
 from stowage.http.early_auth import EARLY_REFUSED
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
+from stowage.routing import routing_allows
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -76,6 +77,10 @@ class RepositorySink:
         action = handler.action_for(request)
         if action is not None:
             request.require(action)
+        # after the permission check: a caller who may not read learns nothing about the rule
+        if not routing_allows(repository, path):
+            raise NotFound(f"{path} is blocked by routing rule {repository.config.routing_rule} of "
+                           f"repository {repository.name}")
         return request, responder
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import falcon
 from attrs import frozen
 
 from stowage.blobstore import BlobWriter, copy_into
+from stowage.checksums import asset_checksums
 from stowage.errors import BadRequest, Forbidden, NotFound
 from stowage.http.request import external_base_url
 from stowage.models import Asset, BlobInfo, Component
@@ -52,9 +53,17 @@ def decode_id(value: str, kind: str) -> tuple[str, int]:
         raise NotFound(f"{kind} {value} not found") from None
 
 
-def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
-    checksum = {"sha256": asset.blob_sha256}
+def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str,
+               checksums: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """Nexus's ``AssetXO``. Pass ``checksums`` (from :func:`asset_checksums`) when answering many assets."""
+    if checksums is None:
+        checksums = asset_checksums(stowage, [asset])
+    checksum = dict(checksums.get(asset.blob_sha256, {"sha256": asset.blob_sha256}))
     checksum.update(asset.attributes.get("checksum", {}))
+    try:
+        blob_store_name = stowage.repository(asset.repository).config.storage.blob_store_name
+    except NotFound:
+        blob_store_name = None
     return {
         "downloadUrl": f"{external_base_url(req, stowage)}/repository/{asset.repository}/{asset.path}",
         "path": asset.path,
@@ -66,9 +75,18 @@ def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_nam
         "lastModified": iso_time(asset.last_updated),
         "blobCreated": iso_time(asset.created),
         "lastDownloaded": iso_time(asset.last_downloaded),
+        "blobStoreName": blob_store_name,
         "fileSize": asset.size,
         "uploader": asset.attributes.get("uploader"),
+        "uploaderIp": asset.attributes.get("uploaderIp"),
     }
+
+
+def assets_json(req: falcon.Request, stowage: "Stowage", assets: Sequence[Asset],
+                formats: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Several assets (``formats``: repository -> format), their checksums read in one query."""
+    checksums = asset_checksums(stowage, assets)
+    return [asset_json(req, stowage, asset, formats[asset.repository], checksums) for asset in assets]
 
 
 def component_json(req: falcon.Request, stowage: "Stowage", component: Component) -> dict[str, Any]:
@@ -80,7 +98,7 @@ def component_json(req: falcon.Request, stowage: "Stowage", component: Component
         "group": component.group or None,
         "name": component.name,
         "version": component.version or None,
-        "assets": [asset_json(req, stowage, a, component.format) for a in assets],
+        "assets": assets_json(req, stowage, assets, {component.repository: component.format}),
     }
 
 
@@ -202,8 +220,8 @@ class AssetsResource:
         repository_access(req, self.stowage, repository, Action.READ)
         page = self.stowage.catalog.list_assets(repository.name, continuation_token=req.get_param(
             "continuationToken"), limit=100)
-        resp.media = {"items": visible_items(req, [asset_json(req, self.stowage, a, repository.format_name)
-                                                   for a in page.items]),
+        resp.media = {"items": visible_items(req, assets_json(req, self.stowage, page.items,
+                                                              {repository.name: repository.format_name})),
                       "continuationToken": page.continuation_token}
 
 

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import falcon
 
-from stowage.errors import BadRequest, ConfigurationError, NotFound
+from stowage.errors import BadRequest, ConfigurationError, NotFound, ValidationFailed
 from stowage.http.request import external_base_url
 from stowage.models import RepositoryType
 from stowage.rest import V1
 from stowage.rest.access import can_read, json_object, require_admin
+from stowage.rest.repository_documents import answer_document, require_update_fields
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -68,7 +69,7 @@ def full(stowage: "Stowage", req: falcon.Request, repository: "Repository") -> d
     document = redact(stowage.converter.unstructure(repository.config),
                       _secret_settings(stowage, repository.format_name))
     document["url"] = f"{external_base_url(req, stowage)}/repository/{repository.name}"
-    return document
+    return answer_document(stowage, repository, document)
 
 
 
@@ -90,6 +91,14 @@ def _keep_secrets(new: dict[str, Any], old: dict[str, Any],
             if key not in new_auth and key in old_auth:
                 new_auth[key] = old_auth[key]
     return new
+
+
+def _check_routing_rule(stowage: "Stowage", config: Any) -> None:
+    from stowage.routing import NAMESPACE
+
+    if config.routing_rule and stowage.catalog.get_document(NAMESPACE, config.routing_rule) is None:
+        raise ValidationFailed([{"id": "PARAMETER routingRule",
+                                 "message": f"no routing rule named {config.routing_rule!r}"}])
 
 
 class RepositoriesResource:
@@ -161,6 +170,7 @@ class RepositoryCreateResource:
         require_admin(req, self.stowage)
         body = self._parse(req, format_name, type_name, None)
         config = self.stowage.parse_repository(body)
+        _check_routing_rule(self.stowage, config)
         self.stowage.save_repository(config, create=True)
         resp.status = falcon.HTTP_201
 
@@ -181,8 +191,10 @@ class RepositoryCreateResource:
         stored = self.stowage.catalog.get_repository(name)
         if stored is None:
             raise NotFound(f"repository {name} does not exist")
+        require_update_fields(self.stowage, body, format_name, type_name)
         config = self.stowage.parse_repository(
             _keep_secrets(body, stored, _secret_settings(self.stowage, format_name)))
+        _check_routing_rule(self.stowage, config)
         self.stowage.save_repository(config, create=False)
         resp.status = falcon.HTTP_204
 

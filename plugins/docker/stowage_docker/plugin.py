@@ -41,6 +41,8 @@ class DockerSettings:
     force_basic_auth: bool = False
     v1_enabled: bool = field(default=False, validator=_v1_disabled)
     subdomain: str | None = None
+    #: Nexus's path-based routing switch; Stowage always also serves ``/v2/<repo>/...`` on the main port.
+    path_enabled: bool | None = None
 
 
 class IndexType(enum.Enum):
@@ -250,6 +252,10 @@ def stowage_register_formats() -> list[Format]:
     return [Format(name="docker", handler=DockerHandler,
                    settings={"docker": DockerSettings, "dockerProxy": DockerProxySettings},
                    default_write_policy=WritePolicy.ALLOW, port_of=port_of,
+                   answer_sections={"hosted": ("docker",), "proxy": ("docker", "dockerProxy"),
+                                    "group": ("docker",)},
+                   required_sections={"hosted": ("docker",), "proxy": ("docker", "dockerProxy"),
+                                      "group": ("docker",)},
                    description="Docker / OCI registry (distribution-spec 1.1); hosted, proxy and group.")]
 
 

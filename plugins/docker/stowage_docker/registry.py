@@ -470,7 +470,9 @@ class Registry:
                 raise digest_invalid(f"the manifest's {algorithm} digest is {actual}, not {value}")
             digest = reference
         tag_path = None if manifests.is_digest(reference) else manifest_path(name, reference)
-        if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE:
+        # Nexus's storage.latestPolicy: under ALLOW_ONCE, the tag "latest" may still be moved.
+        latest_moves = reference == "latest" and bool(self.repository.config.storage.latest_policy)
+        if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE and not latest_moves:
             # Early refusal so that an ordinary re-push stores no blob; record_tag is the guard that holds
             # under concurrent pushes.
             current = self.catalog.get_asset(self.repository.name, tag_path)
@@ -488,7 +490,8 @@ class Registry:
                 self.repository.record(digest_asset, blob, content_type=parsed.media_type, attributes=attributes,
                                        server_managed=True)
             if tag_path:
-                self.record_tag(name, reference, tag_path, blob, parsed.media_type, attributes)
+                self.record_tag(name, reference, tag_path, blob, parsed.media_type, attributes,
+                                may_move=latest_moves)
         self.resp.status = falcon.HTTP_201
         self.resp.set_header("Location", self.target.url(name, f"manifests/{digest}"))
         self.resp.set_header("Docker-Content-Digest", digest)
@@ -497,18 +500,20 @@ class Registry:
         self.resp.content_length = 0
 
     def record_tag(self, name: str, reference: str, tag_path: str, blob: BlobInfo, media_type: str,
-                   attributes: dict[str, Any]) -> None:
+                   attributes: dict[str, Any], *, may_move: bool = False) -> None:
         """Point the tag at the manifest under the repository's write policy, in the caller's transaction.
 
         The policy check and the write are one catalog transaction (serialised across worker processes), so
         of two concurrent pushes of one ALLOW_ONCE tag exactly one wins. Re-pushing the manifest the tag
         already points at is not an update: it is accepted (docker retries pushes).
+
+        :param may_move: the tag may be re-pointed whatever the write policy (``latest`` under latestPolicy).
         """
         current = self.catalog.get_asset(self.repository.name, tag_path)
         unchanged = current is not None and current.blob_sha256 == blob.sha256
         try:
             self.repository.record(tag_path, blob, content_type=media_type, kind=AssetKind.METADATA,
-                                   attributes=attributes, server_managed=unchanged,
+                                   attributes=attributes, server_managed=unchanged or may_move,
                                    component=Component(repository=self.repository.name, format="docker",
                                                        name=name, version=reference))
         except WritePolicyViolation:

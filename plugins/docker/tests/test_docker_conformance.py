@@ -267,3 +267,19 @@ def test_group_does_not_let_a_proxy_extend_a_hosted_image(stowage_factory) -> No
     r = ts.client.simulate_get("/v2/g/orchestrator-x/manifests/2", headers=reg.auth)
     assert r.status_code == 404 and errors(r) == ["MANIFEST_UNKNOWN"]
     assert ts.client.simulate_get("/v2/g/python/manifests/3", headers=reg.auth).status_code == 502
+
+
+def test_latest_policy_lets_latest_move_under_allow_once(stowage_factory):
+    """Nexus's ``storage.latestPolicy``: with ALLOW_ONCE, ``latest`` may be re-pushed; other tags may not."""
+    ts = stowage_factory(repositories=[dict(name="rel", format="docker", type="hosted",
+                                            storage={"writePolicy": "ALLOW_ONCE", "latestPolicy": True}),
+                                       dict(name="strict", format="docker", type="hosted",
+                                            storage={"writePolicy": "ALLOW_ONCE"})])
+    token = ts.client.simulate_get("/v2/token", headers=ts.admin).json["token"]
+    reg = Reg(ts.stowage, ts.client, {"Authorization": f"Bearer {token}"})
+    for repo, latest_moves in (("rel", True), ("strict", False)):
+        assert push_manifest(reg, repo, "app", "latest", image(reg, repo, content=b"one")).status_code == 201
+        moved = push_manifest(reg, repo, "app", "latest", image(reg, repo, content=b"two"))
+        assert (moved.status_code == 201) is latest_moves, (repo, moved.text)
+        assert push_manifest(reg, repo, "app", "1.0", image(reg, repo, content=b"one")).status_code == 201
+        assert push_manifest(reg, repo, "app", "1.0", image(reg, repo, content=b"two")).status_code == 403

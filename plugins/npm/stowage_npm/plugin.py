@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from stowage.plugin import Format, MetadataBuilder, WritePolicy, hookimpl
+from stowage.plugin import Format, MetadataBuilder, UploadSpec, WritePolicy, hookimpl
 
 from stowage_npm.handler import NpmHandler
 from stowage_npm.names import CORGI_PATH, PACKUMENT_PATH
@@ -23,6 +23,7 @@ class NpmSettings:
 @hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="npm", handler=NpmHandler, settings={"npm": NpmSettings},
+                   answer_sections={"proxy": ("npm",)}, upload_spec=UploadSpec(),
                    default_write_policy=WritePolicy.ALLOW_ONCE, expand_remote_url=expand_remote_url,
                    description="npm registries: publish, dist-tags, tokens; proxy and group with merged "
                                "packuments.")]

@@ -11,16 +11,17 @@ Repository layout (hosted and proxy alike, so a group finds a file at one path i
 from __future__ import annotations
 
 import re
-from typing import IO
+from typing import IO, Any
 
 import falcon
+from attrs import frozen
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, BlobInfo, Component, DigestMismatch, Format,
                             FormatHandler, InvalidContent, MethodNotAllowed, NotFound, PendingFile, RepoRequest,
                             Repository, RepositoryType, Route, StowageError, UploadedFile, UpstreamError, UpstreamRequest,
-                            User, WritePolicy, hookimpl, multipart_writers)
+                            UploadSpec, User, WritePolicy, hookimpl, multipart_writers)
 
 from stowage_pypi import index
 from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, CoreMetadata, DistFilename, parse_filename,
@@ -336,9 +337,20 @@ class PypiHandler(FormatHandler):
                     pass
 
 
+@frozen
+class PypiSettings:
+    """Nexus's ``pypi`` section of proxy repositories: stored and returned so Nexus JSON round-trips
+    (Stowage has no quarantine; ``indexPath`` is Nexus Pro's)."""
+
+    remove_quarantined: bool = False
+    index_path: str | None = None
+
+
 @hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="pypi", handler=PypiHandler, default_write_policy=WritePolicy.ALLOW_ONCE,
+                   settings={"pypi": PypiSettings}, answer_sections={"proxy": ("pypi",)},
+                   upload_spec=UploadSpec(),
                    expand_remote_url=expand_remote_url,
                    description="Python packages: twine upload, pip/uv install; hosted, proxy and group.")]
 

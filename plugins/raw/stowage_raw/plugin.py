@@ -11,8 +11,9 @@ from urllib.parse import quote
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (Asset, AssetKind, BadRequest, Format, FormatHandler, RepoRequest, Repository,
-                            RepositoryType, UploadedFile, User, WritePolicy, clean_path, hookimpl)
+from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest, Repository,
+                            RepositoryType, Stowage, Task, UploadedFile, UploadField, UploadSpec, User,
+                            WritePolicy, clean_path, hookimpl)
 
 
 class ContentDisposition(enum.Enum):
@@ -38,6 +39,13 @@ def content_disposition(disposition: str, filename: str) -> str:
     if fallback != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return value
+
+
+def raw_component(path: str) -> Component:
+    """Nexus's raw component of a file: group = its directory (``/`` for the root), name = its full path,
+    no version."""
+    directory = posixpath.dirname(path)
+    return Component(repository="", format="raw", group=f"/{directory}", name=path)
 
 
 def guess_content_type(path: str) -> str:
@@ -87,6 +95,7 @@ class RawHandler(FormatHandler):
             raise BadRequest("PUT needs a file path, not a directory")
         body, length = request.require_body()
         request.repository.store(request.path, body, length=length, content_type=guess_content_type(request.path),
+                                 component=raw_component(request.path),
                                  attributes={"uploader": request.user.user_id if request.user else None})
         request.resp.status = falcon.HTTP_201
 
@@ -111,8 +120,28 @@ class RawHandler(FormatHandler):
             repository.check_writable(path)
             planned.append((path, upload))
         return [repository.record(path, upload.blob, content_type=guess_content_type(path),
+                                  component=raw_component(path),
                                   attributes={"uploader": user.user_id if user else None})
                 for path, upload in planned]
+
+
+def add_missing_components(stowage: Stowage) -> str:
+    """The ``raw.components`` task: give raw files stored before raw components existed their component."""
+    import attrs
+
+    added = 0
+    for repository in stowage.repositories():
+        if repository.format_name != "raw" or repository.type is not RepositoryType.HOSTED:
+            continue
+        for asset in list(stowage.catalog.iter_assets(repository.name)):
+            if asset.component_id is not None:
+                continue
+            with stowage.catalog.transaction():
+                component = stowage.catalog.ensure_component(
+                    attrs.evolve(raw_component(asset.path), repository=repository.name))
+                stowage.catalog.update_asset(attrs.evolve(asset, component_id=component.id))
+            added += 1
+    return f"components added for {added} raw file(s)"
 
 
 def raw_usage(repository: Repository, base_url: str) -> str:
@@ -131,7 +160,18 @@ def raw_usage(repository: Repository, base_url: str) -> str:
 
 
 @hookimpl
+def stowage_register_tasks() -> list[Task]:
+    return [Task(type="raw.components", name="Add Nexus-style components to raw files stored without one",
+                 run=add_missing_components)]
+
+
+@hookimpl
 def stowage_register_formats() -> list[Format]:
     return [Format(name="raw", handler=RawHandler, settings={"raw": RawSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
+                   answer_sections={"hosted": ("raw",), "proxy": ("raw",), "group": ("raw",)},
+                   upload_spec=UploadSpec(
+                       component_fields=(UploadField("directory", description="Destination for uploaded files "
+                                                     "(e.g. /path/to/files/)"),),
+                       asset_fields=(UploadField("filename", description="Filename"),), multiple_upload=True),
                    description="Any file at any path; hosted, proxy and group.", usage=raw_usage)]

@@ -37,3 +37,19 @@ def test_attachment_is_the_default(stowage_app):
     import mimetypes
 
     assert response.headers["content-type"] == mimetypes.guess_type("b.tgz", strict=False)[0]
+
+
+def test_raw_components_task_gives_older_files_their_component(stowage_app):
+    """Files stored before raw components existed (no component) get one from the raw.components task."""
+    import io
+
+    from stowage_raw.plugin import add_missing_components
+
+    stowage_app.create_repository(name="old", format="raw", type="hosted")
+    repository = stowage_app.stowage.repository("old")
+    repository.record("a/b/c.txt", repository.blob_store.store(io.BytesIO(b"c"), length=1))  # as older code did
+    assert stowage_app.stowage.catalog.get_asset("old", "a/b/c.txt").component_id is None
+    assert add_missing_components(stowage_app.stowage) == "components added for 1 raw file(s)"
+    assert add_missing_components(stowage_app.stowage) == "components added for 0 raw file(s)"
+    [component] = stowage_app.stowage.catalog.find_components("old")
+    assert (component.group, component.name, component.version) == ("/a/b", "a/b/c.txt", "")

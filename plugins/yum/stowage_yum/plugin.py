@@ -19,8 +19,7 @@ import falcon
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, NotFound,
                             RepoRequest, Repository, RepositoryType, Stowage, Task, TaskContext, TaskProperty,
-                            UploadedFile, User, WritePolicy,
-                            clean_path, hookimpl)
+                            UploadedFile, UploadField, UploadSpec, User, WritePolicy, clean_path, hookimpl)
 
 from stowage_yum import hosted, signing
 from stowage_yum.group import group_file
@@ -147,6 +146,11 @@ def stowage_register_formats() -> list[Format]:
     return [Format(name="yum", handler=YumHandler, settings={"yum": YumSettings, "yumSigning": YumSigningSettings},
                    default_write_policy=WritePolicy.ALLOW_ONCE,
                    secret_settings=("yumSigning.keypair", "yumSigning.passphrase"),
+                   answer_sections={"hosted": ("yum",)}, required_sections={"hosted": ("yum",)},
+                   upload_spec=UploadSpec(
+                       component_fields=(UploadField("directory", description="Destination directory "
+                                                     "(e.g. el9/x86_64/)", optional=True),),
+                       asset_fields=(UploadField("filename", description="Filename", optional=True),)),
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
 
 
