@@ -17,6 +17,7 @@ import pytest
 import urllib3
 
 from stowage.testing import ADMIN_PASSWORD, free_port
+from stowage.settings import CatalogSettings
 from stowage.testing.harness import basic_auth
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -83,7 +84,8 @@ def workers(request, stowage_factory, live_server_factory, tmp_path) -> Iterator
     try:
         for name in ("first", "second"):
             processes.append(_serve(tmp_path, config, name))
-        reader = stowage_factory(data_dir=tmp_path / "shared")
+        # the processes' catalog is the data directory's SQLite file, whatever STOWAGE_TEST_CATALOG says
+        reader = stowage_factory(data_dir=tmp_path / "shared", catalog=CatalogSettings())
         yield [url for _, url in processes], reader.stowage.catalog
     finally:
         for process, _ in processes:
