@@ -24,7 +24,7 @@ from attrs import frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, InFlightAsset, NotFound, RepoRequest,
                             Repository, RepositoryType, StowageError, Unauthorized, UpstreamBlocked, UpstreamError,
-                            WritePolicy, authenticate, sign_in)
+                            WritePolicy, WritePolicyViolation, authenticate, sign_in)
 from stowage_docker import manifests, tokens
 from stowage_docker.errors import (RegistryError, blob_unknown, digest_invalid, manifest_unknown, name_unknown,
                                    unsupported, upload_unknown)
@@ -473,10 +473,11 @@ class Registry:
         # Nexus's storage.latestPolicy: under ALLOW_ONCE, the tag "latest" may still be moved.
         latest_moves = reference == "latest" and bool(self.repository.config.storage.latest_policy)
         if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE and not latest_moves:
+            # Early refusal so that an ordinary re-push stores no blob; record_tag is the guard that holds
+            # under concurrent pushes.
             current = self.catalog.get_asset(self.repository.name, tag_path)
             if current is not None and current.blob_sha256 != sha256:
-                raise RegistryError("DENIED", f"Repository does not allow updating assets: {self.repository.name} "
-                                    f"(tag {name}:{reference} exists; writePolicy ALLOW_ONCE)", status=403)
+                raise tag_exists(self.repository, name, reference)
         attributes = {"mediaType": parsed.media_type, "subject": parsed.subject,
                       "artifactType": parsed.artifact_type, "annotations": parsed.annotations,
                       "digest": digest, "uploader": self.request.user.user_id if self.request.user else None}
@@ -489,16 +490,34 @@ class Registry:
                 self.repository.record(digest_asset, blob, content_type=parsed.media_type, attributes=attributes,
                                        server_managed=True)
             if tag_path:
-                self.repository.record(tag_path, blob, content_type=parsed.media_type, kind=AssetKind.METADATA,
-                                       attributes=attributes, server_managed=True,
-                                       component=Component(repository=self.repository.name, format="docker",
-                                                           name=name, version=reference))
+                self.record_tag(name, reference, tag_path, blob, parsed.media_type, attributes,
+                                may_move=latest_moves)
         self.resp.status = falcon.HTTP_201
         self.resp.set_header("Location", self.target.url(name, f"manifests/{digest}"))
         self.resp.set_header("Docker-Content-Digest", digest)
         if parsed.subject:
             self.resp.set_header("OCI-Subject", parsed.subject)
         self.resp.content_length = 0
+
+    def record_tag(self, name: str, reference: str, tag_path: str, blob: BlobInfo, media_type: str,
+                   attributes: dict[str, Any], *, may_move: bool = False) -> None:
+        """Point the tag at the manifest under the repository's write policy, in the caller's transaction.
+
+        The policy check and the write are one catalog transaction (serialised across worker processes), so
+        of two concurrent pushes of one ALLOW_ONCE tag exactly one wins. Re-pushing the manifest the tag
+        already points at is not an update: it is accepted (docker retries pushes).
+
+        :param may_move: the tag may be re-pointed whatever the write policy (``latest`` under latestPolicy).
+        """
+        current = self.catalog.get_asset(self.repository.name, tag_path)
+        unchanged = current is not None and current.blob_sha256 == blob.sha256
+        try:
+            self.repository.record(tag_path, blob, content_type=media_type, kind=AssetKind.METADATA,
+                                   attributes=attributes, server_managed=unchanged or may_move,
+                                   component=Component(repository=self.repository.name, format="docker",
+                                                       name=name, version=reference))
+        except WritePolicyViolation:
+            raise tag_exists(self.repository, name, reference) from None
 
     def referenced_blobs(self, name: str, parsed: manifests.Manifest) -> list[tuple[str, Asset]]:
         """The repository's blob for each descriptor of an image manifest, which must have its declared size."""
@@ -610,6 +629,11 @@ class Registry:
             self.resp.set_header("OCI-Filters-Applied", "artifactType")
         body = {"schemaVersion": 2, "mediaType": manifests.OCI_INDEX, "manifests": list(entries.values())}
         self.request.send_bytes(json.dumps(body).encode(), manifests.OCI_INDEX)
+
+
+def tag_exists(repository: Repository, name: str, reference: str) -> RegistryError:
+    return RegistryError("DENIED", f"Repository does not allow updating assets: {repository.name} "
+                         f"(tag {name}:{reference} exists; writePolicy ALLOW_ONCE)", status=403)
 
 
 # -- catalog queries ---------------------------------------------------------------------------------------
