@@ -155,3 +155,21 @@ def test_s3_secret_is_sealed_and_the_store_works(stowage_factory, live_server_fa
     assert answer.status_code == 503, answer.text
     assert "s3-sealed" in answer.text and "another secret key" in answer.text
     assert "blob store s3-sealed cannot be opened" in caplog.text
+
+
+def test_backup_and_restore_keep_sealed_secrets_usable(stowage_factory, fault_upstream, tmp_path):
+    from stowage.backup.create import run_backup
+    from stowage.backup.restore import run_restore
+
+    app = stowage_factory(data_dir=tmp_path / "node")
+    raw_stack(app, fault_upstream, http_client={"autoBlock": False, "authentication": {
+        "type": "username", "username": "deployer", "password": "pw-backed-up"}})
+    report = run_backup(app.stowage, tmp_path / "backup")
+    assert report.ok
+    catalog_files = [p for p in (tmp_path / "backup").rglob("catalog.sqlite*") if p.is_file()]
+    assert catalog_files and not any(b"pw-backed-up" in p.read_bytes() for p in catalog_files)
+    run_restore(tmp_path / "backup", tmp_path / "restored")  # secret.key comes along
+    again = stowage_factory(data_dir=tmp_path / "restored")
+    fault_upstream.require_auth(basic=("deployer", "pw-backed-up"))
+    fault_upstream.put("restored.bin", b"restored")
+    assert again.client.simulate_get("/repository/raw-proxy/restored.bin").content == b"restored"
