@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from attrs import field, frozen
 
-from stowage.models import RepositoryConfig, WritePolicy
+from stowage.models import Component, RepositoryConfig, WritePolicy
 
 if TYPE_CHECKING:
     from stowage.formats import FormatHandler
@@ -44,6 +44,9 @@ class Format:
     :param usage: ``usage(repository, base_url)`` returns the "how to use" text the web UI shows for a
         repository (client configuration, upload and download commands); ``base_url`` is the server's
         URL as the browser reached it, without a trailing slash. None: the UI's generic snippet.
+    :param component_name: ``component_name(component)`` returns the component's name as the format's
+        clients write it, for the web UI's browse and search pages (npm: ``@scope/name``, its group being
+        the scope without ``@`` as in Nexus). None: ``group/name``, or ``name`` without a group.
     """
 
     name: str = field(validator=_check_format_name)
@@ -58,6 +61,7 @@ class Format:
     secret_settings: tuple[str, ...] = ()
     api_version: int = API_VERSION
     usage: Callable[["Repository", str], str] | None = None
+    component_name: Callable[[Component], str] | None = None
 
 
 @frozen

@@ -52,6 +52,10 @@ class ServerSettings:
     strict_plugins: bool = False
     #: the blobstore.compact task deletes a blob only after no asset has referenced it for this long.
     blob_gc_grace_seconds: float = 3600.0
+    #: a web UI session ends after this many seconds without a request (Nexus's default: 30 minutes).
+    session_idle_timeout: float = 1800.0
+    #: and at the latest this many seconds after sign-in, however active.
+    session_max_age: float = 43200.0
 
     @property
     def data_path(self) -> Path:

@@ -1,4 +1,5 @@
-"""Who is calling: the ``Authorization`` header, resolved through the ``stowage_authenticate`` hook."""
+"""Who is calling: the ``Authorization`` header, resolved through the ``stowage_authenticate`` hook, or a
+web UI session cookie (:mod:`stowage.http.session`)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,20 @@ if TYPE_CHECKING:
 BASIC_CHALLENGE = 'Basic realm="Stowage"'
 
 
+def check_credentials(req: falcon.Request, stowage: "Stowage", scheme: str, credentials: str) -> User | None:
+    """The one path every credential takes (an ``Authorization`` header, the UI's sign-in form): the
+    ``stowage_authenticate`` hook. None when they are not valid."""
+    return stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme.lower(),
+                                                     credentials=credentials.strip())
+
+
 def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BASIC_CHALLENGE) -> User | None:
     """The user the request authenticates as; None when it sends no credentials.
 
-    Credentials that are sent but wrong are a 401, never a silent fall-back to anonymous.
+    Credentials that are sent but wrong are a 401, never a silent fall-back to anonymous. Without an
+    ``Authorization`` header, a live UI session cookie names the user (a dead one means anonymous: the
+    page then offers to sign in again). A session never authorises a state-changing request on its own:
+    the CSRF middleware has already refused those that do not repeat the session's token.
     """
     cached = getattr(req.context, "user", False)
     if cached is not False:
@@ -27,9 +38,14 @@ def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BA
     user = None
     if header:
         scheme, _, credentials = header.partition(" ")
-        user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme.lower(),
-                                                         credentials=credentials.strip())
+        user = check_credentials(req, stowage, scheme, credentials)
         if user is None:
             raise Unauthorized("invalid credentials", headers={"WWW-Authenticate": challenge})
+    else:
+        from stowage.http.session import current_session, sessions
+
+        session = current_session(req, stowage)
+        if session is not None:
+            user = sessions(stowage).user(session)
     req.context.user = user
     return user

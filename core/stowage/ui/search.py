@@ -13,7 +13,7 @@ import falcon
 from stowage.models import Component
 from stowage.rest.access import can_read
 from stowage.rest.search import PAGE_SIZE, search_filters, searchable
-from stowage.ui.browse import sha_cell
+from stowage.ui.browse import component_label, sha_cell
 from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class SearchPageResource:
                 component = components[asset.component_id]
             label = ""
             if component is not None:
-                name = f"{component.group}/{component.name}" if component.group else component.name
+                name = component_label(self.stowage.repository(asset.repository), component)
                 label = f"{esc(name)} <span class=\"muted\">{esc(component.version)}</span>"
             directory = asset.path.rpartition("/")[0]
             folder = site.browse(asset.repository, f"{directory}/" if directory else "", view="files")

@@ -1,0 +1,162 @@
+"""``/admin``: the administration pages' frame, and the system and blob store pages.
+
+Every administration page starts with :func:`admin_page`: an anonymous visitor is sent to sign in, a
+signed-in user without ``nx-all`` gets 403. What the pages change, they change through the REST API's
+endpoints (:func:`stowage.ui.forms.rest_form`), which check the same again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import falcon
+
+from stowage.builtin.introspection import plugins_document
+from stowage.errors import Forbidden
+from stowage.rest.blobstores import blob_store_json, quota_status
+from stowage.ui.forms import rest_form, select, text_field
+from stowage.ui.page import Site, esc, human_size, render, send_html, start
+
+if TYPE_CHECKING:
+    from stowage.stowage import Stowage
+
+ADMIN = "/admin"
+V1 = "/service/rest/v1"
+
+#: (path below /admin, title) of the administration pages, in menu order.
+SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), ("/users", "Users"),
+            ("/roles", "Roles"), ("/anonymous", "Anonymous access"), ("/system", "System"))
+
+
+class SignInRequired(Exception):
+    """Raised by :func:`admin_page` for an anonymous visitor; the page answers with a redirect."""
+
+
+def admin_page(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site | None:
+    """The page's :class:`Site` for an administrator; None after redirecting an anonymous visitor to sign in
+    (the caller returns at once); 403 for anyone else."""
+    site = start(req, resp, stowage)
+    user = site.user
+    if user is None:
+        resp.status = falcon.HTTP_303
+        resp.location = site.link("/login", next=req.relative_uri)
+        resp.set_header("Cache-Control", "no-store")
+        return None
+    if not site.is_admin:
+        raise Forbidden(f"user {user.user_id} is not an administrator")
+    return site
+
+
+def admin_render(site: Site, title: str, body: str, *, section: str = "") -> bytes:
+    current = ' class="current" aria-current="page"'
+    links = "".join(f'<a href="{esc(site.link(ADMIN + path))}"{current if path == section else ""}>{esc(text)}</a>'
+                    for path, text in SECTIONS)
+    crumbs = [("Administration", site.link(ADMIN))]
+    return render(site, title, f'<nav class="admin-nav" aria-label="administration">{links}</nav>{body}',
+                  crumbs=crumbs)
+
+
+class AdminIndexResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = admin_page(req, resp, self.stowage)
+        if site is None:
+            return
+        items = "".join(f'<li><a href="{esc(site.link(ADMIN + path))}">{esc(text)}</a></li>'
+                        for path, text in SECTIONS)
+        send_html(resp, admin_render(site, "Administration", f'<ul class="choices">{items}</ul>'))
+
+
+class SystemResource:
+    """Status checks (the same as ``/service/rest/v1/status/...``), version, plugins loaded and failed."""
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def _checks(self) -> list[tuple[str, bool, str]]:
+        checks = []
+        try:
+            self.stowage.catalog.list_repositories()
+            checks.append(("Catalog readable", True, self.stowage.settings.catalog.__class__.__name__))
+        except Exception as error:  # any failure to read is what the check reports
+            checks.append(("Catalog readable", False, str(error)))
+        for name in sorted(self.stowage.blob_stores()):
+            info = blob_store_json(self.stowage, name)
+            quota = quota_status(self.stowage, name)
+            ok = not info["unavailable"] and not quota["isViolation"]
+            checks.append((f"Blob store {name}", ok, quota["message"] if info["softQuota"] else
+                           f"{human_size(info['availableSpaceInBytes'])} available"))
+        return checks
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = admin_page(req, resp, self.stowage)
+        if site is None:
+            return
+        document = plugins_document(self.stowage)
+        checks = "".join(
+            f'<tr><td>{esc(name)}</td><td><span class="badge {"ok" if ok else "bad"}">{"healthy" if ok else "failing"}'
+            f"</span></td><td>{esc(detail)}</td></tr>" for name, ok, detail in self._checks())
+        plugins = "".join(
+            f"<tr><td>{esc(p['name'])}</td><td>{esc(p['distribution'] or 'built in')}</td>"
+            f"<td>{esc(p['version'] or '')}</td><td>{esc(', '.join(p['formats']))}</td></tr>"
+            for p in document["plugins"])
+        failures = "".join(f"<tr><td>{esc(f['name'])}</td><td>{esc(f['error'])}</td></tr>"
+                           for f in document["failures"])
+        body = (f"<p>Stowage {esc(document['stowage'] or '(development)')} · node <code>{esc(self.stowage.node_id)}"
+                f"</code> · formats: {esc(', '.join(document['formats']))}</p>"
+                "<h2>Status checks</h2><table><thead><tr><th>Check</th><th>Result</th><th>Detail</th></tr></thead>"
+                f"<tbody>{checks}</tbody></table>"
+                "<h2>Plugins loaded</h2><table><thead><tr><th>Plugin</th><th>Distribution</th><th>Version</th>"
+                f"<th>Formats</th></tr></thead><tbody>{plugins}</tbody></table>"
+                "<h2>Plugins that failed to load</h2>"
+                + (f"<table><thead><tr><th>Plugin</th><th>Error</th></tr></thead><tbody>{failures}</tbody></table>"
+                   if failures else '<p class="muted">None.</p>')
+                + f'<p><a href="{esc(site.link("/-/plugins.json"))}">plugins.json</a></p>')
+        send_html(resp, admin_render(site, "System", body, section="/system"))
+
+
+class BlobStoresPageResource:
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = admin_page(req, resp, self.stowage)
+        if site is None:
+            return
+        used_by: dict[str, list[str]] = {}
+        for repository in self.stowage.repositories():
+            used_by.setdefault(repository.config.storage.blob_store_name, []).append(repository.name)
+        rows = []
+        for name in sorted(self.stowage.blob_stores()):
+            info = blob_store_json(self.stowage, name)
+            quota = quota_status(self.stowage, name)
+            badge = ('<span class="badge bad">over quota</span>' if quota["isViolation"] else
+                     '<span class="badge ok">within quota</span>' if info["softQuota"] else
+                     '<span class="muted">no quota</span>')
+            users = used_by.get(name, [])
+            if users or name == "default":
+                action = f'<span class="muted">used by {esc(", ".join(users) or "default settings")}</span>'
+            else:
+                action = rest_form(site, method="DELETE", url=f"{V1}/blobstores/{name}", body="",
+                                   submit="Delete", next_url=site.link(ADMIN + "/blobstores"), danger=True,
+                                   css="inline", confirm=f"Delete blob store {name}? Its files are removed.")
+            rows.append(f"<tr><td>{esc(name)}</td><td>{esc(info['type'])}</td>"
+                        f'<td class="num">{info["blobCount"]}</td>'
+                        f'<td class="num">{esc(human_size(info["totalSizeInBytes"]))}</td>'
+                        f'<td class="num">{esc(human_size(info["availableSpaceInBytes"]))}</td>'
+                        f'<td title="{esc(quota["message"])}">{badge}</td><td>{action}</td></tr>')
+        form = rest_form(
+            site, method="POST", url=f"{V1}/blobstores/file", submit="Create blob store",
+            next_url=site.link(ADMIN + "/blobstores"),
+            body=(text_field("Name", "name", required=True)
+                  + text_field("Path", "path", optional=True, hint="Relative to the data directory; default: the name.")
+                  + select("Soft quota", "softQuota.type", [("", "none"), ("spaceUsedQuota", "space used above"),
+                                                             ("spaceRemainingQuota", "space remaining below")],
+                           "", optional=True)
+                  + text_field("Quota limit (bytes)", "softQuota.limit", kind="number", optional=True)))
+        body = ("<table><thead><tr><th>Name</th><th>Type</th><th>Blobs</th><th>Size</th><th>Available</th>"
+                f'<th>Quota</th><th>Actions</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                f"<h2>Create a file blob store</h2>{form}")
+        send_html(resp, admin_render(site, "Blob stores", body, section="/blobstores"))
