@@ -13,6 +13,7 @@ import falcon
 
 from stowage.errors import Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE
+from stowage.http.session import current_session
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -33,4 +34,6 @@ class AnonymousGate:
             return
         if req.get_header("Authorization") or self.stowage.security.anonymous_access:
             return
+        if current_session(req, self.stowage) is not None:
+            return  # a signed-in browser (the UI's browse pages live under /service/rest too)
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})

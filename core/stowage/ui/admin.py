@@ -78,8 +78,8 @@ class SystemResource:
     def _checks(self) -> list[tuple[str, bool, str]]:
         checks = []
         try:
-            self.stowage.catalog.list_repositories()
-            checks.append(("Catalog readable", True, self.stowage.settings.catalog.__class__.__name__))
+            count = len(self.stowage.catalog.list_repositories())
+            checks.append(("Catalog readable", True, f"{count} repositories"))
         except Exception as error:  # any failure to read is what the check reports
             checks.append(("Catalog readable", False, str(error)))
         for name in sorted(self.stowage.blob_stores()):

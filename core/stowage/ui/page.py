@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from stowage.stowage import Stowage
 
 BROWSE = "/service/rest/repository/browse"
-CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
+# connect-src 'self': the forms' script sends them to the REST API of this same origin, nowhere else.
+CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 

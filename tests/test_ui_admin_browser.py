@@ -1,0 +1,212 @@
+"""The web UI's sign-in, administration and upload pages in real Chromium (selenium + chromedriver), with
+real clients (curl, twine) on the other side of what the forms did.
+
+``STOWAGE_UI_SCREENSHOTS=docs/img`` also saves the screenshots docs/ui.md shows (1280x800).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from stowage.http.csrf import CSRF_TOKEN
+from stowage.http.session import SESSION_COOKIE
+from test_ui_browser import browser, wait_for  # noqa: F401  (the chromium fixture; skips where none)
+
+from selenium.common.exceptions import NoSuchElementException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+
+SHOTS = os.environ.get("STOWAGE_UI_SCREENSHOTS")
+V1 = "/service/rest/v1"
+
+
+def shot(driver, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(SHOTS) / f"ui-{name}.png"))
+
+
+def make_wheel(directory: Path, name: str, version: str) -> Path:
+    """A minimal pure-Python wheel twine accepts (METADATA, WHEEL, RECORD)."""
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": b"", f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\n"
+             f"Version: {version}\n\n".encode(),
+             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    lines = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
+             for p, d in files.items()]
+    files[f"{info}/RECORD"] = ("\n".join(lines + [f"{info}/RECORD,,"]) + "\n").encode()
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in files.items():
+            archive.writestr(member, data)
+    return path
+
+
+@pytest.fixture
+def live(stowage_factory, live_server_factory, fault_upstream):
+    ts = stowage_factory()
+    return ts, live_server_factory(ts), fault_upstream
+
+
+def fill(driver, name: str, value: str) -> None:
+    field = driver.find_element(By.NAME, name)
+    field.clear()
+    field.send_keys(value)
+
+
+def submit(driver) -> None:
+    driver.find_element(By.CSS_SELECTOR, "form.rest button[type=submit]").click()
+
+
+def sign_in(driver, url: str, user: str, password: str, next_path: str = "/") -> None:
+    driver.get(f"{url}/login?next={next_path}")
+    fill(driver, "username", user)
+    fill(driver, "password", password)
+    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+    wait_for(driver, lambda d: "/login" not in d.current_url)
+
+
+def create_repository(driver, url: str, format_name: str, type_name: str, name: str, **fields: str) -> None:
+    driver.get(f"{url}/admin/repositories/new/{format_name}/{type_name}")
+    fill(driver, "name", name)
+    for field, value in fields.items():
+        fill(driver, field, value)
+    submit(driver)
+    wait_for(driver, expected_conditions.url_to_be(f"{url}/admin/repositories"))
+
+
+def test_an_administrator_runs_the_repository_manager_from_the_browser(live, browser, tmp_path):  # noqa: F811
+    ts, server, upstream = live
+    url = server.url
+    browser.set_window_size(1280, 800)
+    browser.get(f"{url}/login?next=/admin")
+    shot(browser, "sign-in")
+    sign_in(browser, url, "admin", ts.admin_password, "/admin")
+    assert browser.title == "Administration - Stowage"
+
+    # Repositories through the forms: raw hosted, pypi hosted, proxy and an ordered group.
+    browser.get(f"{url}/admin/repositories/new")
+    browser.find_element(By.LINK_TEXT, "raw (hosted)").click()
+    wait_for(browser, expected_conditions.title_is("Create raw (hosted) repository - Stowage"))
+    fill(browser, "name", "ui-raw")
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/repositories"))
+    create_repository(browser, url, "pypi", "hosted", "pypi-hosted")
+    browser.get(f"{url}/admin/repositories/new/pypi/proxy")
+    fill(browser, "name", "pypi-proxy")
+    fill(browser, "proxy.remoteUrl", upstream.url + "/simple/")
+    fill(browser, "proxy.metadataMaxAge", "30")
+    shot(browser, "repository-create")
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/repositories"))
+    # The server's validation error appears in the form; nothing is created.
+    browser.get(f"{url}/admin/repositories/new/pypi/group")
+    fill(browser, "name", "pypi-group")
+    fill(browser, "group.memberNames", "pypi-hosted\nno-such-repo")
+    submit(browser)
+    error = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".form-error").text)
+    assert "no-such-repo" in error
+    assert "pypi-group" not in [r.name for r in ts.stowage.repositories()]
+    fill(browser, "group.memberNames", "pypi-hosted\npypi-proxy")
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/repositories"))
+    shot(browser, "repositories")
+    created = {r.name: r for r in ts.stowage.repositories()}
+    assert created["ui-raw"].format_name == "raw" and created["ui-raw"].type.value == "hosted"
+    assert created["pypi-proxy"].config.proxy.remote_url == upstream.url + "/simple/"
+    assert created["pypi-proxy"].config.proxy.metadata_max_age == 30
+    assert created["pypi-group"].config.group.member_names == ("pypi-hosted", "pypi-proxy")
+
+    # Upload through the upload page, download with curl.
+    payload = tmp_path / "notes.txt"
+    payload.write_bytes(b"release notes\n" * 100)
+    browser.get(f"{url}/upload/ui-raw")
+    fill(browser, "raw.directory", "docs/1.0")
+    browser.find_element(By.NAME, "raw.asset1").send_keys(str(payload))
+    shot(browser, "upload")
+    submit(browser)
+    wait_for(browser, expected_conditions.title_is("ui-raw - Stowage"))
+    downloaded = subprocess.run(["curl", "-sSf", "-u", f"admin:{ts.admin_password}",
+                                 f"{url}/repository/ui-raw/docs/1.0/notes.txt"], capture_output=True, check=True)
+    assert downloaded.stdout == payload.read_bytes()
+
+    # twine uploads; the component shows in browse and is deleted from there.
+    wheel = make_wheel(tmp_path, "ui_demo", "1.0")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWINE_", "HTTP_PROXY", "http_proxy"))}
+    subprocess.run([str(Path(sys.executable).parent / "twine"), "upload", "--non-interactive",
+                    "--disable-progress-bar", "--repository-url", f"{url}/repository/pypi-hosted/", "-u", "admin",
+                    "-p", ts.admin_password, str(wheel)], env=env, check=True, capture_output=True, timeout=120)
+    browser.get(f"{url}/service/rest/repository/browse/pypi-hosted/")
+    row = browser.find_element(By.XPATH, "//table[@class='components']//tr[td[1][normalize-space()='ui-demo']]")
+    assert "1.0" in row.text and "ui_demo-1.0-py3-none-any.whl" in row.text
+    shot(browser, "browse")
+    row.find_element(By.CSS_SELECTOR, "button.danger").click()
+    alert = wait_for(browser, expected_conditions.alert_is_present())
+    assert "ui-demo 1.0" in alert.text and "ui_demo-1.0-py3-none-any.whl" in alert.text
+    alert.accept()
+    wait_for(browser, lambda d: "No components yet" in d.page_source)
+    assert ts.stowage.catalog.list_components("pypi-hosted").items == []
+
+    # A role and a user through the forms.
+    browser.get(f"{url}/admin/roles/new")
+    fill(browser, "id", "ui-readers")
+    fill(browser, "description", "reads ui-raw")
+    fill(browser, "privileges", "nx-repository-view-raw-ui-raw-read\nnx-repository-view-raw-ui-raw-browse")
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/roles"))
+    browser.get(f"{url}/admin/users/new")
+    fill(browser, "userId", "carol")
+    fill(browser, "firstName", "Carol")
+    fill(browser, "password", "carol-password-1")
+    browser.find_element(By.CSS_SELECTOR, "input[name=roles][value=ui-readers]").click()
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/users"))
+    shot(browser, "users")
+    carol = ts.stowage.security.get_user("carol")
+    assert carol.roles == ("ui-readers",) and carol.first_name == "Carol"
+    browser.get(f"{url}/admin/system")
+    assert "Plugins loaded" in browser.page_source and "stowage-raw" in browser.page_source
+    shot(browser, "system")
+
+    # Without the session's token, nothing changes: a script's fetch and a form stripped of its field.
+    browser.get(f"{url}/admin/anonymous")
+    status = browser.execute_async_script(
+        "var done = arguments[0]; fetch('/service/rest/v1/security/anonymous', {method: 'PUT',"
+        " headers: {'Content-Type': 'application/json'}, body: JSON.stringify({enabled: false})})"
+        ".then(function (r) { done(r.status); });")
+    assert status == 403 and ts.stowage.security.anonymous_settings()["enabled"] is True
+    browser.execute_script(f"document.querySelector('form.signout input[name=\"{CSRF_TOKEN}\"]').remove();")
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_for(browser, lambda d: "cross-site request forgery" in d.page_source)
+    session = browser.get_cookie(SESSION_COOKIE)
+    assert session and session["httpOnly"] and session["sameSite"] == "Strict"
+    cookie = {"Cookie": f"{SESSION_COOKIE}={session['value']}"}
+    assert urllib3.request("GET", f"{url}/admin", headers=cookie, redirect=False).status == 200
+
+    # Sign out: the same cookie is worthless from then on.
+    browser.get(f"{url}/")
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_for(browser, expected_conditions.title_is("Sign in - Stowage"))
+    replay = urllib3.request("GET", f"{url}/admin", headers=cookie, redirect=False)
+    assert replay.status == 303 and "/login" in replay.headers["Location"]
+    assert urllib3.request("GET", f"{url}{V1}/security/users", headers=cookie).status == 401
+
+    # The new user signs in, reads what the role grants, sees no administration and gets 403 there.
+    sign_in(browser, url, "carol", "carol-password-1")
+    assert "Signed in as carol" in browser.find_element(By.CSS_SELECTOR, "header .account").text
+    with pytest.raises(NoSuchElementException):
+        browser.find_element(By.LINK_TEXT, "Administration")
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.repositories tbody td:first-child a")]
+    assert "ui-raw" in names
+    for path in ("/admin", "/admin/repositories", "/admin/users/new", "/admin/system"):
+        browser.get(f"{url}{path}")
+        assert browser.title.startswith("403"), path
