@@ -75,11 +75,12 @@ def curl_stat(*args: str) -> float:
 
 
 class Stowage:
-    def __init__(self, root: Path, threads: int | None, workers: int = 1):
+    def __init__(self, root: Path, threads: int | None, workers: int = 1, request_log: str = "log/request.log"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = root / "stowage.toml"
-        config.write_text('[[repositories]]\nname = "bench"\nformat = "raw"\ntype = "hosted"\n'
+        config.write_text(f'[server]\nrequestLog = "{request_log}"\n\n'
+                          '[[repositories]]\nname = "bench"\nformat = "raw"\ntype = "hosted"\n'
                           'storage = { writePolicy = "ALLOW" }\n')
         command = [str(Path(sys.executable).with_name("stowage")), "--log-level", "WARNING", "serve",
                    "--config", str(config), "--data-dir", str(root / "stowage-data"), "--port", str(self.port)]
@@ -260,6 +261,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="stowage serve --workers (the goals are per process: default 1)")
     parser.add_argument("--nginx-workers", default="auto")
+    parser.add_argument("--request-log", default="log/request.log",
+                        help="the server's [server] requestLog (default: on, under the data directory; 'off')")
     parser.add_argument("--tmp", default=None, help="where to put the files (same disk for both servers)")
     parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args()
@@ -276,7 +279,7 @@ def main() -> int:
         write_file(big, big_size)
         write_file(medium, medium_size)
         small.write_bytes(os.urandom(4096))
-        stowage = Stowage(root, args.threads, args.workers)
+        stowage = Stowage(root, args.threads, args.workers, args.request_log)
         nginx = Nginx(root, args.nginx_workers)
         for name, source in (("big.bin", big), ("medium.bin", medium), ("small.bin", small)):
             stowage.put(source, name)

@@ -70,8 +70,11 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.rest import register_rest_routes
     from stowage.ui import register_ui_routes
 
-    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage), CsrfMiddleware(stowage),
-                                 AnonymousGate(stowage)])
+    from stowage.http.audit_trail import AuditTrailMiddleware
+
+    # The audit trail comes before the gates, so the requests they refuse are recorded too.
+    app = StowageApp(middleware=[PortRepositoryMiddleware(stowage), AuditTrailMiddleware(stowage),
+                                 CsrfMiddleware(stowage), AnonymousGate(stowage)])
     app.req_options.auto_parse_form_urlencoded = False
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False

@@ -68,6 +68,14 @@ class FormatHandler:
         return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ,
                 "DELETE": Action.DELETE}.get(request.method, Action.WRITE)
 
+    def content_path(self, request: "RepoRequest") -> str | None:
+        """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;
+        None when the request answers an index or search whose entries the format filters itself with
+        :meth:`RepoRequest.permits`, or is an upload whose path only its body names (check it with
+        :meth:`RepoRequest.require_content` before storing). Default: the request path, so an unknown endpoint is never open to
+        a caller whose selectors do not match it."""
+        return "/" + request.path
+
     # -- proxy engine --------------------------------------------------------------------------------
     def classify(self, path: str) -> AssetKind:
         """Is ``path`` immutable content or mutable metadata? Proxies cache them with different ages."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import enum
-import fnmatch
 import hashlib
 import hmac
 import os
@@ -23,12 +22,16 @@ from typing import Any, Iterable
 from attrs import field, frozen
 
 from stowage.catalog import Catalog
+from stowage.csel import CselError, Selector, parse as parse_selector
+from stowage.privileges import PRIVILEGES, SELECTORS, ContentAccess, Grants, compile_grants
 
 USERS = "security.users"
 ROLES = "security.roles"
 TOKENS = "security.tokens"
 #: (namespace, key) of the anonymous-access switch; absent until the REST API sets it.
 ANONYMOUS_SETTINGS = ("security.settings", "anonymous")
+#: changes whenever roles, privileges or content selectors change: processes drop cached decisions then.
+SECURITY_GENERATION = ("security.settings", "generation")
 ANONYMOUS_USER = "anonymous"
 ANONYMOUS_REALM = "NexusAuthorizingRealm"
 
@@ -103,7 +106,8 @@ class SecurityRealm:
 
     #: seconds a verified (user, password) pair is trusted without running scrypt again.
     VERIFIED_TTL = 300
-    #: seconds a permission decision is reused in this process (see :meth:`allows`).
+    #: seconds between checks of the security generation (see :meth:`allows`): how soon a change made
+    #: by another process or node applies here.
     DECISION_TTL = 1.0
 
     def __init__(self, catalog: Catalog, *, anonymous_access: bool = True):
@@ -111,7 +115,11 @@ class SecurityRealm:
         #: the configuration file's ``anonymousAccess``: applies until the REST API stores a setting.
         self.default_anonymous_access = anonymous_access
         self._verified: dict[str, tuple[str, float]] = {}
-        self._decisions: dict[tuple, tuple[bool, float]] = {}
+        self._decisions: dict[tuple, Any] = {}
+        self._grants: dict[tuple[str, ...], Grants] = {}
+        self._selectors: dict[str, Selector | None] = {}
+        self._generation: Any = None
+        self._generation_checked = float("-inf")
         self._anonymous: tuple[bool, float] | None = None
         self._lock = threading.Lock()
 
@@ -195,11 +203,95 @@ class SecurityRealm:
 
     def save_role(self, role: dict[str, Any]) -> None:
         self.catalog.put_document(ROLES, role["id"], role)
-        self._decisions.clear()
+        self.changed()
 
     def delete_role(self, role_id: str) -> bool:
-        self._decisions.clear()
-        return self.catalog.delete_document(ROLES, role_id)
+        deleted = self.catalog.delete_document(ROLES, role_id)
+        self.changed()
+        return deleted
+
+    # -- privileges and content selectors (see stowage.privileges) -------------------------------------
+    def get_privilege(self, name: str) -> dict[str, Any] | None:
+        """A privilege created through the REST API (built-in ones are not stored)."""
+        return self.catalog.get_document(PRIVILEGES, name)
+
+    def list_privileges(self) -> list[dict[str, Any]]:
+        return [value for _, value in self.catalog.list_documents(PRIVILEGES)]
+
+    def save_privilege(self, privilege: dict[str, Any]) -> None:
+        self.catalog.put_document(PRIVILEGES, privilege["name"], privilege)
+        self.changed()
+
+    def delete_privilege(self, name: str) -> bool:
+        deleted = self.catalog.delete_document(PRIVILEGES, name)
+        self.changed()
+        return deleted
+
+    def get_selector(self, name: str) -> dict[str, Any] | None:
+        return self.catalog.get_document(SELECTORS, name)
+
+    def list_selectors(self) -> list[dict[str, Any]]:
+        return [value for _, value in self.catalog.list_documents(SELECTORS)]
+
+    def save_selector(self, selector: dict[str, Any]) -> None:
+        parse_selector(selector["expression"])  # never store what cannot be evaluated
+        self.catalog.put_document(SELECTORS, selector["name"], selector)
+        self.changed()
+
+    def delete_selector(self, name: str) -> bool:
+        deleted = self.catalog.delete_document(SELECTORS, name)
+        self.changed()
+        return deleted
+
+    # -- cached decisions ------------------------------------------------------------------------------
+    def changed(self) -> None:
+        """Roles, privileges or selectors changed: every process drops its cached decisions (this one at
+        once, the others within :attr:`DECISION_TTL`). Call it inside the change's transaction."""
+        self.catalog.put_document(*SECURITY_GENERATION, secrets.token_hex(8))
+        self._forget()
+
+    def _forget(self) -> None:
+        self._decisions = {}
+        self._grants = {}
+        self._selectors = {}
+        self._generation_checked = float("-inf")
+
+    def _check_generation(self) -> None:
+        """Decisions are cached until the catalog's security generation moves; it is read at most once per
+        :attr:`DECISION_TTL`, so the per-request cost is a clock read and a dictionary lookup."""
+        now = time.monotonic()
+        if now - self._generation_checked < self.DECISION_TTL:
+            return
+        generation = self.catalog.get_document(*SECURITY_GENERATION)
+        if generation != self._generation:
+            self._forget()
+            self._generation = generation
+        self._generation_checked = now
+
+    def grants(self, roles: Iterable[str]) -> Grants:
+        """What the privileges of ``roles`` (and the roles they contain) grant, compiled and cached."""
+        self._check_generation()
+        key = tuple(roles)
+        found = self._grants.get(key)
+        if found is None:
+            stored = dict(self.catalog.list_documents(PRIVILEGES))
+            found = compile_grants(sorted(self.privileges(key)), stored)
+            self._grants[key] = found
+        return found
+
+    def _selector(self, name: str) -> Selector | None:
+        if name not in self._selectors:
+            document = self.get_selector(name)
+            try:
+                self._selectors[name] = parse_selector(document["expression"]) if document else None
+            except CselError:
+                self._selectors[name] = None  # stored before a grammar change: grants nothing
+        return self._selectors[name]
+
+    def permits(self, user: User | None, *permission: str) -> bool:
+        """Whether ``user`` holds the permission (``"nexus", "users", "read"``); nx-all holds every one."""
+        roles = (ANONYMOUS_ROLE,) if user is None else tuple(user.roles)
+        return self.grants(roles).permits(*permission)
 
     def privileges(self, roles: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -218,34 +310,49 @@ class SecurityRealm:
     def allows(self, user: User | None, format_name: str, repository: str, action: Action) -> bool:
         """Whether the roles of ``user`` (None: anonymous) grant ``action`` on the repository.
 
-        Decisions are reused for :attr:`DECISION_TTL` seconds per (roles, repository, action): this is on
-        every request's path, and resolving roles reads the catalog. A user's roles are part of the key,
-        so changing them applies at once; a role's privileges changed by another process or node apply
-        within the TTL (at once in this process).
+        Decisions are cached per (roles, repository, action) until the security generation moves (see
+        :meth:`_check_generation`): this is on every request's path, and resolving roles reads the catalog.
+        A user's roles are part of the key, so changing them applies at once; a change to roles,
+        privileges or selectors made by another process or node applies within :attr:`DECISION_TTL`.
+        Content-selector privileges never make this True: see :meth:`content_access`.
         """
-        if user is None:
-            if not self.anonymous_access:
-                return False
-            roles: tuple[str, ...] = (ANONYMOUS_ROLE,)
-        else:
-            roles = tuple(user.roles)
+        roles = self._roles_of(user)
+        if roles is None:
+            return False
+        self._check_generation()
         key = (roles, format_name, repository, action)
-        now = time.monotonic()
         cached = self._decisions.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        allowed = self._allows(roles, format_name, repository, action)
-        if len(self._decisions) > 10_000:
-            self._decisions.clear()
-        self._decisions[key] = (allowed, now + self.DECISION_TTL)
-        return allowed
+        if cached is None:
+            cached = self.grants(roles).views(format_name, repository, action.privilege_actions)
+            self._remember(key, cached)
+        return cached
 
-    def _allows(self, roles: tuple[str, ...], format_name: str, repository: str, action: Action) -> bool:
-        granted = self.privileges(roles)
-        if "nx-all" in granted:
-            return True
-        wanted = [f"nx-repository-view-{format_name}-{repository}-{verb}" for verb in action.privilege_actions]
-        return any(fnmatch.fnmatchcase(w, p) for p in granted if p.startswith("nx-repository-") for w in wanted)
+    def content_access(self, user: User | None, format_name: str, repository: str,
+                       action: Action) -> ContentAccess | None:
+        """The content of the repository that ``repository-content-selector`` privileges let ``user``
+        ``action``, or None when they grant nothing there. Cached like :meth:`allows`."""
+        roles = self._roles_of(user)
+        if roles is None:
+            return None
+        self._check_generation()
+        key = ("content", roles, format_name, repository, action)
+        cached = self._decisions.get(key, False)
+        if cached is False:
+            names = self.grants(roles).selector_names(format_name, repository, action.privilege_actions)
+            selectors = tuple(s for s in (self._selector(n) for n in dict.fromkeys(names)) if s is not None)
+            cached = ContentAccess(format_name, selectors) if selectors else None
+            self._remember(key, cached)
+        return cached
+
+    def _roles_of(self, user: User | None) -> tuple[str, ...] | None:
+        if user is None:
+            return (ANONYMOUS_ROLE,) if self.anonymous_access else None
+        return tuple(user.roles)
+
+    def _remember(self, key: tuple, value: Any) -> None:
+        if len(self._decisions) > 10_000:
+            self._decisions = {}
+        self._decisions[key] = value
 
     # -- tokens (npm login, docker bearer) -------------------------------------------------------------
     def issue_token(self, user: User, realm: str, *, ttl: float | None = None, prefix: str = "") -> str:

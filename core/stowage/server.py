@@ -28,6 +28,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.trigger import trigger as WaitressTrigger
 
+from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,14 @@ class Server:
         """:param sock: an already bound listening socket for the main port (shared by worker processes).
         :param reuse_port: bind repository ports with ``SO_REUSEPORT`` so sibling workers share them.
         """
-        self.app = app
         self.stowage = stowage
         settings = stowage.settings
+        self.request_log = None
+        target = request_log_target(settings.request_log, settings.data_path)
+        if target is not None:
+            self.request_log = LineWriter(target)
+            app = RequestLogMiddleware(app, self.request_log)
+        self.app = app
         self.host = host or settings.host
         self.options = dict(threads=threads or settings.threads, recv_bytes=RECV_BYTES,
                             max_request_body_size=settings.max_request_body_size, ident="Stowage",
@@ -313,6 +319,8 @@ class Server:
             self.port_servers.clear()
         self.main.close()
         self.main.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+        if self.request_log is not None:
+            self.request_log.close()
 
 
 def bind_shared(host: str, port: int) -> socket.socket:

@@ -50,6 +50,11 @@ class ServerSettings:
     trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-proto", "x-forwarded-host", "x-forwarded-for")
     #: load failures of plugins abort start-up instead of being reported.
     strict_plugins: bool = False
+    #: the request log (NCSA combined + duration) of ``stowage serve``: a path (relative: under the data
+    #: directory), ``-`` for standard output, or ``off``.
+    request_log: str = "log/request.log"
+    #: the ``security.audit-purge`` task (daily) deletes audit events older than this; 0 keeps them all.
+    audit_retention_days: float = 365.0
     #: the blobstore.compact task deletes a blob only after no asset has referenced it for this long.
     blob_gc_grace_seconds: float = 3600.0
     #: a web UI session ends after this many seconds without a request (Nexus's default: 30 minutes).

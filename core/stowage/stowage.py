@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import attrs
 import cattrs
 
+from stowage.audit import AuditLog
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
 from stowage.data_permissions import warn_if_open
@@ -54,6 +55,8 @@ class Stowage:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
         self.catalog: Catalog = catalog
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
+        #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
+        self.audit = AuditLog(self.catalog)
         self.metadata_cache = MetadataCache()
         self.handlers = {name: fmt.handler(self) for name, fmt in plugins.formats.items()}
         self._blob_lock = threading.RLock()

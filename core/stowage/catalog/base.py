@@ -242,6 +242,28 @@ class Catalog(abc.ABC):
         """(number of blobs, total bytes) the catalog records in blob store ``store``."""
 
     @abc.abstractmethod
+    # -- audit trail (stowage.audit) -----------------------------------------------------------------
+    def append_audit(self, event: Mapping[str, Any]) -> None:
+        """Append one audit event (``timestamp``, ``user``, ``address``, ``domain``, ``action``,
+        ``target``, ``repository``, ``result``, ``attributes``); joins the caller's transaction if any."""
+        from stowage.errors import NotSupported
+
+        raise NotSupported(f"the {type(self).__name__} catalog keeps no audit trail")
+
+    def prune_audit(self, before: float) -> int:
+        """Delete audit events older than ``before`` (epoch seconds); returns how many."""
+        from stowage.errors import NotSupported
+
+        raise NotSupported(f"the {type(self).__name__} catalog keeps no audit trail")
+
+    def list_audit(self, *, user: str | None = None, action: str | None = None, repository: str | None = None,
+                   since: float | None = None, until: float | None = None, before_id: int | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        """Audit events, newest first, with their ``id``; ``action`` ending in ``*`` is a prefix."""
+        from stowage.errors import NotSupported
+
+        raise NotSupported(f"the {type(self).__name__} catalog keeps no audit trail")
+
     def close(self) -> None: ...
 
     def iter_assets(self, repository: str, **filters: Any) -> Iterator[Asset]:

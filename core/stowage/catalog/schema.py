@@ -103,3 +103,27 @@ def m002_components_by_repository(db: Database) -> None:
     # repository's components and sorted them (a REST listing of n components cost O(n^2 / page size);
     # the pypi root index reads every page on each rebuild).
     db.execute("CREATE INDEX components_repository_id ON components (repository, id)")
+
+
+@migrations()
+def m011_audit(db: Database) -> None:
+    # The audit trail (stowage.audit): append-only, read newest first by id, filtered by user, action or
+    # repository (each index ends with id so a filtered page is an index range scan) or by time.
+    db.execute("""
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            timestamp REAL NOT NULL,
+            user TEXT,
+            address TEXT,
+            domain TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            repository TEXT,
+            result TEXT NOT NULL,
+            attributes TEXT NOT NULL DEFAULT '{}'
+        ) STRICT
+    """)
+    db.execute("CREATE INDEX audit_user ON audit (user, id)")
+    db.execute("CREATE INDEX audit_action ON audit (action, id)")
+    db.execute("CREATE INDEX audit_repository ON audit (repository, id)")
+    db.execute("CREATE INDEX audit_timestamp ON audit (timestamp)")

@@ -508,6 +508,43 @@ class SqliteCatalog(Catalog):
                              "ORDER BY key", (namespace, prefix, prefix + "\U0010ffff"))
         return [(key, json.loads(value)) for key, value in rows]
 
+    # -- audit trail ----------------------------------------------------------------------------------
+    def append_audit(self, event: Mapping[str, Any]) -> None:
+        self._execute("INSERT INTO audit (timestamp, user, address, domain, action, target, repository, result, "
+                      "attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (event["timestamp"], event.get("user"), event.get("address"), event["domain"],
+                       event["action"], event["target"], event.get("repository"), event["result"],
+                       json.dumps(event.get("attributes") or {})))
+
+    def prune_audit(self, before: float) -> int:
+        return self._execute("DELETE FROM audit WHERE timestamp < ?", (before,)).rowcount
+
+    def list_audit(self, *, user: str | None = None, action: str | None = None, repository: str | None = None,
+                   since: float | None = None, until: float | None = None, before_id: int | None = None,
+                   limit: int = 100) -> list[dict[str, Any]]:
+        where, params = ["1 = 1"], []
+        for column, value in (("user", user), ("repository", repository)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if action is not None:
+            if action.endswith("*"):
+                prefix = action[:-1]
+                where.append("action >= ? AND action < ?")
+                params += [prefix, prefix + "\U0010ffff"]
+            else:
+                where.append("action = ?")
+                params.append(action)
+        for clause, value in (("timestamp >= ?", since), ("timestamp < ?", until), ("id < ?", before_id)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        rows = self._execute("SELECT id, timestamp, user, address, domain, action, target, repository, result, "
+                             f"attributes FROM audit WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+                             (*params, limit))
+        columns = ("id", "timestamp", "user", "address", "domain", "action", "target", "repository", "result")
+        return [{**dict(zip(columns, row[:9])), "attributes": json.loads(row[9])} for row in rows]
+
     # -- blobs ----------------------------------------------------------------------------------------
     def unreferenced_blobs(self, older_than: float) -> list[tuple[str, str]]:
         rows = self._execute("SELECT sha256, store FROM blobs b WHERE created < ? AND NOT EXISTS "

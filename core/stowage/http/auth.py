@@ -3,6 +3,8 @@ web UI session cookie (:mod:`stowage.http.session`)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING
 
 import falcon
@@ -18,9 +20,11 @@ BASIC_CHALLENGE = 'Basic realm="Stowage"'
 
 def check_credentials(req: falcon.Request, stowage: "Stowage", scheme: str, credentials: str) -> User | None:
     """The one path every credential takes (an ``Authorization`` header, the UI's sign-in form): the
-    ``stowage_authenticate`` hook. None when they are not valid."""
-    return stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme.lower(),
+    ``stowage_authenticate`` hook, and the audit trail's sign-in record. None when they are not valid."""
+    user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme.lower(),
                                                      credentials=credentials.strip())
+    stowage.audit.signin(req, claimed_user(scheme, credentials), user.user_id if user else None, scheme.lower())
+    return user
 
 
 def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BASIC_CHALLENGE) -> User | None:
@@ -48,4 +52,17 @@ def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BA
         if session is not None:
             user = sessions(stowage).user(session)
     req.context.user = user
+    if user is not None:
+        req.env["stowage.user"] = user.user_id  # for the request log, which sees only the WSGI environ
     return user
+
+
+def claimed_user(scheme: str, credentials: str) -> str:
+    """The user name Basic credentials claim ("" for other schemes or undecodable ones), for the audit
+    trail of failed sign-ins."""
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0][:128]
+    except (binascii.Error, UnicodeDecodeError):
+        return ""

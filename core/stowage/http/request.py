@@ -7,9 +7,10 @@ from typing import IO, TYPE_CHECKING, Any
 import falcon
 from attrs import define
 
-from stowage.errors import BadRequest, Forbidden, Unauthorized
+from stowage.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from stowage.http.content import send_asset, send_content
 from stowage.models import Asset
+from stowage.privileges import ContentAccess
 from stowage.security import Action, User
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ class RepoRequest:
     #: the validated path below the repository, without a leading ``/`` ("" for the root).
     path: str
     user: User | None = None
+    #: set by :meth:`require` when the caller's access is limited to what content selectors match.
+    content_access: ContentAccess | None = None
 
     @property
     def method(self) -> str:
@@ -50,15 +53,47 @@ class RepoRequest:
 
     # -- security -------------------------------------------------------------------------------------
     def require(self, action: Action) -> User | None:
-        """Check that the caller may ``action`` this repository: 401 for anonymous, 403 otherwise."""
+        """Check that the caller may ``action`` this repository: 401 for anonymous, 403 otherwise.
+
+        A caller whose only grant here is a content-selector privilege passes when the content the
+        request addresses (:meth:`FormatHandler.content_path`) is what a selector matches; for an index
+        (``content_path`` None) it passes too, and the format filters the index with :meth:`permits` (or,
+        for an upload whose path is in its body, checks that path with :meth:`require_content`).
+        Outside the selectors a read is a 404 (nothing is revealed) and a write or delete a 403.
+        """
         allowed = self.stowage.plugins.hook.stowage_permission(
             user=self.user, repository=self.repository, action=action)
         if allowed:
             return self.user
+        access = self.stowage.security.content_access(self.user, self.repository.format_name,
+                                                      self.repository.name, action)
+        if access is not None:
+            self.content_access = access
+            path = self.repository.handler.content_path(self)
+            if path is None or access.permits(path):
+                return self.user
+            if action is Action.READ:
+                raise NotFound(f"{path} not found in {self.repository.name}")
+            who = self.user.user_id if self.user else "anonymous"
+            raise Forbidden(f"user {who} may not {action.value} {path} in repository {self.repository.name}")
         if self.user is None:
             raise Unauthorized("authentication required",
                                headers={"WWW-Authenticate": self.repository.handler.challenge(self)})
         raise Forbidden(f"user {self.user.user_id} may not {action.value} repository {self.repository.name}")
+
+    def require_content(self, path: str) -> None:
+        """For a write whose path only the body names (twine's ``POST /``, for which ``content_path``
+        returned None): refuse it (403) when the caller's content selectors do not cover ``path``
+        (Nexus's form, with a leading ``/``). Free for callers without such a limit."""
+        if self.content_access is not None and not self.content_access.permits(path):
+            who = self.user.user_id if self.user else "anonymous"
+            raise Forbidden(f"user {who} may not write {path} in repository {self.repository.name}")
+
+    def permits(self, path: str) -> bool:
+        """Whether the caller may see ``path`` (Nexus's form, ``/@scope/name``) in what this request
+        answers: the filter point for indexes and search results. True unless the caller's access was
+        limited by content selectors, so it is free for everyone else."""
+        return self.content_access is None or self.content_access.permits(path)
 
     # -- bodies ---------------------------------------------------------------------------------------
     @property

@@ -15,11 +15,11 @@ import falcon
 from attrs import frozen
 
 from stowage.blobstore import BlobWriter, copy_into
-from stowage.errors import BadRequest, NotFound
+from stowage.errors import BadRequest, Forbidden, NotFound
 from stowage.http.request import external_base_url
 from stowage.models import Asset, BlobInfo, Component
 from stowage.rest import V1
-from stowage.rest.access import require_repository
+from stowage.rest.access import repository_access, require_repository, visible_items
 from stowage.security import Action
 
 if TYPE_CHECKING:
@@ -97,10 +97,10 @@ class ComponentsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         repository = _repository_param(req, self.stowage)
-        require_repository(req, self.stowage, repository, Action.READ)
+        repository_access(req, self.stowage, repository, Action.READ)
         page = self.stowage.catalog.list_components(repository.name, continuation_token=req.get_param(
             "continuationToken"), limit=100)
-        resp.media = {"items": [component_json(req, self.stowage, c) for c in page.items],
+        resp.media = {"items": visible_items(req, [component_json(req, self.stowage, c) for c in page.items]),
                       "continuationToken": page.continuation_token}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -174,12 +174,19 @@ class ComponentResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
         repository, component = self._find(component_id)
-        require_repository(req, self.stowage, repository, Action.READ)
-        resp.media = component_json(req, self.stowage, component)
+        repository_access(req, self.stowage, repository, Action.READ)
+        shown = visible_items(req, [component_json(req, self.stowage, component)])
+        if not shown:
+            raise NotFound(f"component {component_id} not found")
+        resp.media = shown[0]
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, component_id: str) -> None:
         repository, component = self._find(component_id)
-        require_repository(req, self.stowage, repository, Action.DELETE)
+        access = repository_access(req, self.stowage, repository, Action.DELETE)
+        if access is not None and not all(access.permits(a.path) for a in self.stowage.catalog.list_assets(
+                repository.name, component_id=component.id).items):
+            raise Forbidden(f"the content selectors of your privileges do not cover every asset of "
+                            f"component {component_id}")
         delete = getattr(repository.handler, "delete_component", None)
         if delete is not None:
             delete(repository, component)
@@ -195,10 +202,11 @@ class AssetsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         repository = _repository_param(req, self.stowage)
-        require_repository(req, self.stowage, repository, Action.READ)
+        repository_access(req, self.stowage, repository, Action.READ)
         page = self.stowage.catalog.list_assets(repository.name, continuation_token=req.get_param(
             "continuationToken"), limit=100)
-        resp.media = {"items": [asset_json(req, self.stowage, a, repository.format_name) for a in page.items],
+        resp.media = {"items": visible_items(req, [asset_json(req, self.stowage, a, repository.format_name)
+                                                   for a in page.items]),
                       "continuationToken": page.continuation_token}
 
 
@@ -215,12 +223,16 @@ class AssetResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         repository, asset = self._find(asset_id)
-        require_repository(req, self.stowage, repository, Action.READ)
+        access = repository_access(req, self.stowage, repository, Action.READ)
+        if access is not None and not access.permits(asset.path):
+            raise NotFound(f"asset {asset_id} not found")
         resp.media = asset_json(req, self.stowage, asset, repository.format_name)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         repository, asset = self._find(asset_id)
-        require_repository(req, self.stowage, repository, Action.DELETE)
+        access = repository_access(req, self.stowage, repository, Action.DELETE)
+        if access is not None and not access.permits(asset.path):
+            raise Forbidden(f"the content selectors of your privileges do not cover {asset.path}")
         delete = getattr(repository.handler, "delete_asset", None)
         if delete is not None:
             delete(repository, asset)

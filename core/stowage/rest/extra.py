@@ -15,10 +15,13 @@ if TYPE_CHECKING:
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
-    from stowage.rest import blobstores, search, security, tasks
+    from stowage.rest import audit, blobstores, privileges, search, security, selectors, tasks
 
     search.register(app, stowage)
     security.register(app, stowage)
+    privileges.register(app, stowage)
+    selectors.register(app, stowage)
+    audit.register(app, stowage)
     blobstores.register(app, stowage)
     tasks.register(app, stowage)
     metrics.register(app, stowage)

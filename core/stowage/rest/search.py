@@ -14,7 +14,7 @@ from stowage.errors import BadRequest, NotFound, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, authenticate
 from stowage.models import RepositoryType
 from stowage.rest import V1
-from stowage.rest.access import require_repository
+from stowage.rest.access import repository_access, visible_items
 from stowage.rest.components import asset_json, component_json
 from stowage.security import Action
 
@@ -47,14 +47,26 @@ def searchable(req: falcon.Request, stowage: "Stowage") -> dict[str, str]:
     name = req.get_param("repository")
     if name:
         repository = stowage.repository(name)
-        require_repository(req, stowage, repository, Action.READ)
+        access = repository_access(req, stowage, repository, Action.READ)
         targets = _leaves(stowage, repository, set())
+        if access is not None:  # a group's selectors limit what its members show through it
+            req.context.content_limits.update({t.name: access for t in targets})
     else:
         user = authenticate(req, stowage)
         if user is None and not stowage.security.anonymous_access:
             raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        targets = [r for r in stowage.repositories() if r.type is not RepositoryType.GROUP
-                   and stowage.plugins.hook.stowage_permission(user=user, repository=r, action=Action.READ)]
+        targets = []
+        for candidate in stowage.repositories():
+            if candidate.type is RepositoryType.GROUP:
+                continue
+            if stowage.plugins.hook.stowage_permission(user=user, repository=candidate, action=Action.READ):
+                targets.append(candidate)
+                continue
+            access = stowage.security.content_access(user, candidate.format_name, candidate.name, Action.READ)
+            if access is not None:
+                targets.append(candidate)
+                limits = getattr(req.context, "content_limits", None) or {}
+                req.context.content_limits = {**limits, candidate.name: access}
     return {r.name: r.format_name for r in targets if not wanted_format or r.format_name == wanted_format}
 
 
@@ -85,7 +97,7 @@ class SearchResource:
             return
         page = self.stowage.catalog.search_components(repositories=sorted(repositories), limit=PAGE_SIZE,
                                                       **filters)
-        resp.media = {"items": [component_json(req, self.stowage, c) for c in page.items],
+        resp.media = {"items": visible_items(req, [component_json(req, self.stowage, c) for c in page.items]),
                       "continuationToken": page.continuation_token}
 
 
@@ -100,7 +112,8 @@ class SearchAssetsResource:
             resp.media = {"items": [], "continuationToken": None}
             return
         page = self.stowage.catalog.search_assets(repositories=sorted(repositories), limit=PAGE_SIZE, **filters)
-        resp.media = {"items": [asset_json(req, self.stowage, a, repositories[a.repository]) for a in page.items],
+        resp.media = {"items": visible_items(req, [asset_json(req, self.stowage, a, repositories[a.repository])
+                                                   for a in page.items]),
                       "continuationToken": page.continuation_token}
 
 
@@ -116,14 +129,17 @@ class SearchDownloadResource:
         filters["continuation_token"] = None
         items: list = []
         if repositories:
-            items = list(self.stowage.catalog.search_assets(repositories=sorted(repositories), limit=2,
-                                                            **filters).items)
+            limit = 2 if not getattr(req.context, "content_limits", None) else PAGE_SIZE
+            found = self.stowage.catalog.search_assets(repositories=sorted(repositories), limit=limit,
+                                                       **filters).items
+            items = visible_items(req, [asset_json(req, self.stowage, a, repositories[a.repository])
+                                        for a in found])
         if not items:
             raise NotFound("no asset matches the search")
         if len(items) > 1 and filters["sort"] is None:
             raise BadRequest("Search returned multiple assets, please refine search criteria to find a single "
                              "asset or use the sort query parameter to retrieve the first result.")
-        url = asset_json(req, self.stowage, items[0], repositories[items[0].repository])["downloadUrl"]
+        url = items[0]["downloadUrl"]
         resp.status = falcon.HTTP_302
         resp.location = url
 

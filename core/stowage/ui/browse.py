@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import attrs
 import falcon
 
 from stowage.errors import NotFound
 from stowage.http.paths import clean_path
 from stowage.http.repository_resource import raw_path
 from stowage.models import Asset, AssetKind, Component, RepositoryType
-from stowage.rest.access import require_repository
+from stowage.rest.access import repository_access
 from stowage.rest.components import encode_id
 from stowage.security import Action
 from stowage.ui.forms import rest_form
@@ -24,6 +25,7 @@ from stowage.ui.page import BROWSE, Site, copy_button, esc, human_size, render, 
 from stowage.ui.usage import usage_for
 
 if TYPE_CHECKING:
+    from stowage.privileges import ContentAccess
     from stowage.repository import Repository
     from stowage.stowage import Stowage
 
@@ -84,7 +86,7 @@ class BrowseResource:
         rest = raw_path(req)[len(BROWSE) + 1:]
         name, slash, below = rest.partition("/")
         repository = self.stowage.repository(clean_path(name, allow_trailing_slash=False))
-        require_repository(req, self.stowage, repository, Action.READ)
+        access = repository_access(req, self.stowage, repository, Action.READ)
         prefix = clean_path(below) if below else ""
         if not slash or (prefix and not prefix.endswith("/")):
             raise falcon.HTTPMovedPermanently(site.browse(repository.name, prefix + "/" if prefix else ""))
@@ -100,9 +102,9 @@ class BrowseResource:
         if repository.type is RepositoryType.GROUP:
             body += self._members(site, repository)
         elif view == "components" and self._has_components_view(repository):
-            body += self._components(site, repository)
+            body += self._components(site, repository, access)
         else:
-            body += self._files(site, repository, prefix)
+            body += self._files(site, repository, prefix, access)
         title = f"{repository.name}/{prefix}" if prefix else repository.name
         send_html(resp, render(site, title, body, crumbs=crumbs[:-1] + [(crumbs[-1][0], None)]))
 
@@ -132,10 +134,15 @@ class BrowseResource:
         items = "".join(f'<li><a href="{esc(site.browse(name))}">{esc(name)}</a></li>' for name in names)
         return f"<h2>Members, in order</h2><ol>{items}</ol>"
 
-    def _files(self, site: Site, repository: "Repository", prefix: str) -> str:
+    def _files(self, site: Site, repository: "Repository", prefix: str, access: "ContentAccess | None") -> str:
         token = site.req.get_param("page")
         page = self.stowage.catalog.list_directory(repository.name, prefix, continuation_token=token,
                                                    limit=self.PAGE_SIZE)
+        if access is not None:
+            # Content selectors limit what is listed: files they match, and folders whose own path
+            # (``/a/b/``) they match; a folder above them is reached by its URL.
+            page = attrs.evolve(page, items=[e for e in page.items if access.permits(
+                f"/{prefix}{e.name}/" if e.asset is None else e.asset.path)])
         if prefix and not page.items and not token:
             raise NotFound(f"{prefix} does not exist in {repository.name}")
         rows = []
@@ -166,10 +173,14 @@ class BrowseResource:
                 + pager(site.browse(repository.name, prefix), page.continuation_token, token,
                         view=site.req.get_param("view")))
 
-    def _components(self, site: Site, repository: "Repository") -> str:
+    def _components(self, site: Site, repository: "Repository", access: "ContentAccess | None") -> str:
         token = site.req.get_param("page")
         page = self.stowage.catalog.list_components(repository.name, continuation_token=token,
                                                     limit=self.COMPONENTS_PAGE_SIZE)
+        if access is not None:
+            page = attrs.evolve(page, items=[c for c in page.items if any(
+                access.permits(a.path) for a in self.stowage.catalog.list_assets(repository.name,
+                                                                                component_id=c.id).items)])
         if not page.items and not token:
             return ('<p class="muted">No components yet. The <a href="'
                     f'{esc(site.browse(repository.name, view="files"))}">files view</a> lists every stored path.</p>')

@@ -88,7 +88,8 @@ class Site:
     @property
     def is_admin(self) -> bool:
         user = self.user
-        return user is not None and "nx-all" in self.stowage.security.privileges(user.roles)
+        # The same test as the REST API's require_admin: nx-all, or a wildcard privilege nexus:*.
+        return user is not None and self.stowage.security.permits(user, "nexus", "*")
 
     def csrf_field(self) -> str:
         """The hidden field every state-changing form carries."""

@@ -114,4 +114,6 @@ class LogoutResource:
         clear_session_cookie(req, resp, self.stowage)
         if session is not None:
             log.info("UI sign-out: %s", session.user_id)
+            self.stowage.audit.record("security", "signout", session.user_id, user=session.user_id,
+                                      address=req.remote_addr or "", attributes={"scheme": "session"})
         _redirect(resp, site, "/login")

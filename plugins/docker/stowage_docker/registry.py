@@ -91,6 +91,11 @@ def check_access(request: RepoRequest, target: Target, name: str | None, action:
     allowed = request.stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=action)
     if allowed:
         return
+    # A content-selector privilege covers what its selector matches, on Nexus's path of the request
+    # (``/v2/<image>/manifests/<tag>``, ``/v2/<image>/blobs/<digest>``): ``path =^ "/v2/cwiq/"``.
+    access = request.stowage.security.content_access(user, repository.format_name, repository.name, action)
+    if access is not None and access.permits("/" + request.path):
+        return
     actions = "pull" if action is Action.READ else "pull,push"
     if user is None:
         raise RegistryError("UNAUTHORIZED", "authentication required", status=401,

@@ -38,6 +38,20 @@ class NpmHandler(FormatHandler):
             return Action.WRITE
         return super().action_for(request)
 
+    def content_path(self, request: RepoRequest) -> str | None:
+        """Nexus's path of the package a request addresses (``/@scope/name``, or the tarball's
+        ``/@scope/name/-/name-1.0.0.tgz``); None for the registry root, search and audits, which list
+        several packages (search results are filtered with ``request.permits``)."""
+        path = request.path
+        if path in ("", "-/v1/search", *AUDIT_PATHS, *_SELF_AUTHENTICATED):
+            return None
+        for pattern, group in ((DIST_TAGS_PATH, "name"), (TARBALL_REV_PATH, "tarball"), (TARBALL_PATH, None),
+                               (REV_PATH, "name"), (PACKUMENT_PATH, "name"), (VERSION_PATH, "name")):
+            match = pattern.fullmatch(path)
+            if match:
+                return "/" + (match.group(group) if group else path)
+        return "/" + path
+
     def render_error(self, request: RepoRequest | None, error: StowageError) -> tuple[str, bytes]:
         return "application/json", json.dumps({"error": error.message, "code": error.code}).encode()
 

@@ -21,7 +21,7 @@ def search(request: RepoRequest) -> dict[str, Any]:
     objects = []
     for found in _objects(request.repository, text, start + size, set()):
         name = found.get("package", {}).get("name")
-        if name in seen:
+        if name in seen or not isinstance(name, str) or not request.permits("/" + name):
             continue
         seen.add(name)
         objects.append(found)

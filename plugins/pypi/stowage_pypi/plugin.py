@@ -26,7 +26,7 @@ from stowage_pypi import index
 from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, CoreMetadata, DistFilename, parse_filename,
                                         read_core_metadata, split_file_path)
 from stowage_pypi.pipconfig import expand_remote_url
-from stowage_pypi.simple import TEXT_HTML, UPSTREAM_ACCEPT, negotiate, rendered
+from stowage_pypi.simple import TEXT_HTML, UPSTREAM_ACCEPT, RootIndex, negotiate, rendered
 
 _PROJECT = re.compile(r"simple/(?P<project>[^/]+)/?")
 _UPLOAD_PATHS = ("", "legacy", "legacy/")
@@ -68,7 +68,11 @@ class PypiHandler(FormatHandler):
         if path in ("", "simple"):
             raise falcon.HTTPMovedPermanently(f"{request.repository_url}/simple/")
         if path == index.ROOT_PATH:
-            self._send_document(request, request.repository.metadata(path))
+            document = request.repository.metadata(path)
+            if request.content_access is not None:  # content selectors: list only the projects they match
+                document = RootIndex(projects=tuple(name for name in document.projects
+                                                    if request.permits(f"/{index.project_path(name)}")))
+            self._send_document(request, document)
             return
         match = _PROJECT.fullmatch(path)
         if match:
@@ -85,6 +89,14 @@ class PypiHandler(FormatHandler):
         if isinstance(asset, Asset):
             self._verify_proxied(request.repository, asset)
         request.send_asset(asset, content_type=_content_type(path))
+
+    def content_path(self, request: RepoRequest) -> str | None:
+        """The root index lists every project: it is filtered, not refused (see ``on_get``); an upload's
+        path is in its body (checked in ``on_post``); any other path is Nexus's (``/simple/<project>/``,
+        ``/packages/<project>/<version>/<file>``)."""
+        if request.path == index.ROOT_PATH or (request.method == "POST" and request.path in _UPLOAD_PATHS):
+            return None
+        return "/" + request.path
 
     def _send_document(self, request: RepoRequest, document: object) -> None:
         request.resp.set_header("Vary", "Accept")
@@ -175,6 +187,7 @@ class PypiHandler(FormatHandler):
                 content = next((f for f in files if f.field == "content"), None)
                 if content is None:
                     raise BadRequest("the upload has no 'content' file part")
+                request.require_content("/" + parse_filename(content.filename).path)
                 self.publish_pending(repository, content, user=request.user, name=fields.get("name"),
                                      version=fields.get("version"), sha256=fields.get("sha256_digest"),
                                      filetype=fields.get("filetype"))
