@@ -160,7 +160,9 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
     browser.get(f"{url}/admin/roles/new")
     fill(browser, "id", "ui-readers")
     fill(browser, "description", "reads ui-raw")
-    fill(browser, "privileges", "nx-repository-view-raw-ui-raw-read\nnx-repository-view-raw-ui-raw-browse")
+    # A defined privilege is a checkbox; a wildcard goes in the text box; both fill "privileges".
+    browser.find_element(By.CSS_SELECTOR, "input[name=privileges][value=nx-repository-view-raw-ui-raw-read]").click()
+    browser.find_element(By.CSS_SELECTOR, "textarea[name=privileges]").send_keys("nx-repository-view-raw-ui-*-browse")
     submit(browser)
     wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/roles"))
     browser.get(f"{url}/admin/users/new")
@@ -173,6 +175,11 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
     shot(browser, "users")
     carol = ts.stowage.security.get_user("carol")
     assert carol.roles == ("ui-readers",) and carol.first_name == "Carol"
+    assert ts.stowage.security.get_role("ui-readers")["privileges"] == [
+        "nx-repository-view-raw-ui-raw-read", "nx-repository-view-raw-ui-*-browse"]
+    browser.get(f"{url}/admin/audit?user=admin")
+    assert "carol" in browser.find_element(By.CSS_SELECTOR, "table").text
+    shot(browser, "audit")
     browser.get(f"{url}/admin/system")
     assert "Plugins loaded" in browser.page_source and "stowage-raw" in browser.page_source
     shot(browser, "system")

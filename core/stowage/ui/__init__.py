@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     from stowage.ui import static
-    from stowage.ui.admin import AdminIndexResource, BlobStoresPageResource, SystemResource
+    from stowage.ui.admin import AdminIndexResource, AuditPageResource, BlobStoresPageResource, SystemResource
     from stowage.ui.admin_repositories import PAGE as REPOSITORIES, RepositoriesAdminResource
     from stowage.ui.admin_security import (ROLES, USERS, AnonymousAdminResource, RolesAdminResource,
                                            UsersAdminResource)
@@ -45,6 +45,7 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route("/search", SearchPageResource(stowage))
     app.add_route("/admin", AdminIndexResource(stowage))
     app.add_route("/admin/system", SystemResource(stowage))
+    app.add_route("/admin/audit", AuditPageResource(stowage))
     app.add_route("/admin/blobstores", BlobStoresPageResource(stowage))
     app.add_sink(RepositoriesAdminResource(stowage), prefix=rf"^{REPOSITORIES}(/|$)")
     app.add_sink(UsersAdminResource(stowage), prefix=rf"^{USERS}(/|$)")

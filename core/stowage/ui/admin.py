@@ -15,7 +15,7 @@ from stowage.builtin.introspection import plugins_document
 from stowage.errors import Forbidden
 from stowage.rest.blobstores import blob_store_json, quota_status
 from stowage.ui.forms import rest_form, select, text_field
-from stowage.ui.page import Site, esc, human_size, render, send_html, start
+from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -25,7 +25,7 @@ V1 = "/service/rest/v1"
 
 #: (path below /admin, title) of the administration pages, in menu order.
 SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), ("/users", "Users"),
-            ("/roles", "Roles"), ("/anonymous", "Anonymous access"), ("/system", "System"))
+            ("/roles", "Roles"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
 
 
 class SignInRequired(Exception):
@@ -160,3 +160,36 @@ class BlobStoresPageResource:
                 f'<th>Quota</th><th>Actions</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
                 f"<h2>Create a file blob store</h2>{form}")
         send_html(resp, admin_render(site, "Blob stores", body, section="/blobstores"))
+
+
+class AuditPageResource:
+    """The audit trail (``GET /service/rest/v1/audit`` as a page), newest first, filtered like the API."""
+
+    PAGE_SIZE = 100
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        site = admin_page(req, resp, self.stowage)
+        if site is None:
+            return
+        filters = {key: (req.get_param(key) or None) for key in ("user", "action", "repository")}
+        events = self.stowage.audit.query(limit=self.PAGE_SIZE, **filters)
+        rows = "".join(
+            f'<tr><td class="when">{esc(timestamp(e["timestamp"]))}</td><td>{esc(e["user"] or "")}</td>'
+            f'<td>{esc(e["address"] or "")}</td><td>{esc(e["domain"])}</td><td>{esc(e["action"])}</td>'
+            f'<td>{esc(e["target"] or "")}</td><td>{esc(e["repository"] or "")}</td>'
+            f'<td><span class="badge {"ok" if e["result"] == "success" else "bad"}">{esc(e["result"])}</span></td></tr>'
+            for e in events)
+        inputs = "".join(f'<label for="audit-{key}">{esc(key.title())}</label>'
+                         f'<input id="audit-{key}" name="{key}" value="{esc(filters[key] or "")}">'
+                         for key in filters)
+        body = (f'<form class="search-page filters" method="get" action="{esc(site.link(ADMIN + "/audit"))}">'
+                f'{inputs}<button type="submit">Filter</button></form>'
+                + ('<div class="table-wrap"><table><thead><tr><th>Time</th><th>User</th><th>Address</th>'
+                   '<th>Domain</th><th>Action</th><th>Target</th><th>Repository</th><th>Result</th></tr></thead>'
+                   f"<tbody>{rows}</tbody></table></div>" if rows else '<p class="muted">No events.</p>')
+                + f'<p class="muted">The newest {self.PAGE_SIZE}; older ones through '
+                  f'<a href="{esc(site.link(V1 + "/audit"))}">{esc(V1)}/audit</a>.</p>')
+        send_html(resp, admin_render(site, "Audit log", body, section="/audit"))

@@ -12,6 +12,7 @@ import falcon
 
 from stowage.errors import NotFound
 from stowage.http.paths import clean_path
+from stowage.rest.privileges import PrivilegeCatalog
 from stowage.rest.security import USER_STATUSES
 from stowage.security import ADMIN_ROLE, BUILTIN_ROLES
 from stowage.ui.admin import ADMIN, V1, admin_page, admin_render
@@ -144,9 +145,7 @@ class RolesAdminResource(_AdminPages):
         fields = (text_field("Role ID", "id", role_id, required=True, readonly=not creating)
                   + text_field("Name", "name", role.get("name", ""))
                   + text_field("Description", "description", role.get("description", ""))
-                  + list_field("Privileges", "privileges", list(role.get("privileges", ())),
-                               hint="One a line: nx-all, or nx-repository-view-<format>-<repository>-<action> "
-                                    "with actions browse, read, add, edit, delete and * wildcards.")
+                  + self._privilege_fields(list(role.get("privileges", ())))
                   + check_list("Contains roles", "roles", self.role_options(exclude=role_id), role.get("roles", ())))
         if creating:
             return rest_form(site, method="POST", url=f"{SECURITY}/roles", body=fields, submit="Create role",
@@ -158,6 +157,18 @@ class RolesAdminResource(_AdminPages):
                 site, method="DELETE", url=f"{SECURITY}/roles/{role_id}", body="", danger=True,
                 submit=f"Delete role {role_id}", next_url=site.link(ROLES), confirm=f"Delete role {role_id}?")
         return html
+
+
+    def _privilege_fields(self, chosen: list[str]) -> str:
+        """Every defined privilege as a checkbox (built-in and stored, as ``GET /security/privileges``
+        lists them), and names that are not defined (wildcards) one a line; both fill ``privileges``."""
+        defined = sorted(p["name"] for p in PrivilegeCatalog(self.stowage).all())
+        known = set(defined)
+        others = [name for name in chosen if name not in known]
+        return (check_list("Privileges", "privileges", [(name, name) for name in defined], chosen)
+                + list_field("Other privileges", "privileges", others,
+                             hint="One a line, for names not listed above, e.g. wildcards such as "
+                                  "nx-repository-view-raw-*-read."))
 
 
 class AnonymousAdminResource(_AdminPages):
