@@ -217,3 +217,33 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
     for path in ("/admin", "/admin/repositories", "/admin/users/new", "/admin/system"):
         browser.get(f"{url}{path}")
         assert browser.title.startswith("403"), path
+
+
+def page_overflow(driver) -> int:
+    """How many pixels the page is wider than the viewport (0: no horizontal scroll of the page)."""
+    return driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth;")
+
+
+def test_search_results_fit_the_page_at_1280_px_and_on_a_phone(stowage_factory, live_server_factory, browser):  # noqa: F811
+    ts = stowage_factory()
+    ts.create_repository(name="raw-hosted-with-a-long-name", format="raw", type="hosted")
+    server = live_server_factory(ts)
+    for i in range(5):
+        path = f"releases/2026/very-long-directory-name-{i}/another-level/tool-with-long-name-{i}.0.0-linux-x86_64.tar.gz"
+        response = urllib3.request("PUT", f"{server.url}/repository/raw-hosted-with-a-long-name/{path}",
+                                   body=b"x" * (1000 * i + 1), headers=ts.admin)
+        assert response.status == 201
+    for width, height, mobile in ((1280, 800, False), (390, 844, True)):
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": height,
+                                                                        "deviceScaleFactor": 1, "mobile": mobile})
+        browser.get(f"{server.url}/search?q=tool-with-long-name")
+        rows = browser.find_elements(By.CSS_SELECTOR, "table.results tbody tr")
+        assert len(rows) == 5
+        assert page_overflow(browser) <= 0, (width, page_overflow(browser))
+        # Every column, the SHA-256 included, is inside the viewport.
+        right = browser.execute_script(
+            "return Math.max.apply(null, Array.from(document.querySelectorAll('table.results td'))"
+            ".map(function (td) { return td.getBoundingClientRect().right; }));")
+        assert right <= width
+        shot(browser, "search" if width == 1280 else "search-phone")
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -78,11 +78,14 @@ class SearchPageResource:
             directory = asset.path.rpartition("/")[0]
             folder = site.browse(asset.repository, f"{directory}/" if directory else "", view="files")
             rows.append(
-                f'<tr><td><a href="{esc(folder)}">'
+                f'<tr><td data-label="Repository"><a href="{esc(folder)}">'
                 f"{esc(asset.repository)}</a></td>"
-                f'<td><a href="{esc(site.download(asset.repository, asset.path))}" download>{esc(asset.path)}</a></td>'
-                f"<td>{label}</td><td class=\"num\" title=\"{asset.size} bytes\">{esc(human_size(asset.size))}</td>"
-                f'<td class="when">{esc(timestamp(asset.last_updated))}</td><td>{sha_cell(asset)}</td></tr>')
+                f'<td data-label="Path" class="path"><a href="{esc(site.download(asset.repository, asset.path))}" '
+                f"download>{esc(asset.path)}</a></td>"
+                f'<td data-label="Component">{label}</td>'
+                f'<td data-label="Size" class="num" title="{asset.size} bytes">{esc(human_size(asset.size))}</td>'
+                f'<td data-label="Last modified" class="when">{esc(timestamp(asset.last_updated))}</td>'
+                f'<td data-label="SHA-256">{sha_cell(asset)}</td></tr>')
         more = ""
         if page.continuation_token:
             params = {k: req.get_param(k) for k in ("q", "repository", "format", "name", "version", "group",
@@ -90,6 +93,8 @@ class SearchPageResource:
             more = (f'<div class="pager"><a rel="next" href="'
                     f'{esc(site.link("/search", continuationToken=page.continuation_token, **params))}">'
                     "Next page</a></div>")
-        return ('<table class="results"><thead><tr><th>Repository</th><th>Path</th><th>Component</th><th>Size</th>'
+        return ('<table class="results"><colgroup><col class="c-repo"><col class="c-path"><col class="c-comp">'
+                '<col class="c-size"><col class="c-when"><col class="c-sha"></colgroup>'
+                '<thead><tr><th>Repository</th><th>Path</th><th>Component</th><th>Size</th>'
                 f'<th>Last modified</th><th>SHA-256</th></tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
 

@@ -85,6 +85,17 @@ button.small{font-size:.8rem;padding:0 .45rem;border:1px solid var(--bad);color:
 .warning{border-left:4px solid var(--bad);padding:.4rem .8rem;background:#fff5f5}
 .table-wrap{overflow-x:auto}
 td .inline{display:inline}
+table.results{table-layout:fixed}
+table.results td{overflow-wrap:anywhere}
+table.results .c-repo{width:11%}table.results .c-path{width:37%}table.results .c-comp{width:17%}
+table.results .c-size{width:8%}table.results .c-when{width:12%}table.results .c-sha{width:15%}
+table.results td.when{white-space:normal}
+@media (max-width:760px){table.results,table.results tbody,table.results tr,table.results td{display:block;width:auto}
+table.results colgroup,table.results thead{display:none}
+table.results tr{border-bottom:1px solid var(--line);padding:.4rem 0}
+table.results td{border:0;padding:.1rem .3rem;text-align:left}
+table.results td::before{content:attr(data-label) ": ";font-weight:600;color:var(--muted)}
+table.repositories td,table.listing td,table.components td{overflow-wrap:anywhere}}
 @media (max-width:760px){header{flex-wrap:wrap;padding:.6rem .8rem}header .search{margin-left:0;width:100%}header .search input{width:100%}
 main{padding:.8rem}form.stacked,form.stacked fieldset{grid-template-columns:minmax(0,1fr)}form.stacked .hint{grid-column:1}}
 """
