@@ -7,6 +7,7 @@ than raw also have a components view (``?view=components``), paged the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.stowage import Stowage
 
+log = logging.getLogger("stowage.ui")
+
 
 def sha_cell(asset: Asset) -> str:
     return (f'<span class="sha" title="{esc(asset.blob_sha256)}">{esc(asset.blob_sha256[:12])}…</span>'
@@ -42,6 +45,20 @@ def component_label(repository: "Repository", component: Component) -> str:
     if fmt is not None and fmt.component_name is not None:
         return fmt.component_name(component)
     return f"{component.group}/{component.name}" if component.group else component.name
+
+
+def component_facts(repository: "Repository", component: Component, assets: "list[Asset]") -> str:
+    """The format's ``Format.component_details`` as a small definition list ("" when it has none)."""
+    fmt = repository.format
+    if fmt is None or fmt.component_details is None:
+        return ""
+    try:
+        details = fmt.component_details(repository, component, assets)
+    except Exception:  # a broken plugin costs its details, never the page
+        log.exception("component_details of %s failed", repository.format_name)
+        return ""
+    items = "".join(f"<div><dt>{esc(label)}</dt><dd>{esc(text)}</dd></div>" for label, text in details.items())
+    return f'<dl class="facts">{items}</dl>' if items else ""
 
 
 def may_delete(site: Site, repository: "Repository") -> bool:
@@ -197,13 +214,14 @@ class BrowseResource:
         links = "".join(f'<li><a href="{esc(site.download(repository.name, a.path))}" download>{esc(a.path)}</a> '
                         f'<span class="muted">{esc(human_size(a.size))}</span> {sha_cell(a)}</li>' for a in assets)
         name = component_label(repository, component)
+        facts = component_facts(repository, component, assets)
         action = ""
         if deleting:
             files = ", ".join(a.path for a in assets)
             action = "<td>" + delete_form(
                 site, f"/service/rest/v1/components/{encode_id(repository.name, 'component', component.id or 0)}",
                 f"{name} {component.version}", f"Its {len(assets)} file(s) are removed: {files}") + "</td>"
-        return (f"<tr><td>{esc(name)}</td><td>{esc(component.version)}</td>"
+        return (f"<tr><td>{esc(name)}{facts}</td><td>{esc(component.version)}</td>"
                 f'<td><ul class="assets">{links}</ul></td>{action}</tr>')
 
     @staticmethod

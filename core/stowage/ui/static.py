@@ -85,11 +85,14 @@ button.small{font-size:.8rem;padding:0 .45rem;border:1px solid var(--bad);color:
 .warning{border-left:4px solid var(--bad);padding:.4rem .8rem;background:#fff5f5}
 .table-wrap{overflow-x:auto}
 td .inline{display:inline}
+dl.facts{margin:.2rem 0 0;font-size:.85rem;color:var(--muted)}
+dl.facts div{display:flex;gap:.3rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0;overflow-wrap:anywhere}
 table.results{table-layout:fixed}
 table.results td{overflow-wrap:anywhere}
 table.results .c-repo{width:11%}table.results .c-path{width:37%}table.results .c-comp{width:17%}
 table.results .c-size{width:8%}table.results .c-when{width:12%}table.results .c-sha{width:15%}
 table.results td.when{white-space:normal}
+table.images .c-details{width:35%}
 @media (max-width:760px){table.results,table.results tbody,table.results tr,table.results td{display:block;width:auto}
 table.results colgroup,table.results thead{display:none}
 table.results tr{border-bottom:1px solid var(--line);padding:.4rem 0}

@@ -19,6 +19,7 @@ from stowage.plugin import (Action, Asset, AssetKind, Format, FormatHandler, Not
                             Route, Stowage, StowageError, User, WritePolicy, external_base_url,
                             hookimpl)
 from stowage_docker import tokens, upstream
+from stowage_docker.images import image_details
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
 from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, anonymous_challenge,
                                      authenticate_request, challenge, check_access, image_names, serve_base,
@@ -225,6 +226,7 @@ def stowage_register_formats() -> list[Format]:
     return [Format(name="docker", handler=DockerHandler,
                    settings={"docker": DockerSettings, "dockerProxy": DockerProxySettings},
                    default_write_policy=WritePolicy.ALLOW, port_of=port_of,
+                   component_details=image_details, search_components_only=True,
                    description="Docker / OCI registry (distribution-spec 1.1); hosted, proxy and group.")]
 
 
