@@ -120,6 +120,8 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
     submit(browser)
     wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/repositories"))
     shot(browser, "repositories")
+    browser.get(f"{url}/")
+    shot(browser, "home")
     created = {r.name: r for r in ts.stowage.repositories()}
     assert created["ui-raw"].format_name == "raw" and created["ui-raw"].type.value == "hosted"
     assert created["pypi-proxy"].config.proxy.remote_url == upstream.url + "/simple/"

@@ -84,7 +84,9 @@ button.small{font-size:.8rem;padding:0 .45rem;border:1px solid var(--bad);color:
 .choices a{display:block;padding:.5rem .7rem;border:1px solid var(--line);border-radius:6px;text-decoration:none}
 .warning{border-left:4px solid var(--bad);padding:.4rem .8rem;background:#fff5f5}
 .table-wrap{overflow-x:auto}
-td .inline{display:inline}
+form.inline,form.inline .actions,form.inline .form-error,form.inline .form-status{display:inline}
+form.inline .form-error:empty{display:none}
+form.inline button{padding:0 .5rem;font-size:.85rem}
 dl.facts{margin:.2rem 0 0;font-size:.85rem;color:var(--muted)}
 dl.facts div{display:flex;gap:.3rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0;overflow-wrap:anywhere}
 table.results{table-layout:fixed}

@@ -1,0 +1,84 @@
+"""The administration pages through the falcon test client: every format and type has a create form
+with the fields that apply (Nexus JSON names), secrets are never shown, delete says what is lost."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from stowage.models import RepositoryType
+
+
+@pytest.fixture
+def ts(stowage_factory):
+    ts = stowage_factory()
+    ts.create_repository(name="raw-hosted", format="raw", type="hosted")
+    ts.create_repository(name="raw-proxy", format="raw", type="proxy",
+                         proxy={"remoteUrl": "http://127.0.0.1:9/"},
+                         httpClient={"authentication": {"type": "username", "username": "bot",
+                                                        "password": "s3cret-upstream-pw"}})
+    ts.create_repository(name="raw-group", format="raw", type="group",
+                         group={"memberNames": ["raw-hosted", "raw-proxy"]})
+    return ts
+
+
+def page(ts, path: str) -> str:
+    response = ts.client.simulate_get(path, headers=ts.admin)
+    assert response.status_code == 200, (path, response.text)
+    return response.text
+
+
+def test_every_format_and_type_has_a_create_form_with_the_fields_that_apply(ts):
+    for format_name in ts.stowage.plugins.formats:
+        for type_ in RepositoryType:
+            html = page(ts, f"/admin/repositories/new/{format_name}/{type_.value}")
+            assert f'data-url="/service/rest/v1/repositories/{format_name}/{type_.value}"' in html
+            assert 'name="name"' in html and 'name="storage.blobStoreName"' in html
+            assert ('name="proxy.remoteUrl"' in html) == (type_ is RepositoryType.PROXY)
+            assert ('name="group.memberNames"' in html) == (type_ is RepositoryType.GROUP)
+            assert ('name="storage.writePolicy"' in html) == (type_ is RepositoryType.HOSTED)
+    docker = page(ts, "/admin/repositories/new/docker/hosted")
+    assert 'name="docker.httpPort" type="number"' in docker and 'name="docker.forceBasicAuth"' in docker
+    assert 'name="dockerProxy.indexType"' not in docker
+    assert 'name="dockerProxy.indexType"' in page(ts, "/admin/repositories/new/docker/proxy")
+    assert 'name="yum.repodataDepth"' in page(ts, "/admin/repositories/new/yum/hosted")
+    assert ts.client.simulate_get("/admin/repositories/new/nope/hosted", headers=ts.admin).status_code == 404
+    assert ts.client.simulate_get("/admin/repositories/new/raw/nope", headers=ts.admin).status_code == 404
+
+
+def test_edit_shows_the_stored_settings_but_never_a_secret(ts):
+    html = page(ts, "/admin/repositories/edit/raw-proxy")
+    assert 'value="http://127.0.0.1:9/"' in html and 'value="bot"' in html
+    assert "s3cret-upstream-pw" not in html
+    assert 'data-method="PUT" data-url="/service/rest/v1/repositories/raw/proxy/raw-proxy"' in html
+    group = page(ts, "/admin/repositories/edit/raw-group")
+    assert "raw-hosted\nraw-proxy</textarea>" in group
+
+
+def test_delete_confirmation_names_what_will_be_lost(ts):
+    for i in range(3):
+        ts.stowage.repository("raw-hosted").store(f"f/{i}.txt", io.BytesIO(b"x"), length=1)
+    html = page(ts, "/admin/repositories/delete/raw-hosted")
+    assert "3 stored files" in html and "raw-group" in html and "/repository/raw-hosted/" in html
+    assert 'data-method="DELETE" data-url="/service/rest/v1/repositories/raw-hosted"' in html
+
+
+def test_upload_page_lists_only_writable_hosted_repositories(ts):
+    from stowage.security import User
+
+    ts.stowage.security.save_role({"id": "w", "name": "w", "description": "", "roles": [],
+                                   "privileges": ["nx-repository-view-raw-raw-hosted-*"]})
+    ts.stowage.security.save_user(User(user_id="writer", roles=("w",)), "writer-pw")
+    from stowage.testing.harness import basic_auth
+
+    writer = basic_auth("writer", "writer-pw")
+    listing = ts.client.simulate_get("/upload", headers=writer).text
+    assert 'href="/upload/raw-hosted"' in listing and "raw-proxy" not in listing
+    form = ts.client.simulate_get("/upload/raw-hosted", headers=writer).text
+    assert 'data-url="/service/rest/v1/components?repository=raw-hosted"' in form
+    assert 'name="raw.asset1" type="file"' in form and 'name="raw.directory"' in form
+    ts.create_repository(name="raw-other", format="raw", type="hosted")
+    assert ts.client.simulate_get("/upload/raw-other", headers=writer).status_code == 403
+    assert ts.client.simulate_get("/upload/raw-proxy", headers=writer).status_code == 400
+    assert ts.client.simulate_get("/upload").status_code == 303
