@@ -34,9 +34,27 @@ def create_stowage(settings: ServerSettings | None = None, plugins: PluginManage
         generated = stowage.security.bootstrap_admin(settings.data_path)
     if generated:
         log.warning("created user admin; its password is in %s", settings.data_path / "admin.password")
+    apply_cleanup_policies(stowage, config.cleanup_policies)
     apply_repositories(stowage, config.repositories)
     plugins.hook.stowage_app_started(stowage=stowage)
     return stowage
+
+
+def apply_cleanup_policies(stowage: Stowage, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Create or update each ``[[cleanupPolicies]]`` entry (before the repositories that name them)."""
+    from stowage.cleanup_policies import CleanupPolicies
+    from stowage.errors import BadRequest
+
+    policies = CleanupPolicies.of(stowage)
+    for i, entry in enumerate(entries):
+        if entry.get("format") != "*" and entry.get("format") not in stowage.plugins.formats:
+            log.warning("cleanupPolicies[%s] %s: format %r is not installed; skipped", i, entry.get("name"),
+                        entry.get("format"))
+            continue
+        try:
+            policies.save(policies.parse(dict(entry)))
+        except BadRequest as error:
+            raise ConfigurationError(f"cleanupPolicies[{i}]: {error.message}") from None
 
 
 def apply_repositories(stowage: Stowage, entries: Iterable[Mapping[str, Any]]) -> None:

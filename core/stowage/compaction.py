@@ -25,6 +25,7 @@ from attrs import define
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
+    from stowage.tasks import TaskContext
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,23 @@ class CompactionReport:
                 f"{self.orphans} of them unrecorded; kept {self.kept} re-used meanwhile")
 
 
-def compact_blobs(stowage: "Stowage", grace_seconds: float) -> CompactionReport:
+def compact_blobs(stowage: "Stowage", grace_seconds: float, *, store_name: str | None = None,
+                  context: "TaskContext | None" = None) -> CompactionReport:
+    """Delete what no asset references any more; ``store_name``: in that blob store only."""
     report = CompactionReport()
     cutoff = time.time() - grace_seconds
     catalog = stowage.catalog
     stores = stowage.blob_stores()
-    for sha256, store_name in catalog.unreferenced_blobs(cutoff):
-        store = stores.get(store_name)
+    if store_name:
+        stores = {name: store for name, store in stores.items() if name == store_name}
+    candidates = [(sha256, name) for sha256, name in catalog.unreferenced_blobs(cutoff)
+                  if not store_name or name == store_name]
+    for number, (sha256, blob_store_name) in enumerate(candidates):
+        if context is not None:
+            context.check_stopped()
+            context.progress(f"checked {number:,} of {len(candidates):,} unreferenced blobs; "
+                             f"{report.freed_bytes:,} bytes freed")
+        store = stores.get(blob_store_name)
         with catalog.transaction():
             created = catalog.blob_created(sha256)
             if created is None or created >= cutoff or catalog.blob_referenced(sha256):
@@ -64,6 +75,9 @@ def compact_blobs(stowage: "Stowage", grace_seconds: float) -> CompactionReport:
             else:
                 report.kept += 1
     for store in stores.values():
+        if context is not None:
+            context.check_stopped()
+            context.progress(f"looking for unrecorded files in blob store {store.config.name}")
         for sha256 in list(store.digests()):
             if catalog.blob_recorded(sha256):
                 continue

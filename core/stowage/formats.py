@@ -7,10 +7,10 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from stowage.errors import MethodNotAllowed, StowageError
-from stowage.models import Asset, AssetKind
+from stowage.models import Asset, AssetKind, Component, RepositoryType
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
@@ -124,6 +124,41 @@ class FormatHandler:
         resets its age), False to fetch it again, None for the engine's own check. Raise
         :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
         return None
+
+    # -- deleting and retention (REST deletes, cleanup policies) ------------------------------------------
+    def delete_asset(self, repository: "Repository", asset: Asset) -> None:
+        """Delete one asset the way the format's own clients would, keeping its metadata consistent
+        (``DELETE /service/rest/v1/assets/{id}``, cleanup). Default: remove the asset."""
+        repository.delete(asset.path)
+
+    def delete_component(self, repository: "Repository", component: Component) -> None:
+        """Delete a component (a package version, an image tag) through the format's own delete path
+        (``DELETE /service/rest/v1/components/{id}``, cleanup). Default: :meth:`delete_asset` on each of
+        its assets (one that deleting another took along, such as a wheel's ``.metadata``, is skipped)."""
+        from stowage.errors import NotFound
+
+        for asset in list(self.stowage.catalog.iter_assets(repository.name, component_id=component.id)):
+            try:
+                self.delete_asset(repository, asset)
+            except NotFound:
+                continue
+
+    def is_prerelease(self, component: Component) -> bool:
+        """Whether ``component``'s version is a prerelease by the format's rules (PEP 440 pre/dev
+        releases, SemVer prerelease tags); cleanup's ``criteriaReleaseType`` asks. Default: never."""
+        return False
+
+    def version_key(self, component: Component) -> Any:
+        """A sort key ordering the versions of one component name from oldest to newest by the format's
+        rules (PEP 440, SemVer, rpm ``vercmp``); cleanup's ``retain`` keeps the newest. Keys of one name
+        must compare with each other. Default: publication time."""
+        return (component.created, component.id or 0)
+
+    def cleanup_asset(self, repository: "Repository", asset: Asset) -> bool:
+        """Whether cleanup may remove ``asset``, which belongs to no component, on its own (raw files, a
+        proxy's cached files and metadata: fetched again when asked for). Default: a hosted repository's
+        content and everything a proxy cached; never generated metadata of a hosted repository."""
+        return asset.kind is AssetKind.CONTENT or repository.type is RepositoryType.PROXY
 
     # -- names and errors ----------------------------------------------------------------------------
     def artifact_name(self, path: str) -> str:

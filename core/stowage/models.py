@@ -175,6 +175,9 @@ class Asset:
     #: set by invalidate-cache: revalidate on next use regardless of age.
     invalidated: bool = False
     id: int | None = None
+    #: when the asset was last downloaded (None: never); recorded in batches, at most once per
+    #: ``lastDownloadedIntervalSeconds``, so it may lag by that much.
+    last_downloaded: float | None = None
     #: how a proxy answered this request (``hit``, ``miss``, ``revalidated``, ``stale``); never stored.
     #: ``send_asset`` turns it into ``X-Stowage-Cache`` (and a ``Warning`` header when stale).
     cache_status: str | None = field(default=None, eq=False)

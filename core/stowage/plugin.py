@@ -15,7 +15,7 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task
+from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task, TaskProperty
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
@@ -25,6 +25,7 @@ from stowage.rest.components import PendingFile, UploadedFile, multipart_writers
 from stowage.security import Action, User
 from stowage.settings import ServerSettings
 from stowage.stowage import Stowage
+from stowage.tasks import TaskContext, TaskStopped
 
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
@@ -33,7 +34,8 @@ __all__ = [
     "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
     "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
     "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload",
-    "Route", "ServerSettings", "Stowage", "StowageError", "Task", "Unauthorized", "UploadedFile",
+    "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext", "TaskProperty", "TaskStopped",
+    "Unauthorized", "UploadedFile",
     "UpstreamBlocked", "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation",
     "authenticate", "clean_path", "copy_into", "default_error_body", "external_base_url", "guard_names",
     "hookimpl", "multipart_writers", "read_multipart", "request_remote", "require_repository", "send_content",

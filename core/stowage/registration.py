@@ -122,26 +122,91 @@ def _check_task_type(instance: Any, attribute: Any, value: str) -> None:
         raise ValueError(f"task type {value!r} must be dotted lower-case words, e.g. 'yum.rebuild-metadata'")
 
 
+#: the arguments a task's ``run`` may name (it is called with the ones it names, as pluggy calls hooks).
+TASK_RUN_ARGUMENTS = ("stowage", "context")
+#: what a task property holds (Nexus's form field types).
+TASK_PROPERTY_TYPES = ("string", "integer", "boolean", "repository", "blobstore")
+
+
+def _check_run(instance: Any, attribute: Any, value: Callable[..., Any]) -> None:
+    import inspect
+
+    try:
+        parameters = inspect.signature(value).parameters
+    except (TypeError, ValueError):
+        return
+    unknown = [name for name, p in parameters.items()
+               if name not in TASK_RUN_ARGUMENTS and p.default is inspect.Parameter.empty
+               and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if unknown:
+        raise ValueError(f"task run function takes {', '.join(unknown)}; it may name only "
+                         f"{', '.join(TASK_RUN_ARGUMENTS)}")
+
+
+@frozen
+class TaskProperty:
+    """One setting of a task type (Nexus's task ``properties``; values travel as strings).
+
+    :param id: the key in ``properties``, e.g. ``repositoryName``.
+    :param label: what a form shows.
+    :param type: one of :data:`TASK_PROPERTY_TYPES`; ``integer`` and ``boolean`` values are checked,
+        ``repository`` and ``blobstore`` must name an existing one.
+    :param required: a task of this type cannot be created without it.
+    :param default: the value a template offers (a string, as Nexus sends them).
+    """
+
+    id: str
+    label: str = ""
+    type: str = field(default="string", validator=lambda i, a, v: _check_property_type(v))
+    required: bool = False
+    default: str | None = None
+
+
+def _check_property_type(value: str) -> None:
+    if value not in TASK_PROPERTY_TYPES:
+        raise ValueError(f"task property type {value!r} must be one of {', '.join(TASK_PROPERTY_TYPES)}")
+
+
 @frozen
 class Task:
-    """A maintenance task, listed by ``GET /service/rest/v1/tasks`` and run by ``POST /tasks/{id}/run``.
+    """A maintenance task *type*, offered by ``GET /service/rest/v1/tasks/templates``.
 
-    Each registered task is one Nexus task whose id is its ``type``. A run holds the catalog lease
-    ``task:<type>``, so it runs on one node or worker at a time; its outcome is kept in the catalog.
+    Administrators create tasks of a type (``POST /service/rest/v1/tasks``), each with its own id, name,
+    schedule and property values; several tasks of one type may exist. A type whose properties are all
+    optional also gets one task at first start whose id is the type itself (so ``POST
+    /tasks/blobstore.compact/run`` works out of the box), scheduled by ``default_schedule``.
+
+    A run holds the catalog lease ``task:<id>``, so one task runs on one node or worker at a time; its
+    state, progress and outcome are kept in the catalog.
 
     :param type: the Nexus task type id, e.g. ``blobstore.compact``; unique across plugins.
     :param name: what the task list shows.
-    :param run: called as ``run(stowage)`` in a background thread; returns a one-line summary (the
-        task's ``message``) or raises to mark the run FAILED.
-    :param interval: run it automatically every this many seconds (``stowage serve`` only); None: on
-        demand only.
+    :param run: called in a background thread with the arguments it names: ``stowage`` (the app
+        object) and ``context`` (a :class:`~stowage.tasks.TaskContext`: ``properties``,
+        ``progress(message)``, ``check_stopped()``). Returns a one-line summary (the task's
+        ``message``) or raises to mark the run FAILED.
+    :param properties: the settings a task of this type takes.
+    :param default_schedule: the schedule (``manual``, ``hourly``, ``daily``...) of the task created at
+        first start; None: no task is created by default.
+    :param interval: deprecated spelling of ``default_schedule``: ``hourly`` up to 3600 s, else ``daily``.
     """
 
     type: str = field(validator=_check_task_type)
     name: str
-    run: Callable[["Stowage"], str | None]
+    run: Callable[..., str | None] = field(validator=_check_run)
     interval: float | None = None
+    properties: tuple[TaskProperty, ...] = field(default=(), converter=tuple)
+    default_schedule: str | None = "manual"
     api_version: int = API_VERSION
+
+    @property
+    def initial_schedule(self) -> str | None:
+        """The schedule of the task created at first start (None: none is created)."""
+        if any(p.required for p in self.properties):
+            return None
+        if self.interval:
+            return "hourly" if self.interval <= 3600 else "daily"
+        return self.default_schedule
 
 
 @frozen

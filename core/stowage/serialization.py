@@ -21,6 +21,15 @@ from stowage.registration import Format
 _CAMEL_BOUNDARY = re.compile(r"_([a-z0-9])")
 
 
+def iso_time(timestamp: float | None) -> str | None:
+    """ISO-8601 in UTC with milliseconds, as Nexus's REST API writes dates; None (or 0) stays None."""
+    import datetime
+
+    if not timestamp:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
 def camel(name: str) -> str:
     return _CAMEL_BOUNDARY.sub(lambda m: m.group(1).upper(), name)
 

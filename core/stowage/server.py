@@ -38,8 +38,6 @@ RECV_BYTES = 1024 * 1024
 #: how often listeners are reconciled with repository settings changed on other nodes.
 LISTENER_PORT_KEY = "stowage.listener_port"
 RECONCILE_SECONDS = 5.0
-#: how often due scheduled tasks (``Task.interval``) are started; a catalog lease keeps it to one node.
-SCHEDULE_SECONDS = 60.0
 #: the most of a file response read into memory for one send (see :class:`PlainHTTPChannel`).
 SEND_CHUNK = 256 * 1024
 #: how long a stopping server keeps serving requests already in progress.
@@ -211,7 +209,9 @@ class Server:
     def _schedule_forever(self) -> None:
         from stowage.tasks import TaskRunner
 
-        while not self._stop.wait(SCHEDULE_SECONDS):
+        # A catalog lease per task keeps each run to one node; ``scheduler_interval_seconds`` is how late
+        # a due task may start.
+        while not self._stop.wait(self.stowage.settings.scheduler_interval_seconds):
             try:
                 TaskRunner.of(self.stowage).run_due()
             except Exception:

@@ -61,6 +61,15 @@ class ServerSettings:
     session_idle_timeout: float = 1800.0
     #: and at the latest this many seconds after sign-in, however active.
     session_max_age: float = 43200.0
+    #: how often each process looks for scheduled tasks that are due (a catalog lease runs each once).
+    scheduler_interval_seconds: float = 10.0
+    #: a running task renews its catalog lease every third of this; a run whose process died is marked
+    #: FAILED (and the task can run again) once its lease is this old.
+    task_lease_seconds: float = 60.0
+    #: an asset's ``lastDownloaded`` is written at most once per this many seconds (Nexus: 12 hours).
+    last_downloaded_interval_seconds: float = 12 * 3600.0
+    #: downloads are recorded in batches, at most this many seconds after they happen.
+    last_downloaded_flush_seconds: float = 5.0
 
     @property
     def data_path(self) -> Path:
@@ -72,6 +81,8 @@ class ConfigFile:
     server: ServerSettings = ServerSettings()
     blob_stores: tuple[BlobStoreConfig, ...] = ()
     repositories: tuple[Mapping[str, Any], ...] = ()
+    #: ``[[cleanupPolicies]]`` entries (Nexus field names), checked once plugins have said which formats exist.
+    cleanup_policies: tuple[Mapping[str, Any], ...] = ()
 
 
 def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
@@ -89,23 +100,27 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
             raise ConfigurationError(f"configuration file {path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigurationError(f"{path}: {error}") from None
-    unknown = set(data) - {"server", "blobStores", "repositories"}
+    unknown = set(data) - {"server", "blobStores", "repositories", "cleanupPolicies"}
     if unknown:
         raise ConfigurationError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                                 f"expected server, blobStores, repositories")
+                                 f"expected server, blobStores, cleanupPolicies, repositories")
     server = structure(converter, data.get("server", {}), ServerSettings, "server")
     blob_stores = tuple(structure(converter, entry, BlobStoreConfig, f"blobStores[{i}]")
                         for i, entry in enumerate(data.get("blobStores", [])))
     repositories = data.get("repositories", [])
     if not isinstance(repositories, list) or not all(isinstance(r, Mapping) for r in repositories):
         raise ConfigurationError(f"{path}: repositories must be an array of tables ([[repositories]])")
+    policies = data.get("cleanupPolicies", [])
+    if not isinstance(policies, list) or not all(isinstance(p, Mapping) for p in policies):
+        raise ConfigurationError(f"{path}: cleanupPolicies must be an array of tables ([[cleanupPolicies]])")
     if path is not None and not os.path.isabs(server.data_dir) and "server" in data and "dataDir" in data["server"]:
         # A data directory in the file is relative to the file, not to wherever the server was started.
         server = evolve(server, data_dir=str((Path(path).parent / server.data_dir).resolve()))
     changes = {key: value for key, value in (overrides or {}).items() if value is not None}
     if changes:
         server = evolve(server, **changes)
-    return ConfigFile(server=server, blob_stores=blob_stores, repositories=tuple(repositories))
+    return ConfigFile(server=server, blob_stores=blob_stores, repositories=tuple(repositories),
+                      cleanup_policies=tuple(policies))
 
 
 def check_repositories(raw: tuple[Mapping[str, Any], ...], converter: cattrs.Converter) -> list[RepositoryConfig]:

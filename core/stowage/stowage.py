@@ -273,8 +273,11 @@ class Stowage:
         self.catalog.put_document(*CONFIG_GENERATION, current + 1)
 
     def _check(self, config: RepositoryConfig) -> None:
+        from stowage.cleanup_policies import CleanupPolicies
+
         if config.format not in self.plugins.formats:
             raise ConfigurationError(f"repository {config.name}: format {config.format!r} is not installed")
+        CleanupPolicies.of(self).check_repository(config)
         if config.storage.blob_store_name not in self.blob_stores():
             raise ConfigurationError(f"repository {config.name}: blob store {config.storage.blob_store_name!r} "
                                      f"does not exist")

@@ -115,6 +115,12 @@ class Catalog(abc.ABC):
     def delete_asset(self, repository: str, path: str) -> Asset | None: ...
 
     @abc.abstractmethod
+    def record_downloads(self, downloads: Sequence[tuple[int, float]], older_than: float) -> int:
+        """Set ``last_downloaded`` of each (asset id, time) whose stored value is unset or older than
+        ``older_than``, in one transaction; returns how many rows changed. Not a content change: the
+        repository's revision stays. Gone assets are skipped."""
+
+    @abc.abstractmethod
     def list_assets(self, repository: str, *, prefix: str = "", kind: AssetKind | None = None,
                     component_id: int | None = None, continuation_token: str | None = None,
                     limit: int | None = None) -> Page:

@@ -127,3 +127,10 @@ def m011_audit(db: Database) -> None:
     db.execute("CREATE INDEX audit_action ON audit (action, id)")
     db.execute("CREATE INDEX audit_repository ON audit (repository, id)")
     db.execute("CREATE INDEX audit_timestamp ON audit (timestamp)")
+
+
+@migrations()
+def m012_last_downloaded(db: Database) -> None:
+    # When each asset was last downloaded (200 or 304), written at most once per
+    # ``lastDownloadedIntervalSeconds`` by a batch; cleanup's criteriaLastDownloaded reads it.
+    db.execute("ALTER TABLE assets ADD COLUMN last_downloaded REAL")

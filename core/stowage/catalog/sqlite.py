@@ -25,16 +25,18 @@ from stowage.errors import BadRequest, Conflict
 from stowage.models import Asset, AssetKind, BlobInfo, Component
 
 _ASSET_COLUMNS = ("id, repository, path, blob_sha256, size, content_type, kind, component_id, created, "
-                  "last_updated, attributes, fetched_at, upstream_etag, upstream_last_modified, invalidated")
+                  "last_updated, attributes, fetched_at, upstream_etag, upstream_last_modified, invalidated, "
+                  "last_downloaded")
 
 
 def _asset_from_row(row: sqlite3.Row | tuple) -> Asset:
     (id_, repository, path, sha, size, ctype, kind, component_id, created, updated, attributes, fetched_at,
-     etag, last_modified, invalidated) = row
+     etag, last_modified, invalidated, last_downloaded) = row
     return Asset(repository=repository, path=path, blob_sha256=sha, size=size, content_type=ctype,
                  kind=AssetKind(kind), component_id=component_id, created=created, last_updated=updated,
                  attributes=json.loads(attributes) if attributes != "{}" else {}, fetched_at=fetched_at, upstream_etag=etag,
-                 upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_)
+                 upstream_last_modified=last_modified, invalidated=bool(invalidated), id=id_,
+                 last_downloaded=last_downloaded)
 
 
 def _component_from_row(row: tuple) -> Component:
@@ -200,6 +202,17 @@ class SqliteCatalog(Catalog):
         if row is None:
             raise Conflict(f"{asset.path} vanished from {asset.repository} while it was being updated")
         return _asset_from_row(row)
+
+    def record_downloads(self, downloads: Sequence[tuple[int, float]], older_than: float) -> int:
+        if not downloads:
+            return 0
+        with self.transaction():
+            changed = 0
+            for asset_id, when in downloads:
+                changed += self._execute(
+                    "UPDATE assets SET last_downloaded = ? WHERE id = ? AND "
+                    "(last_downloaded IS NULL OR last_downloaded < ?)", (when, asset_id, older_than)).rowcount
+            return changed
 
     def delete_asset(self, repository: str, path: str) -> Asset | None:
         with self.transaction():

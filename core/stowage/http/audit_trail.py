@@ -29,6 +29,7 @@ _OBJECTS = {
     "security": ("security", "security"), "repositories": ("repository", "repository"),
     "blobstores": ("blobstore", "blobstore"), "components": ("content", "component"),
     "assets": ("content", "asset"), "tasks": ("tasks", "task"),
+    "cleanup-policies": ("repository", "cleanup-policy"),
 }
 #: last path segments that name a setting, not an operation (``PUT /security/realms/active``).
 _STATE_SEGMENTS = frozenset({"active", "available"})

@@ -114,6 +114,10 @@ class RepoRequest:
     # -- responses ------------------------------------------------------------------------------------
     def send_asset(self, asset: Asset, *, content_type: str | None = None) -> None:
         send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type)
+        if self.req.method == "GET" and self.resp.status in _DOWNLOADED:
+            from stowage.downloads import DownloadTracker
+
+            DownloadTracker.of(self.stowage).downloaded(asset)
 
     def send_bytes(self, body: bytes, content_type: str, *, etag: str | None = None,
                    last_modified: float | None = None) -> None:
@@ -124,6 +128,10 @@ class RepoRequest:
         tag = etag or hashlib.sha256(body).hexdigest()
         send_content(self.req, self.resp, etag=tag, size=len(body), content_type=content_type,
                      opener=lambda: io.BytesIO(body), last_modified=last_modified)
+
+
+#: answers that count as a download for ``lastDownloaded`` (a 304 is a client re-using its copy).
+_DOWNLOADED = {falcon.HTTP_200, falcon.HTTP_206, falcon.HTTP_304, 200, 206, 304}
 
 
 def external_base_url(req: falcon.Request, stowage: "Stowage") -> str:

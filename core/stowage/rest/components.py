@@ -21,6 +21,7 @@ from stowage.models import Asset, BlobInfo, Component
 from stowage.rest import V1
 from stowage.rest.access import repository_access, require_repository, visible_items
 from stowage.security import Action
+from stowage.serialization import iso_time
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -52,8 +53,6 @@ def decode_id(value: str, kind: str) -> tuple[str, int]:
 
 
 def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_name: str) -> dict[str, Any]:
-    from email.utils import formatdate
-
     checksum = {"sha256": asset.blob_sha256}
     checksum.update(asset.attributes.get("checksum", {}))
     return {
@@ -64,8 +63,9 @@ def asset_json(req: falcon.Request, stowage: "Stowage", asset: Asset, format_nam
         "format": format_name,
         "checksum": checksum,
         "contentType": asset.content_type,
-        "lastModified": formatdate(asset.last_updated, usegmt=True) if asset.last_updated else None,
-        "blobCreated": formatdate(asset.created, usegmt=True) if asset.created else None,
+        "lastModified": iso_time(asset.last_updated),
+        "blobCreated": iso_time(asset.created),
+        "lastDownloaded": iso_time(asset.last_downloaded),
         "fileSize": asset.size,
         "uploader": asset.attributes.get("uploader"),
     }
@@ -187,12 +187,7 @@ class ComponentResource:
                 repository.name, component_id=component.id).items):
             raise Forbidden(f"the content selectors of your privileges do not cover every asset of "
                             f"component {component_id}")
-        delete = getattr(repository.handler, "delete_component", None)
-        if delete is not None:
-            delete(repository, component)
-        else:
-            for asset in self.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
-                repository.delete(asset.path)
+        repository.handler.delete_component(repository, component)
         resp.status = falcon.HTTP_204
 
 
@@ -233,11 +228,7 @@ class AssetResource:
         access = repository_access(req, self.stowage, repository, Action.DELETE)
         if access is not None and not access.permits(asset.path):
             raise Forbidden(f"the content selectors of your privileges do not cover {asset.path}")
-        delete = getattr(repository.handler, "delete_asset", None)
-        if delete is not None:
-            delete(repository, asset)
-        else:
-            repository.delete(asset.path)
+        repository.handler.delete_asset(repository, asset)
         resp.status = falcon.HTTP_204
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
-    from stowage.rest import audit, blobstores, privileges, search, security, selectors, tasks
+    from stowage.rest import audit, blobstores, cleanup_policies, privileges, search, security, selectors, tasks
 
     search.register(app, stowage)
     security.register(app, stowage)
@@ -24,4 +24,5 @@ def register(app: falcon.App, stowage: "Stowage") -> None:
     audit.register(app, stowage)
     blobstores.register(app, stowage)
     tasks.register(app, stowage)
+    cleanup_policies.register(app, stowage)
     metrics.register(app, stowage)

@@ -53,6 +53,7 @@ class TestStowage:
 
 def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entrypoints: bool = True,
                   repositories: Iterable[Mapping[str, Any]] = (), strict: bool = True,
+                  cleanup_policies: Iterable[Mapping[str, Any]] = (),
                   monkeypatch_env: Any = None, **settings: Any) -> TestStowage:
     """An app over ``data_dir`` with the given plugins (entry points too unless told otherwise).
 
@@ -63,7 +64,8 @@ def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entryp
 
     server = ServerSettings(data_dir=str(data_dir), strict_plugins=strict, **settings)
     manager = make_plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins, strict=strict)
-    stowage = create_stowage(server, manager, config=ConfigFile(server=server, repositories=tuple(repositories)))
+    stowage = create_stowage(server, manager, config=ConfigFile(server=server, repositories=tuple(repositories),
+                                                                    cleanup_policies=tuple(cleanup_policies)))
     app = create_app(stowage)
     return TestStowage(stowage=stowage, app=app, client=falcon.testing.TestClient(app),
                        admin_password=os.environ.get("STOWAGE_ADMIN_PASSWORD")

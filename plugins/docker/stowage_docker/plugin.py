@@ -15,11 +15,12 @@ from typing import Any
 import falcon
 from attrs import field, frozen
 
-from stowage.plugin import (Action, Asset, AssetKind, Format, FormatHandler, NotFound, RepoRequest, Repository,
-                            Route, Stowage, StowageError, User, WritePolicy, external_base_url,
-                            hookimpl)
+from stowage.plugin import (Action, Asset, AssetKind, Component, Format, FormatHandler, NotFound, RepoRequest,
+                            Repository, RepositoryType, Route, Stowage, StowageError, User, WritePolicy,
+                            external_base_url, hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.images import image_details
+from stowage_docker.retention import stowage_register_tasks  # noqa: F401 - the plugin's hook implementations
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
 from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, anonymous_challenge,
                                      authenticate_request, challenge, check_access, image_names, serve_base,
@@ -68,6 +69,17 @@ class DockerHandler(FormatHandler):
     """``/repository/<repo>/v2/...`` (Nexus's path), and the proxy engine's docker knowledge."""
 
     methods = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")
+
+    # -- retention: a component is a tag; removing it deletes the tag, repository.docker.gc the rest -------
+    def version_key(self, component: Component) -> object:
+        """Tags by push time (a re-pushed tag counts from its last push)."""
+        assets = self.stowage.catalog.list_assets(component.repository, component_id=component.id).items
+        return max([a.last_updated for a in assets] + [component.created])
+
+    def cleanup_asset(self, repository: Repository, asset: Asset) -> bool:
+        """A hosted repository's manifests and layers go through tags and ``repository.docker.gc``; a
+        proxy's cached files may go on their own (fetched again when asked for)."""
+        return repository.type is RepositoryType.PROXY
 
     def action_for(self, request: RepoRequest) -> Action | None:
         return None  # the registry checks per endpoint, with the docker challenge

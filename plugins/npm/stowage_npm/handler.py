@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import falcon
+import semver
 
 from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, FormatHandler, NotFound,
                             RepoRequest, Repository, RepositoryType, StowageError, Unauthorized, UploadedFile,
@@ -26,6 +27,18 @@ _SELF_AUTHENTICATED = ("-/ping", "-/whoami", "-/v1/login")
 
 class NpmHandler(FormatHandler):
     methods = ("GET", "HEAD", "PUT", "POST", "DELETE")
+
+    # -- retention: SemVer -------------------------------------------------------------------------------
+    def is_prerelease(self, component: Component) -> bool:
+        """A SemVer prerelease (``2.0.0-beta.1``); build metadata (``+sha``) does not make one."""
+        parsed = _semver(component.version)
+        return bool(parsed.prerelease) if parsed is not None else False
+
+    def version_key(self, component: Component) -> object:
+        parsed = _semver(component.version)
+        if parsed is None:  # not SemVer: before every valid version, by publication
+            return (0, None, component.created)
+        return (1, parsed, component.created)
 
     # -- permissions ------------------------------------------------------------------------------------
     def action_for(self, request: RepoRequest) -> Action | None:
@@ -253,6 +266,13 @@ class NpmHandler(FormatHandler):
     def delete_component(self, repository: Repository, component: Component) -> None:
         for asset in repository.stowage.catalog.list_assets(repository.name, component_id=component.id).items:
             self.delete_asset(repository, asset)
+
+
+def _semver(version: str) -> Any:
+    try:
+        return semver.Version.parse(version.lstrip("v="))
+    except (ValueError, TypeError):
+        return None
 
 
 def _document(repository: Repository, name: str, *, abbreviated: bool) -> Packument:

@@ -62,6 +62,20 @@ def _content_type(filename: str) -> str:
 class PypiHandler(FormatHandler):
     methods = ("GET", "HEAD", "POST")
 
+    # -- retention: PEP 440 ------------------------------------------------------------------------------
+    def is_prerelease(self, component: Component) -> bool:
+        """PEP 440 pre-releases and development releases (``1.0a1``, ``1.0rc1``, ``1.0.dev3``)."""
+        try:
+            return Version(component.version).is_prerelease
+        except InvalidVersion:
+            return False
+
+    def version_key(self, component: Component) -> object:
+        try:
+            return (1, Version(component.version), component.created)
+        except InvalidVersion:  # legacy versions sort before every valid one, by publication
+            return (0, component.created, component.version)
+
     # -- reading ---------------------------------------------------------------------------------------
     def on_get(self, request: RepoRequest) -> None:
         path = request.path

@@ -18,7 +18,8 @@ import re
 import falcon
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, Stowage, Task, UploadedFile, User, WritePolicy,
+                            RepoRequest, Repository, RepositoryType, Stowage, Task, TaskContext, TaskProperty,
+                            UploadedFile, User, WritePolicy,
                             clean_path, hookimpl)
 
 from stowage_yum import hosted, signing
@@ -95,6 +96,13 @@ class YumHandler(FormatHandler):
         for asset in list(self.stowage.catalog.iter_assets(repository.name, component_id=component.id)):
             hosted.delete_path(repository, asset.path)
 
+    def version_key(self, component: Component) -> object:
+        """rpm's order of (epoch, version, release); every release string is a release."""
+        from stowage_yum.vercmp import evr_key
+
+        version, _, release = component.version.rpartition("-")
+        return evr_key((str(component.attributes.get("epoch") or 0), version, release))
+
     def rebuild_index(self, repository: Repository) -> None:
         if repository.type is RepositoryType.HOSTED:
             hosted.regenerator(self.stowage).rebuild(repository)
@@ -135,11 +143,16 @@ def stowage_register_formats() -> list[Format]:
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
 
 
-def rebuild_all(stowage: Stowage) -> str:
-    """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of every hosted yum repository."""
-    rebuilt = []
+def rebuild_all(stowage: Stowage, context: TaskContext) -> str:
+    """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of one (``repositoryName``) or every hosted yum
+    repository."""
+    wanted = context.properties.get("repositoryName")
+    rebuilt: list[str] = []
     for repository in stowage.repositories():
-        if repository.format_name == "yum" and repository.type is RepositoryType.HOSTED:
+        if repository.format_name == "yum" and repository.type is RepositoryType.HOSTED and \
+                wanted in (None, "*", repository.name):
+            context.check_stopped()
+            context.progress(f"rebuilt {len(rebuilt)} repositories; now {repository.name}")
             hosted.regenerator(stowage).rebuild(repository)
             rebuilt.append(repository.name)
     return f"rebuilt yum metadata of {len(rebuilt)} repositories: {', '.join(rebuilt) or 'none'}"
@@ -147,7 +160,9 @@ def rebuild_all(stowage: Stowage) -> str:
 
 @hookimpl
 def stowage_register_tasks() -> list[Task]:
-    return [Task(type="yum.rebuild-metadata", name="Rebuild yum metadata", run=rebuild_all)]
+    return [Task(type="yum.rebuild-metadata", name="Rebuild yum metadata", run=rebuild_all,
+                 properties=[TaskProperty("repositoryName", "Repository (empty or *: every hosted yum repository)",
+                                          type="repository")])]
 
 
 @hookimpl

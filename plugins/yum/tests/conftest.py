@@ -131,3 +131,11 @@ def yum_app(stowage_factory: Callable) -> Callable:
         return test_stowage
 
     return make
+
+
+@pytest.fixture
+def rpm_builder(tmp_path: Path) -> Callable[..., Path]:
+    """``rpm_builder(name, version, release="1")``: a small real noarch RPM built for this test."""
+    topdir = tmp_path / "rpm-builder"
+    topdir.mkdir()
+    return lambda name, version, release="1": build_rpm(topdir, name, version, release=release)
