@@ -249,3 +249,54 @@ def test_search_results_fit_the_page_at_1280_px_and_on_a_phone(stowage_factory, 
         assert right <= width
         shot(browser, "search" if width == 1280 else "search-phone")
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_cleanup_policy_with_preview_and_a_scheduled_task_run_from_the_browser(
+        stowage_factory, live_server_factory, browser):  # noqa: F811
+    ts = stowage_factory()
+    ts.create_repository(name="raw-files", format="raw", type="hosted")
+    server = live_server_factory(ts)
+    url = server.url
+    for path in ("logs/a.txt", "logs/b.txt", "keep.bin"):
+        assert urllib3.request("PUT", f"{url}/repository/raw-files/{path}", body=b"data",
+                               headers=ts.admin).status == 201
+    browser.set_window_size(1280, 800)
+    sign_in(browser, url, "admin", ts.admin_password, "/admin/cleanup/new")
+    fill(browser, "name", "txt-files")
+    browser.find_element(By.CSS_SELECTOR, "select[name=format] option[value=raw]").click()
+    fill(browser, "criteriaAssetRegex", r".*\.txt")
+    browser.find_element(By.ID, "preview-button").click()
+    result = wait_for(browser, lambda d: d.find_element(By.ID, "preview-result").text)
+    assert "2 component(s) would be removed" in result and "logs/a.txt" in result and "keep.bin" not in result
+    shot(browser, "cleanup-preview")
+    assert ts.stowage.catalog.get_asset("raw-files", "logs/a.txt") is not None  # a preview removes nothing
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/cleanup"))
+    browser.get(f"{url}/admin/repositories/edit/raw-files")
+    fill(browser, "cleanup.policyNames", "txt-files")
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/repositories"))
+    assert ts.stowage.repository("raw-files").config.cleanup.policy_names == ("txt-files",)
+
+    browser.get(f"{url}/admin/tasks/new/repository.cleanup")
+    fill(browser, "name", "clean raw-files")
+    browser.find_element(By.CSS_SELECTOR, "select[name='frequency.schedule'] option[value=weekly]").click()
+    fill(browser, "frequency.recurringDays", "2 4")
+    browser.find_element(By.CSS_SELECTOR, "select[name='properties.repositoryName'] option[value=raw-files]").click()
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/tasks"))
+    row = browser.find_element(By.XPATH, "//tr[td/a[normalize-space()='clean raw-files']]")
+    assert "weekly" in row.text and "WAITING" in row.text
+    row.find_element(By.CSS_SELECTOR, "button").click()
+
+    def cleaned(_):
+        return ts.stowage.catalog.get_asset("raw-files", "logs/a.txt") is None
+    wait_for(browser, cleaned, timeout=20)
+    assert ts.stowage.catalog.get_asset("raw-files", "keep.bin") is not None
+
+    def reported(driver):
+        driver.get(f"{url}/admin/tasks")
+        row = driver.find_element(By.XPATH, "//tr[td/a[normalize-space()='clean raw-files']]")
+        return "OK" in row.text and row
+    row = wait_for(browser, reported, timeout=20)
+    shot(browser, "tasks")

@@ -82,3 +82,24 @@ def test_upload_page_lists_only_writable_hosted_repositories(ts):
     assert ts.client.simulate_get("/upload/raw-other", headers=writer).status_code == 403
     assert ts.client.simulate_get("/upload/raw-proxy", headers=writer).status_code == 400
     assert ts.client.simulate_get("/upload").status_code == 303
+
+
+def test_cleanup_and_task_pages(ts):
+    admin = {**ts.admin, "Content-Type": "application/json"}
+    created = ts.client.simulate_post("/service/rest/v1/cleanup-policies", headers=admin,
+                                      json={"name": "old-raw", "format": "raw", "criteriaLastBlobUpdated": 30})
+    assert created.status_code == 201, created.text
+    listing = page(ts, "/admin/cleanup")
+    assert "old-raw" in listing and "published more than (days): 30" in listing
+    form = page(ts, "/admin/cleanup/old-raw")
+    assert 'data-url="/service/rest/v1/cleanup-policies/old-raw"' in form
+    assert 'data-url="/service/rest/v1/cleanup-policies/preview"' in form and 'data-only-with="preview-button"' in form
+    assert 'value="30"' in form
+    tasks = page(ts, "/admin/tasks")
+    assert "blobstore.compact" in tasks and "Run now" in tasks
+    assert "blobstore.compact" in page(ts, "/admin/tasks/new")
+    detail = page(ts, "/admin/tasks/blobstore.compact")
+    assert 'data-url="/service/rest/v1/tasks/blobstore.compact/run"' in detail
+    assert 'name="frequency.schedule"' in detail and 'data-type="intlist"' in detail
+    for task_type in ("blobstore.compact",):
+        assert 'name="type" value="blobstore.compact"' in page(ts, f"/admin/tasks/new/{task_type}")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     from stowage.ui import static
     from stowage.ui.admin import AdminIndexResource, AuditPageResource, BlobStoresPageResource, SystemResource
+    from stowage.ui.admin_lifecycle import CLEANUP, TASKS, CleanupAdminResource, TasksAdminResource
     from stowage.ui.admin_repositories import PAGE as REPOSITORIES, RepositoriesAdminResource
     from stowage.ui.admin_security import (ROLES, USERS, AnonymousAdminResource, RolesAdminResource,
                                            UsersAdminResource)
@@ -49,6 +50,8 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route("/admin/blobstores", BlobStoresPageResource(stowage))
     app.add_sink(RepositoriesAdminResource(stowage), prefix=rf"^{REPOSITORIES}(/|$)")
     app.add_sink(UsersAdminResource(stowage), prefix=rf"^{USERS}(/|$)")
+    app.add_sink(CleanupAdminResource(stowage), prefix=rf"^{CLEANUP}(/|$)")
+    app.add_sink(TasksAdminResource(stowage), prefix=rf"^{TASKS}(/|$)")
     app.add_sink(RolesAdminResource(stowage), prefix=rf"^{ROLES}(/|$)")
     app.add_sink(AnonymousAdminResource(stowage), prefix=r"^/admin/anonymous(/|$)")
     app.add_sink(UploadResource(stowage), prefix=rf"^{UPLOAD}(/|$)")

@@ -80,7 +80,7 @@ def fieldset(legend: str, body: str) -> str:
 
 def rest_form(site: Site, *, method: str, url: str, body: str, submit: str, next_url: str | None = None,
               encoding: str = "json", danger: bool = False, confirm: str = "", css: str = "stacked",
-              text_field_name: str = "", done: str = "") -> str:
+              text_field_name: str = "", done: str = "", extra_buttons: str = "") -> str:
     """A form the UI's script sends to ``url`` (a REST endpoint path under the server's root)."""
     attrs = (f' data-method="{esc(method)}" data-url="{esc(site.link(url))}" data-encoding="{esc(encoding)}"')
     if next_url is not None:
@@ -94,4 +94,5 @@ def rest_form(site: Site, *, method: str, url: str, body: str, submit: str, next
     button = "danger" if danger else "primary"
     return (f'<form class="rest {css}"{attrs}>{site.csrf_field()}{body}'
             f'<p class="form-error" role="alert" tabindex="-1"></p>'
-            f'<div class="actions"><button type="submit" class="{button}">{esc(submit)}</button></div></form>')
+            f'<div class="actions"><button type="submit" class="{button}">{esc(submit)}</button>{extra_buttons}'
+            "</div></form>")

@@ -72,6 +72,8 @@ input[type=checkbox]{justify-self:start;margin-top:.45rem}
 textarea{min-height:4.5rem;font-family:ui-monospace,monospace}
 button.primary,button.danger,a.button{padding:.35rem .9rem;border-radius:4px;border:1px solid var(--accent);background:var(--accent);color:#fff;text-decoration:none;display:inline-block}
 button.danger{background:var(--bad);border-color:var(--bad)}
+button.secondary{padding:.35rem .9rem;border-radius:4px;border:1px solid var(--accent);background:#fff;color:var(--accent)}
+.preview:empty{display:none}.preview{border:1px solid var(--line);border-radius:6px;padding:.4rem 1rem;margin:0 0 1rem}
 button.small{font-size:.8rem;padding:0 .45rem;border:1px solid var(--bad);color:var(--bad);background:#fff;border-radius:4px}
 .form-error{grid-column:1/-1;color:var(--bad);font-weight:600;margin:0}
 .form-error:empty{display:none}
@@ -134,19 +136,47 @@ function fieldValue(el) {
   if (kind === "bool") return text === "true";
   if (kind === "json") return JSON.parse(text);
   if (kind === "list") return text.split(/[\n,]/).map(function (s) { return s.trim(); }).filter(Boolean);
+  if (kind === "intlist") return text.split(/[\s,]+/).filter(Boolean).map(Number);
   return text;
 }
-function formJson(form) {
+function skipped(el, submitter) {
+  // data-only-with="<button id>": the field is sent only when that button submits (a preview's target).
+  var only = el.getAttribute("data-only-with");
+  return !el.name || el.name === TOKEN || el.disabled || el.hasAttribute("data-skip") ||
+    (only !== null && (!submitter || submitter.id !== only));
+}
+function formJson(form, submitter) {
   var body = {};
   Array.prototype.forEach.call(form.elements, function (el) {
-    if (!el.name || el.name === TOKEN || el.disabled || el.hasAttribute("data-skip")) return;
+    if (el.tagName === "BUTTON" || skipped(el, submitter)) return;
     var value = fieldValue(el);
     if (value !== undefined) setPath(body, el.name, value);
   });
   return prune(body);
 }
-function formUrl(form) {
-  return form.getAttribute("data-url").replace(/\{([\w.]+)\}/g, function (_, name) {
+function option(form, submitter, name) {
+  // A submit button may override the form's data-url, data-method, data-next and data-result.
+  if (submitter && submitter.hasAttribute(name)) return submitter.getAttribute(name);
+  return form.getAttribute(name);
+}
+function renderResult(target, data) {
+  // A preview: {"items": [{group, name, version, assets: [{path, fileSize}]}], "totalBytes": n}.
+  target.textContent = "";
+  var items = (data && data.items) || [];
+  var summary = document.createElement("p");
+  summary.textContent = items.length + " component(s) would be removed, " + (data.totalBytes || 0) + " bytes.";
+  target.appendChild(summary);
+  var list = document.createElement("ul");
+  items.forEach(function (item) {
+    var li = document.createElement("li");
+    var name = (item.group ? item.group + "/" : "") + item.name + (item.version ? " " + item.version : "");
+    li.textContent = name + ": " + (item.assets || []).map(function (a) { return a.path; }).join(", ");
+    list.appendChild(li);
+  });
+  target.appendChild(list);
+}
+function formUrl(form, submitter) {
+  return option(form, submitter, "data-url").replace(/\{([\w.]+)\}/g, function (_, name) {
     return encodeURIComponent(form.elements[name].value);
   });
 }
@@ -164,13 +194,14 @@ document.addEventListener("submit", function (event) {
   event.preventDefault();
   var question = form.getAttribute("data-confirm");
   if (question && !window.confirm(question)) return;
+  var submitter = event.submitter || null;
   var status = form.querySelector(".form-error"), encoding = form.getAttribute("data-encoding") || "json";
   var headers = {"Accept": "application/json"}, body;
   headers[TOKEN] = form.elements[TOKEN].value;
   if (encoding === "multipart") {
     body = new FormData();
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.name === TOKEN || el.disabled || el.hasAttribute("data-skip")) return;
+      if (el.tagName === "BUTTON" || skipped(el, submitter)) return;
       if (el.type === "file") { Array.prototype.forEach.call(el.files, function (f) { body.append(el.name, f); }); }
       else if (el.value !== "") { body.append(el.name, el.value); }
     });
@@ -179,18 +210,20 @@ document.addEventListener("submit", function (event) {
     body = form.elements[form.getAttribute("data-field")].value;
   } else if (encoding === "json") {
     headers["Content-Type"] = "application/json";
-    body = JSON.stringify(formJson(form));
+    body = JSON.stringify(formJson(form, submitter));
   }
-  var method = form.getAttribute("data-method") || "POST";
-  var button = form.querySelector("button[type=submit]");
+  var method = option(form, submitter, "data-method") || "POST";
+  var button = submitter || form.querySelector("button[type=submit]");
   if (button) button.disabled = true;
   if (status) status.textContent = "";
-  fetch(formUrl(form), {method: method, headers: headers, body: method === "DELETE" ? undefined : body,
+  fetch(formUrl(form, submitter), {method: method, headers: headers, body: method === "DELETE" ? undefined : body,
                         credentials: "same-origin"}).then(function (response) {
     return response.text().then(function (text) {
       if (button) button.disabled = false;
       if (response.ok) {
-        var next = form.getAttribute("data-next");
+        var result = option(form, submitter, "data-result");
+        if (result) { renderResult(document.getElementById(result), JSON.parse(text || "{}")); return; }
+        var next = option(form, submitter, "data-next");
         if (next) { window.location.assign(next); return; }
         if (status) { status.className = "form-status"; status.textContent = form.getAttribute("data-done") || "Done."; }
         return;
