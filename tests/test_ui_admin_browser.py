@@ -273,7 +273,7 @@ def test_cleanup_policy_with_preview_and_a_scheduled_task_run_from_the_browser(
     submit(browser)
     wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/cleanup"))
     browser.get(f"{url}/admin/repositories/edit/raw-files")
-    fill(browser, "cleanup.policyNames", "txt-files")
+    browser.find_element(By.CSS_SELECTOR, "input[name='cleanup.policyNames'][value=txt-files]").click()
     submit(browser)
     wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/repositories"))
     assert ts.stowage.repository("raw-files").config.cleanup.policy_names == ("txt-files",)

@@ -23,7 +23,7 @@ from stowage.models import RepositoryType, WritePolicy
 from stowage.rest.repositories import full
 from stowage.serialization import camel
 from stowage.ui.admin import ADMIN, V1, admin_page, admin_render
-from stowage.ui.forms import checkbox, fieldset, list_field, rest_form, select, text_field
+from stowage.ui.forms import check_list, checkbox, fieldset, list_field, rest_form, select, text_field
 from stowage.ui.page import Site, esc, send_html
 from stowage.ui.welcome import client_address, status_cell
 
@@ -146,12 +146,22 @@ def repository_fields(stowage: "Stowage", fmt: "Format", type_: RepositoryType, 
             list_field("Allowed names", "namePolicy.allow", policy_doc.get("allow", []),
                        hint="Globs, or regular expressions prefixed re:; empty: any name.")
             + list_field("Denied names", "namePolicy.deny", policy_doc.get("deny", [])))))
-    cleanup = document.get("cleanup") or {}
-    html.append(fieldset("Cleanup", list_field("Cleanup policies", "cleanup.policyNames",
-                                               cleanup.get("policyNames", []),
-                                               hint="Names of cleanup policies applied to this repository.")))
+    html.append(cleanup_fields(stowage, fmt, document))
     html.append(format_sections(fmt, type_, document))
     return "".join(html)
+
+
+def cleanup_fields(stowage: "Stowage", fmt: "Format", document: dict[str, Any]) -> str:
+    """The cleanup policies of the repository's format (or of every format) as checkboxes."""
+    from stowage.cleanup_policies import CleanupPolicies
+
+    chosen = list((document.get("cleanup") or {}).get("policyNames", []))
+    names = sorted(p.name for p in CleanupPolicies.of(stowage).all() if p.format in ("*", fmt.name))
+    if not names and not chosen:
+        return fieldset("Cleanup", '<p class="muted">No cleanup policies for this format yet '
+                                   "(Administration → Cleanup policies).</p>")
+    options = [(name, name) for name in names] + [(name, f"{name} (missing)") for name in chosen if name not in names]
+    return fieldset("Cleanup", check_list("Cleanup policies", "cleanup.policyNames", options, chosen))
 
 
 def _format(stowage: "Stowage", name: str) -> "Format":
