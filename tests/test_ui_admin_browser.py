@@ -141,6 +141,16 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
                                  f"{url}/repository/ui-raw/docs/1.0/notes.txt"], capture_output=True, check=True)
     assert downloaded.stdout == payload.read_bytes()
 
+    # A file the format refuses: the server's reason shows in the form, nothing is stored.
+    bogus = tmp_path / "not_a-1.0-py3-none-any.whl"
+    bogus.write_bytes(b"this is not a zip file")
+    browser.get(f"{url}/upload/pypi-hosted")
+    browser.find_element(By.NAME, "pypi.asset").send_keys(str(bogus))
+    submit(browser)
+    refusal = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".form-error").text)
+    assert "wheel" in refusal.lower() or "zip" in refusal.lower(), refusal
+    assert ts.stowage.catalog.list_components("pypi-hosted").items == []
+
     # twine uploads; the component shows in browse and is deleted from there.
     wheel = make_wheel(tmp_path, "ui_demo", "1.0")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWINE_", "HTTP_PROXY", "http_proxy"))}

@@ -216,3 +216,20 @@ def test_non_admins_get_403_from_admin_pages_and_see_no_admin_links(ts):
                  "/admin/users/dev", "/admin/users/new", "/admin/roles", "/admin/roles/nx-deployer",
                  "/admin/roles/new", "/admin/anonymous", "/admin/blobstores", "/admin/system", "/admin/audit"):
         assert ts.client.simulate_get(path, headers={"Cookie": admin_cookie}).status_code == 200, path
+
+
+def test_a_password_change_ends_the_users_other_sessions(ts):
+    _, first, _, _ = signed_in(ts, "dev", "dev-pw")
+    _, second, token, _ = signed_in(ts, "dev", "dev-pw")
+    changed = ts.client.simulate_put(f"{V1}/security/users/dev/change-password", body="new-dev-pw",
+                                     headers={"Cookie": second, CSRF_TOKEN: token, "Content-Type": "text/plain"})
+    assert changed.status_code == 204
+    assert "Signed in" not in ts.client.simulate_get("/", headers={"Cookie": first}).text
+    assert "Signed in as <b>dev</b>" in ts.client.simulate_get("/", headers={"Cookie": second}).text
+    _, admin_cookie, admin_token, _ = signed_in(ts)
+    reset = ts.client.simulate_put(f"{V1}/security/users/dev/change-password", body="third-pw",
+                                   headers={"Cookie": admin_cookie, CSRF_TOKEN: admin_token,
+                                            "Content-Type": "text/plain"})
+    assert reset.status_code == 204
+    assert "Signed in" not in ts.client.simulate_get("/", headers={"Cookie": second}).text
+    assert "Signed in as <b>admin</b>" in ts.client.simulate_get("/", headers={"Cookie": admin_cookie}).text

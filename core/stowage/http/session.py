@@ -115,11 +115,11 @@ class SessionStore:
     def end(self, session_id: str) -> bool:
         return self.stowage.catalog.delete_document(SESSIONS, _key(session_id))
 
-    def end_all_for(self, user_id: str) -> int:
-        """End every session of a user (their password changed, they were disabled or deleted)."""
+    def end_all_for(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of a user (their password changed), except the one whose key is ``keep``."""
         ended = 0
         for key, data in self.stowage.catalog.list_documents(SESSIONS):
-            if data.get("userId") == user_id:
+            if data.get("userId") == user_id and key != keep:
                 ended += self.stowage.catalog.delete_document(SESSIONS, key)
         return ended
 
