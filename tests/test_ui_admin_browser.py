@@ -23,6 +23,7 @@ from test_ui_browser import browser, wait_for  # noqa: F401  (the chromium fixtu
 
 from selenium.common.exceptions import NoSuchElementException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 
 SHOTS = os.environ.get("STOWAGE_UI_SCREENSHOTS")
@@ -271,7 +272,16 @@ def test_cleanup_policy_with_preview_and_a_scheduled_task_run_from_the_browser(
         assert urllib3.request("PUT", f"{url}/repository/raw-files/{path}", body=b"data",
                                headers=ts.admin).status == 201
     browser.set_window_size(1280, 800)
-    sign_in(browser, url, "admin", ts.admin_password, "/admin/cleanup/new")
+    # With the keyboard only: the user name field has focus, Tab moves on, Enter signs in.
+    browser.get(f"{url}/login?next=/admin/cleanup/new")
+    active = browser.switch_to.active_element
+    assert active.get_attribute("name") == "username"
+    active.send_keys("admin", Keys.TAB)
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("name") == "password"
+    assert browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    focused.send_keys(ts.admin_password, Keys.ENTER)
+    wait_for(browser, expected_conditions.title_is("Create cleanup policy - Stowage"))
     fill(browser, "name", "txt-files")
     browser.find_element(By.CSS_SELECTOR, "select[name=format] option[value=raw]").click()
     fill(browser, "criteriaAssetRegex", r".*\.txt")

@@ -4,6 +4,7 @@ with the fields that apply (Nexus JSON names), secrets are never shown, delete s
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -103,3 +104,31 @@ def test_cleanup_and_task_pages(ts):
     assert 'name="frequency.schedule"' in detail and 'data-type="intlist"' in detail
     for task_type in ("blobstore.compact",):
         assert 'name="type" value="blobstore.compact"' in page(ts, f"/admin/tasks/new/{task_type}")
+
+
+def _luminance(color: str) -> float:
+    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_stylesheets_colours_pass_wcag_aa():
+    from stowage.ui.static import CSS
+
+    palette = dict(re.findall(r"--([a-z-]+):(#[0-9a-f]{6})", CSS))
+    white = "#ffffff"
+    # Text (4.5:1): body, muted, links/buttons, badges and errors on white and on the table header
+    # background; white text on the header bar and on primary/danger buttons.
+    for name in ("fg", "muted", "accent", "ok", "bad", "warn"):
+        assert contrast(palette[name], white) >= 4.5, name
+        assert contrast(palette[name], palette["bg"]) >= 4.5, name
+    for background in ("head", "accent", "bad"):
+        assert contrast(white, palette[background]) >= 4.5, background
+    # Focus indicators (3:1, WCAG 1.4.11): on the page and on the dark header bar.
+    assert contrast(palette["focus"], white) >= 3
+    assert contrast(palette["focus-dark"], palette["head"]) >= 3

@@ -14,10 +14,10 @@ CSS_PATH = "/static/stowage-ui.css"
 JS_PATH = "/static/stowage-ui.js"
 
 CSS = """\
-:root{--fg:#1d2330;--muted:#5f6b7a;--line:#e3e7ed;--accent:#1f6feb;--bg:#f6f8fa;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}
+:root{--fg:#1d2330;--muted:#5f6b7a;--line:#e3e7ed;--accent:#0969da;--bg:#f6f8fa;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--head:#24292f;--focus:#0550ae;--focus-dark:#f2b600}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:#fff}
-header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.5rem;background:#24292f;color:#fff}
+header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.5rem;background:var(--head);color:#fff}
 header a{color:#fff;text-decoration:none}
 header .brand{font-weight:700;font-size:1.1rem;margin-right:1rem}
 header .search{display:flex;gap:.3rem;margin-left:auto}
@@ -59,7 +59,8 @@ footer{padding:1rem 1.5rem;color:var(--muted);border-top:1px solid var(--line)}
 header nav.main{display:flex;gap:1rem}
 header .signout{display:inline;margin-left:.6rem}
 header .signout button{background:transparent;color:#fff;border:1px solid #8b949e;border-radius:4px;padding:.1rem .5rem}
-a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,summary:focus-visible{outline:3px solid #f2b600;outline-offset:2px}
+a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,textarea:focus-visible,summary:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
+header :focus-visible{--focus:var(--focus-dark)}
 form.stacked,form.signin{display:grid;grid-template-columns:minmax(10rem,16rem) minmax(0,32rem);gap:.55rem 1rem;align-items:start;margin:0 0 1rem}
 form.signin{grid-template-columns:minmax(0,22rem)}
 form.stacked fieldset{grid-column:1/-1;display:grid;grid-template-columns:minmax(10rem,16rem) minmax(0,32rem);gap:.55rem 1rem;border:1px solid var(--line);border-radius:6px;padding:.6rem 1rem;margin:0}
