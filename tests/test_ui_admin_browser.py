@@ -288,6 +288,7 @@ def test_cleanup_policy_with_preview_and_a_scheduled_task_run_from_the_browser(
     browser.find_element(By.ID, "preview-button").click()
     result = wait_for(browser, lambda d: d.find_element(By.ID, "preview-result").text)
     assert "2 component(s) would be removed" in result and "logs/a.txt" in result and "keep.bin" not in result
+    browser.execute_script("document.getElementById('preview-result').scrollIntoView({block: 'end'})")
     shot(browser, "cleanup-preview")
     assert ts.stowage.catalog.get_asset("raw-files", "logs/a.txt") is not None  # a preview removes nothing
     submit(browser)

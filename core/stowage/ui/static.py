@@ -89,7 +89,7 @@ button.small{font-size:.8rem;padding:0 .45rem;border:1px solid var(--bad);color:
 .table-wrap{overflow-x:auto}
 form.inline,form.inline .actions,form.inline .form-error,form.inline .form-status{display:inline}
 form.inline .form-error:empty{display:none}
-form.inline button{padding:0 .5rem;font-size:.85rem}
+form.inline button{padding:0 .5rem;font-size:.85rem;white-space:nowrap}
 dl.facts{margin:.2rem 0 0;font-size:.85rem;color:var(--muted)}
 dl.facts div{display:flex;gap:.3rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0;overflow-wrap:anywhere}
 table.results{table-layout:fixed}
