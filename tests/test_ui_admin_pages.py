@@ -132,3 +132,17 @@ def test_the_stylesheets_colours_pass_wcag_aa():
     # Focus indicators (3:1, WCAG 1.4.11): on the page and on the dark header bar.
     assert contrast(palette["focus"], white) >= 3
     assert contrast(palette["focus-dark"], palette["head"]) >= 3
+
+
+def test_content_selector_pages(ts):
+    admin = {**ts.admin, "Content-Type": "application/json"}
+    created = ts.client.simulate_post("/service/rest/v1/security/content-selectors", headers=admin,
+                                      json={"name": "npm-cwiq", "description": "our scope",
+                                            "expression": 'format == "npm" and path =^ "/@cwiq/"'})
+    assert created.status_code == 204, created.text
+    listing = page(ts, "/admin/selectors")
+    assert "npm-cwiq" in listing and "format == &quot;npm&quot;" in listing
+    form = page(ts, "/admin/selectors/npm-cwiq")
+    assert 'data-url="/service/rest/v1/security/content-selectors/npm-cwiq"' in form
+    assert 'name="expression"' in form and 'data-type="list"' not in form.split('name="expression"')[0][-200:]
+    assert 'data-url="/service/rest/v1/security/content-selectors"' in page(ts, "/admin/selectors/new")

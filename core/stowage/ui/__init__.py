@@ -32,8 +32,8 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     from stowage.ui.admin import AdminIndexResource, AuditPageResource, BlobStoresPageResource, SystemResource
     from stowage.ui.admin_lifecycle import CLEANUP, TASKS, CleanupAdminResource, TasksAdminResource
     from stowage.ui.admin_repositories import PAGE as REPOSITORIES, RepositoriesAdminResource
-    from stowage.ui.admin_security import (ROLES, USERS, AnonymousAdminResource, RolesAdminResource,
-                                           UsersAdminResource)
+    from stowage.ui.admin_security import (ROLES, SELECTORS, USERS, AnonymousAdminResource, RolesAdminResource,
+                                           SelectorsAdminResource, UsersAdminResource)
     from stowage.ui.browse import BrowseResource
     from stowage.ui.search import SearchPageResource
     from stowage.ui.signin import LoginResource, LogoutResource
@@ -53,6 +53,7 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     app.add_sink(CleanupAdminResource(stowage), prefix=rf"^{CLEANUP}(/|$)")
     app.add_sink(TasksAdminResource(stowage), prefix=rf"^{TASKS}(/|$)")
     app.add_sink(RolesAdminResource(stowage), prefix=rf"^{ROLES}(/|$)")
+    app.add_sink(SelectorsAdminResource(stowage), prefix=rf"^{SELECTORS}(/|$)")
     app.add_sink(AnonymousAdminResource(stowage), prefix=r"^/admin/anonymous(/|$)")
     app.add_sink(UploadResource(stowage), prefix=rf"^{UPLOAD}(/|$)")
     app.add_route(static.CSS_PATH, static.StaticResource(static.CSS_PATH))

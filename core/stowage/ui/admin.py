@@ -26,7 +26,7 @@ V1 = "/service/rest/v1"
 #: (path below /admin, title) of the administration pages, in menu order.
 SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), ("/cleanup", "Cleanup policies"),
             ("/tasks", "Tasks"), ("/users", "Users"),
-            ("/roles", "Roles"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
+            ("/roles", "Roles"), ("/selectors", "Content selectors"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
 
 
 class SignInRequired(Exception):

@@ -187,3 +187,51 @@ class AnonymousAdminResource(_AdminPages):
                         hint="What anonymous visitors may read is the nx-anonymous role's privileges.")
             .replace('name="enabled"', 'name="enabled" data-type="bool"'))
         return "Anonymous access", f"<p>Anonymous access is <b>{state}</b>.</p>{form}"
+
+
+SELECTORS = ADMIN + "/selectors"
+
+
+class SelectorsAdminResource(_AdminPages):
+    """Content selectors (CSEL expressions) over ``/service/rest/v1/security/content-selectors``; a
+    privilege of type ``repository-content-selector`` then grants access to what one matches."""
+
+    page, section = SELECTORS, "/selectors"
+
+    def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
+        if not parts:
+            rows = "".join(
+                f'<tr><td><a href="{esc(site.link(SELECTORS + "/" + s["name"]))}">{esc(s["name"])}</a></td>'
+                f"<td>{esc(s.get('description', ''))}</td><td><code>{esc(s['expression'])}</code></td></tr>"
+                for s in sorted(self.security.list_selectors(), key=lambda s: s["name"]))
+            table = ('<div class="table-wrap"><table><thead><tr><th>Selector</th><th>Description</th>'
+                     f"<th>Expression</th></tr></thead><tbody>{rows}</tbody></table></div>" if rows else
+                     '<p class="muted">No content selectors yet.</p>')
+            return "Content selectors", (f'<p><a class="button" href="{esc(site.link(SELECTORS + "/new"))}">'
+                                         f"Create content selector</a></p>{table}")
+        if parts == ["new"]:
+            return "Create content selector", self._form(site, None)
+        if len(parts) == 1:
+            selector = self.security.get_selector(parts[0])
+            if selector is None:
+                raise NotFound(f"content selector {parts[0]} not found")
+            return f"Content selector {selector['name']}", self._form(site, selector)
+        raise NotFound("no such page")
+
+    def _form(self, site: Site, selector: dict | None) -> str:  # type: ignore[type-arg]
+        creating = selector is None
+        doc = selector or {}
+        fields = (text_field("Name", "name", doc.get("name", ""), required=True, readonly=not creating)
+                  + text_field("Description", "description", doc.get("description", ""))
+                  + list_field("Expression", "expression", [doc.get("expression", "")] if doc else [],
+                               required=True, hint='CSEL, e.g. format == "npm" and path =^ "/@cwiq/"')
+                  .replace('data-type="list"', ""))
+        if creating:
+            return rest_form(site, method="POST", url=f"{SECURITY}/content-selectors", body=fields,
+                             submit="Create content selector", next_url=site.link(SELECTORS))
+        return (rest_form(site, method="PUT", url=f"{SECURITY}/content-selectors/{doc['name']}", body=fields,
+                          submit="Save", next_url=site.link(SELECTORS))
+                + "<h2>Delete</h2>" + rest_form(
+                    site, method="DELETE", url=f"{SECURITY}/content-selectors/{doc['name']}", body="", danger=True,
+                    submit=f"Delete {doc['name']}", next_url=site.link(SELECTORS),
+                    confirm=f"Delete content selector {doc['name']}?"))
