@@ -236,3 +236,24 @@ def test_a_password_change_ends_the_users_other_sessions(ts):
     assert reset.status_code == 204
     assert "Signed in" not in ts.client.simulate_get("/", headers={"Cookie": second}).text
     assert "Signed in as <b>admin</b>" in ts.client.simulate_get("/", headers={"Cookie": admin_cookie}).text
+
+
+@pytest.mark.parametrize("trusted,secure", [("127.0.0.1", True), ("192.0.2.1", False)])
+def test_secure_cookie_behind_a_trusted_reverse_proxy_only(stowage_factory, live_server_factory, trusted, secure):
+    """Through waitress: X-Forwarded-Proto: https from the trusted proxy makes the cookie Secure; from any
+    other peer the header is ignored."""
+    import urllib3
+
+    ts = stowage_factory(trusted_proxy=trusted)
+    server = live_server_factory(ts)
+    forwarded = {"X-Forwarded-Proto": "https"}
+    page = urllib3.request("GET", f"{server.url}/login", headers=forwarded)
+    csrf_cookie = re.search(rf"{CSRF_TOKEN}=([^;]+)", page.headers["Set-Cookie"]).group(1)
+    response = urllib3.request(
+        "POST", f"{server.url}/login", redirect=False,
+        body=f"username=admin&password={ts.admin_password}&{CSRF_TOKEN}={csrf_cookie}",
+        headers={**forwarded, "Content-Type": FORM, "Cookie": f"{CSRF_TOKEN}={csrf_cookie}"})
+    assert response.status == 303
+    session_cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(SESSION_COOKIE))
+    assert ("Secure" in session_cookie) is secure
+    assert "HttpOnly" in session_cookie and "SameSite=Strict" in session_cookie
