@@ -13,6 +13,7 @@ import falcon
 
 from stowage.builtin.introspection import plugins_document
 from stowage.errors import Forbidden
+from stowage.http.paths import clean_path
 from stowage.rest.blobstores import blob_store_json, quota_status
 from stowage.ui.forms import rest_form, select, text_field
 from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
@@ -55,6 +56,33 @@ def admin_render(site: Site, title: str, body: str, *, section: str = "") -> byt
     crumbs = [("Administration", site.link(ADMIN))]
     return render(site, title, f'<nav class="admin-nav" aria-label="administration">{links}</nav>{body}',
                   crumbs=crumbs)
+
+
+class AdminPages:
+    """A sink for an administration section: ``page`` is its path; :meth:`dispatch` gets the path's
+    segments below it (validated) and returns the title and body. Only GET and HEAD: pages never change
+    anything themselves."""
+
+    page = ""
+    section = ""
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+        self.security = stowage.security
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+        if req.method not in ("GET", "HEAD"):
+            raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
+        site = admin_page(req, resp, self.stowage)
+        if site is None:
+            return
+        rest = req.path[len(self.page):].strip("/")
+        parts = [clean_path(p, allow_trailing_slash=False) for p in rest.split("/")] if rest else []
+        title, body = self.dispatch(site, parts)
+        send_html(resp, admin_render(site, title, body, section=self.section))
+
+    def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
+        raise NotImplementedError
 
 
 class AdminIndexResource:

@@ -6,52 +6,23 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
-import falcon
-
 from stowage.cleanup_policies import CleanupPolicies, ReleaseType
 from stowage.errors import NotFound
-from stowage.http.paths import clean_path
 from stowage.models import RepositoryType
 from stowage.schedules import SCHEDULES
 from stowage.tasks import TaskRunner
-from stowage.ui.admin import ADMIN, V1, admin_page, admin_render
+from stowage.ui.admin import ADMIN, V1, AdminPages
 from stowage.ui.forms import checkbox, field_id, rest_form, select, text_field
-from stowage.ui.page import Site, esc, send_html
+from stowage.ui.page import Site, esc
 
 if TYPE_CHECKING:
     from stowage.registration import Task
-    from stowage.stowage import Stowage
 
 CLEANUP = ADMIN + "/cleanup"
 TASKS = ADMIN + "/tasks"
 
 
-def _parts(req: falcon.Request, page: str) -> list[str]:
-    rest = req.path[len(page):].strip("/")
-    return [clean_path(p, allow_trailing_slash=False) for p in rest.split("/")] if rest else []
-
-
-class _Pages:
-    page = ""
-    section = ""
-
-    def __init__(self, stowage: "Stowage"):
-        self.stowage = stowage
-
-    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
-        if req.method not in ("GET", "HEAD"):
-            raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
-        site = admin_page(req, resp, self.stowage)
-        if site is None:
-            return
-        title, body = self.dispatch(site, _parts(req, self.page))
-        send_html(resp, admin_render(site, title, body, section=self.section))
-
-    def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
-        raise NotImplementedError
-
-
-class CleanupAdminResource(_Pages):
+class CleanupAdminResource(AdminPages):
     page, section = CLEANUP, "/cleanup"
 
     def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
@@ -135,7 +106,7 @@ def _when(value: str | None) -> str:
     return value.replace("T", " ").replace("Z", " UTC").split(".")[0] if value else ""
 
 
-class TasksAdminResource(_Pages):
+class TasksAdminResource(AdminPages):
     page, section = TASKS, "/tasks"
 
     def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:

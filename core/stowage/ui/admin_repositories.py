@@ -15,16 +15,14 @@ import typing
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import falcon
 
 from stowage.errors import NotFound
-from stowage.http.paths import clean_path
 from stowage.models import RepositoryType, WritePolicy
 from stowage.rest.repositories import full
 from stowage.serialization import camel
-from stowage.ui.admin import ADMIN, V1, admin_page, admin_render
+from stowage.ui.admin import ADMIN, V1, AdminPages
 from stowage.ui.forms import check_list, checkbox, fieldset, list_field, rest_form, select, text_field
-from stowage.ui.page import Site, esc, send_html
+from stowage.ui.page import Site, esc
 from stowage.ui.welcome import client_address, status_cell
 
 if TYPE_CHECKING:
@@ -178,34 +176,24 @@ def _type(value: str) -> RepositoryType:
         raise NotFound(f"unknown repository type {value!r}") from None
 
 
-class RepositoriesAdminResource:
+class RepositoriesAdminResource(AdminPages):
     """``/admin/repositories[/{action}[/{a}[/{b}]]]``: the list, ``new``, ``new/{format}/{type}``,
     ``edit/{name}``, ``delete/{name}``."""
 
-    def __init__(self, stowage: "Stowage"):
-        self.stowage = stowage
+    page, section = PAGE, "/repositories"
 
-    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
-        if req.method not in ("GET", "HEAD"):
-            raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
-        site = admin_page(req, resp, self.stowage)
-        if site is None:
-            return
-        rest = req.path[len(PAGE):].strip("/")
-        parts = [clean_path(p, allow_trailing_slash=False) for p in rest.split("/")] if rest else []
+    def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
         if not parts:
-            title, body = "Repositories", self._list(site)
-        elif parts == ["new"]:
-            title, body = "Create repository", self._choices(site)
-        elif parts[0] == "new" and len(parts) == 3:
-            title, body = self._create(site, parts[1], parts[2])
-        elif parts[0] == "edit" and len(parts) == 2:
-            title, body = self._edit(site, parts[1])
-        elif parts[0] == "delete" and len(parts) == 2:
-            title, body = self._delete(site, parts[1])
-        else:
-            raise NotFound(f"no such page {req.path}")
-        send_html(resp, admin_render(site, title, body, section="/repositories"))
+            return "Repositories", self._list(site)
+        if parts == ["new"]:
+            return "Create repository", self._choices(site)
+        if parts[0] == "new" and len(parts) == 3:
+            return self._create(site, parts[1], parts[2])
+        if parts[0] == "edit" and len(parts) == 2:
+            return self._edit(site, parts[1])
+        if parts[0] == "delete" and len(parts) == 2:
+            return self._delete(site, parts[1])
+        raise NotFound(f"no such page {site.req.path}")
 
     def _list(self, site: Site) -> str:
         rows = []

@@ -6,52 +6,20 @@ next request); "reset password" sends the new password to ``change-password`` as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import falcon
-
 from stowage.errors import NotFound
-from stowage.http.paths import clean_path
 from stowage.rest.privileges import PrivilegeCatalog
 from stowage.rest.security import USER_STATUSES
 from stowage.security import ADMIN_ROLE, BUILTIN_ROLES
-from stowage.ui.admin import ADMIN, V1, admin_page, admin_render
+from stowage.ui.admin import ADMIN, V1, AdminPages
 from stowage.ui.forms import check_list, list_field, rest_form, select, text_field
-from stowage.ui.page import Site, esc, send_html
-
-if TYPE_CHECKING:
-    from stowage.stowage import Stowage
+from stowage.ui.page import Site, esc
 
 USERS = ADMIN + "/users"
 ROLES = ADMIN + "/roles"
 SECURITY = V1 + "/security"
 
 
-def _subpath(req: falcon.Request, page: str) -> list[str]:
-    rest = req.path[len(page):].strip("/")
-    return [clean_path(p, allow_trailing_slash=False) for p in rest.split("/")] if rest else []
-
-
-class _AdminPages:
-    page = ""
-    section = ""
-
-    def __init__(self, stowage: "Stowage"):
-        self.stowage = stowage
-        self.security = stowage.security
-
-    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
-        if req.method not in ("GET", "HEAD"):
-            raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
-        site = admin_page(req, resp, self.stowage)
-        if site is None:
-            return
-        title, body = self.dispatch(site, _subpath(req, self.page))
-        send_html(resp, admin_render(site, title, body, section=self.section))
-
-    def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
-        raise NotImplementedError
-
+class _AdminPages(AdminPages):
     def role_options(self, exclude: str = "") -> list[tuple[str, str]]:
         return [(r["id"], r["id"]) for r in self.security.list_roles() if r["id"] != exclude]
 

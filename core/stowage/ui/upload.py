@@ -20,7 +20,7 @@ from stowage.http.paths import clean_path
 from stowage.models import RepositoryType
 from stowage.security import Action
 from stowage.ui.forms import field_id, rest_form, text_field
-from stowage.ui.page import Site, esc, render, send_html, start
+from stowage.ui.page import esc, render, send_html, start
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
