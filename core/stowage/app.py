@@ -132,3 +132,22 @@ def load(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] 
 
     config = load_config_file(config_path, make_converter(), overrides=overrides)
     return create_stowage(config.server, plugins, config=config)
+
+
+def open_for_maintenance(config_path: Path | str | None = None, *, overrides: Mapping[str, Any] | None = None,
+                         plugins: PluginManager | None = None) -> Stowage:
+    """The application object over an existing data directory, for ``backup`` and ``verify``.
+
+    Unlike :func:`load` it changes nothing: no admin bootstrap, no configured repositories applied, no
+    ``stowage_app_started`` (no background workers), so it is safe next to a running server.
+    """
+    from stowage.serialization import make_converter
+
+    config = load_config_file(config_path, make_converter(), overrides=overrides)
+    settings = config.server
+    if settings.catalog.type == "sqlite" and not settings.catalog.path:
+        catalog_file = settings.data_path / "db" / "catalog.sqlite"
+        if not catalog_file.is_file():
+            raise ConfigurationError(f"{settings.data_path} is not a Stowage data directory (no {catalog_file})")
+    return Stowage(settings, plugins or make_plugin_manager(strict=settings.strict_plugins),
+                   blob_stores=config.blob_stores)

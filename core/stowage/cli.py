@@ -1,4 +1,5 @@
-"""The ``stowage`` command: ``serve``, ``plugins``, ``repositories``."""
+"""The ``stowage`` command: ``serve``, ``plugins``, ``repositories``; ``backup``, ``restore``, ``verify``
+(in :mod:`stowage.cli_maintenance`)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     repositories = commands.add_parser("repositories", help="list configured repositories")
     common(repositories)
     repositories.set_defaults(func=cmd_repositories)
+    from stowage import cli_maintenance
+
+    cli_maintenance.register(commands, common)
     return parser
 
 

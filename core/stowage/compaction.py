@@ -13,6 +13,9 @@ Why it is safe with uploads running on other workers and nodes at the same time:
    writer did not touch it since the cutoff; a writer whose touch fails writes its own copy.
 4. Files with no catalog row at all (left by a crash between writing a blob and recording it) are
    collected by the same rule once their mtime is older than the grace period.
+5. A running backup or verify holds a blob pin (:meth:`Catalog.pin_blobs`) taken before its catalog
+   snapshot: the cutoff never goes past the oldest live pin's start, read inside the same transaction as
+   the re-check, so a blob its snapshot references (still referenced at the pin's start, or since) stays.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 from attrs import define
 
 if TYPE_CHECKING:
+    from stowage.catalog import Catalog
     from stowage.stowage import Stowage
     from stowage.tasks import TaskContext
 
@@ -60,15 +64,16 @@ def compact_blobs(stowage: "Stowage", grace_seconds: float, *, store_name: str |
                              f"{report.freed_bytes:,} bytes freed")
         store = stores.get(blob_store_name)
         with catalog.transaction():
+            effective = _pinned_cutoff(catalog, cutoff)
             created = catalog.blob_created(sha256)
-            if created is None or created >= cutoff or catalog.blob_referenced(sha256):
+            if created is None or created >= effective or catalog.blob_referenced(sha256):
                 report.kept += 1
                 continue
             if store is None:  # its store was deleted: nothing to remove but the row
                 catalog.forget_blob(sha256)
                 continue
             size = _size(store, sha256)
-            if store.collect(sha256, cutoff):
+            if store.collect(sha256, effective):
                 catalog.forget_blob(sha256)
                 report.deleted += 1
                 report.freed_bytes += size
@@ -85,12 +90,17 @@ def compact_blobs(stowage: "Stowage", grace_seconds: float, *, store_name: str |
                 if catalog.blob_recorded(sha256):
                     continue
                 size = _size(store, sha256)
-                if store.collect(sha256, cutoff):
+                if store.collect(sha256, _pinned_cutoff(catalog, cutoff)):
                     report.deleted += 1
                     report.orphans += 1
                     report.freed_bytes += size
     log.info("blob compaction: %s", report.summary())
     return report
+
+
+def _pinned_cutoff(catalog: "Catalog", cutoff: float) -> float:
+    pinned = catalog.oldest_blob_pin()
+    return cutoff if pinned is None else min(cutoff, pinned)
 
 
 def _size(store: object, sha256: str) -> int:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from stowage.blobstore import BlobStore, BlobStoreConfig
     from stowage.catalog import Catalog
     from stowage.models import Asset
-    from stowage.registration import Format, MetadataBuilder, Route, Task
+    from stowage.registration import Format, MetadataBuilder, MetadataCheck, Route, Task
     from stowage.repository import Repository
     from stowage.security import Action, User
     from stowage.settings import ServerSettings
@@ -59,6 +59,14 @@ def stowage_register_tasks() -> list["Task"]:
     """Return maintenance tasks (garbage collection, metadata rebuilds) for ``/service/rest/v1/tasks``.
 
     :return: a list of :class:`~stowage.registration.Task`; a ``type`` two plugins claim is refused.
+    """
+
+
+@hookspec
+def stowage_register_metadata_checks() -> list["MetadataCheck"]:
+    """Return checks that a format's generated metadata agrees with its assets (``stowage verify``).
+
+    :return: a list of :class:`~stowage.registration.MetadataCheck`, each bound to a format.
     """
 
 

@@ -15,7 +15,8 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import API_VERSION, Format, MetadataBuilder, Route, Task, TaskProperty
+from stowage.registration import (API_VERSION, Format, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
+                                  TaskProperty)
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
@@ -31,7 +32,8 @@ __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DigestMismatch", "Forbidden",
     "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
-    "MemberDocument", "MetadataBuilder", "MethodNotAllowed", "NameGuard", "NamePolicyViolation", "NotFound",
+    "MemberDocument", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "MethodNotAllowed", "NameGuard",
+    "NamePolicyViolation", "NotFound",
     "NotSupported", "Page", "PayloadTooLarge", "PendingFile", "RangeNotSatisfiable", "RepoRequest",
     "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType", "Resolver", "ResumableUpload",
     "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext", "TaskProperty", "TaskStopped",

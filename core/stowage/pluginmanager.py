@@ -15,7 +15,7 @@ from attrs import define, field
 
 from stowage import hookspecs
 from stowage.errors import PluginError
-from stowage.registration import API_VERSION, Format, MetadataBuilder, PluginFailure, Route, Task
+from stowage.registration import API_VERSION, Format, MetadataBuilder, MetadataCheck, PluginFailure, Route, Task
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class PluginManager:
     routes: list[Route] = field(factory=list)
     metadata_builders: list[MetadataBuilder] = field(factory=list)
     tasks: dict[str, Task] = field(factory=dict)
+    metadata_checks: list[MetadataCheck] = field(factory=list)
     #: plugin name -> the formats it registered, for /-/plugins.json
     provided_by: dict[str, list[str]] = field(factory=dict)
     #: plugin name -> (distribution name, version) for plugins loaded from entry points
@@ -70,8 +71,10 @@ class PluginManager:
                 routes = _call(plugin, "stowage_register_routes")
                 builders = _call(plugin, "stowage_register_metadata_builders")
                 tasks = _call(plugin, "stowage_register_tasks")
+                checks = _call(plugin, "stowage_register_metadata_checks")
                 self._validate(name, formats, routes, builders)
                 self._validate_tasks(tasks)
+                _validate_checks(checks)
             except Exception as error:  # a broken plugin must not take the others down
                 self.pm.unregister(plugin)
                 self.fail(name, error)
@@ -83,6 +86,7 @@ class PluginManager:
             self.metadata_builders.extend(builders)
             for task in tasks:
                 self.tasks[task.type] = task
+            self.metadata_checks.extend(checks)
 
     def _validate(self, name: str, formats: list, routes: list, builders: list) -> None:
         for kind, items, cls in (("format", formats, Format), ("route", routes, Route),
@@ -116,6 +120,15 @@ class PluginManager:
             if task.type in seen:
                 raise PluginError(f"task type {task.type!r} is already registered by another plugin")
             seen.add(task.type)
+
+
+def _validate_checks(checks: list) -> None:
+    for check in checks:
+        if not isinstance(check, MetadataCheck):
+            raise PluginError(f"metadata check registration {check!r} is not a MetadataCheck")
+        if check.api_version != API_VERSION:
+            raise PluginError(f"metadata check {check.name!r} needs plugin API {check.api_version}, "
+                              f"core has {API_VERSION}")
 
 
 def _call(plugin: object, hook_name: str) -> list:

@@ -114,6 +114,41 @@ class MetadataBuilder:
     api_version: int = API_VERSION
 
 
+@frozen
+class MetadataProblem:
+    """One way a format's generated metadata disagrees with its assets, found by a :class:`MetadataCheck`.
+
+    :param path: the metadata file (or asset) that is wrong, e.g. ``repodata/repomd.xml``.
+    :param message: what is wrong, one line, e.g. ``lists 2 packages, the repository has 3``.
+    """
+
+    path: str
+    message: str
+
+
+@frozen
+class MetadataCheck:
+    """Checks (and can repair) a format's generated metadata, for ``stowage verify`` and ``blobstore.verify``.
+
+    ``check(repository)`` runs against a consistent catalog snapshot (``repository.stowage`` is the
+    snapshot; its blob stores are the live ones) and returns the :class:`MetadataProblem` s it finds. A
+    change that is merely not processed yet (a regeneration still pending) is not a problem.
+
+    ``repair(repository, problems)`` runs against the live server with the problems found in that
+    repository (a format may also get the broken-blob findings of its generated metadata files) and
+    returns ``{path: what was done}`` for the ones it repaired, e.g. by regenerating the metadata.
+
+    :param format: the format whose repositories this checks.
+    :param name: a short name for reports, e.g. ``yum-repodata``.
+    """
+
+    format: str
+    name: str
+    check: Callable[["Repository"], Any]
+    repair: Callable[["Repository", list[MetadataProblem]], Mapping[str, str]] | None = None
+    api_version: int = API_VERSION
+
+
 _TASK_TYPE = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9-]+)+$")
 
 

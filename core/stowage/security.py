@@ -24,6 +24,7 @@ from attrs import field, frozen
 from stowage.catalog import Catalog
 from stowage.csel import CselError, Selector, parse as parse_selector
 from stowage.privileges import PRIVILEGES, SELECTORS, ContentAccess, Grants, compile_grants
+from stowage.realms import LOCAL_REALM, NPM_TOKEN_REALM, ActiveRealms, PasswordRealm
 
 USERS = "security.users"
 ROLES = "security.roles"
@@ -122,6 +123,10 @@ class SecurityRealm:
         self._generation_checked = float("-inf")
         self._anonymous: tuple[bool, float] | None = None
         self._lock = threading.Lock()
+        #: which realms authenticate, in order (``/service/rest/v1/security/realms/active``).
+        self.realms = ActiveRealms(catalog)
+        #: realms other than the local one that check passwords (``LdapRealm``), by realm id.
+        self.password_realms: dict[str, PasswordRealm] = {}
 
     # -- anonymous access (in the catalog, so every node and worker agrees at once) --------------------
     def anonymous_settings(self) -> dict[str, Any]:
@@ -175,6 +180,33 @@ class SecurityRealm:
         return [u for u in (self.get_user(key) for key, _ in self.catalog.list_documents(USERS)) if u]
 
     def check_password(self, user_id: str, password: str) -> User | None:
+        """The user whom the first active realm that knows ``user_id`` with this password signs in."""
+        for realm_id in self.realms.active():
+            realm = self.password_realms.get(realm_id)
+            if realm_id == LOCAL_REALM:
+                user = self.check_local_password(user_id, password)
+            elif realm is not None:
+                user = realm.authenticate(user_id, password)
+            else:
+                continue
+            if user is not None:
+                return user
+        return None
+
+    def find_user(self, user_id: str, source: str | None = None) -> User | None:
+        """A local user, or one an active password realm knows (for credentials issued earlier: tokens)."""
+        if source in (None, "default"):
+            user = self.get_user(user_id)
+            if user is not None or source == "default":
+                return user
+        for realm_id in self.realms.active():
+            realm = self.password_realms.get(realm_id)
+            user = realm.find_user(user_id) if realm is not None else None
+            if user is not None and source in (None, user.source):
+                return user
+        return None
+
+    def check_local_password(self, user_id: str, password: str) -> User | None:
         user = self.get_user(user_id)
         if user is None or user.status != "active" or not user.password_hash:
             return None
@@ -358,7 +390,7 @@ class SecurityRealm:
     def issue_token(self, user: User, realm: str, *, ttl: float | None = None, prefix: str = "") -> str:
         token = prefix + secrets.token_urlsafe(32)
         self.catalog.put_document(TOKENS, _token_key(token), {
-            "user": user.user_id, "realm": realm, "created": time.time(),
+            "user": user.user_id, "source": user.source, "realm": realm, "created": time.time(),
             "expires": time.time() + ttl if ttl else None})
         return token
 
@@ -368,7 +400,9 @@ class SecurityRealm:
             return None
         if data.get("expires") and data["expires"] < time.time():
             return None
-        user = self.get_user(data["user"])
+        if data["realm"] == "npm" and not self.realms.is_active(NPM_TOKEN_REALM):
+            return None
+        user = self.find_user(data["user"], data.get("source"))
         return user if user and user.status == "active" else None
 
     def revoke_token(self, token: str) -> bool:

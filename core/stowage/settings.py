@@ -32,6 +32,18 @@ class CatalogSettings:
 
 
 @frozen
+class SecuritySettings:
+    """The ``[security]`` table of the configuration file."""
+
+    #: seconds a successful LDAP sign-in is reused in a process before the directory is asked again.
+    ldap_auth_cache_seconds: float = 300.0
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.ldap_auth_cache_seconds <= 86400:
+            raise ValueError("ldapAuthCacheSeconds must be between 0 and 86400")
+
+
+@frozen
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8081
@@ -45,6 +57,8 @@ class ServerSettings:
     #: sign Docker bearer tokens and similar; generated and kept under the data directory when unset.
     secret_key: str = field(default="", repr=False)
     catalog: CatalogSettings = CatalogSettings()
+    #: the file's top-level ``[security]`` table (kept here so every worker process gets it).
+    security: SecuritySettings = SecuritySettings()
     #: the reverse proxy whose ``X-Forwarded-*`` headers are believed (an address, or ``*``); empty: none.
     trusted_proxy: str = "127.0.0.1"
     trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-proto", "x-forwarded-host", "x-forwarded-for")
@@ -100,11 +114,13 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
             raise ConfigurationError(f"configuration file {path} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigurationError(f"{path}: {error}") from None
-    unknown = set(data) - {"server", "blobStores", "repositories", "cleanupPolicies"}
+    unknown = set(data) - {"server", "security", "blobStores", "repositories", "cleanupPolicies"}
     if unknown:
         raise ConfigurationError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
-                                 f"expected server, blobStores, cleanupPolicies, repositories")
+                                 f"expected server, security, blobStores, cleanupPolicies, repositories")
     server = structure(converter, data.get("server", {}), ServerSettings, "server")
+    if "security" in data:
+        server = evolve(server, security=structure(converter, data["security"], SecuritySettings, "security"))
     blob_stores = tuple(structure(converter, entry, BlobStoreConfig, f"blobStores[{i}]")
                         for i, entry in enumerate(data.get("blobStores", [])))
     repositories = data.get("repositories", [])

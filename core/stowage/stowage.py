@@ -20,6 +20,7 @@ from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
 from stowage.data_permissions import warn_if_open
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
+from stowage.ldap.realm import LDAP_REALM, LdapRealm
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
 from stowage.pluginmanager import PluginManager
@@ -55,6 +56,8 @@ class Stowage:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
         self.catalog: Catalog = catalog
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
+        self.security.password_realms[LDAP_REALM] = LdapRealm(
+            self.catalog, settings.security.ldap_auth_cache_seconds)
         #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
         self.audit = AuditLog(self.catalog)
         self.metadata_cache = MetadataCache()

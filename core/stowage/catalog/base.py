@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
+from stowage.errors import NotSupported
 from stowage.models import Asset, AssetKind, BlobInfo, Component
 
 
@@ -203,6 +204,32 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     def release_lease(self, key: str, owner: str) -> None: ...
+
+    # -- blob pins: what a running backup or verify still has to read (blob GC respects them) ------------
+    def pin_blobs(self, pin_id: str, purpose: str, ttl: float) -> float:
+        """Create (or renew) the pin ``pin_id`` for ``ttl`` seconds; returns when the pin started.
+
+        While a pin lives, blob GC keeps every blob that was referenced at or after the pin's start, so
+        a backup that takes its catalog snapshot after pinning finds every blob the snapshot references.
+        A crashed holder's pin simply expires.
+        """
+        raise NotSupported(f"{type(self).__name__} cannot pin blobs")
+
+    def unpin_blobs(self, pin_id: str) -> None:
+        raise NotSupported(f"{type(self).__name__} cannot pin blobs")
+
+    def oldest_blob_pin(self) -> float | None:
+        """The start time of the oldest unexpired pin (None: no pin); blob GC never collects a blob
+        whose last reference ended after it."""
+        return None
+
+    def recorded_blobs(self) -> Iterator[str]:
+        """Every blob digest the catalog has a row for (verify counts store files that are not among them)."""
+        raise NotSupported(f"{type(self).__name__} cannot list its blobs")
+
+    def snapshot(self, target: str) -> None:
+        """Write a consistent copy of the whole catalog to the file ``target`` without blocking writers."""
+        raise NotSupported(f"{type(self).__name__} cannot take a snapshot; back it up with its own tools")
 
     @abc.abstractmethod
     def lease_holder(self, key: str) -> str | None:

@@ -134,3 +134,17 @@ def m012_last_downloaded(db: Database) -> None:
     # When each asset was last downloaded (200 or 304), written at most once per
     # ``lastDownloadedIntervalSeconds`` by a batch; cleanup's criteriaLastDownloaded reads it.
     db.execute("ALTER TABLE assets ADD COLUMN last_downloaded REAL")
+
+
+@migrations()
+def m018_blob_pins(db: Database) -> None:
+    # Blob GC and backups run in different processes: a pin row is how a backup (or verify) tells every
+    # collector "keep what was referenced when I started" (see stowage.compaction).
+    db.execute("""
+        CREATE TABLE blob_pins (
+            id TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            started REAL NOT NULL,
+            expires REAL NOT NULL
+        ) STRICT, WITHOUT ROWID
+    """)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -501,6 +502,39 @@ class SqliteCatalog(Catalog):
     def lease_holder(self, key: str) -> str | None:
         row = self._execute("SELECT owner FROM leases WHERE key = ? AND expires >= ?", (key, time.time())).fetchone()
         return row[0] if row else None
+
+    # -- blob pins ------------------------------------------------------------------------------------
+    def pin_blobs(self, pin_id: str, purpose: str, ttl: float) -> float:
+        now = time.time()
+        row = self._execute(
+            "INSERT INTO blob_pins (id, purpose, started, expires) VALUES (?, ?, ?, ?) ON CONFLICT (id) "
+            "DO UPDATE SET expires = excluded.expires RETURNING started", (pin_id, purpose, now, now + ttl)).fetchone()
+        return float(row[0])
+
+    def unpin_blobs(self, pin_id: str) -> None:
+        self._execute("DELETE FROM blob_pins WHERE id = ?", (pin_id,))
+
+    def oldest_blob_pin(self) -> float | None:
+        row = self._execute("SELECT MIN(started) FROM blob_pins WHERE expires >= ?", (time.time(),)).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def recorded_blobs(self) -> Iterator[str]:
+        for (sha256,) in self._execute("SELECT sha256 FROM blobs"):
+            yield sha256
+
+    def snapshot(self, target: str) -> None:
+        # One backup step (pages=-1) copies every page under a single read transaction: in WAL mode that
+        # never blocks writers, and no writer can make it restart (a stepped backup restarts whenever
+        # another connection writes, which under steady uploads may be forever).
+        # The copy holds password hashes and tokens: readable by this user alone, whatever the umask.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(target, 0o600)
+        destination = sqlite3.connect(target)
+        try:
+            self._conn.backup(destination, pages=-1)
+            destination.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            destination.close()
 
     # -- documents ------------------------------------------------------------------------------------
     def get_document(self, namespace: str, key: str) -> Any | None:

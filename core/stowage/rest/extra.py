@@ -15,13 +15,16 @@ if TYPE_CHECKING:
 
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
-    from stowage.rest import audit, blobstores, cleanup_policies, privileges, search, security, selectors, tasks
+    from stowage.rest import (audit, blobstores, cleanup_policies, ldap, privileges, realms, search, security,
+                              selectors, tasks)
 
     search.register(app, stowage)
     security.register(app, stowage)
     privileges.register(app, stowage)
     selectors.register(app, stowage)
     audit.register(app, stowage)
+    ldap.register(app, stowage)
+    realms.register(app, stowage)
     blobstores.register(app, stowage)
     tasks.register(app, stowage)
     cleanup_policies.register(app, stowage)

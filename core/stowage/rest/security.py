@@ -133,7 +133,9 @@ class ChangePasswordResource(SecurityResource):
         caller = authenticate(req, self.stowage)
         if caller is None:
             raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        if caller.user_id != user_id:
+        if caller.user_id != user_id or caller.source != "default":
+            # A directory user whose id is also a local user's is not that user (nor may it change a
+            # directory password here): only an administrator may then.
             require_admin(req, self.stowage)
         password = req.bounded_stream.read(64 * 1024).decode("utf-8", "replace").strip("\r\n")
         if not password:

@@ -8,6 +8,9 @@
 - ``fault_upstream``: a started :class:`~stowage.testing.upstream.FaultUpstream` (a real HTTP upstream
   on loopback with an access log and switchable faults) for proxy tests; ``fault_upstream_factory()``
   for more than one.
+- ``slapd``: a started :class:`~stowage.testing.slapd.SlapdServer` (Debian's OpenLDAP ``slapd`` on a free
+  loopback port, loaded with people and groups; ``.stop()``/``.start()`` simulate an outage);
+  ``stowage.testing.slapd.use_directory(test_stowage, slapd)`` points an app at it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
+from stowage.testing.slapd import SlapdServer
 from stowage.testing.upstream import FaultUpstream
 
 
@@ -80,3 +84,15 @@ def fault_upstream_factory() -> Iterator[Callable[..., FaultUpstream]]:
 def fault_upstream(fault_upstream_factory: Callable[..., FaultUpstream]) -> FaultUpstream:
     """A started fault-injecting upstream (``.url``, ``.put``, ``.fault``, ``.stop``, ``.count``)."""
     return fault_upstream_factory()
+
+
+@pytest.fixture
+def slapd(tmp_path: Path) -> Iterator[SlapdServer]:
+    from stowage.testing.slapd import LDAPADD, SLAPD
+
+    missing = [tool for tool in (SLAPD, LDAPADD) if not Path(tool).exists()]
+    if missing:
+        pytest.fail(f"missing {missing}: install slapd and ldap-utils (listed in .ci/apt-packages.txt)")
+    server = SlapdServer(tmp_path / "slapd").start()
+    yield server
+    server.stop()

@@ -254,3 +254,10 @@ def stowage_authenticate(stowage: Stowage, scheme: str, credentials: str) -> Use
     if scheme == "bearer" and tokens.is_token(credentials):
         return tokens.verify(stowage, credentials)
     return None
+
+
+@hookimpl
+def stowage_register_metadata_checks() -> list:
+    from stowage_docker.verify import metadata_checks
+
+    return metadata_checks()

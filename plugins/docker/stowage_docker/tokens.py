@@ -30,6 +30,8 @@ SERVICE = "stowage"
 #: the user a token issued without credentials stands for; never a stored user.
 ANONYMOUS = User(user_id="anonymous", roles=(), source="docker-token")
 _PREFIX = "dkr1."
+#: the security realm (Nexus's id) that must be active for these tokens to authenticate.
+REALM = "DockerToken"
 
 
 def _b64(data: bytes) -> str:
@@ -57,7 +59,8 @@ def signing_key(stowage: Stowage) -> bytes:
 
 def issue(stowage: Stowage, user: User | None, *, ttl: int = TOKEN_TTL) -> tuple[str, int]:
     """A token for ``user`` (None: anonymous) and its lifetime in seconds."""
-    payload = json.dumps({"sub": user.user_id if user else None, "exp": int(time.time()) + ttl,
+    payload = json.dumps({"sub": user.user_id if user else None, "src": user.source if user else None,
+                          "exp": int(time.time()) + ttl,
                           "jti": secrets.token_hex(8)}, separators=(",", ":")).encode()
     body = _b64(payload)
     signature = _b64(hmac.new(signing_key(stowage), body.encode(), hashlib.sha256).digest())
@@ -82,9 +85,11 @@ def verify(stowage: Stowage, token: str) -> User | None:
         return None
     if not isinstance(payload, dict) or payload.get("exp", 0) < time.time():
         return None
+    if not stowage.security.realms.is_active(REALM):
+        return None
     if payload.get("sub") is None:
         return ANONYMOUS if stowage.security.anonymous_access else None
-    user = stowage.security.get_user(payload["sub"])
+    user = stowage.security.find_user(payload["sub"], payload.get("src"))
     return user if user is not None and user.status == "active" else None
 
 

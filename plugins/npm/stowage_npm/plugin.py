@@ -40,3 +40,10 @@ def stowage_register_metadata_builders() -> list[MetadataBuilder]:
                             merge=merge_members, parse=parse_upstream),
             MetadataBuilder(format="npm", name="packument-abbreviated", pattern=CORGI_PATH, build=build_hosted,
                             merge=merge_members, parse=parse_upstream)]
+
+
+@hookimpl
+def stowage_register_metadata_checks() -> list:
+    from stowage_npm.verify import metadata_checks
+
+    return metadata_checks()

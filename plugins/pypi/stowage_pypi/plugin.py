@@ -356,4 +356,11 @@ def stowage_register_routes() -> list[Route]:
     return routes()
 
 
+@hookimpl
+def stowage_register_metadata_checks() -> list:
+    from stowage_pypi.verify import metadata_checks
+
+    return metadata_checks()
+
+
 __all__ = ["PypiHandler", "SDIST", "WHEEL", "index_root"]

@@ -177,3 +177,10 @@ def stowage_asset_deleted(repository: Repository, asset: Asset) -> None:
     if root is not None:
         hosted.mark_dirty(repository.stowage.catalog, repository.name, root, asset.path)
         hosted.regenerator(repository.stowage).nudge()
+
+
+@hookimpl
+def stowage_register_metadata_checks() -> list:
+    from stowage_yum.verify import metadata_checks
+
+    return metadata_checks()
