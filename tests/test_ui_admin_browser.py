@@ -321,3 +321,37 @@ def test_cleanup_policy_with_preview_and_a_scheduled_task_run_from_the_browser(
         return "OK" in row.text and row
     row = wait_for(browser, reported, timeout=20)
     shot(browser, "tasks")
+
+
+def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live_server_factory, browser):  # noqa: F811
+    ts = stowage_factory()
+    server = live_server_factory(ts)
+    url = server.url
+    browser.set_window_size(1280, 800)
+    sign_in(browser, url, "admin", ts.admin_password, "/admin/realms")
+    realms = browser.find_element(By.NAME, "realms")
+    realms.clear()
+    realms.send_keys("LdapRealm\nNexusAuthenticatingRealm\nDockerToken")
+    submit(browser)
+    wait_for(browser, lambda d: list(ts.stowage.security.realms.active()) == [
+        "LdapRealm", "NexusAuthenticatingRealm", "DockerToken"])
+    # Refused by the server (the realm that signs the admin in must stay): the reason shows in the form.
+    realms = browser.find_element(By.NAME, "realms")
+    realms.clear()
+    realms.send_keys("LdapRealm")
+    submit(browser)
+    error = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".form-error").text)
+    assert "NexusAuthenticatingRealm" in error
+
+    browser.get(f"{url}/admin/ldap/new")
+    for name, value in (("name", "corp"), ("host", "127.0.0.1"), ("searchBase", "dc=example,dc=org"),
+                        ("authUsername", "cn=admin,dc=example,dc=org"), ("authPassword", "bind-pw"),
+                        ("userBaseDn", "ou=people")):
+        fill(browser, name, value)
+    browser.find_element(By.NAME, "userSubtree").click()
+    shot(browser, "ldap")
+    submit(browser)
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/ldap"))
+    stored = urllib3.request("GET", f"{url}{V1}/security/ldap/corp", headers=ts.admin).json()
+    assert stored["host"] == "127.0.0.1" and stored["port"] == 389 and stored["userSubtree"] is True
+    assert stored["userBaseDn"] == "ou=people" and "authPassword" not in stored

@@ -146,3 +146,22 @@ def test_content_selector_pages(ts):
     assert 'data-url="/service/rest/v1/security/content-selectors/npm-cwiq"' in form
     assert 'name="expression"' in form and 'data-type="list"' not in form.split('name="expression"')[0][-200:]
     assert 'data-url="/service/rest/v1/security/content-selectors"' in page(ts, "/admin/selectors/new")
+
+
+def test_realm_and_ldap_pages(ts):
+    admin = {**ts.admin, "Content-Type": "application/json"}
+    realms = page(ts, "/admin/realms")
+    assert 'data-encoding="jsonlist"' in realms and 'data-url="/service/rest/v1/security/realms/active"' in realms
+    assert "LdapRealm" in realms
+    body = {"name": "corp", "protocol": "ldap", "host": "127.0.0.1", "port": 389, "searchBase": "dc=example,dc=org",
+            "authScheme": "SIMPLE", "authUsername": "cn=admin,dc=example,dc=org", "authPassword": "bind-s3cret",
+            "connectionTimeoutSeconds": 30, "connectionRetryDelaySeconds": 300, "maxIncidentsCount": 3}
+    created = ts.client.simulate_post("/service/rest/v1/security/ldap", headers=admin, json=body)
+    assert created.status_code == 201, created.text
+    assert "corp" in page(ts, "/admin/ldap")
+    form = page(ts, "/admin/ldap/corp")
+    assert "bind-s3cret" not in form and 'name="authPassword" type="password"' in form
+    assert 'value="dc=example,dc=org"' in form and 'name="userSubtree" type="checkbox"' in form
+    assert 'data-method="PUT" data-url="/service/rest/v1/security/ldap/corp"' in form
+    new = page(ts, "/admin/ldap/new")
+    assert 'name="port" type="number" value="389"' in new and 'name="authPassword" type="password"' in new

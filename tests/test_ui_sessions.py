@@ -206,7 +206,7 @@ def test_non_admins_get_403_from_admin_pages_and_see_no_admin_links(ts):
     for path in ("/admin", "/admin/repositories", "/admin/repositories/new/raw/hosted", "/admin/users",
                  "/admin/users/admin", "/admin/roles", "/admin/anonymous", "/admin/blobstores", "/admin/system",
                  "/admin/repositories/delete/raw-hosted", "/admin/audit", "/admin/selectors", "/admin/cleanup",
-                 "/admin/tasks", "/admin/tasks/new"):
+                 "/admin/tasks", "/admin/tasks/new", "/admin/realms", "/admin/ldap", "/admin/ldap/new"):
         assert ts.client.simulate_get(path, headers={"Cookie": cookie}).status_code == 403, path
     anonymous = ts.client.simulate_get("/admin/users")
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=%2Fadmin%2Fusers"
@@ -217,7 +217,7 @@ def test_non_admins_get_403_from_admin_pages_and_see_no_admin_links(ts):
                  "/admin/users/dev", "/admin/users/new", "/admin/roles", "/admin/roles/nx-deployer",
                  "/admin/roles/new", "/admin/anonymous", "/admin/blobstores", "/admin/system", "/admin/audit",
                  "/admin/selectors", "/admin/selectors/new", "/admin/cleanup", "/admin/cleanup/new", "/admin/tasks",
-                 "/admin/tasks/new"):
+                 "/admin/tasks/new", "/admin/realms", "/admin/ldap", "/admin/ldap/new"):
         assert ts.client.simulate_get(path, headers={"Cookie": admin_cookie}).status_code == 200, path
 
 

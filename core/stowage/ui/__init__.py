@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     from stowage.ui import static
     from stowage.ui.admin import AdminIndexResource, AuditPageResource, BlobStoresPageResource, SystemResource
+    from stowage.ui.admin_directory import LDAP, REALMS, LdapAdminResource, RealmsAdminResource
     from stowage.ui.admin_lifecycle import CLEANUP, TASKS, CleanupAdminResource, TasksAdminResource
     from stowage.ui.admin_repositories import PAGE as REPOSITORIES, RepositoriesAdminResource
     from stowage.ui.admin_security import (ROLES, SELECTORS, USERS, AnonymousAdminResource, RolesAdminResource,
@@ -54,6 +55,8 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     app.add_sink(TasksAdminResource(stowage), prefix=rf"^{TASKS}(/|$)")
     app.add_sink(RolesAdminResource(stowage), prefix=rf"^{ROLES}(/|$)")
     app.add_sink(SelectorsAdminResource(stowage), prefix=rf"^{SELECTORS}(/|$)")
+    app.add_sink(RealmsAdminResource(stowage), prefix=rf"^{REALMS}(/|$)")
+    app.add_sink(LdapAdminResource(stowage), prefix=rf"^{LDAP}(/|$)")
     app.add_sink(AnonymousAdminResource(stowage), prefix=r"^/admin/anonymous(/|$)")
     app.add_sink(UploadResource(stowage), prefix=rf"^{UPLOAD}(/|$)")
     app.add_route(static.CSS_PATH, static.StaticResource(static.CSS_PATH))

@@ -27,7 +27,8 @@ V1 = "/service/rest/v1"
 #: (path below /admin, title) of the administration pages, in menu order.
 SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), ("/cleanup", "Cleanup policies"),
             ("/tasks", "Tasks"), ("/users", "Users"),
-            ("/roles", "Roles"), ("/selectors", "Content selectors"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
+            ("/roles", "Roles"), ("/selectors", "Content selectors"), ("/realms", "Realms"),
+            ("/ldap", "LDAP"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
 
 
 class SignInRequired(Exception):

@@ -209,6 +209,10 @@ document.addEventListener("submit", function (event) {
   } else if (encoding === "text") {
     headers["Content-Type"] = "text/plain";
     body = form.elements[form.getAttribute("data-field")].value;
+  } else if (encoding === "jsonlist") {
+    // An endpoint that takes a JSON array (active realms, LDAP order): one list field is the body.
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(fieldValue(form.elements[form.getAttribute("data-field")]));
   } else if (encoding === "json") {
     headers["Content-Type"] = "application/json";
     body = JSON.stringify(formJson(form, submitter));
