@@ -349,6 +349,7 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
                         ("userBaseDn", "ou=people")):
         fill(browser, name, value)
     browser.find_element(By.NAME, "userSubtree").click()
+    browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "ldap")
     submit(browser)
     wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/ldap"))
