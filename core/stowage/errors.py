@@ -60,6 +60,22 @@ class MethodNotAllowed(StowageError):
             self.headers.setdefault("Allow", ", ".join(allowed))
 
 
+class TooManyRequests(StowageError):
+    """Refused for now (sign-in throttling); ``Retry-After`` says for how long."""
+
+    code, status = "TOO_MANY_REQUESTS", 429
+
+
+class ValidationFailed(BadRequest):
+    """A request body that misses or mistypes fields: ``detail`` is Nexus's ``ValidationErrorXO`` list,
+    ``[{"id": "PARAMETER <field>", "message": ...}]``, which is also the response body."""
+
+    code = "VALIDATION_FAILED"
+
+    def __init__(self, errors: list[dict[str, str]], **kwargs):
+        super().__init__("; ".join(f"{e['id']}: {e['message']}" for e in errors), detail=errors, **kwargs)
+
+
 class Conflict(StowageError):
     code, status = "CONFLICT", 409
 

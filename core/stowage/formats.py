@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
-from stowage.errors import MethodNotAllowed, StowageError
+from stowage.errors import MethodNotAllowed, StowageError, ValidationFailed
 from stowage.models import Asset, AssetKind, Component, RepositoryType
 
 if TYPE_CHECKING:
@@ -175,6 +175,9 @@ class FormatHandler:
 
 
 def default_error_body(error: StowageError, accept: str = "") -> tuple[str, bytes]:
+    if isinstance(error, ValidationFailed):
+        # Nexus's list of ValidationErrorXO, whatever the client accepts (its REST clients parse it).
+        return "application/json", json.dumps(error.detail).encode()
     if "json" in accept:
         return "application/json", json.dumps({"code": error.code, "message": error.message}).encode()
     return "text/plain; charset=utf-8", f"{error.message}\n".encode()

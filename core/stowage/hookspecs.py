@@ -108,7 +108,9 @@ def stowage_authenticate(stowage: "Stowage", scheme: str, credentials: str) -> "
     :param stowage: the application object (catalog, security realm).
     :param scheme: the header's scheme, lower-cased (``basic``, ``bearer``).
     :param credentials: the rest of the header.
-    :return: the :class:`~stowage.security.User`, or None when this plugin does not recognise them.
+    :return: the :class:`~stowage.security.User`, or None when this plugin does not recognise them. A
+        token's user carries ``realm`` (its realm id) and ``audiences`` (where it is good: ``rest`` or
+        format names; None for a password); core checks them, and throttles and logs every attempt.
     """
 
 

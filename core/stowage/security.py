@@ -1,4 +1,5 @@
-"""Users, roles, privileges, passwords and tokens, kept in the catalog so every node agrees.
+"""Users, roles, privileges and passwords, kept in the catalog so every node agrees (tokens:
+:mod:`stowage.tokens`; throttling: :mod:`stowage.signin`).
 
 Privileges follow Nexus's names: ``nx-all``; ``nx-repository-view-<format>-<repository>-<action>`` with
 actions ``browse``, ``read``, ``add``, ``edit``, ``delete`` and ``*`` wildcards. Passwords are hashed
@@ -19,22 +20,28 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from stowage.catalog import Catalog
 from stowage.csel import CselError, Selector, parse as parse_selector
 from stowage.privileges import PRIVILEGES, SELECTORS, ContentAccess, Grants, compile_grants
-from stowage.realms import LOCAL_REALM, NPM_TOKEN_REALM, ActiveRealms, PasswordRealm
+from stowage.realms import LDAP_REALM, LOCAL_REALM, ActiveRealms, PasswordRealm
 
 USERS = "security.users"
 ROLES = "security.roles"
-TOKENS = "security.tokens"
 #: (namespace, key) of the anonymous-access switch; absent until the REST API sets it.
 ANONYMOUS_SETTINGS = ("security.settings", "anonymous")
 #: changes whenever roles, privileges or content selectors change: processes drop cached decisions then.
 SECURITY_GENERATION = ("security.settings", "generation")
 ANONYMOUS_USER = "anonymous"
 ANONYMOUS_REALM = "NexusAuthorizingRealm"
+
+#: realms that check a user's real password (``protectContent`` refuses them on content endpoints).
+PASSWORD_REALMS = frozenset({LOCAL_REALM, LDAP_REALM})
+
+#: the audience of the REST API (``/service/rest``), the UI and the metrics endpoints; repository content
+#: is addressed by format name (``npm``, ``pypi``, ``docker``...).
+REST_AUDIENCE = "rest"
 
 ANONYMOUS_ROLE = "nx-anonymous"
 ADMIN_ROLE = "nx-admin"
@@ -64,6 +71,13 @@ class Action(enum.Enum):
 
 @frozen
 class User:
+    """A user as stored, and (for a request) how it signed in.
+
+    ``identity`` is random per created user: a user deleted and created again under the same id is a new
+    identity, and tokens of the old one stay dead. ``generation`` counts credential changes (password
+    change, disable): every token records both, and verifies only while they match.
+    """
+
     user_id: str
     roles: tuple[str, ...] = ()
     first_name: str = ""
@@ -72,6 +86,15 @@ class User:
     status: str = "active"
     source: str = "default"
     password_hash: str = field(default="", repr=False)
+    identity: str = ""
+    generation: int = 0
+    #: the realm that authenticated this request's credentials ("" for a user read from the catalog).
+    realm: str = ""
+    #: the audiences the credentials are good for (None: every audience, as a password is).
+    audiences: tuple[str, ...] | None = None
+
+    def accepted_by(self, audience: str) -> bool:
+        return self.audiences is None or audience in self.audiences
 
 
 # -- passwords ------------------------------------------------------------------------------------------
@@ -96,10 +119,6 @@ def verify_password(password: str, stored: str) -> bool:
     digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
                             dklen=32)
     return hmac.compare_digest(digest, base64.b64decode(expected))
-
-
-def _token_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class SecurityRealm:
@@ -163,18 +182,41 @@ class SecurityRealm:
         return User(user_id=user_id, roles=tuple(data.get("roles", ())), first_name=data.get("firstName", ""),
                     last_name=data.get("lastName", ""), email_address=data.get("emailAddress", ""),
                     status=data.get("status", "active"), source=data.get("source", "default"),
-                    password_hash=data.get("passwordHash", ""))
+                    password_hash=data.get("passwordHash", ""), identity=data.get("identity", ""),
+                    generation=int(data.get("generation", 0)))
 
     def save_user(self, user: User, password: str | None = None) -> User:
-        password_hash = hash_password(password) if password is not None else user.password_hash
-        self.catalog.put_document(USERS, user.user_id, {
-            "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
-            "emailAddress": user.email_address, "status": user.status, "source": user.source,
-            "passwordHash": password_hash})
+        """Create or update ``user``; a new password, or leaving the ``active`` status, starts a new
+        credential generation (every token of the user stops working)."""
+        new_hash = hash_password(password) if password is not None else None  # scrypt: not under the lock
+        with self.catalog.transaction():
+            stored = self.get_user(user.user_id)
+            identity = stored.identity if stored and stored.identity else secrets.token_hex(16)
+            generation = stored.generation if stored else 0
+            if stored and (password is not None or (stored.status == "active" and user.status != "active")):
+                generation += 1
+            password_hash = new_hash or (stored.password_hash if stored else user.password_hash)
+            self.catalog.put_document(USERS, user.user_id, {
+                "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
+                "emailAddress": user.email_address, "status": user.status, "source": user.source,
+                "passwordHash": password_hash, "identity": identity, "generation": generation})
         return self.get_user(user.user_id)  # type: ignore[return-value]
 
     def delete_user(self, user_id: str) -> bool:
+        """Delete the user; its tokens die with its identity (a user created again gets a new one)."""
         return self.catalog.delete_document(USERS, user_id)
+
+    def holds_current_credentials(self, user: User | None, identity: str, generation: int) -> User | None:
+        """``user`` when it is active and still the identity and credential generation a token was issued
+        to; None otherwise."""
+        if user is None or user.status != "active" or not identity:
+            return None
+        if not hmac.compare_digest(user.identity, identity) or user.generation != generation:
+            return None
+        return user
+
+    def is_admin(self, user: User) -> bool:
+        return "nx-all" in self.privileges(user.roles)
 
     def list_users(self) -> list[User]:
         return [u for u in (self.get_user(key) for key, _ in self.catalog.list_documents(USERS)) if u]
@@ -190,7 +232,7 @@ class SecurityRealm:
             else:
                 continue
             if user is not None:
-                return user
+                return user if user.realm else evolve(user, realm=realm_id)
         return None
 
     def find_user(self, user_id: str, source: str | None = None) -> User | None:
@@ -215,14 +257,14 @@ class SecurityRealm:
         with self._lock:
             cached = self._verified.get(key)
         if cached and cached[0] == user.password_hash and cached[1] > now:
-            return user
+            return evolve(user, realm=LOCAL_REALM)
         if not verify_password(password, user.password_hash):
             return None
         with self._lock:
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[key] = (user.password_hash, now + self.VERIFIED_TTL)
-        return user
+        return evolve(user, realm=LOCAL_REALM)
 
     # -- roles ------------------------------------------------------------------------------------------
     def get_role(self, role_id: str) -> dict[str, Any] | None:
@@ -385,28 +427,6 @@ class SecurityRealm:
         if len(self._decisions) > 10_000:
             self._decisions = {}
         self._decisions[key] = value
-
-    # -- tokens (npm login, docker bearer) -------------------------------------------------------------
-    def issue_token(self, user: User, realm: str, *, ttl: float | None = None, prefix: str = "") -> str:
-        token = prefix + secrets.token_urlsafe(32)
-        self.catalog.put_document(TOKENS, _token_key(token), {
-            "user": user.user_id, "source": user.source, "realm": realm, "created": time.time(),
-            "expires": time.time() + ttl if ttl else None})
-        return token
-
-    def user_for_token(self, token: str, realm: str | None = None) -> User | None:
-        data = self.catalog.get_document(TOKENS, _token_key(token))
-        if data is None or (realm is not None and data["realm"] != realm):
-            return None
-        if data.get("expires") and data["expires"] < time.time():
-            return None
-        if data["realm"] == "npm" and not self.realms.is_active(NPM_TOKEN_REALM):
-            return None
-        user = self.find_user(data["user"], data.get("source"))
-        return user if user and user.status == "active" else None
-
-    def revoke_token(self, token: str) -> bool:
-        return self.catalog.delete_document(TOKENS, _token_key(token))
 
     # -- bootstrap --------------------------------------------------------------------------------------
     def bootstrap_admin(self, data_dir: Path) -> str | None:

@@ -54,8 +54,14 @@ class ServerSettings:
     max_request_body_size: int = 64 * 1024**3
     #: the URL clients use to reach this server, when a reverse proxy does not send X-Forwarded-*.
     base_url: str = ""
-    #: sign Docker bearer tokens and similar; generated and kept under the data directory when unset.
+    #: signs Docker bearer tokens and similar; else ``STOWAGE_SECRET_KEY``, else generated once into
+    #: ``<dataDir>/secret.key`` (mode 0600). Never stored in the catalog.
     secret_key: str = field(default="", repr=False)
+    #: days a token issued by ``npm login`` stays valid (a password change, disable or delete of its
+    #: user revokes it sooner).
+    npm_token_days: int = 90
+    #: seconds a Docker bearer token stays valid (clients ask for a new one when it runs out).
+    docker_token_seconds: int = 300
     catalog: CatalogSettings = CatalogSettings()
     #: the file's top-level ``[security]`` table (kept here so every worker process gets it).
     security: SecuritySettings = SecuritySettings()

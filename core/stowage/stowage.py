@@ -26,9 +26,12 @@ from stowage.models import RepositoryConfig, RepositoryType
 from stowage.pluginmanager import PluginManager
 from stowage.registration import MetadataBuilder
 from stowage.repository import Repository
+from stowage.secret_key import derive_key, load_secret_key
 from stowage.security import SecurityRealm
+from stowage.signin import SignInGuard
 from stowage.serialization import make_converter, structure
 from stowage.settings import ServerSettings
+from stowage.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,13 @@ class Stowage:
         if catalog is None:
             raise ConfigurationError(f"no plugin provides a catalog of type {settings.catalog.type!r}")
         self.catalog: Catalog = catalog
+        #: loaded before anything can serve a request, so no worker ever lacks it (see stowage.secret_key).
+        self._secret_key = load_secret_key(settings.secret_key, settings.data_path)
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
         self.security.password_realms[LDAP_REALM] = LdapRealm(
             self.catalog, settings.security.ldap_auth_cache_seconds)
+        self.tokens = TokenStore(self.catalog, self.security)
+        self.signins = SignInGuard(self.catalog)
         #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
         self.audit = AuditLog(self.catalog)
         self.metadata_cache = MetadataCache()
@@ -175,6 +182,10 @@ class Stowage:
             if key not in self._extensions:
                 self._extensions[key] = factory()
             return self._extensions[key]
+
+    def signing_key(self, purpose: str) -> bytes:
+        """The key that signs and verifies tokens of one ``purpose`` (derived from the server's secret)."""
+        return derive_key(self._secret_key, purpose)
 
     # -- formats and metadata -----------------------------------------------------------------------------
     def metadata_builders(self, format_name: str) -> list[MetadataBuilder]:

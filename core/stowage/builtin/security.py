@@ -1,4 +1,5 @@
-"""Default authentication (HTTP basic, bearer tokens) and permissions (Nexus-style privileges)."""
+"""Default authentication (HTTP basic, stored bearer tokens, user tokens) and permissions (Nexus-style
+privileges)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from stowage.hookspecs import hookimpl
 from stowage.security import Action, User
+from stowage.tokens import NPM, USER_TOKEN
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -21,9 +23,13 @@ def stowage_authenticate(stowage: "Stowage", scheme: str, credentials: str) -> U
             user_id, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        return stowage.security.check_password(user_id, password)
+        user = stowage.security.check_password(user_id, password)
+        if user is None and stowage.tokens.user_tokens.enabled:
+            # A user token: the name code and pass code as user name and password.
+            user = stowage.tokens.authenticate(f"{user_id}:{password}", kinds=(USER_TOKEN,))
+        return user
     if scheme == "bearer":
-        return stowage.security.user_for_token(credentials)
+        return stowage.tokens.authenticate(credentials, kinds=(NPM,))
     return None
 
 

@@ -148,3 +148,46 @@ def m018_blob_pins(db: Database) -> None:
             expires REAL NOT NULL
         ) STRICT, WITHOUT ROWID
     """)
+
+
+@migrations()
+def m010_token_identity(db: Database) -> None:
+    """Tokens bound to identities and credential generations; the signing secret out of the catalog.
+
+    Every user gets a random identity; every stored token is stamped with its user's identity and the
+    current generation (so logged-in npm clients keep working), is given an expiry (90 days from now at
+    most: tokens used to live forever) and the npm audience; tokens of deleted local users are dropped
+    (a directory user's token stays bound to the directory's answer). The
+    Docker token secret kept in the catalog (readable by anyone holding a copy of it) is deleted: the key
+    now comes from ``[server] secretKey`` or a 0600 file in the data directory, and Docker tokens live
+    minutes, so the ones it signed simply run out.
+    """
+    import json
+    import secrets
+    import time
+
+    now = time.time()
+    identities = {}
+    for key, value in db.execute("SELECT key, value FROM documents WHERE namespace = 'security.users'").fetchall():
+        user = json.loads(value)
+        user.setdefault("identity", secrets.token_hex(16))
+        user.setdefault("generation", 0)
+        identities[key] = user["identity"]
+        db.execute("UPDATE documents SET value = ? WHERE namespace = 'security.users' AND key = ?",
+                   (json.dumps(user), key))
+    for key, value in db.execute("SELECT key, value FROM documents WHERE namespace = 'security.tokens'").fetchall():
+        old = json.loads(value)
+        if "identity" in old:
+            continue
+        source = old.get("source") or "default"
+        if source == "default" and old.get("user") not in identities:
+            db.execute("DELETE FROM documents WHERE namespace = 'security.tokens' AND key = ?", (key,))
+            continue
+        expires = min(old.get("expires") or now + 90 * 86400, now + 90 * 86400)
+        token = {"id": key[:24], "user_id": old["user"], "identity": identities.get(old["user"], "")
+                 if source == "default" else "", "generation": 0, "kind": "npm", "audiences": ["npm"],
+                 "created": old.get("created", now), "expires": expires, "last_used": None, "name_code": "",
+                 "user_realm": "", "created_by": old["user"], "source": source}
+        db.execute("UPDATE documents SET value = ? WHERE namespace = 'security.tokens' AND key = ?",
+                   (json.dumps(token), key))
+    db.execute("DELETE FROM documents WHERE namespace = 'docker' AND key = 'token-secret'")

@@ -79,7 +79,7 @@ class AuditTrailMiddleware:
         domain, noun = _OBJECTS.get(prefix, ("system", template.split("/", 1)[0] or "rest"))
         last = template.rstrip("/").rsplit("/", 1)[-1]
         verb = _VERBS.get(req.method, req.method.lower())
-        if last == "user-token":  # /security/users/{userId}/{realm}/user-token
+        if last == "user-token" or "/tokens/" in template:  # .../{realm}/user-token, .../tokens/{token_id}
             noun = "token"
         elif last == "change-password":
             verb = "password"

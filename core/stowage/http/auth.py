@@ -1,5 +1,11 @@
 """Who is calling: the ``Authorization`` header, resolved through the ``stowage_authenticate`` hook, or a
-web UI session cookie (:mod:`stowage.http.session`)."""
+web UI session cookie (:mod:`stowage.http.session`, started by :func:`sign_in` on the sign-in page).
+
+Every credential check goes through here: sign-in throttling and the sign-in log (:mod:`stowage.signin`),
+then the audience check: a token is accepted only where it was issued for (an npm token by npm
+repositories, a Docker token by the registry), and with user tokens' ``protectContent`` on, repository
+content refuses real passwords.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import falcon
 
-from stowage.errors import Unauthorized
-from stowage.security import User
+from stowage.errors import TooManyRequests, Unauthorized
+from stowage.security import PASSWORD_REALMS, REST_AUDIENCE, User
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -18,42 +24,83 @@ if TYPE_CHECKING:
 BASIC_CHALLENGE = 'Basic realm="Stowage"'
 
 
-def check_credentials(req: falcon.Request, stowage: "Stowage", scheme: str, credentials: str) -> User | None:
-    """The one path every credential takes (an ``Authorization`` header, the UI's sign-in form): the
-    ``stowage_authenticate`` hook, and the audit trail's sign-in record. None when they are not valid."""
-    user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme.lower(),
-                                                     credentials=credentials.strip())
-    stowage.audit.signin(req, claimed_user(scheme, credentials), user.user_id if user else None, scheme.lower())
+def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BASIC_CHALLENGE,
+                 audience: str | None = REST_AUDIENCE) -> User | None:
+    """The user the request authenticates as; None when it sends no credentials.
+
+    :param audience: what the request addresses: ``rest`` (REST API, UI) or a format name for
+        repository content (``npm``, ``docker``...); None only when the caller does not know it yet and
+        calls :func:`admit` once it does.
+
+    Credentials that are sent but wrong, or not good for ``audience``, are a 401, never a silent
+    fall-back to anonymous; an address or (user, address) pair that failed too often is a 429.
+    """
+    user = getattr(req.context, "user", False)
+    if user is False:
+        header = req.get_header("Authorization")
+        user = None
+        if header:
+            scheme, _, credentials = header.partition(" ")
+            user = _identify(req, stowage, scheme.lower(), credentials.strip(), challenge)
+        else:
+            # A live UI session names the user (a dead one means anonymous: the page offers to sign in).
+            # It never authorises a state-changing request on its own: the CSRF middleware has already
+            # refused those that do not repeat the session's token.
+            from stowage.http.session import current_session, sessions
+
+            session = current_session(req, stowage)
+            if session is not None:
+                user = sessions(stowage).user(session)
+        req.context.user = user
+        if user is not None:
+            req.env["stowage.user"] = user.user_id  # for the request log, which sees only the WSGI environ
+    if user is not None and audience is not None:
+        admit(stowage, user, audience, challenge)
     return user
 
 
-def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BASIC_CHALLENGE) -> User | None:
-    """The user the request authenticates as; None when it sends no credentials.
+def sign_in(req: falcon.Request, stowage: "Stowage", user_id: str, password: str, *, audience: str,
+            challenge: str = BASIC_CHALLENGE) -> User:
+    """Check a user name and password sent in a request body (``npm login``, a Docker password grant)
+    exactly as Basic credentials are checked: throttled, logged, user tokens accepted."""
+    credentials = base64.b64encode(f"{user_id}:{password}".encode()).decode()
+    user = _identify(req, stowage, "basic", credentials, challenge)
+    admit(stowage, user, audience, challenge)
+    return user
 
-    Credentials that are sent but wrong are a 401, never a silent fall-back to anonymous. Without an
-    ``Authorization`` header, a live UI session cookie names the user (a dead one means anonymous: the
-    page then offers to sign in again). A session never authorises a state-changing request on its own:
-    the CSRF middleware has already refused those that do not repeat the session's token.
-    """
-    cached = getattr(req.context, "user", False)
-    if cached is not False:
-        return cached
-    header = req.get_header("Authorization")
-    user = None
-    if header:
-        scheme, _, credentials = header.partition(" ")
-        user = check_credentials(req, stowage, scheme, credentials)
-        if user is None:
-            raise Unauthorized("invalid credentials", headers={"WWW-Authenticate": challenge})
-    else:
-        from stowage.http.session import current_session, sessions
 
-        session = current_session(req, stowage)
-        if session is not None:
-            user = sessions(stowage).user(session)
-    req.context.user = user
-    if user is not None:
-        req.env["stowage.user"] = user.user_id  # for the request log, which sees only the WSGI environ
+def admit(stowage: "Stowage", user: User, audience: str, challenge: str = BASIC_CHALLENGE) -> None:
+    """Refuse credentials that are not good for ``audience`` (401)."""
+    if not user.accepted_by(audience):
+        raise Unauthorized(f"a token of realm {user.realm} is not accepted here",
+                           headers={"WWW-Authenticate": challenge})
+    if audience != REST_AUDIENCE and user.realm in PASSWORD_REALMS and stowage.tokens.user_tokens.protect_content:
+        raise Unauthorized("repository content requires a user token (protectContent is on)",
+                           headers={"WWW-Authenticate": challenge})
+
+
+def client_address(req: falcon.Request) -> str:
+    """The caller's address (the reverse proxy's ``X-Forwarded-For`` when it is trusted: waitress has
+    already applied it)."""
+    return req.remote_addr or "-"
+
+
+def _identify(req: falcon.Request, stowage: "Stowage", scheme: str, credentials: str, challenge: str) -> User:
+    user_id = claimed_user(scheme, credentials)
+    address = client_address(req)
+    guard = stowage.signins
+    verdict = guard.verdict(user_id, address)
+    if verdict.retry_after > 0:
+        guard.refused(user_id, address, verdict.retry_after)
+        wait = str(int(verdict.retry_after) + 1)
+        raise TooManyRequests(f"too many failed sign-ins; retry in {wait} s", headers={"Retry-After": wait})
+    user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme, credentials=credentials)
+    stowage.audit.signin(req, user_id, user.user_id if user else None, scheme)
+    if user is None:
+        guard.failed(user_id, address, realm=scheme)
+        raise Unauthorized("invalid credentials", headers={"WWW-Authenticate": challenge})
+    guard.succeeded(user_id, address, user_id=user.user_id, realm=user.realm or scheme, credentials=credentials,
+                    verdict=verdict)
     return user
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import falcon
 
 from stowage.errors import MethodNotAllowed, RepositoryNotFound, Unauthorized
-from stowage.http.auth import BASIC_CHALLENGE, authenticate
+from stowage.http.auth import BASIC_CHALLENGE, admit, authenticate
 from stowage.http.content import protect_content
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
@@ -44,8 +44,12 @@ class RepositorySink:
         match = PREFIX.match(raw_path(req))
         if match is None:
             raise falcon.HTTPNotFound()
-        user = authenticate(req, self.stowage)
+        # Who is calling is known before the repository (one 401 whether it exists or not); whether the
+        # credentials are good here depends on its format (an npm token only for npm), checked next.
+        user = authenticate(req, self.stowage, audience=None)
         repository = find_repository(self.stowage, match.group("repo"), user)
+        if user is not None:
+            admit(self.stowage, user, repository.format_name)
         path = clean_path(match.group("rest") or "")
         handler = repository.handler
         req.context.error_renderer = handler.render_error

@@ -44,16 +44,27 @@ class Session:
     csrf_token: str
     created: float
     last_seen: float
+    #: the stored user's identity at sign-in: a user deleted and created again is someone else.
+    identity: str = ""
+    #: the realm that checked the sign-in (a password realm, or the user-token realm), and the
+    #: audiences its credentials were good for: the session is good for no more than they were.
+    realm: str = ""
+    audiences: tuple[str, ...] | None = None
 
     def to_document(self) -> dict[str, Any]:
         return {"userId": self.user_id, "roles": list(self.roles), "source": self.source,
-                "csrfToken": self.csrf_token, "created": self.created, "lastSeen": self.last_seen}
+                "csrfToken": self.csrf_token, "created": self.created, "lastSeen": self.last_seen,
+                "identity": self.identity, "realm": self.realm,
+                "audiences": list(self.audiences) if self.audiences is not None else None}
 
     @classmethod
     def from_document(cls, key: str, data: dict[str, Any]) -> "Session":
+        audiences = data.get("audiences")
         return cls(key=key, user_id=data["userId"], roles=tuple(data.get("roles", ())),
                    source=data.get("source", "default"), csrf_token=data["csrfToken"],
-                   created=float(data["created"]), last_seen=float(data["lastSeen"]))
+                   created=float(data["created"]), last_seen=float(data["lastSeen"]),
+                   identity=data.get("identity", ""), realm=data.get("realm", ""),
+                   audiences=tuple(audiences) if audiences is not None else None)
 
 
 def _key(session_id: str) -> str:
@@ -87,7 +98,8 @@ class SessionStore:
         session_id = secrets.token_urlsafe(32)
         now = time.time()
         session = Session(key=_key(session_id), user_id=user.user_id, roles=tuple(user.roles), source=user.source,
-                          csrf_token=secrets.token_urlsafe(32), created=now, last_seen=now)
+                          csrf_token=secrets.token_urlsafe(32), created=now, last_seen=now, identity=user.identity,
+                          realm=user.realm, audiences=user.audiences)
         self.stowage.catalog.put_document(SESSIONS, session.key, session.to_document())
         return session_id, session
 
@@ -134,10 +146,13 @@ class SessionStore:
         a user of another realm as that realm described them at sign-in."""
         stored = self.stowage.security.get_user(session.user_id)
         if stored is not None and stored.source == session.source:
-            return stored if stored.status == "active" else None
+            if stored.status != "active" or (session.identity and stored.identity != session.identity):
+                return None  # disabled, or deleted and created again: not the user who signed in
+            return evolve(stored, realm=session.realm, audiences=session.audiences)
         if session.source == "default":
             return None  # a local user that no longer exists
-        return User(user_id=session.user_id, roles=session.roles, source=session.source)
+        return User(user_id=session.user_id, roles=session.roles, source=session.source, realm=session.realm,
+                    audiences=session.audiences)
 
 
 def sessions(stowage: "Stowage") -> SessionStore:

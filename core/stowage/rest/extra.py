@@ -16,10 +16,11 @@ if TYPE_CHECKING:
 def register(app: falcon.App, stowage: "Stowage") -> None:
     from stowage import metrics
     from stowage.rest import (audit, blobstores, cleanup_policies, ldap, privileges, realms, search, security,
-                              selectors, tasks)
+                              selectors, tasks, tokens)
 
     search.register(app, stowage)
     security.register(app, stowage)
+    tokens.register(app, stowage)
     privileges.register(app, stowage)
     selectors.register(app, stowage)
     audit.register(app, stowage)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 from attrs import evolve
 
-from stowage.errors import BadRequest, Conflict, NotFound
+from stowage.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from stowage.rest import V1
 from stowage.rest.access import json_object, require_admin
 from stowage.security import ADMIN_ROLE, BUILTIN_ROLES, User
@@ -46,6 +46,31 @@ def _text(body: dict[str, Any], key: str, default: str = "") -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{key} must be a string")
     return value
+
+
+def require_fields(body: dict[str, Any], fields: dict[str, type]) -> None:
+    """A PUT takes the whole object, as Nexus's does: every field in ``fields`` must be present (not null)
+    and of its type; otherwise a 400 with Nexus's ``ValidationErrorXO`` list naming each one. Without this,
+    a partial body silently reset what it left out (roles, privileges)."""
+    errors = []
+    for key, kind in fields.items():
+        value = body.get(key)
+        if value is None:
+            errors.append({"id": f"PARAMETER {key}", "message": "may not be null (PUT takes the whole object)"})
+        elif kind is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            errors.append({"id": f"PARAMETER {key}", "message": "must be a list of strings"})
+        elif kind is str and not isinstance(value, str):
+            errors.append({"id": f"PARAMETER {key}", "message": "must be a string"})
+    if errors:
+        raise ValidationFailed(errors)
+
+
+#: the fields of Nexus's ``ApiUser`` a PUT must carry (``source``, ``readOnly``, ``externalRoles`` are
+#: read-only).
+USER_FIELDS: dict[str, type] = {"userId": str, "firstName": str, "lastName": str, "emailAddress": str,
+                                "status": str, "roles": list}
+#: the fields of Nexus's ``RoleXORequest``.
+ROLE_FIELDS: dict[str, type] = {"id": str, "name": str, "description": str, "privileges": list, "roles": list}
 
 
 def _string_list(body: dict[str, Any], key: str) -> list[str]:
@@ -105,6 +130,7 @@ class UserResource(SecurityResource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         require_admin(req, self.stowage)
         body = json_object(req)
+        require_fields(body, USER_FIELDS)
         if _text(body, "userId", user_id) != user_id:
             raise BadRequest(f"the body's userId does not match {user_id}")
         with self.stowage.catalog.transaction():
@@ -118,8 +144,10 @@ class UserResource(SecurityResource):
         caller = require_admin(req, self.stowage)
         if caller.user_id == user_id:
             raise BadRequest("you cannot delete the user you are signed in as")
-        if not self.security.delete_user(user_id):
-            raise NotFound(f"user {user_id} not found")
+        with self.stowage.catalog.transaction():
+            if not self.security.delete_user(user_id):
+                raise NotFound(f"user {user_id} not found")
+            self.stowage.tokens.revoke_all(user_id=user_id)
         resp.status = falcon.HTTP_204
 
 
@@ -195,6 +223,7 @@ class RoleResource(RolesResource):
     def on_put(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         require_admin(req, self.stowage)
         body = json_object(req)
+        require_fields(body, ROLE_FIELDS)
         if _text(body, "id", role_id) != role_id:
             raise BadRequest(f"the body's id does not match {role_id}")
         if role_id == ADMIN_ROLE:
@@ -231,7 +260,7 @@ class AnonymousResource(SecurityResource):
         body = json_object(req)
         enabled = body.get("enabled")
         if not isinstance(enabled, bool):
-            raise BadRequest("enabled (true or false) is required")
+            raise ValidationFailed([{"id": "PARAMETER enabled", "message": "must be true or false"}])
         current = self.security.anonymous_settings()
         resp.media = self.security.set_anonymous_settings(
             enabled, _text(body, "userId", current["userId"]) or current["userId"],

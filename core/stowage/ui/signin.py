@@ -1,22 +1,22 @@
 """``/login``: the sign-in page that starts a session; ``/logout``: the form that ends it.
 
 Sign-in checks the user name and password through the same path as an ``Authorization`` header
-(:func:`stowage.http.auth.check_credentials`, i.e. the ``stowage_authenticate`` hook), so whatever
-applies to credentials there (realms, LDAP, user tokens as passwords, throttling) applies here. A request
+(:func:`stowage.http.auth.sign_in`: throttling, the sign-in log, the ``stowage_authenticate`` hook), so
+whatever applies to credentials there (realms, LDAP, user tokens as passwords) applies here. A request
 that already sends valid Basic credentials to ``GET /login`` is simply sent on (browsers that answered a
 Basic challenge, scripts).
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import TYPE_CHECKING
 
 import falcon
 
-from stowage.errors import StowageError
-from stowage.http.auth import authenticate, check_credentials
+from stowage.errors import StowageError, Unauthorized
+from stowage.http.auth import authenticate, sign_in
+from stowage.security import REST_AUDIENCE
 from stowage.http.csrf import read_form
 from stowage.http.session import (SESSION_COOKIE, clear_session_cookie, current_session, sessions,
                                   set_session_cookie)
@@ -77,13 +77,16 @@ class LoginResource:
         next_path = safe_next(form.get("next"))
         user = None
         if user_id and password and ":" not in user_id:
-            credentials = base64.b64encode(f"{user_id}:{password}".encode()).decode()
             try:
-                user = check_credentials(req, self.stowage, "basic", credentials)
-            except StowageError as error:  # e.g. throttled: say so next to the form
+                user = sign_in(req, self.stowage, user_id, password, audience=REST_AUDIENCE)
+            except Unauthorized:
+                user = None
+            except StowageError as error:  # throttled (429): say so next to the form
                 send_html(resp, render(site, "Sign in", sign_in_form(site, next_path, user_id=user_id,
                                                                       error=error.message)),
                           falcon.code_to_http_status(error.status))
+                if "Retry-After" in error.headers:
+                    resp.set_header("Retry-After", error.headers["Retry-After"])
                 return
         if user is None:
             log.info("UI sign-in refused for %r", user_id)

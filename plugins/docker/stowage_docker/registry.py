@@ -24,7 +24,7 @@ from attrs import frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, InFlightAsset, NotFound, RepoRequest,
                             Repository, RepositoryType, StowageError, Unauthorized, UpstreamError, WritePolicy,
-                            authenticate)
+                            authenticate, sign_in)
 from stowage_docker import manifests, tokens
 from stowage_docker.errors import (RegistryError, blob_unknown, digest_invalid, manifest_unknown, name_unknown,
                                    unsupported, upload_unknown)
@@ -116,7 +116,7 @@ def anonymous_challenge(target: Target, v2path: str, method: str) -> str:
 
 
 def authenticate_request(req: falcon.Request, stowage: Any, repository: Repository | None, target: Target) -> Any:
-    return authenticate(req, stowage, challenge=challenge(repository, target))
+    return authenticate(req, stowage, challenge=challenge(repository, target), audience=tokens.AUDIENCE)
 
 
 def serve_base(request_user: Any, resp: falcon.Response, repository: Repository | None, target: Target) -> None:
@@ -137,17 +137,18 @@ def serve_token(req: falcon.Request, resp: falcon.Response, stowage: Any) -> Non
         form = parse_qs(req.bounded_stream.read(64 * 1024).decode("utf-8", "replace"))
         grant = (form.get("grant_type") or [""])[0]
         if grant == "password":
-            user = stowage.security.check_password((form.get("username") or [""])[0],
-                                                   (form.get("password") or [""])[0])
-            if user is None:
-                raise RegistryError("UNAUTHORIZED", "invalid credentials", status=401)
+            try:
+                user = sign_in(req, stowage, (form.get("username") or [""])[0], (form.get("password") or [""])[0],
+                               audience=tokens.AUDIENCE)
+            except Unauthorized as error:
+                raise RegistryError("UNAUTHORIZED", error.message, status=401) from None
         elif grant == "refresh_token":
-            user = tokens.verify(stowage, (form.get("refresh_token") or [""])[0])
+            user = tokens.verify(stowage, (form.get("refresh_token") or [""])[0], use=tokens.REFRESH)
             if user is None:
                 raise RegistryError("UNAUTHORIZED", "invalid or expired refresh token", status=401)
     if user is None:
         try:
-            user = authenticate(req, stowage)
+            user = authenticate(req, stowage, audience=tokens.AUDIENCE)
         except Unauthorized:
             raise RegistryError("UNAUTHORIZED", "invalid credentials", status=401,
                                 headers={"WWW-Authenticate": 'Basic realm="Stowage"'}) from None
@@ -160,7 +161,7 @@ def serve_token(req: falcon.Request, resp: falcon.Response, stowage: Any) -> Non
     body: dict[str, Any] = {"token": token, "access_token": token, "expires_in": ttl,
                             "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if user is not None and req.get_param("offline_token") == "true":
-        body["refresh_token"] = tokens.issue(stowage, user, ttl=24 * 3600)[0]
+        body["refresh_token"] = tokens.issue(stowage, user, use=tokens.REFRESH)[0]
     resp.content_type = "application/json"
     resp.data = json.dumps(body).encode()
 

@@ -4,8 +4,11 @@ A token stands for the user who asked for it (or for anonymous), not for one rep
 checked on every request, as Nexus does. Clients such as oras-py reuse their first token for every
 repository they touch, so a token narrowed to one scope would break their pushes.
 
-The signing key is kept in the catalog (created on first use, in a transaction), so every process and
-node verifies the tokens the others issue; ``server.secretKey`` replaces it when set.
+A token is good for the registry only (audience ``docker``: never the REST API), carries the identity and
+credential generation of its user (a password change, disable or delete ends it at once, though it is
+never stored), and lives ``[server] dockerTokenSeconds``. Refresh tokens (``offline_token``) are accepted
+by the token service only. The signing key is derived from the server's secret key, which is never in
+the catalog (see ``stowage.secret_key``).
 """
 
 from __future__ import annotations
@@ -16,22 +19,23 @@ import hmac
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING
 
-from stowage.plugin import Stowage, User
+from attrs import evolve
 
-if TYPE_CHECKING:
-    pass
+from stowage.plugin import DOCKER_TOKEN_REALM, Forbidden, Stowage, User
 
-TOKEN_TTL = 300
-SECRET_DOCUMENT = ("docker", "token-secret")
+#: the audience of the registry's endpoints (the format name, as for every repository's content).
+AUDIENCE = "docker"
+#: lifetime of refresh tokens (``offline_token=true``), seconds.
+REFRESH_TTL = 24 * 3600
 #: the service name in challenges and tokens.
 SERVICE = "stowage"
 #: the user a token issued without credentials stands for; never a stored user.
-ANONYMOUS = User(user_id="anonymous", roles=(), source="docker-token")
+ANONYMOUS = User(user_id="anonymous", roles=(), source="docker-token", realm=DOCKER_TOKEN_REALM,
+                 audiences=(AUDIENCE,))
 _PREFIX = "dkr1."
-#: the security realm (Nexus's id) that must be active for these tokens to authenticate.
-REALM = "DockerToken"
+ACCESS = "access"
+REFRESH = "refresh"
 
 
 def _b64(data: bytes) -> str:
@@ -42,55 +46,55 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def signing_key(stowage: Stowage) -> bytes:
-    def load() -> bytes:
-        if stowage.settings.secret_key:
-            return hashlib.sha256(("docker-token\0" + stowage.settings.secret_key).encode()).digest()
-        catalog = stowage.catalog
-        with catalog.transaction():
-            value = catalog.get_document(*SECRET_DOCUMENT)
-            if value is None:
-                value = secrets.token_hex(32)
-                catalog.put_document(*SECRET_DOCUMENT, value)
-        return bytes.fromhex(value)
-
-    return stowage.extension("docker-token-key", load)
+def _sign(stowage: Stowage, body: str) -> str:
+    return _b64(hmac.new(stowage.signing_key("docker-token"), body.encode(), hashlib.sha256).digest())
 
 
-def issue(stowage: Stowage, user: User | None, *, ttl: int = TOKEN_TTL) -> tuple[str, int]:
+def issue(stowage: Stowage, user: User | None, *, use: str = ACCESS) -> tuple[str, int]:
     """A token for ``user`` (None: anonymous) and its lifetime in seconds."""
-    payload = json.dumps({"sub": user.user_id if user else None, "src": user.source if user else None,
-                          "exp": int(time.time()) + ttl,
-                          "jti": secrets.token_hex(8)}, separators=(",", ":")).encode()
-    body = _b64(payload)
-    signature = _b64(hmac.new(signing_key(stowage), body.encode(), hashlib.sha256).digest())
-    return f"{_PREFIX}{body}.{signature}", ttl
+    ttl = REFRESH_TTL if use == REFRESH else stowage.settings.docker_token_seconds
+    claims: dict = {"sub": None, "use": use, "exp": int(time.time()) + ttl, "jti": secrets.token_hex(8)}
+    if user is not None and user.source in ("", "default"):
+        stored = stowage.security.get_user(user.user_id)
+        if stored is None:
+            raise Forbidden(f"user {user.user_id} is not a stored user; no token can be issued to it")
+        claims.update(sub=stored.user_id, idn=stored.identity, gen=stored.generation)
+    elif user is not None:
+        # a directory user: the token is good while the directory still knows them (see ``verify``)
+        claims.update(sub=user.user_id, src=user.source)
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{_PREFIX}{body}.{_sign(stowage, body)}", ttl
 
 
 def is_token(credentials: str) -> bool:
     return credentials.startswith(_PREFIX)
 
 
-def verify(stowage: Stowage, token: str) -> User | None:
+def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
     """The user a valid, unexpired token stands for (:data:`ANONYMOUS` for anonymous ones), or None."""
     if not token.startswith(_PREFIX):
         return None
     body, _, signature = token[len(_PREFIX):].partition(".")
-    expected = _b64(hmac.new(signing_key(stowage), body.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(_sign(stowage, body), signature):
         return None
     try:
         payload = json.loads(_unb64(body))
     except ValueError:
         return None
-    if not isinstance(payload, dict) or payload.get("exp", 0) < time.time():
+    if not isinstance(payload, dict) or payload.get("use") != use or not isinstance(payload.get("exp"), int) \
+            or payload["exp"] < time.time():
         return None
-    if not stowage.security.realms.is_active(REALM):
+    if not stowage.security.realms.is_active(DOCKER_TOKEN_REALM):
         return None
     if payload.get("sub") is None:
         return ANONYMOUS if stowage.security.anonymous_access else None
-    user = stowage.security.find_user(payload["sub"], payload.get("src"))
-    return user if user is not None and user.status == "active" else None
+    if payload.get("src") not in (None, "default"):
+        user = stowage.security.find_user(str(payload["sub"]), str(payload["src"]))
+        user = user if user is not None and user.status == "active" else None
+    else:
+        user = stowage.security.holds_current_credentials(stowage.security.get_user(str(payload["sub"])),
+                                                          str(payload.get("idn", "")), payload.get("gen"))
+    return None if user is None else evolve(user, realm=DOCKER_TOKEN_REALM, audiences=(AUDIENCE,))
 
 
 def is_anonymous(user: User | None) -> bool:
