@@ -190,6 +190,18 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
     assert carol.roles == ("ui-readers",) and carol.first_name == "Carol"
     assert ts.stowage.security.get_role("ui-readers")["privileges"] == [
         "nx-repository-view-raw-ui-raw-read", "nx-repository-view-raw-ui-*-browse"]
+    # Edit (a whole-object PUT: every field the REST API requires is in the form) and reset the password.
+    browser.get(f"{url}/admin/users/carol")
+    fill(browser, "lastName", "Smith")
+    browser.find_element(By.CSS_SELECTOR, "form.rest button[type=submit]").click()
+    wait_for(browser, expected_conditions.url_to_be(f"{url}/admin/users"))
+    assert ts.stowage.security.get_user("carol").last_name == "Smith"
+    assert ts.stowage.security.get_user("carol").roles == ("ui-readers",)
+    browser.get(f"{url}/admin/users/carol")
+    reset = browser.find_elements(By.CSS_SELECTOR, "form.rest")[1]
+    reset.find_element(By.NAME, "password").send_keys("carol-password-2")
+    reset.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(browser, lambda d: "Password changed." in reset.text)
     browser.get(f"{url}/admin/audit?user=admin")
     assert "carol" in browser.find_element(By.CSS_SELECTOR, "table").text
     shot(browser, "audit")
@@ -221,7 +233,7 @@ def test_an_administrator_runs_the_repository_manager_from_the_browser(live, bro
     assert urllib3.request("GET", f"{url}{V1}/security/users", headers=cookie).status == 401
 
     # The new user signs in, reads what the role grants, sees no administration and gets 403 there.
-    sign_in(browser, url, "carol", "carol-password-1")
+    sign_in(browser, url, "carol", "carol-password-2")
     assert "Signed in as carol" in browser.find_element(By.CSS_SELECTOR, "header .account").text
     with pytest.raises(NoSuchElementException):
         browser.find_element(By.LINK_TEXT, "Administration")
@@ -331,10 +343,10 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
     sign_in(browser, url, "admin", ts.admin_password, "/admin/realms")
     realms = browser.find_element(By.NAME, "realms")
     realms.clear()
-    realms.send_keys("LdapRealm\nNexusAuthenticatingRealm\nDockerToken")
+    realms.send_keys("LdapRealm\nNexusAuthenticatingRealm\nUser-Token-Realm")
     submit(browser)
     wait_for(browser, lambda d: list(ts.stowage.security.realms.active()) == [
-        "LdapRealm", "NexusAuthenticatingRealm", "DockerToken"])
+        "LdapRealm", "NexusAuthenticatingRealm", "User-Token-Realm"])
     # Refused by the server (the realm that signs the admin in must stay): the reason shows in the form.
     realms = browser.find_element(By.NAME, "realms")
     realms.clear()
@@ -356,3 +368,19 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
     stored = urllib3.request("GET", f"{url}{V1}/security/ldap/corp", headers=ts.admin).json()
     assert stored["host"] == "127.0.0.1" and stored["port"] == 389 and stored["userSubtree"] is True
     assert stored["userBaseDn"] == "ou=people" and "authPassword" not in stored
+    # User tokens: the administrator turns them on, creates their own on the account page (the pass code
+    # is shown once) and signs in with it instead of the password.
+    browser.get(f"{url}/admin/user-tokens")
+    browser.find_element(By.NAME, "enabled").click()
+    submit(browser)
+    wait_for(browser, lambda d: ts.stowage.tokens.user_tokens.enabled)
+    browser.get(f"{url}/account")
+    browser.find_element(By.CSS_SELECTOR, "form[data-result=token-result] button[type=submit]").click()
+    result = wait_for(browser, lambda d: d.find_element(By.ID, "token-result").text)
+    codes = dict(zip(*[iter(line for line in result.splitlines() if line.strip())] * 2))
+    assert codes["userId"] == "admin" and codes["nameCode"] and codes["passCode"]
+    shot(browser, "account")
+    browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_for(browser, expected_conditions.title_is("Sign in - Stowage"))
+    sign_in(browser, url, codes["nameCode"], codes["passCode"])
+    assert "Signed in as admin" in browser.find_element(By.CSS_SELECTOR, "header .account").text

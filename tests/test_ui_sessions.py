@@ -206,8 +206,10 @@ def test_non_admins_get_403_from_admin_pages_and_see_no_admin_links(ts):
     for path in ("/admin", "/admin/repositories", "/admin/repositories/new/raw/hosted", "/admin/users",
                  "/admin/users/admin", "/admin/roles", "/admin/anonymous", "/admin/blobstores", "/admin/system",
                  "/admin/repositories/delete/raw-hosted", "/admin/audit", "/admin/selectors", "/admin/cleanup",
-                 "/admin/tasks", "/admin/tasks/new", "/admin/realms", "/admin/ldap", "/admin/ldap/new"):
+                 "/admin/tasks", "/admin/tasks/new", "/admin/realms", "/admin/ldap", "/admin/ldap/new",
+                 "/admin/user-tokens"):
         assert ts.client.simulate_get(path, headers={"Cookie": cookie}).status_code == 403, path
+    assert ts.client.simulate_get("/account", headers={"Cookie": cookie}).status_code == 200
     anonymous = ts.client.simulate_get("/admin/users")
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login?next=%2Fadmin%2Fusers"
     _, admin_cookie, _, _ = signed_in(ts)
@@ -217,7 +219,8 @@ def test_non_admins_get_403_from_admin_pages_and_see_no_admin_links(ts):
                  "/admin/users/dev", "/admin/users/new", "/admin/roles", "/admin/roles/nx-deployer",
                  "/admin/roles/new", "/admin/anonymous", "/admin/blobstores", "/admin/system", "/admin/audit",
                  "/admin/selectors", "/admin/selectors/new", "/admin/cleanup", "/admin/cleanup/new", "/admin/tasks",
-                 "/admin/tasks/new", "/admin/realms", "/admin/ldap", "/admin/ldap/new"):
+                 "/admin/tasks/new", "/admin/realms", "/admin/ldap", "/admin/ldap/new",
+                 "/admin/user-tokens"):
         assert ts.client.simulate_get(path, headers={"Cookie": admin_cookie}).status_code == 200, path
 
 
@@ -257,3 +260,21 @@ def test_secure_cookie_behind_a_trusted_reverse_proxy_only(stowage_factory, live
     session_cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(SESSION_COOKIE))
     assert ("Secure" in session_cookie) is secure
     assert "HttpOnly" in session_cookie and "SameSite=Strict" in session_cookie
+
+
+def test_sign_in_is_throttled_like_basic_credentials(ts):
+    page = ts.client.simulate_get("/login")
+    csrf_cookie = page.cookies[CSRF_TOKEN].value
+    statuses = []
+    for _ in range(8):
+        response = ts.client.simulate_post(
+            "/login", body=f"username=dev&password=wrong&{CSRF_TOKEN}={csrf_cookie}",
+            headers={"Content-Type": FORM, "Cookie": f"{CSRF_TOKEN}={csrf_cookie}"})
+        statuses.append(response.status_code)
+    assert statuses[0] == 401 and statuses[-1] == 429
+    assert "too many failed sign-ins" in response.text and response.headers["retry-after"]
+    # The right password is refused too while throttled, and no session starts.
+    right = ts.client.simulate_post(
+        "/login", body=f"username=dev&password=dev-pw&{CSRF_TOKEN}={csrf_cookie}",
+        headers={"Content-Type": FORM, "Cookie": f"{CSRF_TOKEN}={csrf_cookie}"})
+    assert right.status_code == 429 and SESSION_COOKIE not in right.cookies

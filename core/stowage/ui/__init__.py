@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     from stowage.ui import static
+    from stowage.ui.account import ACCOUNT, USER_TOKENS, AccountResource, UserTokensAdminResource
     from stowage.ui.admin import AdminIndexResource, AuditPageResource, BlobStoresPageResource, SystemResource
     from stowage.ui.admin_directory import LDAP, REALMS, LdapAdminResource, RealmsAdminResource
     from stowage.ui.admin_lifecycle import CLEANUP, TASKS, CleanupAdminResource, TasksAdminResource
@@ -44,6 +45,7 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route("/", WelcomeResource(stowage))
     app.add_route("/login", LoginResource(stowage))
     app.add_route("/logout", LogoutResource(stowage))
+    app.add_route(ACCOUNT, AccountResource(stowage))
     app.add_route("/search", SearchPageResource(stowage))
     app.add_route("/admin", AdminIndexResource(stowage))
     app.add_route("/admin/system", SystemResource(stowage))
@@ -57,6 +59,7 @@ def register_ui_routes(app: falcon.App, stowage: "Stowage") -> None:
     app.add_sink(SelectorsAdminResource(stowage), prefix=rf"^{SELECTORS}(/|$)")
     app.add_sink(RealmsAdminResource(stowage), prefix=rf"^{REALMS}(/|$)")
     app.add_sink(LdapAdminResource(stowage), prefix=rf"^{LDAP}(/|$)")
+    app.add_sink(UserTokensAdminResource(stowage), prefix=rf"^{USER_TOKENS}(/|$)")
     app.add_sink(AnonymousAdminResource(stowage), prefix=r"^/admin/anonymous(/|$)")
     app.add_sink(UploadResource(stowage), prefix=rf"^{UPLOAD}(/|$)")
     app.add_route(static.CSS_PATH, static.StaticResource(static.CSS_PATH))

@@ -28,7 +28,7 @@ V1 = "/service/rest/v1"
 SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), ("/cleanup", "Cleanup policies"),
             ("/tasks", "Tasks"), ("/users", "Users"),
             ("/roles", "Roles"), ("/selectors", "Content selectors"), ("/realms", "Realms"),
-            ("/ldap", "LDAP"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
+            ("/ldap", "LDAP"), ("/user-tokens", "User tokens"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
 
 
 class SignInRequired(Exception):

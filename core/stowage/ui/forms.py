@@ -80,7 +80,7 @@ def fieldset(legend: str, body: str) -> str:
 
 def rest_form(site: Site, *, method: str, url: str, body: str, submit: str, next_url: str | None = None,
               encoding: str = "json", danger: bool = False, confirm: str = "", css: str = "stacked",
-              text_field_name: str = "", done: str = "", extra_buttons: str = "") -> str:
+              text_field_name: str = "", done: str = "", extra_buttons: str = "", result: str = "") -> str:
     """A form the UI's script sends to ``url`` (a REST endpoint path under the server's root)."""
     attrs = (f' data-method="{esc(method)}" data-url="{esc(site.link(url))}" data-encoding="{esc(encoding)}"')
     if next_url is not None:
@@ -91,6 +91,8 @@ def rest_form(site: Site, *, method: str, url: str, body: str, submit: str, next
         attrs += f' data-field="{esc(text_field_name)}"'
     if done:
         attrs += f' data-done="{esc(done)}"'
+    if result:  # the id of the element the answer is shown in (a preview, a new token)
+        attrs += f' data-result="{esc(result)}"'
     button = "danger" if danger else "primary"
     return (f'<form class="rest {css}"{attrs}>{site.csrf_field()}{body}'
             f'<p class="form-error" role="alert" tabindex="-1"></p>'

@@ -124,6 +124,7 @@ def render(site: Site, title: str, body: str, *, crumbs: Iterable[tuple[str, str
     links = [("Repositories", "/")]
     if user is not None:
         links.append(("Upload", "/upload"))
+        links.append(("Account", "/account"))
     if site.is_admin:
         links.append(("Administration", "/admin"))
     nav = "".join(f'<a href="{esc(site.link(path))}">{esc(text)}</a>' for text, path in links)

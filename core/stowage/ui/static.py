@@ -161,8 +161,22 @@ function option(form, submitter, name) {
   return form.getAttribute(name);
 }
 function renderResult(target, data) {
-  // A preview: {"items": [{group, name, version, assets: [{path, fileSize}]}], "totalBytes": n}.
   target.textContent = "";
+  if (data && !data.items) {
+    // One object (a new user token): its fields, the pass code shown this once.
+    var fields = document.createElement("dl");
+    Object.keys(data).forEach(function (key) {
+      if (data[key] === null || typeof data[key] === "object") return;
+      var dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = key;
+      dd.textContent = String(data[key]);
+      fields.appendChild(dt);
+      fields.appendChild(dd);
+    });
+    target.appendChild(fields);
+    return;
+  }
+  // A cleanup preview: {"items": [{group, name, version, assets: [{path, fileSize}]}], "totalBytes": n}.
   var items = (data && data.items) || [];
   var summary = document.createElement("p");
   summary.textContent = items.length + " component(s) would be removed, " + (data.totalBytes || 0) + " bytes.";
