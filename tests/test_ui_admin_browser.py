@@ -345,6 +345,7 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
     realms.clear()
     realms.send_keys("LdapRealm\nNexusAuthenticatingRealm\nUser-Token-Realm")
     submit(browser)
+    wait_for(browser, expected_conditions.staleness_of(realms))  # saved, and the page loaded again
     wait_for(browser, lambda d: list(ts.stowage.security.realms.active()) == [
         "LdapRealm", "NexusAuthenticatingRealm", "User-Token-Realm"])
     # Refused by the server (the realm that signs the admin in must stay): the reason shows in the form.
@@ -371,9 +372,11 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
     # User tokens: the administrator turns them on, creates their own on the account page (the pass code
     # is shown once) and signs in with it instead of the password.
     browser.get(f"{url}/admin/user-tokens")
-    browser.find_element(By.NAME, "enabled").click()
+    enabled = browser.find_element(By.NAME, "enabled")
+    enabled.click()
     submit(browser)
-    wait_for(browser, lambda d: ts.stowage.tokens.user_tokens.enabled)
+    wait_for(browser, expected_conditions.staleness_of(enabled))  # saved, and the page loaded again
+    assert ts.stowage.tokens.user_tokens.enabled
     browser.get(f"{url}/account")
     browser.find_element(By.CSS_SELECTOR, "form[data-result=token-result] button[type=submit]").click()
     result = wait_for(browser, lambda d: d.find_element(By.ID, "token-result").text)
