@@ -43,7 +43,8 @@ def test_restore_serves_exactly_the_backed_up_state_and_refuses_a_used_directory
     files = {f"dir/f{i}.bin": os.urandom(20_000 + i) for i in range(5)}
     for path, data in files.items():
         put(ts, path, data)
-    (ts.stowage.settings.data_path / "secret.key").write_text("s3cret")
+    secret = "k" * 48  # a usable signing key: restore starts a Stowage on it
+    (ts.stowage.settings.data_path / "secret.key").write_text(secret)
     os.chmod(ts.stowage.settings.data_path / "secret.key", 0o644)
     report = run_backup(ts.stowage, tmp_path / "backup")
     assert report.ok and report.blobs == 5 and report.assets == 5
@@ -61,7 +62,7 @@ def test_restore_serves_exactly_the_backed_up_state_and_refuses_a_used_directory
     restored = tmp_path / "restored"
     result = run_restore(tmp_path / "backup", restored)
     assert result.blobs == 5 and not result.warnings
-    assert (restored / "secret.key").read_text() == "s3cret"
+    assert (restored / "secret.key").read_text() == secret
     assert (restored / "secret.key").stat().st_mode & 0o777 == 0o600
     assert restored.stat().st_mode & 0o777 == 0o700
     again = stowage_factory(data_dir=restored)

@@ -11,7 +11,7 @@ Why it is safe with uploads running on other workers and nodes at the same time:
 3. The bytes are removed with :meth:`BlobStore.collect`, which loses no race with a writer that is
    re-using the digest right now: the file store moves the file aside and deletes it only if the
    writer did not touch it since the cutoff; a writer whose touch fails writes its own copy.
-4. Files with no catalog row at all (left by a crash between writing a blob and recording it) are
+4. Blobs with no catalog row at all (left by a crash between writing a blob and recording it) are
    collected by the same rule once their mtime is older than the grace period.
 5. A running backup or verify holds a blob pin (:meth:`Catalog.pin_blobs`) taken before its catalog
    snapshot: the cutoff never goes past the oldest live pin's start, read inside the same transaction as
@@ -83,6 +83,9 @@ def compact_blobs(stowage: "Stowage", grace_seconds: float, *, store_name: str |
         if context is not None:
             context.check_stopped()
             context.progress(f"looking for unrecorded files in blob store {store.config.name}")
+        # Leftovers of crashed writers and abandoned uploads (the file store also sweeps at start-up;
+        # an object store has no start-up of its own).
+        store.sweep_temp_files()
         for sha256 in list(store.digests()):
             if catalog.blob_recorded(sha256):
                 continue

@@ -145,12 +145,14 @@ class TailReader:
         try:
             handle = flight.open_partial() if flight.open_partial else None
         except FileNotFoundError:  # committed (renamed) or aborted (removed) meanwhile
+            handle = None
+        if handle is None:
+            # Done meanwhile, or a blob store that cannot read a blob while it is written (S3): the
+            # client gets the committed blob once it is verified.
             flight.wait_done()
             if not flight.committed or flight.open_committed is None:
                 raise flight.error or UpstreamError(f"{flight.key}: the download failed") from None
             handle = flight.open_committed()
-        if handle is None:
-            raise UpstreamError(f"{flight.key}: the body cannot be streamed while it downloads")
         self._handle: IO[bytes] = handle
         self._position = 0
         self._primed: bytes | None = None

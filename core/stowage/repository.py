@@ -88,6 +88,15 @@ class Repository:
         owner = self if asset.repository == self.name else self.stowage.repository(asset.repository)
         return owner.blob_store.open(asset.blob_sha256)
 
+    def download_url(self, asset: Asset, *, content_type: str) -> str | None:
+        """A URL the client may download ``asset`` from directly (its blob store's presigned URL), or None."""
+        from stowage.proxy_flight import InFlightAsset
+
+        if isinstance(asset, InFlightAsset) or not asset.blob_sha256:
+            return None
+        owner = self if asset.repository == self.name else self.stowage.repository(asset.repository)
+        return owner.blob_store.download_url(asset.blob_sha256, content_type=content_type)
+
     def metadata_builder(self, path: str) -> tuple[MetadataBuilder, re.Match[str]] | None:
         for builder in self.stowage.metadata_builders(self.format_name):
             match = builder.pattern.fullmatch(path)

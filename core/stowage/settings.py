@@ -127,7 +127,7 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
     server = structure(converter, data.get("server", {}), ServerSettings, "server")
     if "security" in data:
         server = evolve(server, security=structure(converter, data["security"], SecuritySettings, "security"))
-    blob_stores = tuple(structure(converter, entry, BlobStoreConfig, f"blobStores[{i}]")
+    blob_stores = tuple(structure(converter, blob_store_entry(entry), BlobStoreConfig, f"blobStores[{i}]")
                         for i, entry in enumerate(data.get("blobStores", [])))
     repositories = data.get("repositories", [])
     if not isinstance(repositories, list) or not all(isinstance(r, Mapping) for r in repositories):
@@ -143,6 +143,24 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
         server = evolve(server, **changes)
     return ConfigFile(server=server, blob_stores=blob_stores, repositories=tuple(repositories),
                       cleanup_policies=tuple(policies))
+
+
+#: keys of a ``[[blobStores]]`` entry written as in the REST body, kept in ``attributes``.
+NEXUS_BLOB_STORE_KEYS = ("bucketConfiguration", "softQuota")
+
+
+def blob_store_entry(entry: Any) -> Any:
+    """A ``[[blobStores]]`` table with the REST body's own fields (``bucketConfiguration``, ``softQuota``)
+    moved into ``attributes``, where the store and the REST API keep them."""
+    if not isinstance(entry, Mapping) or not any(key in entry for key in NEXUS_BLOB_STORE_KEYS):
+        return entry
+    entry = dict(entry)
+    attributes = dict(entry.get("attributes") or {})
+    for key in NEXUS_BLOB_STORE_KEYS:
+        if key in entry:
+            attributes[key] = entry.pop(key)
+    entry["attributes"] = attributes
+    return entry
 
 
 def check_repositories(raw: tuple[Mapping[str, Any], ...], converter: cattrs.Converter) -> list[RepositoryConfig]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import threading
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
@@ -131,6 +132,44 @@ class ResumableUpload(abc.ABC):
         """Forget the upload. Safe to call more than once."""
 
 
+class UploadDigests:
+    """Hashers of the resumable uploads this process appended to, each with the size it covers.
+
+    Saves reading an upload again at commit; never trusted blindly: a commit whose size differs (another
+    process appended meanwhile) or that asks for another digest reads the bytes again.
+    """
+
+    def __init__(self) -> None:
+        self._hashers: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def hashers(self, upload_id: str, size: int) -> dict[str, Any]:
+        """Hashers that have seen exactly the first ``size`` bytes of the upload (fresh ones at 0)."""
+        with self._lock:
+            found = self._hashers.get(upload_id)
+        if found is not None and found[0] == size:
+            return {name: hasher.copy() for name, hasher in found[1].items()}
+        return {"sha256": hashlib.sha256()} if size == 0 else {}
+
+    def remember(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:
+        with self._lock:
+            if len(self._hashers) > 1000:
+                self._hashers.clear()
+            if hashers:
+                self._hashers[upload_id] = (size, hashers)
+            else:
+                self._hashers.pop(upload_id, None)
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._hashers.pop(upload_id, None)
+
+    def clear(self) -> None:
+        """Forget every upload (as a process that saw none of them)."""
+        with self._lock:
+            self._hashers.clear()
+
+
 class BlobStore(abc.ABC):
     """Where blob bytes live. Implementations: :class:`~stowage.blobstore.file.FileBlobStore`, plugins'."""
 
@@ -175,6 +214,16 @@ class BlobStore(abc.ABC):
         """The upload ``upload_id`` (letters, digits, ``-`` and ``_``), for blobs sent in several requests."""
         raise NotSupported(f"blob store {self.name!r} (type {self.config.type}) cannot take uploads sent in "
                            f"several requests; use a blob store that supports resumable uploads")
+
+    def download_url(self, sha256: str, *, content_type: str) -> str | None:
+        """A URL the client may fetch the blob from directly (a presigned object-store URL), or None to
+        have Stowage send the bytes. Stores that can hand one out override this."""
+        return None
+
+    def sweep_temp_files(self, older_than: float = 6 * 3600) -> int:
+        """Remove what crashed writers and abandoned uploads left behind (older than ``older_than``
+        seconds); the ``blobstore.compact`` task calls it. Returns how many leftovers were removed."""
+        return 0
 
     def usage(self) -> dict[str, int]:
         """Counts for the blob-store status API; stores that can measure cheaply override this."""

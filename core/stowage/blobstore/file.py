@@ -11,12 +11,11 @@ import os
 import re
 import secrets
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Iterable, Iterator, Mapping
 
-from stowage.blobstore.base import CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload
+from stowage.blobstore.base import CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, UploadDigests
 from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
@@ -114,7 +113,7 @@ class FileResumableUpload(ResumableUpload):
     def append(self, stream: IO[bytes], length: int | None = None) -> int:
         with open(self.path, "ab") as out:
             start = out.tell()
-            hashers = self._store._upload_hashers(self.upload_id, start)
+            hashers = self._store.upload_digests.hashers(self.upload_id, start)
             copied = 0
             while length is None or copied < length:
                 chunk = stream.read(CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - copied))
@@ -125,11 +124,11 @@ class FileResumableUpload(ResumableUpload):
                     hasher.update(chunk)
                 copied += len(chunk)
             end = out.tell()
-        self._store._remember_hashers(self.upload_id, end, hashers)
+        self._store.upload_digests.remember(self.upload_id, end, hashers)
         return end
 
     def _digests(self, names: set[str], size: int) -> dict[str, str]:
-        cached = self._store._upload_hashers(self.upload_id, size)
+        cached = self._store.upload_digests.hashers(self.upload_id, size)
         if not names.issubset(cached):
             cached = {name: hashlib.new(name) for name in names}
             with open(self.path, "rb") as handle:
@@ -151,11 +150,11 @@ class FileResumableUpload(ResumableUpload):
         with open(self.path, "rb+") as handle:
             os.fsync(handle.fileno())
         _publish(self.path, self._store.path_for(digests["sha256"]))
-        self._store._forget_hashers(self.upload_id)
+        self._store.upload_digests.forget(self.upload_id)
         return BlobInfo(sha256=digests["sha256"], size=size, digests=digests)
 
     def discard(self) -> None:
-        self._store._forget_hashers(self.upload_id)
+        self._store.upload_digests.forget(self.upload_id)
         self.path.unlink(missing_ok=True)
 
 
@@ -169,35 +168,10 @@ class FileBlobStore(BlobStore):
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.sweep_temp_files()
-        # upload id -> (size covered, hashers): saves re-reading an upload at commit; never trusted blindly.
-        self._hashers: dict[str, tuple[int, dict[str, Any]]] = {}
-        self._hashers_lock = threading.Lock()
+        self.upload_digests = UploadDigests()
 
     def resumable(self, upload_id: str) -> ResumableUpload:
         return FileResumableUpload(self, upload_id)
-
-    def _upload_hashers(self, upload_id: str, size: int) -> dict[str, Any]:
-        """Hashers that have seen exactly the first ``size`` bytes of the upload (fresh ones at 0)."""
-        with self._hashers_lock:
-            found = self._hashers.get(upload_id)
-        if found is not None and found[0] == size:
-            return {name: hasher.copy() for name, hasher in found[1].items()}
-        if size == 0:
-            return {"sha256": hashlib.sha256()}
-        return {}
-
-    def _remember_hashers(self, upload_id: str, size: int, hashers: dict[str, Any]) -> None:
-        with self._hashers_lock:
-            if len(self._hashers) > 1000:
-                self._hashers.clear()
-            if hashers:
-                self._hashers[upload_id] = (size, hashers)
-            else:
-                self._hashers.pop(upload_id, None)
-
-    def _forget_hashers(self, upload_id: str) -> None:
-        with self._hashers_lock:
-            self._hashers.pop(upload_id, None)
 
     def path_for(self, sha256: str) -> Path:
         return Path(self._path(sha256))

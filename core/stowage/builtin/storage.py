@@ -1,4 +1,4 @@
-"""Default storage: the SQLite catalog and the file blob store."""
+"""Default storage: the SQLite catalog, the file blob store and the S3 blob store (``stowage[s3]``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ def stowage_catalog(settings: ServerSettings) -> Catalog | None:
 
 @hookimpl(trylast=True)
 def stowage_blob_store(config: BlobStoreConfig, settings: ServerSettings) -> BlobStore | None:
+    if config.type.lower() == "s3":
+        from stowage.blobstore.s3 import S3BlobStore
+
+        return S3BlobStore(config, spool_dir=settings.data_path / "tmp" / "s3-spool",
+                           pool_size=max(10, settings.threads + 4))
     if config.type.lower() != "file":
         return None
     root = Path(config.path or config.name)

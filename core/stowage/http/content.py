@@ -21,6 +21,10 @@ from stowage.models import Asset
 
 #: bodies up to this size are read into memory and sent as bytes; larger ones are streamed from the file.
 SMALL_BODY = 64 * 1024
+#: a blob store that can hand out direct download URLs (S3 ``redirectDownloads``) is used for bodies from
+#: this size: below it, relaying costs less than the client's extra round trip, and manifests and index
+#: documents keep the headers their clients read from Stowage's own answer.
+REDIRECT_MIN_SIZE = 1024 * 1024
 
 if TYPE_CHECKING:
     from stowage.proxy_flight import InFlightAsset
@@ -83,8 +87,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size: int, content_type: str,
-                 opener: Callable[[], IO[bytes]], last_modified: float | None = None) -> None:
-    """Answer a GET or HEAD for a stored body with conditional and range support."""
+                 opener: Callable[[], IO[bytes]], last_modified: float | None = None,
+                 redirect: Callable[[], str | None] | None = None) -> None:
+    """Answer a GET or HEAD for a stored body with conditional and range support.
+
+    :param redirect: a direct URL of the bytes (a presigned object-store URL), or None; a GET of a body
+        of at least :data:`REDIRECT_MIN_SIZE` is then answered with a 307 to it (the client sends its
+        ``Range`` there again). HEADs and conditional answers stay here.
+    """
     protect_content(resp)
     resp.set_header("ETag", f'"{etag}"')
     resp.set_header("Accept-Ranges", "bytes")
@@ -96,6 +106,14 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
         resp.status = falcon.HTTP_304
         resp.content_type = None
         return
+    if redirect is not None and req.method == "GET" and size >= REDIRECT_MIN_SIZE:
+        location = redirect()
+        if location:
+            resp.status = falcon.HTTP_307
+            resp.location = location
+            resp.content_type = None
+            resp.content_length = 0
+            return
     resp.content_type = content_type
     span = None
     if_range = req.get_header("If-Range")
@@ -119,9 +137,19 @@ def send_content(req: falcon.Request, resp: falcon.Response, *, etag: str, size:
         finally:
             stream.close()
         return
-    # The open file itself goes to the server (its file wrapper streams it without a worker thread); only
-    # a range that stops before the end needs a reader that stops there.
-    resp.stream = stream if end == size else BoundedReader(stream, end - start)
+    # An open OS file goes to the server itself (its file wrapper streams it from the event loop without a
+    # worker thread); a range that stops before the end needs a reader that stops there. Any other stream
+    # (a blob store's network stream) must be read by the worker thread: the event loop would block on it,
+    # and waitress's file wrapper seeks back after every read, which a network stream pays for dearly.
+    resp.stream = stream if end == size and _is_os_file(stream) else BoundedReader(stream, end - start)
+
+
+def _is_os_file(stream: IO[bytes]) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
 
 def _read_exactly(stream: IO[bytes], length: int) -> bytes:
@@ -177,7 +205,7 @@ def served_type(recorded: str) -> str:
 
 
 def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener: Callable[[], IO[bytes]],
-               *, content_type: str | None = None) -> None:
+               *, content_type: str | None = None, redirect: Callable[[str], str | None] | None = None) -> None:
     """Send an asset as ``content_type`` (the format's choice) or, without one, as :func:`served_type` of
     the type recorded with it."""
     from stowage.proxy_flight import InFlightAsset
@@ -189,9 +217,10 @@ def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener:
     if isinstance(asset, InFlightAsset):
         send_in_flight(req, resp, asset, content_type=content_type)
         return
-    send_content(req, resp, etag=asset.etag, size=asset.size,
-                 content_type=content_type or served_type(asset.content_type), opener=opener,
-                 last_modified=asset.last_updated or None)
+    served = content_type or served_type(asset.content_type)
+    send_content(req, resp, etag=asset.etag, size=asset.size, content_type=served, opener=opener,
+                 last_modified=asset.last_updated or None,
+                 redirect=(lambda: redirect(served)) if redirect is not None else None)
 
 
 def send_in_flight(req: falcon.Request, resp: falcon.Response, asset: "InFlightAsset", *,

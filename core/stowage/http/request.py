@@ -113,7 +113,8 @@ class RepoRequest:
 
     # -- responses ------------------------------------------------------------------------------------
     def send_asset(self, asset: Asset, *, content_type: str | None = None) -> None:
-        send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type)
+        send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type,
+                   redirect=lambda served: self.repository.download_url(asset, content_type=served))
         if self.req.method == "GET" and self.resp.status in _DOWNLOADED:
             from stowage.downloads import DownloadTracker
 
@@ -130,8 +131,9 @@ class RepoRequest:
                      opener=lambda: io.BytesIO(body), last_modified=last_modified)
 
 
-#: answers that count as a download for ``lastDownloaded`` (a 304 is a client re-using its copy).
-_DOWNLOADED = {falcon.HTTP_200, falcon.HTTP_206, falcon.HTTP_304, 200, 206, 304}
+#: answers that count as a download for ``lastDownloaded`` (a 304 is a client re-using its copy; a 307 sends
+#: it to the blob store's presigned URL).
+_DOWNLOADED = {falcon.HTTP_200, falcon.HTTP_206, falcon.HTTP_304, falcon.HTTP_307, 200, 206, 304, 307}
 
 
 def external_base_url(req: falcon.Request, stowage: "Stowage") -> str:

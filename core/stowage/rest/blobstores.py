@@ -1,4 +1,5 @@
-"""``/service/rest/v1/blobstores``: list, create/read/update file stores, delete, quota status. Admin only.
+"""``/service/rest/v1/blobstores``: list, create/read/update file stores (S3: blobstores_s3), delete, quota
+status. Admin only.
 
 Counts come from the catalog (blobs it records per store: one copy per digest), free space from the
 store itself. A soft quota (``spaceRemainingQuota``: at least ``limit`` bytes free; ``spaceUsedQuota``:
@@ -70,6 +71,14 @@ def quota_status(stowage: "Stowage", name: str) -> dict[str, Any]:
     return {"isViolation": violation, "message": message, "blobStoreName": name}
 
 
+def new_store_name(body: dict[str, Any]) -> str:
+    """The ``name`` of a blob store a POST creates; a 400 unless it is a valid one."""
+    name = body.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise BadRequest("name is required: letters, digits, '.', '_', '-'")
+    return name
+
+
 def _parse_quota(body: dict[str, Any]) -> dict[str, Any] | None:
     quota = body.get("softQuota")
     if quota in (None, {}):
@@ -101,9 +110,7 @@ class FileBlobStoresResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require_admin(req, self.stowage)
         body = json_object(req)
-        name = body.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise BadRequest("name is required: letters, digits, '.', '_', '-'")
+        name = new_store_name(body)
         path = body.get("path") or name
         if not isinstance(path, str) or "\0" in path:
             raise BadRequest("path must be a string")
@@ -165,5 +172,10 @@ def register(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route(f"{V1}/blobstores", BlobStoresResource(stowage))
     app.add_route(f"{V1}/blobstores/file", files)
     app.add_route(f"{V1}/blobstores/file/{{name}}", files, suffix="one")
+    from stowage.rest.blobstores_s3 import S3BlobStoresResource
+
+    s3 = S3BlobStoresResource(stowage)
+    app.add_route(f"{V1}/blobstores/s3", s3)
+    app.add_route(f"{V1}/blobstores/s3/{{name}}", s3, suffix="one")
     app.add_route(f"{V1}/blobstores/{{name}}", BlobStoreResource(stowage))
     app.add_route(f"{V1}/blobstores/{{name}}/quota-status", QuotaStatusResource(stowage))

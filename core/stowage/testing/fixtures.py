@@ -8,6 +8,8 @@
 - ``fault_upstream``: a started :class:`~stowage.testing.upstream.FaultUpstream` (a real HTTP upstream
   on loopback with an access log and switchable faults) for proxy tests; ``fault_upstream_factory()``
   for more than one.
+- ``s3_server``: an S3 API server on loopback (moto in server mode; ``STOWAGE_TEST_S3_ENDPOINT`` etc. to
+  use MinIO instead) as a :class:`~stowage.testing.s3.S3TestServer`; ``s3_bucket``: a fresh bucket there.
 - ``slapd``: a started :class:`~stowage.testing.slapd.SlapdServer` (Debian's OpenLDAP ``slapd`` on a free
   loopback port, loaded with people and groups; ``.stop()``/``.start()`` simulate an outage);
   ``stowage.testing.slapd.use_directory(test_stowage, slapd)`` points an app at it.
@@ -16,13 +18,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
 from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage
 from stowage.testing.slapd import SlapdServer
 from stowage.testing.upstream import FaultUpstream
+
+if TYPE_CHECKING:
+    from stowage.testing.s3 import S3TestServer
 
 
 @pytest.fixture
@@ -84,6 +89,23 @@ def fault_upstream_factory() -> Iterator[Callable[..., FaultUpstream]]:
 def fault_upstream(fault_upstream_factory: Callable[..., FaultUpstream]) -> FaultUpstream:
     """A started fault-injecting upstream (``.url``, ``.put``, ``.fault``, ``.stop``, ``.count``)."""
     return fault_upstream_factory()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator["S3TestServer"]:
+    """An S3 API server on loopback (moto), or the one ``STOWAGE_TEST_S3_ENDPOINT`` names (MinIO...)."""
+    pytest.importorskip("boto3", reason="the S3 blob store needs the stowage[s3] extra")
+    from stowage.testing.s3 import start_s3_server
+
+    yield from start_s3_server()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: "S3TestServer") -> Iterator[str]:
+    """A new empty bucket on ``s3_server``, removed after the test."""
+    name = s3_server.create_bucket()
+    yield name
+    s3_server.remove_bucket(name)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import falcon.testing
 from attrs import define
 
 from stowage.app import StowageApp, create_app, create_stowage
+from stowage.blobstore import BlobStoreConfig
 from stowage.pluginmanager import make_plugin_manager
 from stowage.settings import ConfigFile, ServerSettings
 from stowage.stowage import Stowage
@@ -53,7 +54,7 @@ class TestStowage:
 
 def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entrypoints: bool = True,
                   repositories: Iterable[Mapping[str, Any]] = (), strict: bool = True,
-                  cleanup_policies: Iterable[Mapping[str, Any]] = (),
+                  cleanup_policies: Iterable[Mapping[str, Any]] = (), blob_stores: Iterable[BlobStoreConfig] = (),
                   monkeypatch_env: Any = None, **settings: Any) -> TestStowage:
     """An app over ``data_dir`` with the given plugins (entry points too unless told otherwise).
 
@@ -64,8 +65,9 @@ def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entryp
 
     server = ServerSettings(data_dir=str(data_dir), strict_plugins=strict, **settings)
     manager = make_plugin_manager(load_entrypoints=load_entrypoints, plugins=plugins, strict=strict)
-    stowage = create_stowage(server, manager, config=ConfigFile(server=server, repositories=tuple(repositories),
-                                                                    cleanup_policies=tuple(cleanup_policies)))
+    stowage = create_stowage(server, manager, config=ConfigFile(
+        server=server, blob_stores=tuple(blob_stores), repositories=tuple(repositories),
+        cleanup_policies=tuple(cleanup_policies)))
     app = create_app(stowage)
     return TestStowage(stowage=stowage, app=app, client=falcon.testing.TestClient(app),
                        admin_password=os.environ.get("STOWAGE_ADMIN_PASSWORD")
