@@ -165,3 +165,14 @@ def test_realm_and_ldap_pages(ts):
     assert 'data-method="PUT" data-url="/service/rest/v1/security/ldap/corp"' in form
     new = page(ts, "/admin/ldap/new")
     assert 'name="port" type="number" value="389"' in new and 'name="authPassword" type="password"' in new
+
+
+def test_blob_store_page_offers_file_and_s3_stores(ts):
+    html = page(ts, "/admin/blobstores")
+    assert 'data-url="/service/rest/v1/blobstores/file"' in html
+    assert 'data-url="/service/rest/v1/blobstores/s3"' in html
+    for name in ("bucketConfiguration.bucket.name", "bucketConfiguration.bucket.region",
+                 "bucketConfiguration.bucketSecurity.secretAccessKey",
+                 "bucketConfiguration.advancedBucketConnection.endpoint"):
+        assert f'name="{name}"' in html
+    assert re.search(r"used by (raw-[a-z]+(, )?){3}<", html)

@@ -15,7 +15,7 @@ from stowage.builtin.introspection import plugins_document
 from stowage.errors import Forbidden
 from stowage.http.paths import clean_path
 from stowage.rest.blobstores import blob_store_json, quota_status
-from stowage.ui.forms import rest_form, select, text_field
+from stowage.ui.forms import checkbox, rest_form, select, text_field
 from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
 
 if TYPE_CHECKING:
@@ -188,8 +188,31 @@ class BlobStoresPageResource:
                   + text_field("Quota limit (bytes)", "softQuota.limit", kind="number", optional=True)))
         body = ("<table><thead><tr><th>Name</th><th>Type</th><th>Blobs</th><th>Size</th><th>Available</th>"
                 f'<th>Quota</th><th>Actions</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
-                f"<h2>Create a file blob store</h2>{form}")
+                f"<h2>Create a file blob store</h2>{form}"
+                f"<h2>Create an S3 blob store</h2>{self._s3_form(site)}")
         send_html(resp, admin_render(site, "Blob stores", body, section="/blobstores"))
+
+
+    @staticmethod
+    def _s3_form(site: Site) -> str:
+        """Nexus's ``S3BlobStoreApiModel``; the server checks the bucket is reachable before it creates."""
+        bucket = "bucketConfiguration.bucket"
+        return rest_form(
+            site, method="POST", url=f"{V1}/blobstores/s3", submit="Create S3 blob store",
+            next_url=site.link(ADMIN + "/blobstores"),
+            body=(text_field("Name", "name", "", required=True)
+                  + text_field("Bucket", f"{bucket}.name", "", required=True)
+                  + text_field("Region", f"{bucket}.region", "us-east-1", required=True)
+                  + text_field("Prefix", f"{bucket}.prefix", "", optional=True)
+                  + text_field("Access key id", "bucketConfiguration.bucketSecurity.accessKeyId", "", optional=True,
+                               autocomplete="off")
+                  + text_field("Secret access key", "bucketConfiguration.bucketSecurity.secretAccessKey", "",
+                               kind="password", optional=True, autocomplete="new-password",
+                               hint="Empty: the server's own AWS credentials (environment, instance role).")
+                  + text_field("Endpoint", "bucketConfiguration.advancedBucketConnection.endpoint", "", kind="url",
+                               optional=True, hint="For S3-compatible services (MinIO, Ceph); empty: AWS.")
+                  + checkbox("Path-style access", "bucketConfiguration.advancedBucketConnection.forcePathStyle",
+                             False)))
 
 
 class AuditPageResource:
