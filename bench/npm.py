@@ -259,6 +259,10 @@ def main() -> None:
         lines.append(f"| {measure} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
     table = "\n".join(lines)
     print(table)
+    # issue 16: hot packuments (full and abbreviated) ahead of verdaccio in the same run
+    for measure in ("full packument req/s", "abbreviated req/s"):
+        ratio = results["stowage"][measure] / results["verdaccio"][measure]
+        print(f"{measure} ahead of verdaccio (ratio {ratio:.2f} > 1): {'met' if ratio > 1 else 'MISSED'}")
     if args.append:
         with args.append.open("a") as out:
             out.write(f"\n## npm (bench/npm.py, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, loopback)\n\n"

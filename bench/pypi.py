@@ -384,6 +384,13 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
                 ratio = (ours / theirs) if higher_is_better else (theirs / ours)
                 cells.append(f"{ratio:.2f}x")
         print("| " + " | ".join(cells) + " |")
+    # issue 16: the hot simple pages ahead of every Python peer (pypiserver, devpi) in the same run
+    if "stowage" in results:
+        print()
+        for key in ("page_rps", "root_rps"):
+            for peer in peers:
+                ratio = results["stowage"][key] / results[peer][key]
+                print(f"{key} ahead of {peer} (ratio {ratio:.2f} > 1): {'met' if ratio > 1 else 'MISSED'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -35,18 +35,19 @@ class ServeProcess:
     """``stowage serve --config FILE --data-dir DIR`` on a free loopback port."""
 
     def __init__(self, config: Path, data_dir: Path, *, stowage: str = STOWAGE, env: dict | None = None,
-                 log: Path | None = None):
+                 log: Path | None = None, host: str = "127.0.0.1", port: int | None = None):
         self.config = config
         self.data_dir = data_dir
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         self.stowage = stowage
         self.env = {**os.environ, "STOWAGE_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
-        self.log_path = log or data_dir.parent / f"serve-{self.port}.log"
+        self.log_path = log or data_dir.parent / f"serve-{host}-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -61,8 +62,9 @@ class ServeProcess:
         self.log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.stowage, "serve", "--config", str(self.config), "--data-dir", str(self.data_dir),
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self.log_file, stderr=subprocess.STDOUT, env=self.env)
+             "--host", self.host, "--port", str(self.port)],
+            stdout=self.log_file, stderr=subprocess.STDOUT, env=self.env,
+            start_new_session=True)  # its own process group: crash() takes the workers down with it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -79,14 +81,31 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        """The largest resident set among the server's processes: ``stowage serve`` runs one worker process
+        per CPU by default, and the memory limits hold for each process that serves."""
+        pids = [self.pid]
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        sizes = [size for size in map(_rss_kib, pids) if size is not None]
+        if not sizes:
+            raise RuntimeError("no VmRSS")
+        return max(sizes)
+
+    def crash(self) -> None:
+        """SIGKILL the supervisor and every worker at once, as a power cut or OOM kill of the group would (a
+        SIGKILL of the supervisor alone lets the workers finish their requests: they get SIGTERM)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
+        if sig == signal.SIGKILL:
+            self.crash()
+            self.log_file.close()
+            return self.process.returncode
         self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
@@ -161,3 +180,13 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:  # a worker that exited between listing and reading
+        return None
+    return None

@@ -64,7 +64,10 @@ class ServeProcess:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "stowage.cli", "--log-level", "WARNING", "serve", "--config", str(config_path),
-             "--port", str(self.port), "--threads", str(threads)], stdout=self._log, stderr=subprocess.STDOUT,
+             "--port", str(self.port), "--threads", str(threads),
+             # one process: the memory tests read this process's RSS and the counts of upstream requests
+             # assume one engine (worker processes are covered by tests/test_rest_workers.py)
+             "--workers", "1"], stdout=self._log, stderr=subprocess.STDOUT,
             env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

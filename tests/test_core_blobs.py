@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -87,8 +86,7 @@ def test_kill_9_mid_upload_leaves_nothing_visible(serve_factory, tmp_path, momen
             # The handler has started writing the blob's temp file: kill before it can commit.
             assert _wait_for(lambda: bool(temp_files(data_dir)), timeout=60), server.log()
             time.sleep(0.05)
-        os.kill(server.pid, signal.SIGKILL)
-        server.process.wait(10)
+        server.crash()
     finally:
         uploader.wait(30)
     assert blob_files(data_dir) == []

@@ -198,8 +198,6 @@ def test_a_proxy_on_s3_serves_concurrent_cold_misses_once_verified(stowage_facto
 @pytest.mark.slow
 def test_kill_9_mid_upload_to_s3_leaves_nothing_visible_and_the_sweep_cleans_up(serve_factory, s3_server,
                                                                                 s3_bucket, tmp_path):
-    import os
-    import signal
     import subprocess
 
     from stowage.blobstore import BlobStoreConfig
@@ -219,8 +217,7 @@ def test_kill_9_mid_upload_to_s3_leaves_nothing_visible_and_the_sweep_cleans_up(
         while not s3_server.multipart_uploads(s3_bucket) and time.monotonic() < deadline:
             time.sleep(0.05)  # until a part has been sent
         assert s3_server.multipart_uploads(s3_bucket), server.log()
-        os.kill(server.pid, signal.SIGKILL)
-        server.process.wait(10)
+        server.crash()  # the supervisor and every worker, mid-upload
     finally:
         uploader.wait(30)
     assert s3_server.keys(s3_bucket, "stowage/blobs/") == []  # nothing visible under a digest

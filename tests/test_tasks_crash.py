@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -60,8 +58,7 @@ def test_a_run_killed_with_its_process_is_failed_and_runs_again(tmp_path, monkey
             assert state["lastRunResult"] is None, f"the run ended before it could be killed: {state}"
             assert time.monotonic() < deadline, state
             time.sleep(0.02)
-        os.kill(first.pid, signal.SIGKILL)
-        first.process.wait(10)
+        first.crash()
     finally:
         first.stop()
     last_progress = state["message"]

@@ -14,6 +14,7 @@ import falcon
 from stowage.errors import ConfigurationError
 from stowage.http.anonymous import AnonymousGate
 from stowage.http.csrf import CsrfMiddleware
+from stowage.http.early_auth import EarlyAuth
 from stowage.http.errors import install_error_handlers
 from stowage.http.repository_resource import RepositorySink
 from stowage.pluginmanager import PluginManager, make_plugin_manager
@@ -97,7 +98,9 @@ def create_app(stowage: Stowage) -> "StowageApp":
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
     install_error_handlers(app, stowage)
-    app.add_sink(RepositorySink(stowage), prefix=r"^/repository/")
+    sink = RepositorySink(stowage)
+    app.add_sink(sink, prefix=r"^/repository/")
+    app.early_auth = EarlyAuth(stowage, sink)
     register_rest_routes(app, stowage)
     register_ui_routes(app, stowage)
     for route in stowage.plugins.routes:
@@ -110,6 +113,8 @@ class StowageApp(falcon.App):
     """A Falcon app that carries its :class:`~stowage.stowage.Stowage` object (for servers and tests)."""
 
     stowage: Stowage
+    #: what the server asks before it reads a body the client holds back for ``100 Continue``.
+    early_auth: EarlyAuth
 
 
 class PortRepositoryMiddleware:

@@ -17,7 +17,7 @@ from stowage.errors import StowageError
 def _overrides(args: argparse.Namespace) -> dict:
     return {"data_dir": args.data_dir or os.environ.get("STOWAGE_DATA_DIR"),
             "host": getattr(args, "host", None), "port": getattr(args, "port", None),
-            "threads": getattr(args, "threads", None)}
+            "threads": getattr(args, "threads", None), "catalog": os.environ.get("STOWAGE_CATALOG") or None}
 
 
 def _config_path(args: argparse.Namespace) -> str | None:
@@ -28,6 +28,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from stowage.app import create_app, load
     from stowage.server import Server
 
+    if args.workers is None:
+        from stowage.workers import default_workers
+
+        args.workers = default_workers()
     if args.workers < 1:
         print("stowage: --workers must be at least 1", file=sys.stderr)
         return 2
@@ -80,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(serve)
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--threads", type=int)
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("STOWAGE_WORKERS", "1")),
-                       help="worker processes sharing the listening socket (env STOWAGE_WORKERS; default 1)")
+    serve.add_argument("--threads", type=int, help="threads per worker process (default 4)")
+    workers = os.environ.get("STOWAGE_WORKERS")
+    serve.add_argument("--workers", type=int, default=int(workers) if workers else None,
+                       help="worker processes sharing the listening socket (env STOWAGE_WORKERS; default: one "
+                            "per CPU, at most 4)")
     serve.set_defaults(func=cmd_serve)
     plugins = commands.add_parser("plugins", help="list installed plugins and load failures")
     plugins.set_defaults(func=cmd_plugins)

@@ -70,6 +70,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_migrate_storage(args: argparse.Namespace) -> int:
+    from stowage.migrate_storage import configured_elsewhere, run_migrate_storage
+
+    stowage = _open(args)
+    try:
+        with _progress(args) as progress:
+            report = run_migrate_storage(stowage, args.to_catalog, args.to_blobstore, progress=progress)
+    finally:
+        stowage.close()
+    for problem in report.problems:
+        print(problem)
+    print(report.summary())
+    stale = configured_elsewhere(_config_path(args), args.to_blobstore)
+    if stale:
+        print(f"warning: the configuration file puts {', '.join(stale)} on another blob store; set their "
+              f"storage.blobStoreName to {args.to_blobstore!r} before starting nodes with it", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     backup = commands.add_parser("backup", help="back up a data directory while the server runs (incremental)")
     common(backup)
@@ -98,3 +117,12 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
                         help="regenerate inconsistent metadata, drop broken proxy cache entries")
     verify.add_argument("--quiet", action="store_true", help="no progress bar, only the report")
     verify.set_defaults(func=cmd_verify)
+
+    migrate = commands.add_parser("migrate-storage", help="copy an SQLite installation into PostgreSQL and one "
+                                  "blob store, for a cluster (resumable; stop the server first)")
+    common(migrate)
+    migrate.add_argument("--to-catalog", required=True, help="the new catalog: postgresql://user@host/db")
+    migrate.add_argument("--to-blobstore", required=True,
+                         help="a blob store defined in this installation (REST or TOML) that receives every blob")
+    migrate.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
+    migrate.set_defaults(func=cmd_migrate_storage)

@@ -6,6 +6,8 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 
 from __future__ import annotations
 
+import functools
+
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -63,10 +65,7 @@ class FormatHandler:
 
         None skips the check (for endpoints that authenticate by themselves, like ``npm login``).
         """
-        from stowage.security import Action
-
-        return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ,
-                "DELETE": Action.DELETE}.get(request.method, Action.WRITE)
+        return _method_actions().get(request.method) or _write_action()
 
     def content_path(self, request: "RepoRequest") -> str | None:
         """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;
@@ -181,3 +180,18 @@ def default_error_body(error: StowageError, accept: str = "") -> tuple[str, byte
     if "json" in accept:
         return "application/json", json.dumps({"code": error.code, "message": error.message}).encode()
     return "text/plain; charset=utf-8", f"{error.message}\n".encode()
+
+
+@functools.cache
+def _method_actions() -> "dict[str, Action]":
+    """What each method does by default (built once: ``action_for`` runs on every repository request)."""
+    from stowage.security import Action
+
+    return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ, "DELETE": Action.DELETE}
+
+
+@functools.cache
+def _write_action() -> "Action":
+    from stowage.security import Action
+
+    return Action.WRITE

@@ -25,9 +25,12 @@ from typing import Any
 import waitress
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
+from waitress.task import WSGITask
 from waitress.trigger import trigger as WaitressTrigger
 
+from stowage.http.early_auth import EARLY_REFUSED, EarlyAuth
 from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
 
@@ -44,6 +47,43 @@ SEND_CHUNK = 256 * 1024
 SHUTDOWN_GRACE_SECONDS = 60.0
 #: the serving loop's poll timeout: how quickly a signal is noticed (it never delays any I/O).
 POLL_SECONDS = 0.5
+
+
+class EarlyAuthParser(HTTPRequestParser):
+    """waitress's request parser, asking :class:`~stowage.http.early_auth.EarlyAuth` about a request that
+    holds its body back for ``100 Continue``: a refused one is complete right after its headers, with an
+    empty body, no ``100`` is sent, and the connection closes after the 401 (see :class:`PlainHTTPChannel`).
+    """
+
+    early_auth: EarlyAuth | None = None
+    early_refused = False
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        if (self.expect_continue and self.early_auth is not None and self.body_rcv is not None
+                and self.early_auth.refuses(self.command, self.path, self.request_uri, self.headers)):
+            self.early_refused = True
+            self.expect_continue = False
+            self.body_rcv = None  # the parser now calls the request complete, its body empty
+            self.chunked = False
+            self.content_length = 0
+            self.headers["CONTENT_LENGTH"] = "0"
+            self.headers.pop("TRANSFER_ENCODING", None)
+            self.headers["CONNECTION"] = "close"
+
+    def received(self, data: bytes) -> int:
+        consumed = super().received(data)
+        if self.early_refused:
+            return len(data)  # body bytes read with the headers are the refused body, not a next request
+        return consumed
+
+
+class EarlyAuthTask(WSGITask):
+    def get_environment(self) -> dict:
+        environ = super().get_environment()
+        if getattr(self.request, "early_refused", False):
+            environ[EARLY_REFUSED] = True
+        return environ
 
 
 class PlainHTTPChannel(HTTPChannel):
@@ -63,13 +103,23 @@ class PlainHTTPChannel(HTTPChannel):
         super().__init__(*args, **kwargs)
         self.sendbuf_len = min(self.sendbuf_len, SEND_CHUNK)
 
+    task_class = EarlyAuthTask
+    #: set once a request was refused before its body (:class:`EarlyAuthParser`): what the client sends
+    #: after it is that body, never a next request, and the connection closes after the 401.
+    discarding = False
+
     def received(self, data: bytes) -> bool:
+        if self.discarding:
+            return False
         if self.request is None and not self.requests and data[:1] == b"\x16" and data[1:2] == b"\x03":
             log.debug("closing a TLS handshake on plain-HTTP port from %s", self.addr)
             self.will_close = True
             self.close()
             return False
-        return super().received(data)
+        accepted = super().received(data)
+        if any(request.early_refused for request in self.requests if isinstance(request, EarlyAuthParser)):
+            self.discarding = True
+        return accepted
 
 
 class ListenerApp:
@@ -114,9 +164,11 @@ class ClosableTrigger(WaitressTrigger):
             super().close()
 
 
-def create_listener(app: Any, *, repository_port: int | None = None, **options: Any) -> BaseWSGIServer:
+def create_listener(app: Any, *, repository_port: int | None = None, early_auth: EarlyAuth | None = None,
+                    **options: Any) -> BaseWSGIServer:
     server = waitress.create_server(ListenerApp(app, repository_port), **options)
-    server.channel_class = PlainHTTPChannel  # type: ignore[attr-defined]
+    parser = type("EarlyAuthParser", (EarlyAuthParser,), {"early_auth": early_auth})
+    server.channel_class = type("PlainHTTPChannel", (PlainHTTPChannel,), {"parser_class": parser})  # type: ignore[attr-defined]
     if isinstance(server, BaseWSGIServer):
         # same map, same role; waitress offers no way to choose the trigger class up front
         server.trigger.close()
@@ -132,6 +184,7 @@ class Server:
         """
         self.stowage = stowage
         settings = stowage.settings
+        self.early_auth: EarlyAuth | None = getattr(app, "early_auth", None)
         self.request_log = None
         target = request_log_target(settings.request_log, settings.data_path)
         if target is not None:
@@ -152,9 +205,10 @@ class Server:
         self.socket_map: dict = {}
         self.reuse_port = reuse_port
         if sock is not None:
-            self.main = create_listener(app, map=self.socket_map, sockets=[sock], **self.options)
+            self.main = create_listener(app, map=self.socket_map, sockets=[sock], early_auth=self.early_auth,
+                                        **self.options)
         else:
-            self.main = create_listener(app, map=self.socket_map, host=self.host,
+            self.main = create_listener(app, map=self.socket_map, host=self.host, early_auth=self.early_auth,
                                                port=port if port is not None else settings.port, **self.options)
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
@@ -192,6 +246,7 @@ class Server:
                             listen = {"host": self.host, "port": port}
                         self.port_servers[port] = create_listener(
                             self.app, repository_port=port, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
+                            early_auth=self.early_auth,
                             **listen, **self.options)
                         log.info("repository %s listens on %s:%s", name, self.host, port)
                     except OSError as error:

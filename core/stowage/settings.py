@@ -24,11 +24,22 @@ DEFAULT_DATA_DIR = "./stowage-data"
 
 @frozen
 class CatalogSettings:
-    """Which catalog implementation to use (``sqlite`` built in) and its location or DSN."""
+    """Which catalog implementation to use (``sqlite`` and ``postgresql`` built in) and its location or DSN.
+
+    ``[server] catalog`` is this table, or a string: a ``postgresql://`` URL or a SQLite file's path.
+    """
 
     type: str = "sqlite"
     path: str = ""
     url: str = ""
+    #: PostgreSQL: connections each process keeps at most (request threads + background workers).
+    pool_size: int = 20
+
+    @classmethod
+    def parse(cls, value: str) -> "CatalogSettings":
+        if value.startswith(("postgresql://", "postgres://")):
+            return cls(type="postgresql", url=value)
+        return cls(type="sqlite", path=value)
 
 
 @frozen
@@ -48,7 +59,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8081
     data_dir: str = DEFAULT_DATA_DIR
-    threads: int = 16
+    #: waitress threads per process. 4, not 16: a small GET does real Python work (SQLite, permission checks,
+    #: metrics), so more threads only queue on the interpreter lock (docs/performance.md, "Defaults").
+    threads: int = 4
     anonymous_access: bool = True
     #: waitress refuses bodies above this; container layers reach several GiB.
     max_request_body_size: int = 64 * 1024**3
@@ -124,7 +137,10 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
     if unknown:
         raise ConfigurationError(f"{path}: unknown top-level key(s) {', '.join(sorted(unknown))}; "
                                  f"expected server, security, blobStores, cleanupPolicies, repositories")
-    server = structure(converter, data.get("server", {}), ServerSettings, "server")
+    server_data = dict(data.get("server", {}))
+    if isinstance(server_data.get("catalog"), str):
+        server_data["catalog"] = converter.unstructure(CatalogSettings.parse(server_data["catalog"]))
+    server = structure(converter, server_data, ServerSettings, "server")
     if "security" in data:
         server = evolve(server, security=structure(converter, data["security"], SecuritySettings, "security"))
     blob_stores = tuple(structure(converter, blob_store_entry(entry), BlobStoreConfig, f"blobStores[{i}]")
@@ -139,6 +155,8 @@ def load_config_file(path: Path | str | None, converter: cattrs.Converter, *,
         # A data directory in the file is relative to the file, not to wherever the server was started.
         server = evolve(server, data_dir=str((Path(path).parent / server.data_dir).resolve()))
     changes = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if isinstance(changes.get("catalog"), str):
+        changes["catalog"] = CatalogSettings.parse(changes["catalog"])
     if changes:
         server = evolve(server, **changes)
     return ConfigFile(server=server, blob_stores=blob_stores, repositories=tuple(repositories),

@@ -18,6 +18,7 @@ with the user, address, realm and result; never the password.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import threading
@@ -123,7 +124,8 @@ class SignInGuard:
 
 
 def _pair_key(user_id: str, address: str) -> str:
-    return f"pair:{address}\0{user_id}"
+    # JSON, not a NUL separator: PostgreSQL text cannot hold NUL, and JSON escapes any the user id carries.
+    return "pair:" + json.dumps([address, user_id])
 
 
 def _address_key(address: str) -> str:

@@ -60,6 +60,11 @@ class Stowage:
         self.catalog: Catalog = catalog
         #: loaded before anything can serve a request, so no worker ever lacks it (see stowage.secret_key).
         self._secret_key = load_secret_key(settings.secret_key, settings.data_path)
+        if settings.catalog.type != "sqlite" and not (settings.secret_key or os.environ.get("STOWAGE_SECRET_KEY")):
+            # A shared catalog means other nodes: each would sign with its own generated key.
+            log.warning("the %s catalog is shared by every node: give them all the same [server] secretKey "
+                        "(or STOWAGE_SECRET_KEY), or tokens signed on one node fail on the others",
+                        settings.catalog.type)
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
         self.security.password_realms[LDAP_REALM] = LdapRealm(
             self.catalog, settings.security.ldap_auth_cache_seconds)

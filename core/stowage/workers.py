@@ -31,6 +31,24 @@ log = logging.getLogger(__name__)
 MIN_UPTIME_SECONDS = 5.0
 
 
+#: ``stowage serve`` without ``--workers``: one process per usable CPU, at most this many (each worker holds
+#: its own app, ~50 MB resident; beyond 4 the catalog's single writer is what limits, not the interpreter).
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """Worker processes for ``stowage serve`` without ``--workers``: the CPUs this process may run on.
+
+    One interpreter serves small requests at waitress's per-request cost under one GIL; a process per core
+    is what uses the machine (measured in docs/performance.md, "Defaults").
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+
+
 #: how often a worker without ``PR_SET_PDEATHSIG`` checks that its parent is alive.
 PARENT_POLL_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1

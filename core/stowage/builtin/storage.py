@@ -1,4 +1,5 @@
-"""Default storage: the SQLite catalog, the file blob store and the S3 blob store (``stowage[s3]``)."""
+"""Built-in storage: the SQLite catalog (default), the PostgreSQL catalog, the file blob store and the S3
+blob store (``stowage[s3]``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from pathlib import Path
 
 from stowage.blobstore import BlobStore, BlobStoreConfig, FileBlobStore
 from stowage.catalog import Catalog, SqliteCatalog
+from stowage.errors import ConfigurationError
 from stowage.hookspecs import hookimpl
 from stowage.settings import ServerSettings
 
 
 @hookimpl(trylast=True)
 def stowage_catalog(settings: ServerSettings) -> Catalog | None:
+    if settings.catalog.type == "postgresql":
+        from stowage.catalog.postgres import PostgresCatalog  # psycopg loads only for clusters
+
+        if not settings.catalog.url:
+            raise ConfigurationError("[server] catalog: type postgresql needs a url (postgresql://user@host/db)")
+        return PostgresCatalog(settings.catalog.url, pool_size=settings.catalog.pool_size)
     if settings.catalog.type != "sqlite":
         return None
     path = Path(settings.catalog.path) if settings.catalog.path else settings.data_path / "db" / "catalog.sqlite"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 import falcon
 
 from stowage.errors import MethodNotAllowed, RepositoryNotFound, Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE, admit, authenticate
 from stowage.http.content import protect_content
+from stowage.http.early_auth import EARLY_REFUSED
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
 
@@ -39,6 +41,18 @@ class RepositorySink:
         self.stowage = stowage
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
+        request, responder = self.authorize(req, resp)
+        if req.env.get(EARLY_REFUSED):
+            # The server refused this request's body on its head alone (stowage.http.early_auth) and the
+            # body was never read; if access changed in between, the client still has to send it again.
+            raise Unauthorized("authentication required",
+                               headers={"WWW-Authenticate": request.repository.handler.challenge(request)})
+        responder(request)
+
+    def authorize(self, req: falcon.Request, resp: falcon.Response) -> tuple[RepoRequest, Callable[[RepoRequest], Any]]:
+        """Everything before the format's responder runs: the repository, the caller and the permission
+        check (401/403/404 raised here). Reads no request body, so the server can ask it before the body
+        arrives (``Expect: 100-continue``)."""
         # Every answer here may carry repository bytes (formats that set a body themselves included).
         protect_content(resp)
         match = PREFIX.match(raw_path(req))
@@ -62,7 +76,7 @@ class RepositorySink:
         action = handler.action_for(request)
         if action is not None:
             request.require(action)
-        responder(request)
+        return request, responder
 
 
 def find_repository(stowage: "Stowage", name: str, user: "User | None", *,
@@ -70,8 +84,15 @@ def find_repository(stowage: "Stowage", name: str, user: "User | None", *,
     """The repository ``name``; with anonymous access off, an anonymous caller gets the same 401 whether
     it exists or not (a 404 would tell strangers which repositories exist)."""
     try:
-        return stowage.repository(clean_path(name, allow_trailing_slash=False))
+        return stowage.repository(_repository_name(name))
     except RepositoryNotFound:
         if user is None and not stowage.security.anonymous_access:
             raise Unauthorized("authentication required", headers={"WWW-Authenticate": challenge}) from None
         raise
+
+
+@functools.lru_cache(maxsize=1024)
+def _repository_name(raw: str) -> str:
+    """A repository name from the URL, validated like any path (cached: a few names take every request;
+    an invalid one raises, which is not cached)."""
+    return clean_path(raw, allow_trailing_slash=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import falcon
 from attrs import define
@@ -12,6 +12,7 @@ from stowage.http.content import send_asset, send_content
 from stowage.models import Asset
 from stowage.privileges import ContentAccess
 from stowage.security import Action, User
+from stowage.small_blobs import MAX_BLOB_BYTES, SmallBlobCache
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -113,7 +114,11 @@ class RepoRequest:
 
     # -- responses ------------------------------------------------------------------------------------
     def send_asset(self, asset: Asset, *, content_type: str | None = None) -> None:
-        send_asset(self.req, self.resp, asset, lambda: self.repository.open(asset), content_type=content_type,
+        opener: Callable[[], IO[bytes]] = lambda: self.repository.open(asset)  # noqa: E731
+        if isinstance(asset, Asset) and asset.blob_sha256 and asset.size <= MAX_BLOB_BYTES:
+            # a small stored blob comes from memory after its first read (safe: named by its digest)
+            opener = SmallBlobCache.of(self.stowage).opener(asset.blob_sha256, asset.size, opener)
+        send_asset(self.req, self.resp, asset, opener, content_type=content_type,
                    redirect=lambda served: self.repository.download_url(asset, content_type=served))
         if self.req.method == "GET" and self.resp.status in _DOWNLOADED:
             from stowage.downloads import DownloadTracker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import mimetypes
 import posixpath
 from urllib.parse import quote
@@ -42,7 +43,15 @@ def content_disposition(disposition: str, filename: str) -> str:
 def guess_content_type(path: str) -> str:
     """The type a raw file is served as, from its name alone (an uploader's ``Content-Type`` is ignored:
     the server chooses what a browser may render)."""
-    return mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
+    name = path.rpartition("/")[2]
+    _, dot, suffixes = name.partition(".")
+    # Only the suffixes decide the type: cached on them (a GET of a raw file runs this every time).
+    return _type_of_suffixes(suffixes) if dot else "application/octet-stream"
+
+
+@functools.lru_cache(maxsize=1024)
+def _type_of_suffixes(suffixes: str) -> str:
+    return mimetypes.guess_type("file." + suffixes, strict=False)[0] or "application/octet-stream"
 
 
 #: what ``contentDisposition = INLINE`` shows in the browser, always under core's sandboxing content
