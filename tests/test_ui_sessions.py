@@ -278,3 +278,21 @@ def test_sign_in_is_throttled_like_basic_credentials(ts):
         "/login", body=f"username=dev&password=dev-pw&{CSRF_TOKEN}={csrf_cookie}",
         headers={"Content-Type": FORM, "Cookie": f"{CSRF_TOKEN}={csrf_cookie}"})
     assert right.status_code == 429 and SESSION_COOKIE not in right.cookies
+
+
+def test_an_early_refusal_leaves_requests_with_cookies_to_the_ordinary_path(ts):
+    """The server refuses an unauthenticated upload before reading its body only when that is certain; a
+    browser's upload with a session cookie is not (the session may authorise it)."""
+    ts.stowage.security.set_anonymous_settings(False)
+    early = ts.app.early_auth
+    path = f"{V1}/components"
+    assert early.refuses("POST", path, f"{path}?repository=raw-hosted", {})
+    assert not early.refuses("POST", path, f"{path}?repository=raw-hosted", {"COOKIE": f"{SESSION_COOKIE}=x"})
+    _, cookie, token, _ = signed_in(ts, "dev", "dev-pw")
+    body = (b'--b\r\nContent-Disposition: form-data; name="raw.asset1"; filename="f.txt"\r\n\r\nhello\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="raw.directory"\r\n\r\nup\r\n--b--\r\n')
+    uploaded = ts.client.simulate_post(path, params={"repository": "raw-hosted"}, body=body,
+                                       headers={"Cookie": cookie, CSRF_TOKEN: token,
+                                                "Content-Type": "multipart/form-data; boundary=b"})
+    assert uploaded.status_code == 204, uploaded.text
+    assert ts.stowage.catalog.get_asset("raw-hosted", "up/f.txt") is not None
