@@ -295,3 +295,13 @@ def test_parts_replaced_by_a_concurrent_append_are_a_400_and_store_nothing(kind,
         upload.commit(expected={"sha256": sha(data_of(PART + 1, 50))})
     assert upload.size() is None and list(store.digests()) == []
     assert make_store.leftovers(store)() == []
+
+
+def test_local_path_is_a_readable_copy_of_the_blob_or_none(store):
+    """What yum hands to createrepo_c and worker processes: a local file with the blob's bytes, or None
+    (object stores, or a blob the store does not hold), never a path to a missing file."""
+    data = data_of(3000, seed=7)
+    blob = store.store(io.BytesIO(data))
+    path = store.local_path(blob.sha256)
+    assert path is None or open(path, "rb").read() == data
+    assert store.local_path(sha(b"never stored")) is None

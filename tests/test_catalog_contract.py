@@ -274,3 +274,21 @@ def test_nul_characters_are_a_bad_request_on_postgresql(catalog: Catalog) -> Non
             catalog.get_asset("r", "evil\x00path")
         catalog.put_document("ns", "after", 1)  # the transaction goes on: nothing was sent
     assert catalog.get_document("ns", "after") == 1
+
+
+def test_after_commit_waits_for_the_outermost_commit_and_is_dropped_on_rollback(catalog: Catalog) -> None:
+    seen: list[str] = []
+    catalog.after_commit(lambda: seen.append("no transaction: at once"))
+    assert seen == ["no transaction: at once"]
+    with catalog.transaction():
+        with catalog.transaction():
+            put(catalog, "committed")
+            catalog.after_commit(lambda: seen.append(f"visible: {catalog.get_asset('r', 'committed') is not None}"))
+        assert len(seen) == 1  # the nested transaction's end is not a commit
+    assert seen[-1] == "visible: True"
+    with pytest.raises(RuntimeError):
+        with catalog.transaction():
+            put(catalog, "rolled-back")
+            catalog.after_commit(lambda: seen.append("rolled back"))
+            raise RuntimeError("undo")
+    assert "rolled back" not in seen and catalog.get_asset("r", "rolled-back") is None

@@ -130,3 +130,48 @@ def test_missing_format_answers_503_and_keeps_the_data(stowage_factory, tmp_path
     assert response.status_code == 200 and response.content == b"precious"
     # its format settings survived the time without the plugin
     assert response.headers["content-disposition"].startswith("inline")
+
+
+class SpecnamePlugin:
+    """Registers its format through a function whose name is not the hook's (pluggy's ``specname``)."""
+
+    @hookimpl(specname="stowage_register_formats")
+    def formats_of_this_plugin(self):
+        from stowage.formats import FormatHandler
+
+        return [Format(name="specnamed", handler=FormatHandler)]
+
+
+class WrappingPlugin:
+    """A new-style wrapper around every plugin's format registration: it sees and may amend the result."""
+
+    def __init__(self):
+        self.seen: list[list[str]] = []
+
+    @hookimpl(wrapper=True)
+    def stowage_register_formats(self):
+        result = yield
+        self.seen.append(sorted(fmt.name for formats in result for fmt in formats))
+        return result
+
+
+def test_registrations_are_collected_through_pluggy_so_specname_and_wrappers_work():
+    wrapper = WrappingPlugin()
+    manager = make_plugin_manager(load_entrypoints=False, plugins=[SpecnamePlugin(), wrapper], strict=True)
+    assert "specnamed" in manager.formats  # dropped silently while core read plugins with getattr
+    assert manager.provided_by["SpecnamePlugin"] == ["specnamed"]
+    assert ["specnamed"] in wrapper.seen  # the wrapper wrapped the plugin's registration
+
+
+def test_optional_handler_methods_not_overridden_answer_400(stowage_factory):
+    """upload_component and rebuild_index are declared on FormatHandler; a format that does not override
+    them is told so with a 400 (before any multipart body is read), not found by getattr."""
+    app = stowage_factory(plugins=[SpecnamePlugin()])
+    app.create_repository(name="plain", format="specnamed", type="hosted")
+    body = b"--b\r\nContent-Disposition: form-data; name=\"x.asset\"; filename=\"a\"\r\n\r\nhi\r\n--b--\r\n"
+    response = app.client.simulate_post("/service/rest/v1/components", params={"repository": "plain"}, body=body,
+                                        headers={**app.admin, "Content-Type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 400 and "does not support component uploads" in response.text
+    response = app.client.simulate_post("/service/rest/v1/repositories/plain/rebuild-index", headers=app.admin)
+    assert response.status_code == 400 and "no index to rebuild" in response.text
+    assert app.stowage.catalog.list_assets("plain").items == []

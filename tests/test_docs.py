@@ -87,3 +87,21 @@ def test_configuration_documents_every_server_setting():
     text = (DOCS / "configuration.md").read_text()
     for field in attrs.fields(ServerSettings):
         assert f"`{camel(field.name)}`" in text, f"docs/configuration.md does not document server.{camel(field.name)}"
+
+
+def test_every_name_of_the_plugin_api_is_documented():
+    """docs/plugin-api.md lists every name stowage.plugin exports, and nothing it does not export."""
+    import stowage.plugin
+
+    text = (DOCS / "plugin-api.md").read_text()
+    listed = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", text))
+    exported = set(stowage.plugin.__all__)
+    undocumented = sorted(exported - listed)
+    assert not undocumented, f"docs/plugin-api.md does not document {', '.join(undocumented)}"
+    for name in exported:
+        assert getattr(stowage.plugin, name, None) is not None, f"stowage.plugin.__all__ names missing {name}"
+    # a bullet's first `name` is an exported name (catches a doc entry for a name that was removed)
+    bullets = re.findall(r"^- `([A-Za-z_][A-Za-z0-9_]*)`", text, flags=re.MULTILINE)
+    stale = sorted(set(bullets) - exported)
+    assert not stale, f"docs/plugin-api.md lists {', '.join(stale)}, which stowage.plugin does not export"
+    assert len(stowage.plugin.__all__) == len(exported), "stowage.plugin.__all__ lists a name twice"

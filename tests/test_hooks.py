@@ -253,6 +253,49 @@ def test_hook_stowage_asset_stored(stowage_factory):
     assert len(recorder.events) == count
 
 
+class CommittedCheck:
+    """Looks, from another connection, whether the asset it is told about is committed yet."""
+
+    def __init__(self, catalog_path):
+        self.catalog_path = catalog_path
+        self.seen = []
+
+    @hookimpl
+    def stowage_asset_stored(self, repository, asset):
+        import sqlite3
+
+        other = sqlite3.connect(self.catalog_path)
+        try:
+            rows = other.execute("SELECT COUNT(*) FROM assets WHERE path = ?", (asset.path,)).fetchone()[0]
+        finally:
+            other.close()
+        self.seen.append((asset.path, rows))
+
+
+def test_asset_events_fire_after_the_outermost_commit(stowage_factory):
+    recorder = EventRecorder()
+    app = stowage_factory(plugins=[recorder])
+    catalog = app.stowage.catalog
+    check = CommittedCheck(catalog.path)
+    app.stowage.plugins.pm.register(check, name="committed-check")
+    app.create_repository(name="files", format="raw", type="hosted")
+    files = app.stowage.repository("files")
+    with catalog.transaction():  # a caller's transaction around a store: nested, it joins this one
+        files.store("nested.txt", io.BytesIO(b"one"))
+        assert not [e for e in recorder.events if e[0] == "stored"]  # not yet: the outer may roll back
+    assert ("nested.txt", 1) in check.seen  # fired after the commit, when others can see the row
+    try:
+        with catalog.transaction():
+            files.store("undone.txt", io.BytesIO(b"two"))
+            raise RuntimeError("the caller gives up")
+    except RuntimeError:
+        pass
+    assert files.resolver.resolve("undone.txt") is None
+    assert "undone.txt" not in [e[2] for e in recorder.events]  # a rolled-back write fires nothing
+    files.store("plain.txt", io.BytesIO(b"three"))  # no enclosing transaction: fires at once
+    assert recorder.events[-1][2] == "plain.txt" and ("plain.txt", 1) in check.seen
+
+
 def test_hook_stowage_asset_deleted(stowage_factory):
     recorder = EventRecorder()
     app = stowage_factory(plugins=[recorder])

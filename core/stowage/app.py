@@ -16,6 +16,7 @@ from stowage.http.anonymous import AnonymousGate
 from stowage.http.csrf import CsrfMiddleware
 from stowage.http.early_auth import EarlyAuth
 from stowage.http.errors import install_error_handlers
+from stowage.http.media import install_media_handlers
 from stowage.http.repository_resource import RepositorySink
 from stowage.pluginmanager import PluginManager, make_plugin_manager
 from stowage.settings import ConfigFile, ServerSettings, load_config_file
@@ -98,6 +99,7 @@ def create_app(stowage: Stowage) -> "StowageApp":
     app.req_options.strip_url_path_trailing_slash = False
     app.resp_options.secure_cookies_by_default = False
     install_error_handlers(app, stowage)
+    install_media_handlers(app)
     sink = RepositorySink(stowage)
     app.add_sink(sink, prefix=r"^/repository/")
     app.early_auth = EarlyAuth(stowage, sink)

@@ -94,12 +94,26 @@ class PayloadTooLarge(StowageError):
     code, status = "PAYLOAD_TOO_LARGE", 413
 
 
+class LengthRequired(StowageError):
+    code, status = "LENGTH_REQUIRED", 411
+
+
 class UnsupportedMediaType(StowageError):
     code, status = "UNSUPPORTED_MEDIA_TYPE", 415
 
 
 class RangeNotSatisfiable(StowageError):
     code, status = "RANGE_NOT_SATISFIABLE", 416
+
+
+class InsufficientStorage(StowageError):
+    """The server's disk (or quota) is full: nothing was stored, the client may retry once room is made.
+
+    Raised by :func:`stowage.http.errors.storage_error` for ``ENOSPC``/``EDQUOT``/``EFBIG`` and SQLite's
+    ``SQLITE_FULL`` wherever they surface, so every format answers 507 in its own error envelope.
+    """
+
+    code, status = "INSUFFICIENT_STORAGE", 507
 
 
 class NotSupported(StowageError):

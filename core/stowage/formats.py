@@ -6,10 +6,11 @@ Core routes ``/repository/<repo>/<path>`` to the handler's ``on_<method>`` with 
 
 from __future__ import annotations
 
-import functools
 
 import json
 from typing import TYPE_CHECKING, Any, Mapping
+
+from attrs import field, frozen
 
 from stowage.errors import MethodNotAllowed, StowageError, ValidationFailed
 from stowage.models import Asset, AssetKind, Component, RepositoryType
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.security import Action
     from stowage.stowage import Stowage
+
+
+@frozen
+class UpstreamRequest:
+    """The one answer a format gives the proxy engine per miss: where to fetch a path, with which extra
+    headers, and which digests the body must have (see :meth:`FormatHandler.upstream_request`)."""
+
+    url: str
+    headers: Mapping[str, str] = field(factory=dict)
+    expected_digests: Mapping[str, str] = field(factory=dict)
 
 
 #: characters kept as they are when a repository path becomes an upstream URL (``%`` keeps escapes a
@@ -65,7 +76,9 @@ class FormatHandler:
 
         None skips the check (for endpoints that authenticate by themselves, like ``npm login``).
         """
-        return _method_actions().get(request.method) or _write_action()
+        from stowage.security import Action
+
+        return Action.of_method(request.method)
 
     def content_path(self, request: "RepoRequest") -> str | None:
         """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;
@@ -112,6 +125,16 @@ class FormatHandler:
         """Extra request headers for fetching ``path`` from the remote (docker: ``Accept`` for manifests)."""
         return {}
 
+    def upstream_request(self, repository: "Repository", path: str, kind: AssetKind) -> UpstreamRequest:
+        """The one question the proxy engine asks per miss (and per revalidation): URL, extra headers
+        and expected digests together, so a format that reads its metadata to answer (pypi's project
+        page) reads it once. Default: :meth:`upstream_url`, :meth:`upstream_headers` and
+        :meth:`expected_digests`; override this instead of those three. Raise
+        :class:`~stowage.errors.NotFound` when the remote offers nothing for ``path``."""
+        return UpstreamRequest(url=self.upstream_url(repository, path),
+                               headers=dict(self.upstream_headers(repository, path, kind) or {}),
+                               expected_digests=dict(self.expected_digests(repository, path) or {}))
+
     def upstream_authorization(self, repository: "Repository", url: str,
                                challenge: str) -> dict[str, str] | None:
         """The remote answered 401 with ``WWW-Authenticate: challenge``: headers to retry once with
@@ -123,6 +146,26 @@ class FormatHandler:
         resets its age), False to fetch it again, None for the engine's own check. Raise
         :class:`~stowage.errors.UpstreamError` when the remote cannot tell (the cached copy is served)."""
         return None
+
+    # -- optional REST capabilities -------------------------------------------------------------------------
+    def upload_component(self, repository: "Repository", fields: dict[str, str], files: list[Any],
+                         user: Any) -> list[Asset]:
+        """``POST /service/rest/v1/components?repository=<name>`` (multipart): ``fields`` are the text
+        parts, ``files`` the :class:`~stowage.rest.components.UploadedFile` parts, already committed as
+        blobs; check them, decide their paths, record them (``repository.record``) and return the assets.
+        Raise a 4xx :class:`~stowage.errors.StowageError` to refuse (the blobs stay unreferenced and are
+        collected). Not overridden: core answers 400 before it reads the body."""
+        raise NotImplementedError
+
+    def rebuild_index(self, repository: "Repository") -> None:
+        """``POST /service/rest/v1/repositories/{name}/rebuild-index``: regenerate the repository's
+        generated metadata from its assets. Not overridden: core answers 400 (no index to rebuild)."""
+        raise NotImplementedError
+
+    def supports(self, method_name: str) -> bool:
+        """Whether this format overrides the optional method ``method_name`` (``upload_component``,
+        ``rebuild_index``)."""
+        return getattr(type(self), method_name, None) is not getattr(FormatHandler, method_name)
 
     # -- deleting and retention (REST deletes, cleanup policies) ------------------------------------------
     def delete_asset(self, repository: "Repository", asset: Asset) -> None:
@@ -164,6 +207,23 @@ class FormatHandler:
         """The name a hosted repository's name policy checks for a write to ``path``."""
         return path
 
+    def package_name(self, path: str) -> str | None:
+        """The package name the content at ``path`` belongs to, normalised as the format compares names
+        (PEP 503 for pypi, ``@scope/name`` for npm, the image name for docker), or None when ``path`` is
+        no package's (raw files, index pages).
+
+        Core's group rules key on it: through a group, content of a name that a hosted member holds is
+        never served by a proxy member unless ``group.allowProxyNames`` frees the name (the
+        dependency-confusion guard; the merged indexes apply the same rule through
+        :func:`~stowage.resolver.guard_names`). Must not raise for any path a client may send.
+        Default: None (first member wins, as raw does)."""
+        return None
+
+    def holds_package(self, repository: "Repository", name: str) -> bool:
+        """Whether hosted ``repository`` holds package ``name`` (as :meth:`package_name` returns it), so
+        that a group's proxy members may not serve it. Default: it has a component named ``name``."""
+        return bool(self.stowage.catalog.find_components(repository.name, name=name))
+
     def challenge(self, request: "RepoRequest") -> str:
         """The ``WWW-Authenticate`` value sent with a 401 from this format's repositories."""
         return 'Basic realm="Stowage"'
@@ -180,18 +240,3 @@ def default_error_body(error: StowageError, accept: str = "") -> tuple[str, byte
     if "json" in accept:
         return "application/json", json.dumps({"code": error.code, "message": error.message}).encode()
     return "text/plain; charset=utf-8", f"{error.message}\n".encode()
-
-
-@functools.cache
-def _method_actions() -> "dict[str, Action]":
-    """What each method does by default (built once: ``action_for`` runs on every repository request)."""
-    from stowage.security import Action
-
-    return {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ, "DELETE": Action.DELETE}
-
-
-@functools.cache
-def _write_action() -> "Action":
-    from stowage.security import Action
-
-    return Action.WRITE

@@ -9,10 +9,9 @@ process or node, and an upstream document that changed, are seen on the next req
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from stowage.lru import LRUCache
 from stowage.registration import MetadataBuilder
 
 if TYPE_CHECKING:
@@ -25,8 +24,7 @@ _UNKNOWN = object()
 class MetadataCache:
     def __init__(self, max_entries: int = 2048):
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries = LRUCache(max_entries)  # key -> (document_key, document)
 
     def get_or_build(self, repository: "Repository", builder: MetadataBuilder, match: re.Match[str], *,
                      document_key: Any = _UNKNOWN) -> Any:
@@ -37,19 +35,13 @@ class MetadataCache:
         """
         key = (repository.name, builder.format, builder.name, match.group(0))
         revision = repository.resolver.document_key(builder, match) if document_key is _UNKNOWN else document_key
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[0] == revision:
-                self._entries.move_to_end(key)
-                return entry[1]
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == revision:
+            return entry[1]
         document = repository.resolver.keyed_document(builder, match, revision)
         if repository.resolver.cacheable_documents:
-            with self._lock:
-                self._entries[key] = (revision, document)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+            self._entries.put(key, (revision, document))
         return document
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()

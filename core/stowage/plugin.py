@@ -3,14 +3,15 @@
 from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
 from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
-                            FormatUnavailable, InvalidContent, InvalidPath, MethodNotAllowed,
+                            FormatUnavailable, InsufficientStorage, InvalidContent, InvalidPath, MethodNotAllowed,
                             NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
                             RangeNotSatisfiable, RepositoryOffline, StowageError, TooManyRequests, Unauthorized,
                             UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
-from stowage.formats import FormatHandler, default_error_body
+from stowage.formats import FormatHandler, UpstreamRequest, default_error_body
 from stowage.hookspecs import hookimpl
 from stowage.http.auth import authenticate, sign_in
 from stowage.http.content import send_content
+from stowage.lru import LRUCache
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
@@ -20,7 +21,7 @@ from stowage.registration import (API_VERSION, Format, MetadataBuilder, Metadata
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
-from stowage.resolver import MemberDocument, NameGuard, Resolver, guard_names
+from stowage.resolver import MemberDocument, NameGuard, Resolver, group_guard, guard_names, proxy_name_allowed
 from stowage.rest.access import require_repository
 from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
 from stowage.realms import DOCKER_TOKEN_REALM, NPM_TOKEN_REALM
@@ -32,13 +33,14 @@ from stowage.tasks import TaskContext, TaskStopped
 __all__ = [
     "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
-    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InvalidContent", "InvalidPath",
+    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InsufficientStorage",
+    "InvalidContent", "InvalidPath", "LRUCache",
     "MemberDocument", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "MethodNotAllowed", "NPM_TOKEN_REALM",
     "NameGuard", "NamePolicyViolation", "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile",
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",
     "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext",
     "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadedFile", "UpstreamBlocked",
-    "UpstreamError", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
-    "copy_into", "default_error_body", "external_base_url", "guard_names", "hookimpl", "multipart_writers",
-    "read_multipart", "request_remote", "require_repository", "send_content", "sign_in",
+    "UpstreamError", "UpstreamRequest", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
+    "copy_into", "default_error_body", "external_base_url", "group_guard", "guard_names", "hookimpl", "multipart_writers",
+    "read_multipart", "request_remote", "require_repository", "proxy_name_allowed", "send_content", "sign_in",
 ]

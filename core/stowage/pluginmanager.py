@@ -67,11 +67,11 @@ class PluginManager:
             if plugin is None:
                 continue
             try:
-                formats = _call(plugin, "stowage_register_formats")
-                routes = _call(plugin, "stowage_register_routes")
-                builders = _call(plugin, "stowage_register_metadata_builders")
-                tasks = _call(plugin, "stowage_register_tasks")
-                checks = _call(plugin, "stowage_register_metadata_checks")
+                formats = self._registered(plugin, "stowage_register_formats")
+                routes = self._registered(plugin, "stowage_register_routes")
+                builders = self._registered(plugin, "stowage_register_metadata_builders")
+                tasks = self._registered(plugin, "stowage_register_tasks")
+                checks = self._registered(plugin, "stowage_register_metadata_checks")
                 self._validate(name, formats, routes, builders)
                 self._validate_tasks(tasks)
                 _validate_checks(checks)
@@ -87,6 +87,23 @@ class PluginManager:
             for task in tasks:
                 self.tasks[task.type] = task
             self.metadata_checks.extend(checks)
+
+    def _registered(self, plugin: object, hook_name: str) -> list:
+        """What ``plugin`` returns from registration hook ``hook_name``, asked through pluggy: an
+        implementation registered under another function name (``specname``) counts, and wrappers of any
+        plugin wrap the call, exactly as for a broadcast. Other plugins' plain implementations are left
+        out, so that a broken plugin is reported on its own."""
+        caller = getattr(self.pm.hook, hook_name)
+
+        def wraps(impl: Any) -> bool:
+            return bool(impl.hookwrapper or getattr(impl, "wrapper", False))
+
+        impls = caller.get_hookimpls()
+        if not any(impl.plugin is plugin and not wraps(impl) for impl in impls):
+            return []
+        others = {impl.plugin for impl in impls if impl.plugin is not plugin and not wraps(impl)}
+        results = self.pm.subset_hook_caller(hook_name, remove_plugins=others)() if others else caller()
+        return [item for result in results for item in (result or [])]
 
     def _validate(self, name: str, formats: list, routes: list, builders: list) -> None:
         for kind, items, cls in (("format", formats, Format), ("route", routes, Route),
@@ -129,13 +146,6 @@ def _validate_checks(checks: list) -> None:
         if check.api_version != API_VERSION:
             raise PluginError(f"metadata check {check.name!r} needs plugin API {check.api_version}, "
                               f"core has {API_VERSION}")
-
-
-def _call(plugin: object, hook_name: str) -> list:
-    impl = getattr(plugin, hook_name, None)
-    if impl is None:
-        return []
-    return list(impl() or [])
 
 
 def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = (),

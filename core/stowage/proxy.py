@@ -218,7 +218,9 @@ class ProxyResolver(Resolver):
             if cached.upstream_last_modified:
                 headers["If-Modified-Since"] = cached.upstream_last_modified
         try:
-            response = request_upstream(repository, path, headers=headers, kind=kind)
+            # the format is asked once per miss: URL, headers and expected digests together
+            upstream = repository.handler.upstream_request(repository, path, kind)
+            response = request_upstream(repository, path, headers=headers, kind=kind, upstream=upstream)
         except UpstreamError as error:
             record_failure(repository, error.message)
             raise
@@ -247,7 +249,7 @@ class ProxyResolver(Resolver):
                     record_failure(repository, message)
                 raise UpstreamError(message)
             record_success(repository)
-            self._receive(flight, response, path, kind, lease)
+            self._receive(flight, response, path, kind, lease, dict(upstream.expected_digests))
         finally:
             if response.status == 304 or (response.status == 200 and flight.committed):
                 response.release_conn()  # body fully read: the connection goes back to the pool
@@ -256,12 +258,11 @@ class ProxyResolver(Resolver):
                 response.release_conn()
 
     def _receive(self, flight: Flight, response: urllib3.BaseHTTPResponse, path: str, kind: AssetKind,
-                 lease: str) -> None:
+                 lease: str, expected: dict[str, str]) -> None:
         repository = self.repository
         stowage = repository.stowage
         length_header = response.headers.get("Content-Length")
         length = int(length_header) if length_header and length_header.isdigit() else None
-        expected = dict(repository.handler.expected_digests(repository, path) or {})
         content_type = response.headers.get("Content-Type") or "application/octet-stream"
         store = repository.blob_store
         ttl = self.lease_ttl()

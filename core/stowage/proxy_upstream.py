@@ -22,6 +22,7 @@ from stowage.errors import UpstreamBlocked, UpstreamError, UpstreamTimeout
 from stowage.models import AssetKind, AuthenticationSettings, HttpClientSettings
 
 if TYPE_CHECKING:
+    from stowage.formats import UpstreamRequest
     from stowage.repository import Repository
 
 #: the first auto-block period; each further consecutive failure doubles it, up to the maximum.
@@ -35,12 +36,6 @@ def upstream_pool(repository: "Repository") -> urllib3.PoolManager:
     """The app's pooled HTTP client for remotes (created on first use, closed with the app)."""
     return repository.stowage.extension(
         "upstream-pool", lambda: urllib3.PoolManager(num_pools=64, maxsize=32, block=False))
-
-
-def upstream_url(repository: "Repository", path: str) -> str:
-    """The URL fetched for ``path``: the format's ``FormatHandler.upstream_url`` (by default
-    ``proxy.remoteUrl`` joined with the percent-encoded ``upstream_path``)."""
-    return repository.handler.upstream_url(repository, path)
 
 
 def http_client_settings(repository: "Repository") -> HttpClientSettings:
@@ -60,7 +55,8 @@ def auth_header(authentication: AuthenticationSettings | None) -> dict[str, str]
 
 
 def request_upstream(repository: "Repository", path: str, *, headers: Mapping[str, str] | None = None,
-                     method: str = "GET", kind: AssetKind = AssetKind.CONTENT) -> urllib3.BaseHTTPResponse:
+                     method: str = "GET", kind: AssetKind = AssetKind.CONTENT,
+                     upstream: "UpstreamRequest | None" = None) -> urllib3.BaseHTTPResponse:
     """Send ``method`` for ``path`` to the remote and return the response with its body unread.
 
     Headers, in increasing precedence: core's (identity encoding, ``httpClient.authentication``), the
@@ -79,9 +75,10 @@ def request_upstream(repository: "Repository", path: str, *, headers: Mapping[st
     handler = repository.handler
     send = {"Accept-Encoding": "identity", "User-Agent": "Stowage"}
     send.update(auth_header(client.authentication))
-    send.update(handler.upstream_headers(repository, path, kind) or {})
+    upstream = upstream or handler.upstream_request(repository, path, kind)
+    send.update(upstream.headers)
     send.update(headers or {})
-    url = upstream_url(repository, path)
+    url = upstream.url
     pool = upstream_pool(repository)
     timeout = urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds)
     try:

@@ -186,7 +186,8 @@ class Repository:
                 stored = catalog.put_asset(asset, blob, self.blob_store.name, overwrite=overwrite)
         except Conflict:
             raise WritePolicyViolation(f"Repository does not allow updating assets: {self.name} ({path})") from None
-        self.stowage.plugins.hook.stowage_asset_stored(repository=self, asset=stored)
+        # after the outermost commit: a caller's enclosing transaction may still roll this write back
+        catalog.after_commit(lambda: self.stowage.plugins.hook.stowage_asset_stored(repository=self, asset=stored))
         return stored
 
     def delete(self, path: str) -> Asset:
@@ -198,7 +199,8 @@ class Repository:
         asset = self.stowage.catalog.delete_asset(self.name, path)
         if asset is None:
             raise NotFound(f"{path} not found in {self.name}")
-        self.stowage.plugins.hook.stowage_asset_deleted(repository=self, asset=asset)
+        self.stowage.catalog.after_commit(
+            lambda: self.stowage.plugins.hook.stowage_asset_deleted(repository=self, asset=asset))
         return asset
 
 

@@ -46,25 +46,32 @@ class NameGuard:
     Build it with :func:`guard_names`.
     """
 
-    hosted_names: frozenset[str]
+    hosted_names: frozenset[str] | Callable[[str], bool]
     allow_proxy_names: tuple[str, ...]
     normalize: Callable[[str], str]
 
     def allows(self, member: MemberDocument, name: str) -> bool:
         """Whether ``member`` may contribute (versions of) ``name`` to the merged document."""
-        if member.origin == "hosted":
-            return True
-        key = self.normalize(name)
-        if key not in self.hosted_names:
-            return True
-        from stowage.repository import _name_matches
+        return member.origin == "hosted" or self.allows_proxy(name)
 
-        return any(_name_matches(pattern, name) or _name_matches(pattern, key)
-                   for pattern in self.allow_proxy_names)
+    def allows_proxy(self, name: str) -> bool:
+        """Whether a proxy member may serve ``name``: no hosted member holds it, or
+        ``allowProxyNames`` frees it."""
+        key = self.normalize(name)
+        held = self.hosted_names(key) if callable(self.hosted_names) else key in self.hosted_names
+        return not held or proxy_name_allowed(self.allow_proxy_names, name, key)
 
     def filter(self, member: MemberDocument, names: Iterable[str]) -> list[str]:
         """The names of ``names`` that ``member`` may contribute, in their order."""
         return [name for name in names if self.allows(member, name)]
+
+
+def proxy_name_allowed(patterns: Iterable[str], *names: str) -> bool:
+    """Whether one of ``patterns`` (``allowProxyNames``: globs, or regexes prefixed ``re:``) matches one
+    of ``names`` (a format passes the name as written and its normalised form)."""
+    from stowage.repository import _name_matches
+
+    return any(_name_matches(pattern, name) for pattern in patterns for name in names)
 
 
 def guard_names(members: Sequence[MemberDocument], names_of: Callable[[Any], Iterable[str]],
@@ -151,9 +158,34 @@ class GroupResolver(Resolver):
             if member.config.online:
                 yield member
 
+    def download_guard(self) -> NameGuard:
+        """The dependency-confusion guard for downloads through this group: the same rule as
+        :func:`guard_names` applies to its merged indexes, with the hosted names asked of the format
+        (:meth:`~stowage.formats.FormatHandler.holds_package`) instead of read from documents."""
+        handler = self.repository.handler
+        hosted = [m for m in self.members() if m.resolver.origin() == "hosted"]
+
+        def held(name: str) -> bool:
+            return any(handler.holds_package(leaf, name) for member in hosted for leaf in hosted_leaves(member))
+
+        return NameGuard(held, tuple(self.repository.config.group.allow_proxy_names),  # type: ignore[union-attr]
+                         lambda name: name)
+
+    def serving_members(self, name: str | None) -> list["Repository"]:
+        """The members that may serve content of package ``name`` (None: content of no package, e.g.
+        raw files), in order: a proxy-origin member is left out when the guard hides ``name``."""
+        members = list(self.members())
+        if name is None or all(m.resolver.origin() == "hosted" for m in members):
+            return members
+        guard = self.download_guard()
+        if guard.allows_proxy(name):
+            return members
+        return [m for m in members if m.resolver.origin() == "hosted"]
+
     def resolve(self, path: str, kind: AssetKind = AssetKind.CONTENT, *, remote: bool = True,
                 stream: bool = False) -> Asset | None:
-        members = list(self.members())
+        name = self.repository.handler.package_name(path) if kind is AssetKind.CONTENT else None
+        members = self.serving_members(name)
         # Every member's stored copy is asked before any remote is contacted: a local hit never waits on
         # an upstream. Metadata is excluded from that shortcut; it must be fresh, so order decides.
         if kind is AssetKind.CONTENT:
@@ -221,6 +253,27 @@ class GroupResolver(Resolver):
 
     def origin(self) -> str:
         return "hosted" if all(m.resolver.origin() == "hosted" for m in self.members()) else "proxy"
+
+
+def group_guard(group: "Repository") -> NameGuard:
+    """The dependency-confusion guard of ``group`` as its downloads apply it (see
+    :meth:`GroupResolver.download_guard`); a ``MetadataBuilder.merge`` whose document cannot name every
+    hosted name itself (npm scopes) uses it so that the index and the downloads agree."""
+    return GroupResolver(group).download_guard()
+
+
+def hosted_leaves(repository: "Repository", seen: set[str] | None = None) -> Iterator["Repository"]:
+    """The hosted repositories behind ``repository`` (itself when hosted; nested groups walked once)."""
+    if repository.type is RepositoryType.HOSTED:
+        yield repository
+        return
+    if repository.type is not RepositoryType.GROUP:
+        return
+    seen = set() if seen is None else seen
+    for member in GroupResolver(repository).members():
+        if member.name not in seen:
+            seen.add(member.name)
+            yield from hosted_leaves(member, seen)
 
 
 def resolver_for(repository: "Repository") -> Resolver:

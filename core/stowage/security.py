@@ -68,6 +68,16 @@ class Action(enum.Enum):
     def privilege_actions(self) -> tuple[str, ...]:
         return {"read": ("read", "browse"), "write": ("add", "edit"), "delete": ("delete",)}[self.value]
 
+    @classmethod
+    def of_method(cls, method: str) -> "Action":
+        """What an HTTP method does by default: GET/HEAD/OPTIONS read, DELETE deletes, anything else
+        writes (formats with endpoints that differ decide per endpoint in ``action_for``)."""
+        return _METHOD_ACTIONS.get(method, cls.WRITE)
+
+
+#: built once: ``Action.of_method`` runs on every repository request.
+_METHOD_ACTIONS = {"GET": Action.READ, "HEAD": Action.READ, "OPTIONS": Action.READ, "DELETE": Action.DELETE}
+
 
 @frozen
 class User:

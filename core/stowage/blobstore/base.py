@@ -220,6 +220,12 @@ class BlobStore(abc.ABC):
         have Stowage send the bytes. Stores that can hand one out override this."""
         return None
 
+    def local_path(self, sha256: str) -> str | None:
+        """The path of a local file holding the blob, for tools that need a file name (createrepo_c,
+        rpm, worker processes); read it, never change it. None when the store keeps no local files
+        (object stores) or does not hold the blob: copy it out with :meth:`open` then."""
+        return None
+
     def sweep_temp_files(self, older_than: float = 6 * 3600) -> int:
         """Remove what crashed writers and abandoned uploads left behind (older than ``older_than``
         seconds); the ``blobstore.compact`` task calls it. Returns how many leftovers were removed."""

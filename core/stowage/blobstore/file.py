@@ -176,6 +176,10 @@ class FileBlobStore(BlobStore):
     def path_for(self, sha256: str) -> Path:
         return Path(self._path(sha256))
 
+    def local_path(self, sha256: str) -> str | None:
+        path = self._path(sha256)
+        return path if os.path.exists(path) else None
+
     def _path(self, sha256: str) -> str:
         # Plain strings: this is on every download's path and pathlib costs ~25 µs per call.
         if len(sha256) != 64 or not _HEX.issuperset(sha256):

@@ -4,7 +4,6 @@ privileges)."""
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import TYPE_CHECKING
 
 from stowage.hookspecs import hookimpl
@@ -21,7 +20,7 @@ def stowage_authenticate(stowage: "Stowage", scheme: str, credentials: str) -> U
     if scheme == "basic":
         try:
             user_id, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
             return None
         user = stowage.security.check_password(user_id, password)
         if user is None and stowage.tokens.user_tokens.enabled:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import base64
 import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from attrs import frozen
 
@@ -57,6 +57,26 @@ def decode_resume_key(token: str) -> str:
         raise BadRequest(f"invalid continuationToken {token!r}") from None
 
 
+def row_id(value: object) -> int:
+    """A row id from a continuation token: an int both catalogs can hold (bool, float, huge ints are refused)."""
+    if type(value) is not int or not 0 <= value < 2 ** 63:
+        raise ValueError(value)
+    return value
+
+
+def decode_row_id_token(token: str) -> int:
+    """The row id a listing's continuation token carries; a clear 400 for anything else."""
+    from stowage.errors import BadRequest
+
+    text = decode_resume_key(token)
+    try:
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(text)
+        return row_id(int(text))
+    except ValueError:
+        raise BadRequest(f"invalid continuationToken {token!r}") from None
+
+
 @frozen
 class RemoteStatus:
     """A proxy's view of its remote: consecutive failures and how long it stays auto-blocked."""
@@ -71,6 +91,13 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """A write transaction; nested uses join the outer one. Serialised across processes."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the outermost transaction open in this thread commits (dropped if it
+        rolls back), or now when none is open. Events (``stowage_asset_stored``...) go through it so
+        that a listener never sees a write that a nested transaction's caller may still undo.
+        Default: now (a catalog whose transactions nest must override it)."""
+        callback()
 
     # -- repositories -------------------------------------------------------------------------------
     @abc.abstractmethod

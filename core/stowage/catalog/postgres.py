@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -76,12 +76,22 @@ class PostgresCatalog(SqlCatalog):
             return
         with self._pool.connection() as conn:
             self._local.conn = conn
+            self._local.pending = []
             try:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                     yield
             finally:
                 self._local.conn = None
+                pending, self._local.pending = self._local.pending, []
+        for callback in pending:  # committed (an exception skipped this); outside it: a callback may open its own
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if getattr(self._local, "conn", None) is not None:
+            self._local.pending.append(callback)
+        else:
+            callback()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> FetchedRows:
         try:

@@ -15,8 +15,8 @@ import json
 import time
 from typing import Any, Iterator, Mapping, Protocol, Sequence
 
-from stowage.catalog.base import (Catalog, DirectoryEntry, Page, RemoteStatus, decode_resume_key, directory_end,
-                                  encode_resume_key)
+from stowage.catalog.base import (Catalog, DirectoryEntry, Page, RemoteStatus, decode_resume_key,
+                                  decode_row_id_token, directory_end, encode_resume_key)
 from stowage.catalog.sql_rows import ASSET_COLUMNS, COMPONENT_COLUMNS, asset_from_row, component_from_row
 from stowage.catalog.sql_search import SqlSearch
 from stowage.errors import Conflict
@@ -267,7 +267,7 @@ class SqlCatalog(SqlSearch, Catalog):
 
     def list_components(self, repository: str, *, continuation_token: str | None = None,
                         limit: int | None = None) -> Page:
-        after = int(decode_resume_key(continuation_token)) if continuation_token else 0
+        after = decode_row_id_token(continuation_token) if continuation_token else 0
         sql = f"SELECT {COMPONENT_COLUMNS} FROM components WHERE repository = ? AND id > ? ORDER BY id"
         if limit:
             sql += f" LIMIT {int(limit) + 1}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from stowage.catalog.base import Page, decode_resume_key, encode_resume_key
+from stowage.catalog.base import Page, decode_resume_key, encode_resume_key, row_id
 from stowage.catalog.sql_rows import ASSET_COLUMNS, COMPONENT_COLUMNS, asset_from_row, component_from_row
 from stowage.errors import BadRequest
 
@@ -59,10 +59,12 @@ class SqlSearch:
             try:
                 after = json.loads(decode_resume_key(continuation_token))
                 if key:
-                    value, last_id = str(after[0]), int(after[1])
+                    if not isinstance(after, list) or len(after) != 2:
+                        raise ValueError(continuation_token)
+                    value, last_id = str(after[0]), row_id(after[1])
                 else:
-                    last_id = int(after)
-            except (ValueError, TypeError, IndexError, KeyError):
+                    last_id = row_id(after)
+            except (ValueError, RecursionError):
                 raise BadRequest(f"invalid continuationToken {continuation_token!r}") from None
             if key:
                 where.append(f"({key} {compare} ? OR ({key} = ? AND {table}.id {compare} ?))")

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -59,6 +59,7 @@ class SqliteCatalog(SqlCatalog):
             return
         conn.execute("BEGIN IMMEDIATE")
         self._local.depth = 1
+        self._local.pending = []
         try:
             yield
         except BaseException:
@@ -66,8 +67,19 @@ class SqliteCatalog(SqlCatalog):
             raise
         else:
             conn.execute("COMMIT")
+            pending, self._local.pending = self._local.pending, []
+            self._local.depth = 0
+            for callback in pending:  # outside the transaction: a callback may open its own
+                callback()
         finally:
             self._local.depth = 0
+            self._local.pending = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if getattr(self._local, "depth", 0):
+            self._local.pending.append(callback)
+        else:
+            callback()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, params)

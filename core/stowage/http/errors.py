@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 import falcon
 
-from stowage.errors import StowageError
+from stowage.errors import BadRequest, InsufficientStorage, StowageError
 from stowage.formats import default_error_body
 
 if TYPE_CHECKING:
@@ -37,11 +39,42 @@ def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
     def handle_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
         if isinstance(error, falcon.HTTPError):
             raise error  # falcon's own (404 for unknown routes, 405...) keep their behaviour
+        full = storage_error(error)
+        if full is not None:
+            handle_stowage_error(req, resp, full, params)
+            return
+        if isinstance(error, UnicodeDecodeError):
+            # Bytes from the request that had to be text (a header, a form field name): the client's fault.
+            # Logged with its traceback all the same: the place that decoded them should say so itself.
+            log.warning("undecodable request bytes in %s %s", req.method, req.path, exc_info=error)
+            handle_stowage_error(req, resp, BadRequest(f"the request has bytes that are not valid UTF-8 "
+                                                       f"where text is expected: {error.reason}"), params)
+            return
         log.exception("unhandled error in %s %s", req.method, req.path)
         handle_stowage_error(req, resp, StowageError("internal error; see the server log"), params)
 
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(StowageError, handle_stowage_error)
+
+
+#: errno values that mean "no room to write": a full disk, a full quota, a file-size limit.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def storage_error(error: BaseException) -> InsufficientStorage | None:
+    """The 507 to answer when ``error`` (or one it was raised from) says the disk or quota is full."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return InsufficientStorage("insufficient storage: the server's disk is full; nothing was stored "
+                                       "(retry once room is made)")
+        if isinstance(current, sqlite3.Error) and getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return InsufficientStorage("insufficient storage: the catalog's disk is full; nothing was stored "
+                                       "(retry once room is made)")
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _close_stream(resp: falcon.Response) -> None:

@@ -45,8 +45,8 @@ def encode_id(repository: str, kind: str, number: int) -> str:
 def decode_id(value: str, kind: str) -> tuple[str, int]:
     try:
         repository, found_kind, number = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode().rsplit(":", 2)
-        if found_kind != kind:
-            raise ValueError(kind)
+        if found_kind != kind or not number.isascii() or not number.isdigit() or int(number) >= 2 ** 63:
+            raise ValueError(kind)  # a row id SQLite can hold, or the id names nothing
         return repository, int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise NotFound(f"{kind} {value} not found") from None
@@ -106,11 +106,10 @@ class ComponentsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         repository = _repository_param(req, self.stowage)
         user = require_repository(req, self.stowage, repository, Action.WRITE)
-        upload = getattr(repository.handler, "upload_component", None)
-        if upload is None:
+        if not repository.handler.supports("upload_component"):
             raise BadRequest(f"the {repository.format_name} format does not support component uploads")
         fields, files = read_multipart(req, repository)
-        upload(repository, fields, files, user)
+        repository.handler.upload_component(repository, fields, files, user)
         resp.status = falcon.HTTP_204
 
 
@@ -158,6 +157,9 @@ def multipart_writers(req: falcon.Request, repository: "Repository"
                                          writer=writer))
         except falcon.MediaMalformedError as error:
             raise BadRequest(f"malformed multipart body: {error.description}") from None
+        except UnicodeDecodeError:
+            raise BadRequest("malformed multipart body: part headers (field names, filenames) and form fields "
+                             "must be UTF-8") from None
         yield fields, files
 
 

@@ -227,10 +227,9 @@ class RebuildIndexResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         require_admin(req, self.stowage)
         repository = self.stowage.repository(name)
-        rebuild = getattr(repository.handler, "rebuild_index", None)
-        if rebuild is None:
+        if not repository.handler.supports("rebuild_index"):
             raise BadRequest(f"the {repository.format_name} format has no index to rebuild")
-        rebuild(repository)
+        repository.handler.rebuild_index(repository)
         self.stowage.metadata_cache.clear()
         resp.status = falcon.HTTP_204
 

@@ -213,6 +213,8 @@ class RolesResource(SecurityResource):
 
 
 class RoleResource(RolesResource):
+    #: inherited from the collection with another signature: POST to one role is a 405, not a TypeError (500).
+    on_post = None
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:  # type: ignore[override]
         require_admin(req, self.stowage)
         role = self.security.get_role(role_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import threading
 from pathlib import Path
@@ -50,6 +51,19 @@ class TestStowage:
     def create_repository(self, **config: Any) -> Any:
         """Create a repository from Nexus-shaped keyword arguments (``name``, ``format``, ``type``...)."""
         return self.stowage.save_repository(self.stowage.parse_repository(config), create=True)
+
+    def stored_state(self) -> dict[str, Any]:
+        """Everything a write can leave behind: catalog rows (blobs, components, assets, documents) and the
+        digests each blob store holds. Compare it before and after a refused write: it must not change."""
+        import sqlite3
+
+        state: dict[str, Any] = {}
+        with contextlib.closing(sqlite3.connect(f"file:{self.stowage.catalog.path}?mode=ro", uri=True)) as db:
+            for table in ("blobs", "components", "assets", "documents"):
+                state[table] = sorted(map(repr, db.execute(f"SELECT * FROM {table}")))
+        for name, store in self.stowage.blob_stores().items():
+            state[f"blob store {name}"] = sorted(store.digests())
+        return state
 
 
 def build_stowage(data_dir: Path, *, plugins: Iterable[object] = (), load_entrypoints: bool = True,

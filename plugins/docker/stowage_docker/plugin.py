@@ -120,6 +120,19 @@ class DockerHandler(FormatHandler):
                 return "/".join(parts[1:parts.index(marker, 1)])
         return path
 
+    def package_name(self, path: str) -> str | None:
+        """The image name of a ``v2/<name>/manifests/<reference>`` path (core's group guard; blobs are
+        addressed by digest and belong to no one name)."""
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[0] == "v2" and parts[-2] == "manifests":
+            return "/".join(parts[1:-2])
+        return None
+
+    def holds_package(self, repository: Repository, name: str) -> bool:
+        """A hosted repository holds an image name once it has a manifest under it."""
+        return bool(self.stowage.catalog.list_assets(repository.name, prefix=f"v2/{name}/manifests/",
+                                                     limit=1).items)
+
     # -- proxy engine --------------------------------------------------------------------------------------
     def classify(self, path: str) -> AssetKind:
         return upstream.classify(path)

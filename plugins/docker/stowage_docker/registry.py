@@ -10,7 +10,7 @@ in core, so a blob a repository already holds is never uploaded or stored twice.
 
 from __future__ import annotations
 
-import fnmatch
+import hashlib
 import io
 import json
 import re
@@ -23,8 +23,8 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, BlobInfo, Component, InFlightAsset, NotFound, RepoRequest,
-                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamError, WritePolicy,
-                            authenticate, sign_in)
+                            Repository, RepositoryType, StowageError, Unauthorized, UpstreamBlocked, UpstreamError,
+                            WritePolicy, authenticate, sign_in)
 from stowage_docker import manifests, tokens
 from stowage_docker.errors import (RegistryError, blob_unknown, digest_invalid, manifest_unknown, name_unknown,
                                    unsupported, upload_unknown)
@@ -187,8 +187,7 @@ class Registry:
             if not manifests.NAME.match(name):
                 raise RegistryError("NAME_INVALID", f"invalid repository name {name!r}", status=400)
             method = self.request.method
-            action = {"GET": Action.READ, "HEAD": Action.READ, "DELETE": Action.DELETE}.get(method, Action.WRITE)
-            check_access(self.request, self.target, name, action)
+            check_access(self.request, self.target, name, Action.of_method(method))
             responder = getattr(self, f"{kind}_{method.lower()}", None)
             if responder is None:
                 raise unsupported(f"{method} is not supported on {kind} endpoints")
@@ -219,17 +218,14 @@ class Registry:
                 yield member
 
     def name_leaves(self, name: str) -> list[Repository]:
-        """The leaves that may answer for image ``name``: once a hosted leaf holds the name, proxies may
-        not extend it (the dependency-confusion guard) unless ``group.allowProxyNames`` matches it."""
-        leaves = list(self.leaves())
+        """The leaves that may answer for image ``name``: core's group guard (a name a hosted member
+        holds is not extended by proxy members unless ``group.allowProxyNames`` frees it)."""
         if self.repository.type is not RepositoryType.GROUP:
-            return leaves
-        allowed = self.repository.config.group.allow_proxy_names  # type: ignore[union-attr]
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
-            return leaves
-        hosted = [leaf for leaf in leaves if leaf.type is RepositoryType.HOSTED
-                  and self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items]
-        return hosted or leaves
+            return list(self.leaves())
+        leaves: list[Repository] = []
+        for member in self.repository.resolver.serving_members(name):  # type: ignore[attr-defined]
+            leaves.extend(self.leaves(member) if member.type is RepositoryType.GROUP else [member])
+        return leaves
 
     def find_blob(self, name: str, digest: str, *, remote: bool = True,
                   stream: bool = False) -> Asset | InFlightAsset | None:
@@ -244,14 +240,25 @@ class Registry:
 
     def find_manifest(self, name: str, reference: str) -> Asset | None:
         failures: list[StowageError] = []
+        blocked: list[str] = []
         for leaf in self.name_leaves(name):
             try:
                 asset = find_manifest(leaf, name, reference)
             except UpstreamError as error:
                 failures.append(error)
+                if isinstance(error, UpstreamBlocked):
+                    blocked.append(leaf.name)
                 continue
             if asset is not None:
                 return asset
+        if failures and len(blocked) == len(failures):
+            # Every member said no and every proxy that might know is blocked with nothing cached: say
+            # "unknown" (clients fail fast instead of retrying a 503), and why.
+            known = any(self.catalog.list_assets(leaf.name, prefix=f"v2/{name}/manifests/", limit=1).items
+                        for leaf in self.leaves())
+            error = manifest_unknown(reference) if known else name_unknown(name)
+            raise RegistryError(error.code, f"{error.message}: no member has it, and the remote of proxy "
+                                f"{', '.join(blocked)} is blocked with nothing cached", status=404, detail=error.detail)
         if failures:
             raise failures[0]
         return None
@@ -452,34 +459,29 @@ class Registry:
         if len(body) > manifests.MAX_MANIFEST_BYTES:
             raise RegistryError("SIZE_INVALID", "manifests are limited to 4 MiB", status=413)
         parsed = manifests.parse(body, self.req.get_header("Content-Type"))
-        blob = self.repository.blob_store.store(io.BytesIO(body), length=len(body), extra_digests=("sha512",))
-        digest = f"sha256:{blob.sha256}"
+        blobs = self.referenced_blobs(name, parsed)  # every check before anything is stored
+        self.check_children(name, parsed)
+        sha256 = hashlib.sha256(body).hexdigest()
+        digest = f"sha256:{sha256}"
         if manifests.is_digest(reference):
             algorithm, _, value = reference.partition(":")
-            if blob.digests.get(algorithm) != value:
-                raise digest_invalid(f"the manifest's {algorithm} digest is {blob.digests.get(algorithm)}, "
-                                     f"not {value}")
+            actual = hashlib.new(algorithm, body).hexdigest()
+            if actual != value:
+                raise digest_invalid(f"the manifest's {algorithm} digest is {actual}, not {value}")
             digest = reference
-        for needed in parsed.blobs:
-            asset = find_blob(self.repository, name, needed, remote=False)
-            if asset is None:
-                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {needed}", status=400,
-                                    detail={"digest": needed})
-            self.record_blob(name, needed, BlobInfo(sha256=asset.blob_sha256, size=asset.size))
-        for child in parsed.children:
-            if find_manifest(self.repository, name, child) is None:
-                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {child} (referenced by the index; "
-                                    f"push it to {name} first)", status=400, detail={"digest": child})
         tag_path = None if manifests.is_digest(reference) else manifest_path(name, reference)
         if tag_path and self.repository.write_policy is WritePolicy.ALLOW_ONCE:
             current = self.catalog.get_asset(self.repository.name, tag_path)
-            if current is not None and current.blob_sha256 != blob.sha256:
+            if current is not None and current.blob_sha256 != sha256:
                 raise RegistryError("DENIED", f"Repository does not allow updating assets: {self.repository.name} "
                                     f"(tag {name}:{reference} exists; writePolicy ALLOW_ONCE)", status=403)
         attributes = {"mediaType": parsed.media_type, "subject": parsed.subject,
                       "artifactType": parsed.artifact_type, "annotations": parsed.annotations,
                       "digest": digest, "uploader": self.request.user.user_id if self.request.user else None}
+        blob = self.repository.blob_store.store(io.BytesIO(body), length=len(body), extra_digests=("sha512",))
         with self.catalog.transaction():
+            for needed, asset in blobs:
+                self.record_blob(name, needed, BlobInfo(sha256=asset.blob_sha256, size=asset.size))
             digest_asset = manifest_path(name, digest)
             if self.catalog.get_asset(self.repository.name, digest_asset) is None:
                 self.repository.record(digest_asset, blob, content_type=parsed.media_type, attributes=attributes,
@@ -495,6 +497,35 @@ class Registry:
         if parsed.subject:
             self.resp.set_header("OCI-Subject", parsed.subject)
         self.resp.content_length = 0
+
+    def referenced_blobs(self, name: str, parsed: manifests.Manifest) -> list[tuple[str, Asset]]:
+        """The repository's blob for each descriptor of an image manifest, which must have its declared size."""
+        found = []
+        for needed in parsed.blobs:
+            if needed.foreign:
+                continue  # foreign layers live elsewhere
+            asset = find_blob(self.repository, name, needed.digest, remote=False)
+            if asset is None:
+                raise RegistryError("MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {needed.digest}",
+                                    status=400, detail={"digest": needed.digest})
+            if asset.size != needed.size:
+                raise manifests.manifest_invalid(
+                    f"the manifest declares {needed.size} bytes for blob {needed.digest}, which has {asset.size}",
+                    detail={"digest": needed.digest, "declared": needed.size, "actual": asset.size})
+            found.append((needed.digest, asset))
+        return found
+
+    def check_children(self, name: str, parsed: manifests.Manifest) -> None:
+        """Each manifest an index lists is in the repository with its declared size."""
+        for child in parsed.children:
+            asset = find_manifest(self.repository, name, child.digest)
+            if asset is None:
+                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {child.digest} (referenced by the "
+                                    f"index; push it to {name} first)", status=400, detail={"digest": child.digest})
+            if asset.size != child.size:
+                raise manifests.manifest_invalid(
+                    f"the index declares {child.size} bytes for manifest {child.digest}, which has {asset.size}",
+                    detail={"digest": child.digest, "declared": child.size, "actual": asset.size})
 
     def manifest_delete(self, name: str, reference: str) -> None:
         check_reference(reference)

@@ -79,7 +79,7 @@ def collect_garbage(repository: Repository, deploy_offset_hours: float, context:
             document = parse(asset) if asset is not None else None
             if document is None:
                 continue
-            pending += [(key[0], child) for child in document.children]
+            pending += [(key[0], child.digest) for child in document.children]
         referrers = [key for key, asset in by_digest.items() if key not in kept
                      and asset.attributes.get("subject") and (key[0], asset.attributes["subject"]) in kept]
         if not referrers:
@@ -101,7 +101,7 @@ def collect_garbage(repository: Repository, deploy_offset_hours: float, context:
             if document is None:
                 return (f"{repository.name}: removed {removed_manifests} manifests; kept every layer (a kept "
                         f"manifest could not be read)")
-            needed.update(document.blobs)
+            needed.update(blob.digest for blob in document.blobs)
     removed_blobs = freed = 0
     for asset in blobs:
         digest = _split(asset.path)[2]  # type: ignore[index]

@@ -75,7 +75,8 @@ def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
     if not token.startswith(_PREFIX):
         return None
     body, _, signature = token[len(_PREFIX):].partition(".")
-    if not hmac.compare_digest(_sign(stowage, body), signature):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500, for a forged header)
+    if not hmac.compare_digest(_sign(stowage, body).encode(), signature.encode("utf-8", "surrogateescape")):
         return None
     try:
         payload = json.loads(_unb64(body))

@@ -30,10 +30,10 @@ def check(repository: Repository) -> list[MetadataProblem]:
         except StowageError as error:
             problems.append(MetadataProblem(path=asset.path, message=f"manifest is unreadable: {error.message}"))
             continue
-        absent = [digest for digest in parsed.blobs
-                  if catalog.get_asset(repository.name, blob_path(name, digest)) is None]
-        absent += [digest for digest in parsed.children
-                   if catalog.get_asset(repository.name, manifest_path(name, digest)) is None]
+        absent = [blob.digest for blob in parsed.blobs  # foreign layers live elsewhere
+                  if not blob.foreign and catalog.get_asset(repository.name, blob_path(name, blob.digest)) is None]
+        absent += [child.digest for child in parsed.children
+                   if catalog.get_asset(repository.name, manifest_path(name, child.digest)) is None]
         if absent:
             problems.append(MetadataProblem(path=asset.path, message=(
                 f"manifest references {len(absent)} blob(s)/manifest(s) the repository does not have: "

@@ -157,3 +157,48 @@ def test_token_service_and_revalidation_follow_the_retry_setting(stowage_factory
         with pytest.raises(UpstreamError):
             upstream.revalidate(repository, tag)
         assert fault_upstream.count("v2/team/tool/manifests/1", method="HEAD") == attempts
+
+
+def test_group_guard_hides_a_proxy_image_from_tags_and_pulls(tmp_path: Path, docker_layout, go_registry) -> None:
+    """Core's dependency-confusion guard: the upstream's orchestrator-app:2 is neither listed nor
+    pullable through the group once the hosted member holds orchestrator-app; allowProxyNames frees it."""
+    push_upstream(tmp_path, go_registry.url, "orchestrator-app", "2", b"public namesake")
+    server = docker_layout(go_registry.url, proxy={"metadataMaxAge": 0})
+    layout = Layout(tmp_path / "private")
+    layout.tag(layout.image([{"file.txt": b"private"}]), "1")
+    skopeo("copy", "--dest-tls-verify=false", "--dest-creds", "admin:admin123", f"oci:{layout.root}:1",
+           f"docker://{server.hosted}/orchestrator-app:1")
+
+    def tags() -> list[str]:
+        return json.loads(skopeo("list-tags", "--tls-verify=false", *CREDS,
+                                 f"docker://{server.group}/orchestrator-app").stdout)["Tags"]
+
+    assert tags() == ["1"]
+    hidden = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/orchestrator-app:2",
+                    check=False)
+    assert hidden.returncode != 0 and "manifest unknown" in hidden.stderr.lower(), hidden.stderr
+    stowage = server.ts.stowage
+    for pattern in ("re:orchestrator-ap+", "orchestrator-*"):
+        stowage.save_repository(stowage.parse_repository(
+            {"name": "docker-group", "format": "docker", "type": "group",
+             "group": {"memberNames": ["docker-hosted", "docker-proxy"], "allowProxyNames": [pattern]},
+             "docker": {"httpPort": int(server.group.rpartition(":")[2])}}))
+        assert sorted(tags()) == ["1", "2"], pattern
+        skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/orchestrator-app:2")
+
+
+def test_group_answers_name_unknown_when_its_proxy_is_blocked_and_nothing_is_cached(docker_layout) -> None:
+    """Hosted says no and the proxy is auto-blocked with nothing cached: 404 NAME_UNKNOWN saying so, so
+    that clients fail fast instead of retrying a 503."""
+    server = docker_layout("http://127.0.0.1:9")  # nothing listens: the first miss auto-blocks the proxy
+    first = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/nobody-has-this:1",
+                   check=False)
+    assert first.returncode != 0
+    blocked = server.ts.stowage.repository("docker-proxy")
+    assert server.ts.stowage.catalog.remote_status(blocked.name).blocked_until > time.time()
+    started = time.monotonic()
+    again = skopeo("inspect", "--tls-verify=false", *CREDS, f"docker://{server.group}/nobody-has-this:1",
+                   check=False)
+    assert again.returncode != 0 and time.monotonic() - started < 10
+    assert "name unknown" in again.stderr.lower(), again.stderr
+    assert "docker-proxy is blocked with nothing cached" in again.stderr, again.stderr

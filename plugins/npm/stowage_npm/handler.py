@@ -15,7 +15,7 @@ from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, For
 from stowage_npm import hosted
 from stowage_npm.names import (CORGI_PATH, CORGI_PREFIX, DIST_TAGS_PATH, PACKUMENT_PATH, REV_PATH,
                                TARBALL_PATH, TARBALL_REV_PATH, VERSION_PATH, escaped)
-from stowage_npm.packument import CORGI_TYPE, Packument, render_manifest, rendered_bytes, tarball_digests
+from stowage_npm.packument import CORGI_TYPE, holds_package, Packument, render_manifest, rendered_bytes, tarball_digests
 from stowage_npm.upstream import forward, proxy_leaves
 
 LOGIN_PREFIX = "-/user/org.couchdb.user:"
@@ -116,6 +116,14 @@ class NpmHandler(FormatHandler):
             if match:
                 return match.group("name")
         return path
+
+    def package_name(self, path: str) -> str | None:
+        """The package a tarball path belongs to (core's group guard)."""
+        match = TARBALL_PATH.fullmatch(path)
+        return match.group("name") if match else None
+
+    def holds_package(self, repository: Repository, name: str) -> bool:
+        return holds_package(repository, name)
 
     # -- reads ------------------------------------------------------------------------------------------
     def on_get(self, request: RepoRequest) -> None:

@@ -9,11 +9,13 @@ publish leaves neither a tarball nor a manifest behind.
 from __future__ import annotations
 
 import base64
+import gzip
 import binascii
 import hashlib
 import json
 import tarfile
 import tempfile
+import zlib
 from datetime import datetime, timezone
 from typing import IO, Any, Mapping
 
@@ -31,6 +33,8 @@ _B64_CHUNK = 4 * 256 * 1024
 _SPOOL_LIMIT = 8 * 1024 * 1024
 #: the largest publish document accepted (npm's own registry refuses far smaller bodies).
 MAX_PUBLISH_BYTES = 1024 * 1024 * 1024
+#: the largest package.json read from a tarball.
+_MAX_PACKAGE_JSON = 16 * 1024 * 1024
 
 
 def now_iso() -> str:
@@ -48,6 +52,8 @@ def read_json(request: RepoRequest, limit: int = MAX_PUBLISH_BYTES) -> Any:
         return json.loads(raw)
     except ValueError as error:
         raise BadRequest(f"request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadRequest("request body is not valid JSON: it is nested too deeply") from None
 
 
 def load(repository: Repository, name: str) -> dict[str, Any] | None:
@@ -260,21 +266,38 @@ def _check_package_json(tarball: IO[bytes], name: str, version: str) -> None:
 
 
 def _read_package_json(tarball: IO[bytes], label: str) -> dict[str, Any]:
-    """``package/package.json`` (any top directory) of a gzip'd tarball, as a JSON object."""
+    """``package/package.json`` (any top directory) of a gzip'd tarball, as a JSON object.
+
+    The whole archive is read, as ``npm install`` will: every member, then the gzip stream to its end (its
+    CRC and length are checked there), so a tarball with its last bytes cut is refused, not published.
+    """
+    package: Any = None
+    found = False
     try:
-        with tarfile.open(fileobj=tarball, mode="r:gz") as archive:
+        compressed = gzip.GzipFile(fileobj=tarball, mode="rb")
+        with tarfile.open(fileobj=compressed, mode="r|") as archive:
             for member in archive:
+                if not member.isfile():
+                    continue
+                handle = archive.extractfile(member)
                 parts = member.name.lstrip("./").split("/")
-                if len(parts) == 2 and parts[1] == "package.json" and member.isfile():
-                    handle = archive.extractfile(member)
-                    package = json.loads(handle.read(16 * 1024 * 1024)) if handle else None
-                    break
-            else:
-                raise InvalidContent(f"{label} has no package/package.json")
-    except (tarfile.TarError, OSError, EOFError, ValueError, UnicodeDecodeError) as error:
-        if isinstance(error, InvalidContent):
-            raise
-        raise InvalidContent(f"{label} is not a valid gzip'd tar: {error}") from None
+                if not found and len(parts) == 2 and parts[1] == "package.json":
+                    if member.size > _MAX_PACKAGE_JSON:
+                        raise InvalidContent(f"package.json in {label} is larger than {_MAX_PACKAGE_JSON} bytes")
+                    package, found = json.loads(handle.read()) if handle else None, True
+                    continue
+                while handle and handle.read(1024 * 1024):
+                    pass
+        while compressed.read(1024 * 1024):
+            pass
+    except InvalidContent:
+        raise
+    except RecursionError:
+        raise InvalidContent(f"package.json in {label} is nested too deeply") from None
+    except (tarfile.TarError, OSError, EOFError, ValueError, zlib.error) as error:
+        raise InvalidContent(f"{label} is not a valid gzip'd tar (truncated or corrupt: {error})") from None
+    if not found:
+        raise InvalidContent(f"{label} has no package/package.json")
     if not isinstance(package, dict):
         raise InvalidContent(f"package.json in {label} is not a JSON object")
     return package

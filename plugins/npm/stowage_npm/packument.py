@@ -10,18 +10,15 @@ bytes and merged documents are cached on it.
 from __future__ import annotations
 
 import base64
-import fnmatch
 import gzip
 import hashlib
 import json
 import re
-import threading
-from collections import OrderedDict
 from typing import IO, Any, Callable, Iterable, Mapping
 
 from attrs import field, frozen
 
-from stowage.plugin import MemberDocument, Repository, RepositoryType
+from stowage.plugin import LRUCache, MemberDocument, Repository, RepositoryType, group_guard
 
 from stowage_npm.names import scope_of, unscoped
 
@@ -44,6 +41,16 @@ CORGI_TYPE = "application/vnd.npm.install-v1+json"
 
 def namespace(repository_name: str) -> str:
     return PACKAGES_NAMESPACE + repository_name
+
+
+def holds_package(repository: Repository, name: str) -> bool:
+    """Whether hosted ``repository`` has published ``name`` or claims its scope (a scope published to
+    a hosted repository is private as a whole: proxies may not add packages to it)."""
+    catalog = repository.stowage.catalog
+    if catalog.get_document(namespace(repository.name), name) is not None:
+        return True
+    scope = scope_of(name)
+    return bool(scope) and bool(catalog.get_document(SCOPES_NAMESPACE + repository.name, scope))
 
 
 @frozen
@@ -195,7 +202,8 @@ def relative_tarball(url: str, remote: str, name: str, version: str) -> str:
 def merge_members(repository: Repository, match: re.Match[str], members: list[MemberDocument]) -> Packument | None:
     """Versions: first member wins; dist-tags: first member with the tag; the dependency-confusion guard."""
     name = match.group("name")
-    guard = _hosted_claims(repository, name, members)
+    # core's dependency-confusion guard, the same decision the group's tarball downloads take
+    guard = not group_guard(repository).allows_proxy(name)
     if guard:
         members = [m for m in members if m.origin == "hosted"]
     if not members:
@@ -237,37 +245,6 @@ def merge_members(repository: Repository, match: re.Match[str], members: list[Me
     return merged
 
 
-def _hosted_claims(repository: Repository, name: str, members: list[MemberDocument]) -> bool:
-    """True when a hosted member holds the package or its scope and no ``allowProxyNames`` glob frees it."""
-    allowed = repository.config.group.allow_proxy_names if repository.config.group else ()
-    if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
-        return False
-    if any(m.origin == "hosted" for m in members):
-        return True
-    scope = scope_of(name)
-    if not scope:
-        return False
-    catalog = repository.stowage.catalog
-    return any(catalog.get_document(SCOPES_NAMESPACE + hosted.name, scope) for hosted in hosted_leaves(repository))
-
-
-def hosted_leaves(repository: Repository, seen: set[str] | None = None) -> Iterable[Repository]:
-    """Every hosted repository reachable through a group's members (nested groups included)."""
-    seen = set() if seen is None else seen
-    for member_name in repository.config.group.member_names if repository.config.group else ():
-        if member_name in seen:
-            continue
-        seen.add(member_name)
-        try:
-            member = repository.stowage.repository(member_name)
-        except Exception:  # a missing member is skipped, as the group resolver does
-            continue
-        if member.type is RepositoryType.HOSTED:
-            yield member
-        elif member.type is RepositoryType.GROUP:
-            yield from hosted_leaves(member, seen)
-
-
 # -- rendering -------------------------------------------------------------------------------------------
 
 def render(document: Packument, repository_url: str, *, abbreviated: bool) -> bytes:
@@ -306,53 +283,14 @@ def render_manifest(document: Packument, version: str, repository_url: str) -> b
 
 # -- caches ----------------------------------------------------------------------------------------------
 
-class WeightedLRU:
-    """A thread-safe LRU bounded by total weight (bytes, or 1 per entry)."""
-
-    def __init__(self, max_weight: int):
-        self.max_weight = max_weight
-        self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._weight = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key: Any, value: Any, *, weight: int) -> None:
-        if weight > self.max_weight:
-            return
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._weight -= old[1]
-            self._entries[key] = (value, weight)
-            self._weight += weight
-            while self._weight > self.max_weight and self._entries:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._weight -= dropped
-
-    def get_or_make(self, key: Any, make: Callable[[], tuple[Any, int]]) -> Any:
-        hit = self.get(key)
-        if hit is not None:
-            return hit
-        value, weight = make()
-        self.put(key, value, weight=weight)
-        return value
-
-
 @frozen
 class NpmCaches:
     #: upstream sha256 -> parsed Packument (weight: upstream body size).
-    parsed: WeightedLRU = field(factory=lambda: WeightedLRU(256 * 1024 * 1024))
+    parsed: LRUCache = field(factory=lambda: LRUCache(256 * 1024 * 1024))
     #: merged group documents (weight 1 each).
-    merged: WeightedLRU = field(factory=lambda: WeightedLRU(2048))
+    merged: LRUCache = field(factory=lambda: LRUCache(2048))
     #: (document key, repository url, abbreviated, gzip) -> response bytes.
-    rendered: WeightedLRU = field(factory=lambda: WeightedLRU(256 * 1024 * 1024))
+    rendered: LRUCache = field(factory=lambda: LRUCache(256 * 1024 * 1024))
 
 
 def caches_of(repository: Repository) -> NpmCaches:

@@ -72,7 +72,19 @@ def _hosted(repository: Repository, text: str) -> Iterator[dict[str, Any]]:
         yield {"package": {"name": name, "scope": name[1:].partition("/")[0] if name.startswith("@") else "unscoped",
                            "version": latest, "description": extra.get("description", ""),
                            "keywords": keywords, "date": stored["time"].get(latest, ""),
-                           "links": {}, "publisher": (manifest.get("_npmUser") or {}),
-                           "maintainers": extra.get("maintainers", [])},
+                           "links": {}, "publisher": _person(manifest.get("_npmUser")),
+                           "maintainers": [_person(m) for m in extra.get("maintainers") or []
+                                           if isinstance(m, dict)]},
                "score": {"final": score, "detail": {"quality": score, "popularity": score, "maintenance": score}},
                "searchScore": score}
+
+
+def _person(person: Any) -> dict[str, str]:
+    """A publisher or maintainer as the registry's search API spells it: ``username`` (npm 11's
+    ``npm search`` reads it and crashes without it), ``email``. Packuments say ``name`` instead."""
+    person = person if isinstance(person, dict) else {}
+    username = person.get("username") or person.get("name") or ""
+    found = {"username": str(username)}
+    if person.get("email"):
+        found["email"] = str(person["email"])
+    return found

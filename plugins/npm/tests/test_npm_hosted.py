@@ -188,6 +188,10 @@ def test_deprecate_unpublish_view_search_ping(tmp_path, npm_server, npm_client):
 
     found = json.loads(npm_client.run("search", "acme", "--json").stdout)
     assert [p["name"] for p in found] == ["@acme/util"]
+    assert found[0]["publisher"]["username"] == "admin" and found[0]["maintainers"][0]["username"]
+    # npm 11's table output reads publisher.username and maintainers[].username (crashed without them)
+    table = npm_client.run("search", "acme")
+    assert "@acme/util" in table.stdout and "ERR_INVALID_ARG_TYPE" not in table.stderr
     assert json.loads(npm_client.run("ping", "--json", registry=hosted).stdout)["registry"] == hosted
     assert npm_client.run("ping", registry=f"{npm_server.url}/repository/no-such-repo/", check=False).returncode
 

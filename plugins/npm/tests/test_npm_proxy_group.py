@@ -127,6 +127,19 @@ def test_dependency_confusion_guard(tmp_path, chain):
         {"name": "npm-group", "format": "npm", "type": "group",
          "group": {"memberNames": ["npm-hosted", "npm-proxy"], "allowProxyNames": ["@acme/other"]}}))
     assert client.run("view", "@acme/other", "version").stdout.strip() == "1.0.0"
+    # allowProxyNames means the same in every format (core's guard): a re: pattern and a glob free both
+    # the merged packument and the tarball download; without them both stay hidden, the download with
+    # npm's JSON error body
+    tarball = f"{downstream.url}/repository/npm-group/@acme/util/-/util-9.9.9.tgz"
+    status, content_type, body = http("GET", tarball)
+    assert status == 404 and "json" in content_type["Content-Type"] and "error" in json.loads(body)
+    for pattern in ("re:@acme/ut[il]+", "@acme/u*"):
+        stowage.save_repository(stowage.parse_repository(
+            {"name": "npm-group", "format": "npm", "type": "group",
+             "group": {"memberNames": ["npm-hosted", "npm-proxy"], "allowProxyNames": [pattern]}}))
+        view = json.loads(client.run("view", "@acme/util", "versions", "--json").stdout)
+        assert view == ["1.0.0", "9.9.9"], pattern
+        assert http("GET", tarball)[0] == 200, pattern
 
 
 def test_audit_through_group_reaches_upstream_advisories(tmp_path, chain):

@@ -3,16 +3,13 @@ the remote's copy) and group (merged) repositories."""
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
-import threading
-from collections import OrderedDict
-from typing import IO, Any, Callable, Hashable
+from typing import IO, Any, Callable
 
 from packaging.utils import canonicalize_name
 
-from stowage.plugin import MemberDocument, MetadataBuilder, Repository
+from stowage.plugin import LRUCache, MemberDocument, MetadataBuilder, Repository, guard_names
 
 from stowage_pypi.distributions import METADATA_SUFFIX, file_path
 from stowage_pypi.simple import DistFile, ProjectPage, RootIndex, parse_project, parse_root, sort_versions
@@ -26,47 +23,15 @@ def project_path(project: str) -> str:
     return f"simple/{canonicalize_name(project)}/"
 
 
-class DocumentCache:
-    """A small per-app LRU of parsed upstream pages and merged group pages.
-
-    Keys hold what the value was derived from (an upstream copy's sha256, the member documents' identities),
-    so an entry can never be stale: it is only a way not to redo the same work per request.
-    """
-
-    def __init__(self, max_entries: int = 512):
-        self.max_entries = max_entries
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[-1]
-
-    def put(self, key: Hashable, value: Any, *, keep: tuple = ()) -> None:
-        """Store ``value``; ``keep`` holds objects alive as long as the entry (ids used in its key)."""
-        with self._lock:
-            self._entries[key] = (*keep, value)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def get_or_make(self, key: Hashable, make: Callable[[], tuple[tuple, Any]]) -> Any:
-        found = self.get(key)
-        if found is None:
-            keep, found = make()
-            self.put(key, found, keep=keep)
-        return found
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+def document_cache(repository: Repository) -> LRUCache:
+    """Parsed upstream pages and merged group pages, keyed on what they were derived from (an upstream
+    copy's sha256, the member documents' identities): never stale, only work not redone per request."""
+    return repository.stowage.extension("pypi-documents", lambda: LRUCache(512))
 
 
-def document_cache(repository: Repository) -> DocumentCache:
-    return repository.stowage.extension("pypi-documents", DocumentCache)
+def _merged(repository: Repository, key: tuple, make: Callable[[], tuple[tuple, Any]]) -> Any:
+    """``make()`` returns (what to keep alive: the documents whose ids ``key`` holds, the merged page)."""
+    return document_cache(repository).get_or_make(key, lambda: (make(), 1))[1]
 
 
 # -- hosted --------------------------------------------------------------------------------------------
@@ -150,26 +115,17 @@ def merge_root(repository: Repository, match: re.Match[str], members: list[Membe
         return tuple(m.document for m in members), RootIndex(projects=tuple(names[k] for k in sorted(names)))
 
     key = ("merged", repository.name, match.group(0), tuple(id(m.document) for m in members))
-    return document_cache(repository).get_or_make(key, make)
-
-
-def visible_members(repository: Repository, project: str, members: list[MemberDocument]) -> list[MemberDocument]:
-    """The dependency-confusion guard: a project a hosted member holds is not extended by proxy members,
-    unless ``group.allowProxyNames`` matches its (normalised) name."""
-    if not any(m.origin == "hosted" for m in members):
-        return members
-    allowed = repository.config.group.allow_proxy_names if repository.config.group else ()
-    if any(fnmatch.fnmatchcase(project, canonicalize_name(p) if "*" not in p and "?" not in p else p.lower())
-           for p in allowed):
-        return members
-    return [m for m in members if m.origin == "hosted"]
+    return _merged(repository, key, make)
 
 
 def merge_project(repository: Repository, match: re.Match[str], members: list[MemberDocument]) -> ProjectPage:
     project = canonicalize_name(match.group("project"))
 
     def make() -> tuple:
-        chosen = visible_members(repository, project, members)
+        # core's dependency-confusion guard; downloads through the group apply the same rule
+        guard = guard_names(members, lambda page: (page.name,), repository.config.group.allow_proxy_names,
+                            normalize=canonicalize_name)
+        chosen = [member for member in members if guard.allows(member, project)]
         files: dict[str, DistFile] = {}
         versions: list[str] = []
         for member in chosen:
@@ -181,7 +137,7 @@ def merge_project(repository: Repository, match: re.Match[str], members: list[Me
                                                                versions=sort_versions(versions))
 
     key = ("merged", repository.name, match.group(0), tuple((id(m.document), m.origin) for m in members))
-    return document_cache(repository).get_or_make(key, make)
+    return _merged(repository, key, make)
 
 
 def metadata_builders() -> list[MetadataBuilder]:

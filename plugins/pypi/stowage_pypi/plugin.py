@@ -19,14 +19,14 @@ from packaging.version import InvalidVersion, Version
 
 from stowage.plugin import (Asset, AssetKind, BadRequest, BlobInfo, Component, DigestMismatch, Format,
                             FormatHandler, InvalidContent, MethodNotAllowed, NotFound, PendingFile, RepoRequest,
-                            Repository, RepositoryType, Route, StowageError, UploadedFile, UpstreamError, User,
-                            WritePolicy, hookimpl, multipart_writers)
+                            Repository, RepositoryType, Route, StowageError, UploadedFile, UpstreamError, UpstreamRequest,
+                            User, WritePolicy, hookimpl, multipart_writers)
 
 from stowage_pypi import index
 from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, CoreMetadata, DistFilename, parse_filename,
                                         read_core_metadata, split_file_path)
 from stowage_pypi.pipconfig import expand_remote_url
-from stowage_pypi.simple import TEXT_HTML, UPSTREAM_ACCEPT, RootIndex, negotiate, rendered
+from stowage_pypi.simple import TEXT_HTML, UPSTREAM_ACCEPT, DistFile, RootIndex, negotiate, rendered
 
 _PROJECT = re.compile(r"simple/(?P<project>[^/]+)/?")
 _UPLOAD_PATHS = ("", "legacy", "legacy/")
@@ -136,53 +136,52 @@ class PypiHandler(FormatHandler):
                                 f"but its index lists {expected}; the copy was discarded")
 
     # -- proxy engine ----------------------------------------------------------------------------------
-    def expected_digests(self, repository: Repository, path: str) -> dict[str, str]:
-        """The sha256 the remote's project page lists for a file (or for its PEP 658 metadata)."""
-        split = split_file_path(path)
-        if split is None:
-            return {}
-        project, filename = split
-        is_metadata = filename.endswith(METADATA_SUFFIX)
-        try:
-            page = repository.metadata(index.project_path(project))
-        except StowageError:
-            return {}  # no page to check against (remote down and never cached)
-        listed = page.file(filename[:-len(METADATA_SUFFIX)] if is_metadata else filename)
-        if listed is None:
-            return {}
-        expected = (listed.core_metadata if isinstance(listed.core_metadata, str) else None) if is_metadata \
-            else listed.sha256
-        return {"sha256": expected.lower()} if expected else {}
-
-    def classify(self, path: str) -> AssetKind:
-        return AssetKind.METADATA if path.startswith("simple/") else AssetKind.CONTENT
-
-    def upstream_url(self, repository: Repository, path: str) -> str:
-        root = index_root(repository)
-        if path.startswith("simple/"):
-            return root + path[len("simple/"):]
+    def _listed(self, repository: Repository, path: str) -> tuple[DistFile, bool]:
+        """(the remote page's entry for the file at ``path``, whether ``path`` is its PEP 658 metadata);
+        NotFound when the page does not list it. Reads the project page once."""
         split = split_file_path(path)
         if split is None:
             raise NotFound(f"{path} is not a pypi path")
         project, filename = split
         is_metadata = filename.endswith(METADATA_SUFFIX)
-        # Only URLs the remote's own page lists are fetched: a request path never becomes a URL.
         page = repository.metadata(index.project_path(project))
         listed = page.file(filename[:-len(METADATA_SUFFIX)] if is_metadata else filename)
         if listed is None or not listed.upstream_url:
             raise NotFound(f"{filename} is not listed by the remote of {repository.name} for {project}")
-        if is_metadata:
-            if not listed.core_metadata:
-                raise NotFound(f"the remote of {repository.name} offers no core metadata for {listed.filename}")
-            return listed.upstream_url + METADATA_SUFFIX
-        return listed.upstream_url
+        return listed, is_metadata
 
-    def upstream_headers(self, repository: Repository, path: str, kind: AssetKind) -> dict[str, str]:
-        return {"Accept": UPSTREAM_ACCEPT} if path.startswith("simple/") else {}
+    def expected_digests(self, repository: Repository, path: str) -> dict[str, str]:
+        """The sha256 the remote's project page lists for a file (or for its PEP 658 metadata)."""
+        try:
+            listed, is_metadata = self._listed(repository, path)
+        except StowageError:
+            return {}  # no page to check against (remote down and never cached)
+        return _digests(listed, is_metadata)
+
+    def classify(self, path: str) -> AssetKind:
+        return AssetKind.METADATA if path.startswith("simple/") else AssetKind.CONTENT
+
+    def upstream_request(self, repository: Repository, path: str, kind: AssetKind) -> UpstreamRequest:
+        """One answer per miss: a simple page from the index root (JSON preferred); a file from the URL
+        the remote's own page lists, with the sha256 it lists. A request path never becomes a URL."""
+        if path.startswith("simple/"):
+            return UpstreamRequest(url=index_root(repository) + path[len("simple/"):],
+                                   headers={"Accept": UPSTREAM_ACCEPT})
+        listed, is_metadata = self._listed(repository, path)
+        if not is_metadata:
+            return UpstreamRequest(url=listed.upstream_url, expected_digests=_digests(listed, False))
+        if not listed.core_metadata:
+            raise NotFound(f"the remote of {repository.name} offers no core metadata for {listed.filename}")
+        return UpstreamRequest(url=listed.upstream_url + METADATA_SUFFIX, expected_digests=_digests(listed, True))
 
     def artifact_name(self, path: str) -> str:
         split = split_file_path(path)
         return split[0] if split else path
+
+    def package_name(self, path: str) -> str | None:
+        """The PEP 503 name of a ``packages/<project>/<version>/<file>`` path (core's group guard)."""
+        split = split_file_path(path)
+        return split[0] if split else None
 
     # -- uploads ---------------------------------------------------------------------------------------
     def on_post(self, request: RepoRequest) -> None:
@@ -364,3 +363,9 @@ def stowage_register_metadata_checks() -> list:
 
 
 __all__ = ["PypiHandler", "SDIST", "WHEEL", "index_root"]
+
+
+def _digests(listed: DistFile, is_metadata: bool) -> dict[str, str]:
+    expected = (listed.core_metadata if isinstance(listed.core_metadata, str) else None) if is_metadata \
+        else listed.sha256
+    return {"sha256": expected.lower()} if expected else {}

@@ -63,7 +63,7 @@ def _reason(req: falcon.Request) -> str:
         return ""
     try:
         body = json.loads(req.bounded_stream.read(64 * 1024) or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         raise BadRequest('the body must be JSON: {"reason": "..."}') from None
     if not isinstance(body, dict) or not isinstance(body.get("reason", ""), str):
         raise BadRequest('the body must be JSON: {"reason": "..."}')

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import os
@@ -26,7 +25,7 @@ from typing import Sequence
 import createrepo_c as cr
 from attrs import frozen
 
-from stowage.plugin import AssetKind, NotFound, Repository, RepositoryType, StowageError
+from stowage.plugin import AssetKind, NameGuard, NotFound, Repository, RepositoryType, StowageError
 
 from stowage_yum import signing
 from stowage_yum.repodata import KINDS, RepodataFile, build_repodata
@@ -184,24 +183,23 @@ def _packages(member: MemberRepodata) -> list["cr.Package"]:
                                            p.location_href))
 
 
-def _allowed(group: Repository, name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in group.config.group.allow_proxy_names)
-
-
 def merge(group: Repository, key: tuple, members: Sequence[MemberRepodata]) -> Generation:
     records: list[PackageRecord] = []
     seen: set[tuple[str, ...]] = set()
     hrefs: dict[str, str] = {}
-    hosted_names: set[str] = set()
     revision = 0
-    for member in members:
+    packages = [_packages(member) for member in members]
+    # core's dependency-confusion guard: a name any hosted member holds is not extended by a proxy
+    # member (downloads through the group apply the same rule, see YumHandler.package_name)
+    guard = NameGuard(frozenset(package.name for member, listed in zip(members, packages)
+                                if member.origin == "hosted" for package in listed),
+                      tuple(group.config.group.allow_proxy_names), str)
+    for member, listed in zip(members, packages):
         match = _REVISION.search(member.repomd.decode("utf-8", "replace"))
         if match:
             revision = max(revision, int(match.group(1)))
-        names = set()
-        for package in _packages(member):
-            names.add(package.name)
-            if member.origin != "hosted" and package.name in hosted_names and not _allowed(group, package.name):
+        for package in listed:
+            if member.origin != "hosted" and not guard.allows_proxy(package.name):
                 continue
             nevra = (package.name, package.epoch or "0", package.version, package.release, package.arch)
             if nevra in seen:
@@ -215,8 +213,6 @@ def merge(group: Repository, key: tuple, members: Sequence[MemberRepodata]) -> G
             seen.add(nevra)
             hrefs[href] = package.pkgId
             records.append(record_from_package(package))
-        if member.origin == "hosted":
-            hosted_names |= names
     files, repomd = build_repodata(records, revision)
     return Generation(key=key, repomd=repomd, files={item.filename: item for item in files}, revision=revision)
 

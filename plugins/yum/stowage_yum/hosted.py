@@ -36,7 +36,7 @@ from stowage.plugin import (Asset, AssetKind, BadRequest, Catalog, Component, In
 from stowage_yum import extract, signing
 from stowage_yum.repodata import (KINDS, Segment, assemble, bucket_count, bucket_of, build_segment, repomd_xml,
                                   segment_key)
-from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm
+from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm, verify_digests
 from stowage_yum.settings import (DeployPolicy, is_repodata_path, root_of, rpm_root, signing_settings,
                                   yum_settings)
 
@@ -116,12 +116,10 @@ def spooled(stowage: Stowage, stream: IO[bytes], length: int | None) -> Iterator
 def local_blob(repository: Repository, sha256: str) -> Iterator[str]:
     """A local file path holding the blob (the blob file itself where the store keeps one)."""
     store = repository.blob_store
-    path_for = getattr(store, "path_for", None)
-    if path_for is not None:
-        path = os.fspath(path_for(sha256))
-        if os.path.exists(path):
-            yield path
-            return
+    path = store.local_path(sha256)
+    if path is not None:
+        yield path
+        return
     directory = repository.stowage.settings.data_path / "tmp"
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, prefix="yum-blob-", suffix=".rpm") as handle, \
@@ -160,6 +158,7 @@ def store_upload(repository: Repository, path: str, stream: IO[bytes], length: i
     with spooled(repository.stowage, stream, length) as (local, size):
         record = read_rpm(local, path[len(root):])
         check_filename(record, path)
+        verify_digests(local, path)
         with open(local, "rb") as handle:
             blob = repository.blob_store.store(handle, length=size)
     return record_rpm(repository, path, root, blob, record, uploader)
@@ -175,7 +174,8 @@ def store_uploaded_blob(repository: Repository, path: str, blob: Any, user: User
     repository.check_writable(path)
     with local_blob(repository, blob.sha256) as local:
         record = read_rpm(local, path[len(root):])
-    check_filename(record, path)
+        check_filename(record, path)
+        verify_digests(local, path)
     return record_rpm(repository, path, root, blob, record, uploader)
 
 
@@ -291,10 +291,13 @@ class _Records:
 
     def extract_all(self, members: list[tuple[str, str]]) -> None:
         """Read many RPMs at once, in worker processes (full rebuilds)."""
-        path_for = getattr(self.repository.blob_store, "path_for", None)
-        if path_for is None or len(members) < extract.PARALLEL_THRESHOLD:
+        store = self.repository.blob_store
+        if len(members) < extract.PARALLEL_THRESHOLD:
             return
-        items = [(os.fspath(path_for(sha)), path[len(self.root):]) for path, sha in members]
+        # blobs that are not local files (an object store) are left to get(), which reads them one by one
+        local = [(member, store.local_path(member[1])) for member in members]  # member: (path, sha256)
+        members = [member for member, blob_file in local if blob_file is not None]
+        items = [(blob_file, member[0][len(self.root):]) for member, blob_file in local if blob_file is not None]
         for member, result in zip(members, extract.extract_parallel(items)):
             if isinstance(result, tuple):
                 self.chunks[member] = result

@@ -28,6 +28,7 @@ from stowage_yum.settings import (YumSettings, YumSigningSettings, is_repodata_p
                                   yum_settings)
 
 _REPODATA = re.compile(r"^(?P<root>(?:[^/]+/)*)repodata/(?P<name>[^/]+)$")
+_RPM_FILENAME = re.compile(r"(?P<name>.+)-[^-/]+-[^-/]+\.[^./]+\.d?rpm")
 _CHECKSUM_NAMED = re.compile(r"^[0-9a-f]{32,128}-[^/]+$")
 
 
@@ -125,6 +126,12 @@ class YumHandler(FormatHandler):
 
     def artifact_name(self, path: str) -> str:
         return posixpath.basename(path)
+
+    def package_name(self, path: str) -> str | None:
+        """The rpm name of a ``<name>-<version>-<release>.<arch>.rpm`` path (core's group guard); a
+        group's merged repodata hides the same names."""
+        match = _RPM_FILENAME.fullmatch(posixpath.basename(path))
+        return match.group("name") if match else None
 
 
 def _dirty_root_for(repository: Repository, asset: Asset) -> str | None:

@@ -9,12 +9,10 @@ is not listed, or when the checksum type is not sha256/sha512.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 
 import createrepo_c as cr
 
-from stowage.plugin import Asset, Repository, RepositoryType
+from stowage.plugin import Asset, LRUCache, Repository, RepositoryType
 
 from stowage_yum.group import repomd_locations
 
@@ -30,23 +28,17 @@ class PrimaryChecksums:
     """Per-app cache of parsed primary files, keyed by the proxy and its repomd body."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._parsed: OrderedDict[tuple[str, str], Checksums] = OrderedDict()
+        self._parsed = LRUCache(MAX_PARSED)
 
     def of(self, repository: Repository, root: str, repomd: Asset) -> Checksums:
         key = (repository.name, repomd.blob_sha256)
-        with self._lock:
-            found = self._parsed.get(key)
-            if found is not None:
-                self._parsed.move_to_end(key)
-                return found
+        found = self._parsed.get(key)
+        if found is not None:
+            return found
         checksums = _parse(repository, root, repomd)
         if checksums is None:
             return {}  # primary not cached yet: ask again next time
-        with self._lock:
-            self._parsed[key] = checksums
-            while len(self._parsed) > MAX_PARSED:
-                self._parsed.popitem(last=False)
+        self._parsed.put(key, checksums)
         return checksums
 
 

@@ -62,12 +62,18 @@ def test_proxy_member_cannot_extend_a_hosted_name(yum_app, rpms, yum_upstream):
     regenerator(ts.stowage).process(due_only=False)
     assert group_packages(ts) == [("hello", "1.0", "hello-1.0-1.noarch.rpm"),
                                   ("lib", "3.0", "Packages/lib-3.0-1.noarch.rpm")]
-    ts.stowage.save_repository(ts.stowage.parse_repository(
-        {"name": "yum-group", "format": "yum", "type": "group",
-         "group": {"memberNames": ["yum-hosted", "yum-hosted2", "yum-proxy"], "allowProxyNames": ["hel*"]}}))
-    assert group_packages(ts) == [("hello", "1.0", "hello-1.0-1.noarch.rpm"),
-                                  ("hello", "1.1", "Packages/hello-1.1-1.noarch.rpm"),
-                                  ("lib", "3.0", "Packages/lib-3.0-1.noarch.rpm")]
+    # the hidden RPM is not downloadable through the group either (core's guard), though the proxy has it
+    hidden = "Packages/hello-1.1-1.noarch.rpm"
+    assert ts.client.simulate_get(f"/repository/yum-group/{hidden}").status_code == 404
+    assert ts.client.simulate_get(f"/repository/yum-proxy/{hidden}").status_code == 200
+    assert ts.client.simulate_get(f"/repository/yum-group/{hidden}").status_code == 404  # cached: still hidden
+    for pattern in ("hel*", "re:hel+o"):  # a glob and a regex free the name in the index and downloads
+        ts.stowage.save_repository(ts.stowage.parse_repository(
+            {"name": "yum-group", "format": "yum", "type": "group",
+             "group": {"memberNames": ["yum-hosted", "yum-hosted2", "yum-proxy"], "allowProxyNames": [pattern]}}))
+        assert group_packages(ts) == [("hello", "1.0", "hello-1.0-1.noarch.rpm"),
+                                      ("hello", "1.1", "Packages/hello-1.1-1.noarch.rpm"),
+                                      ("lib", "3.0", "Packages/lib-3.0-1.noarch.rpm")], pattern
 
 
 def test_a_location_taken_by_an_earlier_member_is_not_listed_twice(yum_app, rpms, yum_upstream):
