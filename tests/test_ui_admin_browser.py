@@ -21,7 +21,7 @@ from stowage.http.csrf import CSRF_TOKEN
 from stowage.http.session import SESSION_COOKIE
 from test_ui_browser import browser, wait_for  # noqa: F401  (the chromium fixture; skips where none)
 
-from selenium.common.exceptions import NoSuchElementException  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
@@ -56,6 +56,23 @@ def make_wheel(directory: Path, name: str, version: str) -> Path:
 def live(stowage_factory, live_server_factory, fault_upstream):
     ts = stowage_factory()
     return ts, live_server_factory(ts), fault_upstream
+
+
+def mark_page(driver) -> None:
+    """Mark the current document, so that :func:`wait_new_page` can tell when another one replaced it."""
+    driver.execute_script("document.documentElement.setAttribute('data-old-page', '1');")
+
+
+def wait_new_page(driver) -> None:
+    """Wait until the marked document is gone and the new one has loaded (a form whose next page is the
+    same URL reloads it through the script; acting before that would act on the old page)."""
+    def loaded(d):
+        try:
+            return d.execute_script("return document.readyState === 'complete' && "
+                                    "!document.documentElement.hasAttribute('data-old-page');")
+        except WebDriverException:  # the document is being replaced
+            return False
+    wait_for(driver, loaded)
 
 
 def fill(driver, name: str, value: str) -> None:
@@ -344,8 +361,9 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
     realms = browser.find_element(By.NAME, "realms")
     realms.clear()
     realms.send_keys("LdapRealm\nNexusAuthenticatingRealm\nUser-Token-Realm")
+    mark_page(browser)
     submit(browser)
-    wait_for(browser, expected_conditions.staleness_of(realms))  # saved, and the page loaded again
+    wait_new_page(browser)  # saved, and the page loaded again
     wait_for(browser, lambda d: list(ts.stowage.security.realms.active()) == [
         "LdapRealm", "NexusAuthenticatingRealm", "User-Token-Realm"])
     # Refused by the server (the realm that signs the admin in must stay): the reason shows in the form.
@@ -372,10 +390,10 @@ def test_realms_order_and_an_ldap_server_through_the_forms(stowage_factory, live
     # User tokens: the administrator turns them on, creates their own on the account page (the pass code
     # is shown once) and signs in with it instead of the password.
     browser.get(f"{url}/admin/user-tokens")
-    enabled = browser.find_element(By.NAME, "enabled")
-    enabled.click()
+    browser.find_element(By.NAME, "enabled").click()
+    mark_page(browser)
     submit(browser)
-    wait_for(browser, expected_conditions.staleness_of(enabled))  # saved, and the page loaded again
+    wait_new_page(browser)  # saved, and the page loaded again
     assert ts.stowage.tokens.user_tokens.enabled
     browser.get(f"{url}/account")
     browser.find_element(By.CSS_SELECTOR, "form[data-result=token-result] button[type=submit]").click()
