@@ -21,7 +21,7 @@ import time
 import pytest
 import urllib3
 
-from test_ui_browser import browser, wait_for  # noqa: F401  (the chromium fixture; skips where none)
+from test_ui_browser import browser, sign_in_with_the_form, wait_for  # noqa: F401  (the chromium fixture; skips where none)
 
 from stowage.security import ADMIN_ROLE, User
 from stowage.testing.harness import basic_auth
@@ -30,15 +30,20 @@ V1 = "/service/rest/v1"
 
 
 def payload(origin: str, user_id: str) -> str:
-    """The attacker's script: read the CSRF cookie when it can (an in-origin script can), post a new
-    administrator with the browser's credentials, and report the status in the document title."""
+    """The attacker's script: find a CSRF token when it can (an in-origin script can read the signed-in
+    session's token from any UI page, or the cookie), post a new administrator with the browser's
+    credentials, and report the status in the document title."""
     body = json.dumps({"userId": user_id, "firstName": "x", "lastName": "x", "emailAddress": "x@example.org",
                        "password": "owned-pw-1", "status": "active", "roles": [ADMIN_ROLE]})
-    return (f"var m = document.cookie.match(/NX-ANTI-CSRF-TOKEN=([^;]+)/);"
-            f"var h = {{'Content-Type': 'application/json'}}; if (m) h['NX-ANTI-CSRF-TOKEN'] = m[1];"
-            f"fetch('{origin}{V1}/security/users', {{method: 'POST', credentials: 'include', headers: h,"
+    return (f"function attack(token) {{"
+            f" var h = {{'Content-Type': 'application/json'}}; if (token) h['NX-ANTI-CSRF-TOKEN'] = token;"
+            f" fetch('{origin}{V1}/security/users', {{method: 'POST', credentials: 'include', headers: h,"
             f" body: {json.dumps(body)}}}).then(function (r) {{ document.title = 'attack:' + r.status; }},"
-            f" function (e) {{ document.title = 'attack:failed'; }});")
+            f" function (e) {{ document.title = 'attack:failed'; }}); }}"
+            f"var c = document.cookie.match(/NX-ANTI-CSRF-TOKEN=([^;]+)/);"
+            f"fetch('{origin}/', {{credentials: 'include'}}).then(function (r) {{ return r.text(); }})"
+            f".then(function (html) {{ var m = html.match(/name=\"NX-ANTI-CSRF-TOKEN\" value=\"([^\"]+)\"/);"
+            f" attack(m ? m[1] : c && c[1]); }}, function () {{ attack(c && c[1]); }});")
 
 
 @pytest.fixture
@@ -54,7 +59,8 @@ def stowage(stowage_factory, live_server_factory):
 @pytest.fixture
 def signed_in(stowage, browser):  # noqa: F811
     ts, live = stowage
-    browser.get(f"http://admin:{ts.admin_password}@127.0.0.1:{live.port}/login?next=%2F")
+    browser.get(f"{live.url}/login?next=%2F")
+    sign_in_with_the_form(browser, "admin", ts.admin_password)
     wait_for(browser, lambda d: d.title == "Repositories - Stowage")
     return ts, live, browser
 

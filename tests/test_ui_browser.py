@@ -133,23 +133,30 @@ def test_browse_download_search_in_chromium(server, browser, tmp_path):
     assert console_errors(browser) == []
 
 
-def test_sign_in_with_basic_credentials_shows_private_repositories(server, browser):
+def sign_in_with_the_form(driver, user: str, password: str) -> None:
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
+
+
+def test_sign_in_shows_private_repositories(server, browser):
     ts, live = server
     ts.stowage.security.set_anonymous_settings(False)
     browser.get(f"{live.url}/")
     assert browser.find_elements(By.CSS_SELECTOR, "table.repositories") == []
     sign_in = browser.find_element(By.LINK_TEXT, "Sign in")
     assert sign_in.get_attribute("href") == f"{live.url}/login?next=%2F"
-    # What the browser does once the user answers its credentials prompt: send them to /login.
-    browser.get(f"http://admin:{ts.admin_password}@127.0.0.1:{live.port}/login?next=%2F")
+    sign_in.click()
+    wait_for(browser, expected_conditions.title_is("Sign in - Stowage"))
+    sign_in_with_the_form(browser, "admin", ts.admin_password)
     wait_for(browser, expected_conditions.title_is("Repositories - Stowage"))
     assert browser.current_url.endswith(f"127.0.0.1:{live.port}/")
-    # The browser keeps the credentials for the server: plain URLs now show what admin may read.
+    # The session cookie goes with every page: plain URLs now show what admin may read.
     browser.get(f"{live.url}/")
     names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "table.repositories tbody tr td:first-child a")]
     assert names == ["raw-hosted", "raw-secret"]
     assert "Signed in as admin" in browser.find_element(By.CSS_SELECTOR, "header .account").text
-    # The browser keeps sending the credentials: the private browse page opens.
+    # The private browse page opens.
     browser.find_element(By.LINK_TEXT, "raw-secret").click()
     wait_for(browser, expected_conditions.title_is("raw-secret - Stowage"))
     assert browser.find_element(By.LINK_TEXT, "keys/")

@@ -84,16 +84,17 @@ def test_everything_user_controlled_is_escaped(ts):
     assert "<script>x" not in login
 
 
-def test_anonymous_sees_only_what_anonymous_may_read_and_signs_in_with_basic(ts):
+def test_anonymous_sees_only_what_anonymous_may_read_and_gets_the_sign_in_form(ts):
     ts.create_repository(name="secret", format="raw", type="hosted")
     ts.stowage.security.set_anonymous_settings(False)
     anonymous = ts.client.simulate_get("/").text
     assert "raw-hosted" not in anonymous and "secret" not in anonymous
     assert 'href="/login?next=%2F"' in anonymous
-    challenge = ts.client.simulate_get("/login", params={"next": f"{BROWSE}/secret/"})
-    assert challenge.status_code == 401
-    assert challenge.headers["www-authenticate"].startswith("Basic")
-    assert challenge.headers["content-type"].startswith("text/html")
+    form = ts.client.simulate_get("/login", params={"next": f"{BROWSE}/secret/"})
+    assert form.status_code == 200 and "www-authenticate" not in form.headers
+    assert form.headers["content-type"].startswith("text/html")
+    assert f'name="next" value="{BROWSE}/secret/"' in form.text and 'type="password"' in form.text
+    # A client that sends Basic credentials to /login (browsers that answered a challenge) is sent on.
     signed_in = ts.client.simulate_get("/login", params={"next": f"{BROWSE}/secret/"}, headers=ts.admin)
     assert signed_in.status_code == 303 and signed_in.headers["location"] == f"{BROWSE}/secret/"
     wrong = ts.client.simulate_get("/login", headers=basic_auth("admin", "wrong"))

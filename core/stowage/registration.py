@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from attrs import field, frozen
 
-from stowage.models import RepositoryConfig, WritePolicy
+from stowage.models import Asset, Component, RepositoryConfig, WritePolicy
 
 if TYPE_CHECKING:
     from stowage.formats import FormatHandler
@@ -72,6 +72,14 @@ class Format:
     :param usage: ``usage(repository, base_url)`` returns the "how to use" text the web UI shows for a
         repository (client configuration, upload and download commands); ``base_url`` is the server's
         URL as the browser reached it, without a trailing slash. None: the UI's generic snippet.
+    :param component_name: ``component_name(component)`` returns the component's name as the format's
+        clients write it, for the web UI's browse and search pages (npm: ``@scope/name``, its group being
+        the scope without ``@`` as in Nexus). None: ``group/name``, or ``name`` without a group.
+    :param component_details: ``component_details(repository, component, assets)`` returns facts the web
+        UI shows next to a component, label to text (docker: ``Digest``, ``Size``, ``Platforms``). Must
+        read only what is stored (never a proxy's remote).
+    :param search_components_only: the web UI's search lists only this format's assets that belong to a
+        component (docker: images by tag, not their blobs and digest-addressed manifests).
     """
 
     name: str = field(validator=_check_format_name)
@@ -95,6 +103,9 @@ class Format:
     #: per repository type, the settings sections Nexus's schema requires in an update (``PUT``): an
     #: update without one is refused (400 naming it) instead of silently resetting it to defaults.
     required_sections: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    component_name: Callable[[Component], str] | None = None
+    component_details: Callable[["Repository", Component, Sequence[Asset]], Mapping[str, str]] | None = None
+    search_components_only: bool = False
 
 
 @frozen

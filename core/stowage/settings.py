@@ -90,6 +90,10 @@ class ServerSettings:
     audit_retention_days: float = 365.0
     #: the blobstore.compact task deletes a blob only after no asset has referenced it for this long.
     blob_gc_grace_seconds: float = 3600.0
+    #: a web UI session ends after this many seconds without a request (Nexus's default: 30 minutes).
+    session_idle_timeout: float = 1800.0
+    #: and at the latest this many seconds after sign-in, however active.
+    session_max_age: float = 43200.0
     #: how often each process looks for scheduled tasks that are due (a catalog lease runs each once).
     scheduler_interval_seconds: float = 10.0
     #: a running task renews its catalog lease every third of this; a run whose process died is marked

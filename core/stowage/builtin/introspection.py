@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import falcon
 
@@ -18,30 +18,35 @@ class PluginsResource:
         self.stowage = stowage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        import importlib.metadata
+        resp.media = plugins_document(self.stowage)
 
-        manager = self.stowage.plugins
-        plugins = []
-        for name in manager.plugin_names():
-            plugin = manager.pm.get_plugin(name)
-            distribution, version = manager.distributions.get(name, (None, None))
-            plugins.append({
-                "name": name,
-                "distribution": distribution,
-                "version": version,
-                "formats": manager.provided_by.get(name, []),
-                "hooks": sorted(h.name for h in manager.pm.get_hookcallers(plugin) or ()),
-            })
-        try:
-            core_version = importlib.metadata.version("stowage")
-        except importlib.metadata.PackageNotFoundError:
-            core_version = None
-        resp.media = {
-            "stowage": core_version,
-            "plugins": plugins,
-            "formats": sorted(manager.formats),
-            "failures": [{"name": f.name, "error": f.error} for f in manager.failures],
-        }
+
+def plugins_document(stowage: "Stowage") -> dict[str, Any]:
+    """What ``/-/plugins.json`` answers (the web UI's system page shows the same)."""
+    import importlib.metadata
+
+    manager = stowage.plugins
+    plugins = []
+    for name in manager.plugin_names():
+        plugin = manager.pm.get_plugin(name)
+        distribution, version = manager.distributions.get(name, (None, None))
+        plugins.append({
+            "name": name,
+            "distribution": distribution,
+            "version": version,
+            "formats": manager.provided_by.get(name, []),
+            "hooks": sorted(h.name for h in manager.pm.get_hookcallers(plugin) or ()),
+        })
+    try:
+        core_version = importlib.metadata.version("stowage")
+    except importlib.metadata.PackageNotFoundError:
+        core_version = None
+    return {
+        "stowage": core_version,
+        "plugins": plugins,
+        "formats": sorted(manager.formats),
+        "failures": [{"name": f.name, "error": f.error} for f in manager.failures],
+    }
 
 
 @hookimpl(trylast=True)

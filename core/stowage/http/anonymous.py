@@ -14,6 +14,7 @@ import falcon
 from stowage.errors import Unauthorized
 from stowage.http.auth import BASIC_CHALLENGE
 from stowage.http.early_auth import EARLY_REFUSED
+from stowage.http.session import current_session
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -40,6 +41,8 @@ class AnonymousGate:
         if not path.startswith(GATED_PREFIX):
             return
         # EARLY_REFUSED: the server already refused this body unread (stowage.http.early_auth).
-        if gate_refuses(self.stowage, path, authorized=bool(req.get_header("Authorization"))) or (
+        # A live UI session counts as credentials (the UI's browse pages live under /service/rest too).
+        authorized = bool(req.get_header("Authorization")) or current_session(req, self.stowage) is not None
+        if gate_refuses(self.stowage, path, authorized=authorized) or (
                 req.env.get(EARLY_REFUSED) and path.rstrip("/") not in OPEN_PATHS):
             raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})

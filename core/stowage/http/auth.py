@@ -1,4 +1,5 @@
-"""Who is calling: the ``Authorization`` header, resolved through the ``stowage_authenticate`` hook.
+"""Who is calling: the ``Authorization`` header, resolved through the ``stowage_authenticate`` hook, or a
+web UI session cookie (:mod:`stowage.http.session`, started by :func:`sign_in` on the sign-in page).
 
 Every credential check goes through here: sign-in throttling and the sign-in log (:mod:`stowage.signin`),
 then the audience check: a token is accepted only where it was issued for (an npm token by npm
@@ -40,6 +41,15 @@ def authenticate(req: falcon.Request, stowage: "Stowage", *, challenge: str = BA
         if header:
             scheme, _, credentials = header.partition(" ")
             user = _identify(req, stowage, scheme.lower(), credentials.strip(), challenge)
+        else:
+            # A live UI session names the user (a dead one means anonymous: the page offers to sign in).
+            # It never authorises a state-changing request on its own: the CSRF middleware has already
+            # refused those that do not repeat the session's token.
+            from stowage.http.session import current_session, sessions
+
+            session = current_session(req, stowage)
+            if session is not None:
+                user = sessions(stowage).user(session)
         req.context.user = user
         if user is not None:
             req.env["stowage.user"] = user.user_id  # for the request log, which sees only the WSGI environ

@@ -56,6 +56,8 @@ class EarlyAuth:
                 return self._repository_refuses(method, path, request_uri, headers)
             from stowage.http.anonymous import gate_refuses
 
+            if headers.get("COOKIE"):
+                return False  # a web UI session may authorise it: not certain, the ordinary path decides
             return gate_refuses(self.stowage, path, authorized=False)
         except Exception:
             log.debug("early authorization check failed; the request takes the ordinary path", exc_info=True)

@@ -174,6 +174,11 @@ class ChangePasswordResource(SecurityResource):
                 raise NotFound(f"user {user_id} not found")
             status = "active" if user.status == "changepassword" else user.status
             self.security.save_user(evolve(user, status=status), password)
+        # Whoever held the old password may hold a browser session: it ends (the caller's own stays).
+        from stowage.http.session import current_session, sessions
+
+        own = current_session(req, self.stowage)
+        sessions(self.stowage).end_all_for(user_id, keep=own.key if own is not None else None)
         resp.status = falcon.HTTP_204
 
 

@@ -7,6 +7,7 @@ than raw also have a components view (``?view=components``), paged the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -18,7 +19,9 @@ from stowage.http.paths import clean_path
 from stowage.http.repository_resource import raw_path
 from stowage.models import Asset, AssetKind, Component, RepositoryType
 from stowage.rest.access import repository_access
+from stowage.rest.components import encode_id
 from stowage.security import Action
+from stowage.ui.forms import rest_form
 from stowage.ui.page import BROWSE, Site, copy_button, esc, human_size, render, send_html, start, timestamp
 from stowage.ui.usage import usage_for
 
@@ -27,10 +30,46 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.stowage import Stowage
 
+log = logging.getLogger("stowage.ui")
+
 
 def sha_cell(asset: Asset) -> str:
     return (f'<span class="sha" title="{esc(asset.blob_sha256)}">{esc(asset.blob_sha256[:12])}…</span>'
             f"{copy_button(asset.blob_sha256)}")
+
+
+def component_label(repository: "Repository", component: Component) -> str:
+    """A component's name as its clients write it (``@scope/name`` for npm): the format's
+    ``Format.component_name``, else ``group/name``."""
+    fmt = repository.format
+    if fmt is not None and fmt.component_name is not None:
+        return fmt.component_name(component)
+    return f"{component.group}/{component.name}" if component.group else component.name
+
+
+def component_facts(repository: "Repository", component: Component, assets: "list[Asset]") -> str:
+    """The format's ``Format.component_details`` as a small definition list ("" when it has none)."""
+    fmt = repository.format
+    if fmt is None or fmt.component_details is None:
+        return ""
+    try:
+        details = fmt.component_details(repository, component, assets)
+    except Exception:  # a broken plugin costs its details, never the page
+        log.exception("component_details of %s failed", repository.format_name)
+        return ""
+    items = "".join(f"<div><dt>{esc(label)}</dt><dd>{esc(text)}</dd></div>" for label, text in details.items())
+    return f'<dl class="facts">{items}</dl>' if items else ""
+
+
+def may_delete(site: Site, repository: "Repository") -> bool:
+    user = site.user
+    return user is not None and bool(site.stowage.plugins.hook.stowage_permission(
+        user=user, repository=repository, action=Action.DELETE))
+
+
+def delete_form(site: Site, url: str, what: str, consequence: str) -> str:
+    return rest_form(site, method="DELETE", url=url, body="", submit="Delete", danger=True, css="inline delete",
+                     next_url=site.req.relative_uri, confirm=f"Delete {what}? {consequence}")
 
 
 def pager(first: str, token: str | None, here: str | None, **params: str | None) -> str:
@@ -124,27 +163,30 @@ class BrowseResource:
         if prefix and not page.items and not token:
             raise NotFound(f"{prefix} does not exist in {repository.name}")
         rows = []
+        deleting = may_delete(site, repository) and repository.type is not RepositoryType.GROUP
+        blank = "<td></td>" * (4 if deleting else 3)
         if prefix:
             parts = prefix.rstrip("/").split("/")
             parent = "/".join(parts[:-1]) + "/" if len(parts) > 1 else ""
             rows.append(f'<tr class="parent"><td><a href="{esc(site.browse(repository.name, parent))}">../</a></td>'
-                        "<td></td><td></td><td></td></tr>")
+                        f"{blank}</tr>")
         for entry in page.items:
             if entry.asset is None:
                 href = site.browse(repository.name, f"{prefix}{entry.name}/")
-                rows.append(f'<tr class="dir"><td><a href="{esc(href)}">{esc(entry.name)}/</a></td>'
-                            "<td></td><td></td><td></td></tr>")
+                rows.append(f'<tr class="dir"><td><a href="{esc(href)}">{esc(entry.name)}/</a></td>{blank}</tr>')
                 continue
             asset = entry.asset
             kind = ' <span class="badge">metadata</span>' if asset.kind is AssetKind.METADATA else ""
             rows.append(f'<tr class="file"><td><a href="{esc(site.download(repository.name, asset.path))}" download>'
                         f"{esc(entry.name)}</a>{kind}</td>"
                         f'<td class="num" title="{asset.size} bytes">{esc(human_size(asset.size))}</td>'
-                        f'<td class="when">{esc(timestamp(asset.last_updated))}</td><td>{sha_cell(asset)}</td></tr>')
+                        f'<td class="when">{esc(timestamp(asset.last_updated))}</td><td>{sha_cell(asset)}</td>'
+                        + (f"<td>{self._asset_delete(site, asset)}</td>" if deleting else "") + "</tr>")
         if not page.items and not prefix:
             return '<p class="muted">This repository holds no files yet.</p>'
+        actions = "<th>Actions</th>" if deleting else ""
         return ('<table class="listing"><thead><tr><th>Name</th><th>Size</th><th>Last modified</th><th>SHA-256</th>'
-                f'</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                f'{actions}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
                 + pager(site.browse(repository.name, prefix), page.continuation_token, token,
                         view=site.req.get_param("view")))
 
@@ -159,15 +201,30 @@ class BrowseResource:
         if not page.items and not token:
             return ('<p class="muted">No components yet. The <a href="'
                     f'{esc(site.browse(repository.name, view="files"))}">files view</a> lists every stored path.</p>')
-        rows = [self._component_row(site, repository, c) for c in page.items]
-        return ('<table class="components"><thead><tr><th>Name</th><th>Version</th><th>Assets</th></tr></thead>'
+        deleting = may_delete(site, repository)
+        rows = [self._component_row(site, repository, c, deleting) for c in page.items]
+        actions = "<th>Actions</th>" if deleting else ""
+        return ('<table class="components"><thead><tr><th>Name</th><th>Version</th><th>Assets</th>'
+                f'{actions}</tr></thead>'
                 f'<tbody>{"".join(rows)}</tbody></table>'
                 + pager(site.browse(repository.name), page.continuation_token, token, view="components"))
 
-    def _component_row(self, site: Site, repository: "Repository", component: Component) -> str:
+    def _component_row(self, site: Site, repository: "Repository", component: Component, deleting: bool) -> str:
         assets = self.stowage.catalog.list_assets(repository.name, component_id=component.id).items
         links = "".join(f'<li><a href="{esc(site.download(repository.name, a.path))}" download>{esc(a.path)}</a> '
                         f'<span class="muted">{esc(human_size(a.size))}</span> {sha_cell(a)}</li>' for a in assets)
-        name = f"{component.group}/{component.name}" if component.group else component.name
-        return (f"<tr><td>{esc(name)}</td><td>{esc(component.version)}</td>"
-                f'<td><ul class="assets">{links}</ul></td></tr>')
+        name = component_label(repository, component)
+        facts = component_facts(repository, component, assets)
+        action = ""
+        if deleting:
+            files = ", ".join(a.path for a in assets)
+            action = "<td>" + delete_form(
+                site, f"/service/rest/v1/components/{encode_id(repository.name, 'component', component.id or 0)}",
+                f"{name} {component.version}", f"Its {len(assets)} file(s) are removed: {files}") + "</td>"
+        return (f"<tr><td>{esc(name)}{facts}</td><td>{esc(component.version)}</td>"
+                f'<td><ul class="assets">{links}</ul></td>{action}</tr>')
+
+    @staticmethod
+    def _asset_delete(site: Site, asset: Asset) -> str:
+        return delete_form(site, f"/service/rest/v1/assets/{encode_id(asset.repository, 'asset', asset.id or 0)}",
+                           asset.path, "The file is removed from the repository.")

@@ -16,15 +16,19 @@ import falcon
 
 from stowage.errors import StowageError
 from stowage.http.auth import authenticate
-from stowage.http.csrf import issue_csrf_cookie
+from stowage.http.csrf import CSRF_TOKEN, issue_csrf_cookie
+from stowage.http.session import current_session
 from stowage.http.request import external_base_url
 from stowage.ui import static
 
 if TYPE_CHECKING:
+    from stowage.security import User
     from stowage.stowage import Stowage
 
 BROWSE = "/service/rest/repository/browse"
-CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
+# connect-src 'self': the forms' script sends them to the REST API of this same origin, nowhere else.
+CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -71,6 +75,25 @@ class Site:
         self.stowage = stowage
         self.base_url = external_base_url(req, stowage)
         self.root = urlsplit(self.base_url).path.rstrip("/")
+        #: what this page's forms send back as ``NX-ANTI-CSRF-TOKEN`` (the session's own token when signed in).
+        self.csrf_token = ""
+
+    @property
+    def user(self) -> "User | None":
+        try:
+            return authenticate(self.req, self.stowage)
+        except StowageError:
+            return None
+
+    @property
+    def is_admin(self) -> bool:
+        user = self.user
+        # The same test as the REST API's require_admin: nx-all, or a wildcard privilege nexus:*.
+        return user is not None and self.stowage.security.permits(user, "nexus", "*")
+
+    def csrf_field(self) -> str:
+        """The hidden field every state-changing form carries."""
+        return f'<input type="hidden" name="{CSRF_TOKEN}" value="{esc(self.csrf_token)}">'
 
     def link(self, path: str, **params: str | None) -> str:
         """An absolute path on this server (``path`` already URL-encoded), with query parameters."""
@@ -89,13 +112,22 @@ class Site:
 
 def render(site: Site, title: str, body: str, *, crumbs: Iterable[tuple[str, str | None]] = ()) -> bytes:
     """The whole page: header with navigation and the signed-in user, breadcrumbs, then ``body``."""
-    try:
-        user = authenticate(site.req, site.stowage)
-    except StowageError:
-        user = None
+    user = site.user
     here = site.req.relative_uri
-    account = (f'<span class="user">Signed in as <b>{esc(user.user_id)}</b></span>' if user else
-               f'<a href="{esc(site.link("/login", next=here))}">Sign in</a>')
+    if user is None:
+        account = f'<a href="{esc(site.link("/login", next=here))}">Sign in</a>'
+    else:
+        account = f'<span class="user">Signed in as <b>{esc(user.user_id)}</b></span>'
+        if current_session(site.req, site.stowage) is not None:
+            account += (f'<form class="signout" method="post" action="{esc(site.link("/logout"))}">'
+                        f'{site.csrf_field()}<button type="submit">Sign out</button></form>')
+    links = [("Repositories", "/")]
+    if user is not None:
+        links.append(("Upload", "/upload"))
+        links.append(("Account", "/account"))
+    if site.is_admin:
+        links.append(("Administration", "/admin"))
+    nav = "".join(f'<a href="{esc(site.link(path))}">{esc(text)}</a>' for text, path in links)
     trail = "".join(f'<li><a href="{esc(href)}">{esc(text)}</a></li>' if href else f"<li>{esc(text)}</li>"
                     for text, href in crumbs)
     nav_crumbs = f'<nav aria-label="breadcrumbs"><ol class="crumbs">{trail}</ol></nav>' if trail else ""
@@ -109,7 +141,7 @@ def render(site: Site, title: str, body: str, *, crumbs: Iterable[tuple[str, str
         f'<script src="{esc(site.link(static.JS_PATH, v=static.VERSION))}" defer></script>'
         "</head><body><header>"
         f'<a class="brand" href="{esc(site.link("/"))}">Stowage</a>'
-        f'<a href="{esc(site.link("/"))}">Repositories</a>'
+        f'<nav class="main" aria-label="main">{nav}</nav>'
         f'<form class="search" role="search" action="{esc(site.link("/search"))}" method="get">'
         f'<input type="search" name="q" value="{esc(query)}" placeholder="Search artifacts" aria-label="Search">'
         '<button type="submit">Search</button></form>'
@@ -147,7 +179,12 @@ class HtmlErrors:
 def start(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site:
     """Every UI handler's first line: errors from here on render as HTML pages."""
     req.context.error_renderer = HtmlErrors(req, stowage)
-    issue_csrf_cookie(req, resp)  # our own pages' scripts send it back as the NX-ANTI-CSRF-TOKEN header
+    # Our own pages' forms send a token back as the NX-ANTI-CSRF-TOKEN header (or field): the session's
+    # when signed in, else the double-submit cookie's.
+    cookie_token = issue_csrf_cookie(req, resp, stowage)
     resp.set_header("Content-Security-Policy", CSP)
     resp.set_header("X-Content-Type-Options", "nosniff")
-    return Site(req, stowage)
+    site = Site(req, stowage)
+    session = current_session(req, stowage)
+    site.csrf_token = session.csrf_token if session is not None else cookie_token
+    return site

@@ -1,13 +1,13 @@
-"""``/``: the repositories the viewer may read; ``/login``: make the browser ask for credentials."""
+"""``/``: the repositories the viewer may read."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import falcon
 
-from stowage.errors import Unauthorized
-from stowage.http.auth import BASIC_CHALLENGE, authenticate
+from stowage.http.auth import authenticate
 from stowage.models import RepositoryType
 from stowage.rest.access import can_read
 from stowage.rest.repositories import remote_status
@@ -41,6 +41,17 @@ def status_cell(site: Site, repository: "Repository") -> str:
     return '<span class="badge ok">online</span>'
 
 
+def client_address(site: Site, repository: "Repository") -> str:
+    """What a client configures: ``host:PORT`` for a repository that owns a listener (``docker.httpPort``),
+    else the repository's URL."""
+    fmt = repository.format
+    port = fmt.port_of(repository.config) if fmt is not None and fmt.port_of is not None else None
+    if port:
+        host = urlsplit(site.base_url).hostname or "localhost"
+        return f"{host}:{port}"
+    return site.repository_url(repository.name)
+
+
 class WelcomeResource:
     def __init__(self, stowage: "Stowage"):
         self.stowage = stowage
@@ -50,7 +61,7 @@ class WelcomeResource:
         visible = [r for r in self.stowage.repositories() if can_read(req, self.stowage, r)]
         rows = []
         for repository in visible:
-            url = site.repository_url(repository.name)
+            url = client_address(site, repository)
             rows.append(
                 f'<tr><td><a href="{esc(site.browse(repository.name))}">{esc(repository.name)}</a></td>'
                 f"<td>{esc(repository.format_name)}</td><td>{esc(repository.type.value)}</td>"
@@ -67,31 +78,3 @@ class WelcomeResource:
         send_html(resp, render(site, "Repositories", body))
 
     on_head = on_get
-
-
-def safe_next(value: str | None) -> str:
-    """A path on this server to return to after signing in; anything else (other hosts) means ``/``."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    if any(ord(ch) < 0x20 for ch in value):
-        return "/"
-    return value
-
-
-class LoginResource:
-    """Answers 401 with a Basic challenge until the browser sends valid credentials, then goes back.
-
-    The browser keeps the credentials for the rest of the session and sends them with every page.
-    """
-
-    def __init__(self, stowage: "Stowage"):
-        self.stowage = stowage
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        site = start(req, resp, self.stowage)
-        if authenticate(req, self.stowage) is None:
-            raise Unauthorized("sign in with your Stowage user name and password",
-                               headers={"WWW-Authenticate": BASIC_CHALLENGE})
-        resp.status = falcon.HTTP_303
-        resp.location = site.root + safe_next(req.get_param("next"))
-        resp.set_header("Cache-Control", "no-store")

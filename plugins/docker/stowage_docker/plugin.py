@@ -19,6 +19,7 @@ from stowage.plugin import (Action, Asset, AssetKind, Component, Format, FormatH
                             Repository, RepositoryType, Route, Stowage, StowageError, User, WritePolicy,
                             external_base_url, hookimpl)
 from stowage_docker import tokens, upstream
+from stowage_docker.images import image_details
 from stowage_docker.retention import stowage_register_tasks  # noqa: F401 - the plugin's hook implementations
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
 from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, anonymous_challenge,
@@ -256,6 +257,7 @@ def stowage_register_formats() -> list[Format]:
                                     "group": ("docker",)},
                    required_sections={"hosted": ("docker",), "proxy": ("docker", "dockerProxy"),
                                       "group": ("docker",)},
+                   component_details=image_details, search_components_only=True,
                    description="Docker / OCI registry (distribution-spec 1.1); hosted, proxy and group.")]
 
 
