@@ -22,6 +22,7 @@ from stowage.catalog import Catalog
 from stowage.data_permissions import warn_if_open
 from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound, SecretUnreadable, StowageError
 from stowage.ldap.realm import LDAP_REALM, LdapRealm
+from stowage.ldap.servers import SECRETS as LDAP_SECRETS, SERVERS as LDAP_SERVERS
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
 from stowage.pluginmanager import PluginManager
@@ -230,8 +231,6 @@ class Stowage:
         """Seal the secrets still stored in clear (written before they were sealed); returns how many
         documents changed. One catalog transaction: workers starting together each find nothing left to do
         after the first, and a value is never sealed twice (sealing a sealed value keeps it)."""
-        from stowage.ldap.servers import SERVERS, SECRETS as LDAP_SECRETS
-
         changed = 0
         with self.catalog.transaction():
             for data in self.catalog.list_repositories():
@@ -240,7 +239,7 @@ class Stowage:
                                    self.sealer.seal):
                     self.catalog.save_repository(document["name"], document["format"], document["type"], document)
                     changed += 1
-            for namespace, paths in ((SERVERS, LDAP_SECRETS), (BLOB_STORES, BLOB_STORE_SECRETS)):
+            for namespace, paths in ((LDAP_SERVERS, LDAP_SECRETS), (BLOB_STORES, BLOB_STORE_SECRETS)):
                 for key, value in self.catalog.list_documents(namespace):
                     if isinstance(value, dict) and transform_paths(value, paths, self.sealer.seal):
                         self.catalog.put_document(namespace, key, value)
