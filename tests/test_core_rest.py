@@ -76,7 +76,8 @@ def test_proxy_secrets_are_never_returned(app):
     body["online"] = False
     assert app.client.simulate_put(f"{V1}/repositories/raw/proxy/up", json=body, headers=app.admin).status_code == 204
     stored = app.stowage.catalog.get_repository("up")
-    assert stored["httpClient"]["authentication"]["password"] == "s3cret" and stored["online"] is False
+    kept = stored["httpClient"]["authentication"]["password"]  # sealed in the catalog (docs/security.md)
+    assert kept.startswith("sealed:v1:") and app.stowage.unseal(kept) == "s3cret" and stored["online"] is False
 
 
 def test_components_upload_with_curl_and_paged_listings(app, live_server_factory, tmp_path):

@@ -44,7 +44,9 @@ def test_create_read_update_delete(stowage_app, directory):
     renamed = client.simulate_get(f"{LDAP}/corporate", headers=admin).json
     assert renamed["port"] == 1389 and renamed["id"] == read["id"] and renamed["order"] == 0
     stored = stowage_app.stowage.security.password_realms["LdapRealm"].servers.get("corporate")
-    assert stored.auth_password == directory.admin_password
+    # Kept sealed (a catalog copy does not reveal it), opened only for the bind.
+    assert stored.auth_password != directory.admin_password
+    assert stowage_app.stowage.unseal(stored.auth_password) == directory.admin_password
 
     assert client.simulate_delete(f"{LDAP}/corporate", headers=admin).status_code == 204
     assert client.simulate_delete(f"{LDAP}/corporate", headers=admin).status_code == 404

@@ -143,6 +143,12 @@ class FormatUnavailable(StowageError):
     code, status = "FORMAT_UNAVAILABLE", 503
 
 
+class SecretUnreadable(StowageError):
+    """A secret stored in the catalog cannot be opened on this node (sealed with another secret key)."""
+
+    code, status = "SECRET_UNREADABLE", 503
+
+
 class RepositoryOffline(StowageError):
     code, status = "REPOSITORY_OFFLINE", 503
 

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
 
 import attrs
 
-from stowage.errors import (Conflict, FormatUnavailable, MethodNotAllowed, NamePolicyViolation, NotFound,
+from stowage.errors import (Conflict, FormatUnavailable, SecretUnreadable, MethodNotAllowed, NamePolicyViolation, NotFound,
                             RepositoryOffline, WritePolicyViolation)
 from stowage.http.requester import uploader_attributes
 from stowage.models import Asset, AssetKind, Component, RepositoryConfig, RepositoryType, WritePolicy
@@ -23,13 +23,15 @@ if TYPE_CHECKING:
 
 class Repository:
     def __init__(self, stowage: "Stowage", config: RepositoryConfig, format: Format | None,
-                 handler: "FormatHandler | None"):
+                 handler: "FormatHandler | None", *, unreadable: str = ""):
         from stowage.resolver import resolver_for
 
         self.stowage = stowage
         self.config = config
         self.format = format
         self._handler = handler
+        #: why a stored secret of this repository cannot be opened here (every request is then a 503).
+        self.unreadable = unreadable
         self.resolver: "Resolver" = resolver_for(self)
 
     def __repr__(self) -> str:
@@ -49,6 +51,8 @@ class Repository:
 
     @property
     def handler(self) -> "FormatHandler":
+        if self.unreadable:
+            raise SecretUnreadable(self.unreadable)
         if self._handler is None:
             raise FormatUnavailable(f"repository {self.name} needs the {self.format_name!r} format plugin, "
                                     f"which is not installed or failed to load; its content is kept")

@@ -5,6 +5,7 @@ There is no module-level mutable state anywhere else; tests build as many of the
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import secrets
@@ -19,13 +20,15 @@ from stowage.audit import AuditLog
 from stowage.blobstore import BlobStore, BlobStoreConfig
 from stowage.catalog import Catalog
 from stowage.data_permissions import warn_if_open
-from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound
+from stowage.errors import ConfigurationError, NotFound, RepositoryNotFound, SecretUnreadable, StowageError
 from stowage.ldap.realm import LDAP_REALM, LdapRealm
+from stowage.ldap.servers import SECRETS as LDAP_SECRETS, SERVERS as LDAP_SERVERS
 from stowage.metadata_cache import MetadataCache
 from stowage.models import RepositoryConfig, RepositoryType
 from stowage.pluginmanager import PluginManager
 from stowage.registration import MetadataBuilder
 from stowage.repository import Repository
+from stowage.sealed import Sealer, SealError, is_sealed, transform_paths
 from stowage.secret_key import derive_key, load_secret_key
 from stowage.security import SecurityRealm
 from stowage.signin import SignInGuard
@@ -38,6 +41,11 @@ log = logging.getLogger(__name__)
 CONFIG_GENERATION = ("stowage", "config-generation")
 #: blob stores created at run time (``POST /service/rest/v1/blobstores/file``): one document per store.
 BLOB_STORES = "blobstores"
+#: secrets of a repository document, sealed in the catalog (plus each format's ``secret_settings``).
+REPOSITORY_SECRETS = ("httpClient.authentication.password", "httpClient.authentication.bearerToken")
+#: secrets of a run-time blob store's document (an S3 store's credentials).
+BLOB_STORE_SECRETS = tuple(f"attributes.bucketConfiguration.bucketSecurity.{key}"
+                           for key in ("secretAccessKey", "sessionToken"))
 DEFAULT_BLOB_STORE = BlobStoreConfig(name="default", type="File", path="default")
 
 
@@ -60,6 +68,8 @@ class Stowage:
         self.catalog: Catalog = catalog
         #: loaded before anything can serve a request, so no worker ever lacks it (see stowage.secret_key).
         self._secret_key = load_secret_key(settings.secret_key, settings.data_path)
+        #: seals the secrets the catalog keeps (see stowage.sealed): a catalog copy does not reveal them.
+        self.sealer = Sealer(self._secret_key)
         if settings.catalog.type != "sqlite" and not (settings.secret_key or os.environ.get("STOWAGE_SECRET_KEY")):
             # A shared catalog means other nodes: each would sign with its own generated key.
             log.warning("the %s catalog is shared by every node: give them all the same [server] secretKey "
@@ -67,7 +77,7 @@ class Stowage:
                         settings.catalog.type)
         self.security = SecurityRealm(self.catalog, anonymous_access=settings.anonymous_access)
         self.security.password_realms[LDAP_REALM] = LdapRealm(
-            self.catalog, settings.security.ldap_auth_cache_seconds)
+            self.catalog, settings.security.ldap_auth_cache_seconds, sealer=self.sealer)
         self.tokens = TokenStore(self.catalog, self.security)
         self.signins = SignInGuard(self.catalog)
         #: the audit trail (``stowage.audit.record(...)``): see :mod:`stowage.audit`.
@@ -77,10 +87,13 @@ class Stowage:
         self._blob_lock = threading.RLock()
         self._blob_store_configs: dict[str, BlobStoreConfig] = {}
         self._blob_stores: dict[str, BlobStore] = {}
+        #: run-time stores the catalog holds but this process cannot open, and why (answered for them).
+        self._unopenable_blob_stores: dict[str, StowageError] = {}
         for config in (DEFAULT_BLOB_STORE, *blob_stores):
             self.add_blob_store(config)
         #: stores from the configuration file (and ``default``): not deletable at run time.
         self.configured_blob_stores = frozenset(self._blob_store_configs)
+        self.seal_stored_secrets()
         self._sync_blob_stores()
         self._repositories: dict[str, Repository] = {}
         self._generation: Any = None
@@ -105,6 +118,8 @@ class Stowage:
         try:
             return self._blob_stores[name]
         except KeyError:
+            if name in self._unopenable_blob_stores:
+                raise self._unopenable_blob_stores[name] from None
             raise ConfigurationError(f"blob store {name!r} does not exist") from None
 
     def blob_stores(self) -> dict[str, BlobStore]:
@@ -125,14 +140,20 @@ class Stowage:
                 if name in self.configured_blob_stores:
                     continue
                 try:
-                    config = structure(self.converter, data, BlobStoreConfig, f"blob store {name}")
+                    config = structure(self.converter, self._unseal_blob_store(name, data), BlobStoreConfig,
+                                       f"blob store {name}")
                     if name not in self._blob_stores:
                         self.add_blob_store(config)
                     elif config != self._blob_store_configs[name]:  # its quota changed on another node
                         self._blob_store_configs[name] = config
                         self._blob_stores[name].config = config
-                except ConfigurationError as error:
-                    log.error("blob store %s cannot be opened: %s", name, error.message)
+                    self._unopenable_blob_stores.pop(name, None)
+                except (ConfigurationError, SecretUnreadable) as error:
+                    if name not in self._unopenable_blob_stores:
+                        log.error("blob store %s cannot be opened: %s", name, error.message)
+                    self._unopenable_blob_stores[name] = error
+            for name in set(self._unopenable_blob_stores) - set(stored):
+                del self._unopenable_blob_stores[name]
             for name in set(self._blob_stores) - set(stored) - self.configured_blob_stores:
                 self._blob_stores.pop(name, None)
                 self._blob_store_configs.pop(name, None)
@@ -144,7 +165,7 @@ class Stowage:
             if config.name in self._blob_stores:
                 raise ConfigurationError(f"blob store {config.name} already exists")
             store = self.add_blob_store(config)
-            self.catalog.put_document(BLOB_STORES, config.name, self.converter.unstructure(config))
+            self.catalog.put_document(BLOB_STORES, config.name, self._sealed_blob_store(config))
         return store
 
     def update_blob_store(self, config: BlobStoreConfig) -> None:
@@ -156,7 +177,7 @@ class Stowage:
                                          f"change it there")
             if (current.type.lower(), current.path) != (config.type.lower(), config.path):
                 raise ConfigurationError(f"blob store {config.name}: the type and path cannot change")
-            self.catalog.put_document(BLOB_STORES, config.name, self.converter.unstructure(config))
+            self.catalog.put_document(BLOB_STORES, config.name, self._sealed_blob_store(config))
             self._blob_store_configs[config.name] = config
             self._blob_stores[config.name].config = config
 
@@ -179,6 +200,55 @@ class Stowage:
             with self._blob_lock:
                 self._blob_stores.pop(name, None)
                 self._blob_store_configs.pop(name, None)
+
+    def _sealed_blob_store(self, config: BlobStoreConfig) -> dict[str, Any]:
+        document = self.converter.unstructure(config)
+        transform_paths(document, BLOB_STORE_SECRETS, self.sealer.seal)
+        return document
+
+    def _unseal_blob_store(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        document = copy.deepcopy(data)
+        try:
+            transform_paths(document, BLOB_STORE_SECRETS, self.sealer.unseal)
+        except SealError as error:
+            raise SecretUnreadable(f"blob store {name}: its S3 credentials cannot be read: {error}") from None
+        return document
+
+    # -- secrets kept in the catalog ---------------------------------------------------------------------
+    def seal(self, value: str) -> str:
+        """``value`` sealed for the catalog (see :mod:`stowage.sealed`)."""
+        return self.sealer.seal(value)
+
+    def unseal(self, text: str) -> str:
+        """The clear value of a sealed ``text`` (a legacy clear value as it is); raises SealError."""
+        return self.sealer.unseal(text)
+
+    def _repository_secrets(self, format_name: str) -> tuple[str, ...]:
+        fmt = self.plugins.formats.get(format_name)
+        return REPOSITORY_SECRETS + (tuple(fmt.secret_settings) if fmt is not None else ())
+
+    def seal_stored_secrets(self) -> int:
+        """Seal the secrets still stored in clear (written before they were sealed); returns how many
+        documents changed. One catalog transaction: workers starting together each find nothing left to do
+        after the first, and a value is never sealed twice (sealing a sealed value keeps it)."""
+        changed = 0
+        with self.catalog.transaction():
+            for data in self.catalog.list_repositories():
+                document = copy.deepcopy(dict(data))
+                if transform_paths(document, self._repository_secrets(document.get("format", "")),
+                                   self.sealer.seal):
+                    self.catalog.save_repository(document["name"], document["format"], document["type"], document)
+                    changed += 1
+            for namespace, paths in ((LDAP_SERVERS, LDAP_SECRETS), (BLOB_STORES, BLOB_STORE_SECRETS)):
+                for key, value in self.catalog.list_documents(namespace):
+                    if isinstance(value, dict) and transform_paths(value, paths, self.sealer.seal):
+                        self.catalog.put_document(namespace, key, value)
+                        changed += 1
+            if changed:
+                self._bump_generation()
+        if changed:
+            log.info("sealed the clear-text secrets of %d catalog document(s)", changed)
+        return changed
 
     # -- extensions: per-app state a plugin keeps (its caches, background workers) -----------------------
     def extension(self, key: str, factory: Any) -> Any:
@@ -216,6 +286,16 @@ class Stowage:
 
     def _build(self, data: dict) -> Repository:
         fmt = self.plugins.formats.get(data.get("format", ""))
+        data = copy.deepcopy(data)
+        unreadable = ""
+        try:
+            transform_paths(data, self._repository_secrets(data.get("format", "")), self.sealer.unseal)
+        except SealError as error:
+            # Served as a 503 naming the cause; the secret is dropped, never used as garbage.
+            unreadable = f"repository {data.get('name', '')}: a stored secret cannot be read: {error}"
+            log.error("%s", unreadable)
+            transform_paths(data, self._repository_secrets(data.get("format", "")),
+                            lambda value: "" if is_sealed(value) else value)
         try:
             config = structure(self.converter, data, RepositoryConfig, data.get("name", ""))
         except ConfigurationError:
@@ -224,7 +304,7 @@ class Stowage:
             # The format's plugin is gone: keep serving a 503 for it with the settings core understands.
             core_only = {k: v for k, v in data.items() if k in _CORE_KEYS}
             config = structure(self.converter, core_only, RepositoryConfig, data.get("name", ""))
-        return Repository(self, config, fmt, self.handlers.get(config.format))
+        return Repository(self, config, fmt, self.handlers.get(config.format), unreadable=unreadable)
 
     def repository(self, name: str) -> Repository:
         self._refresh()
@@ -265,8 +345,9 @@ class Stowage:
                         f"repository {config.name} is {current['format']}/{current['type']}; its format and "
                         f"type cannot change")
             self._check(config)
-            self.catalog.save_repository(config.name, config.format, config.type.value,
-                                         self.converter.unstructure(config))
+            document = self.converter.unstructure(config)
+            transform_paths(document, self._repository_secrets(config.format), self.sealer.seal)
+            self.catalog.save_repository(config.name, config.format, config.type.value, document)
             self._bump_generation()
         self._checked_at = 0.0
         repository = self.repository(config.name)

@@ -19,10 +19,13 @@ import threading
 import time
 from typing import Callable
 
+from attrs import evolve
+
 from stowage.catalog import Catalog
 from stowage.ldap.directory import Directory, DirectoryUnavailable, DirectoryUser
 from stowage.ldap.servers import LdapServer, LdapServers
 from stowage.realms import LDAP_REALM
+from stowage.sealed import Sealer, SealError
 from stowage.security import User
 
 log = logging.getLogger(__name__)
@@ -39,9 +42,10 @@ def _user(found: DirectoryUser) -> User:
 
 
 class LdapRealm:
-    def __init__(self, catalog: Catalog, cache_seconds: float = 300.0, *,
+    def __init__(self, catalog: Catalog, cache_seconds: float = 300.0, *, sealer: Sealer,
                  clock: Callable[[], float] = time.monotonic):
-        self.servers = LdapServers(catalog)
+        self.servers = LdapServers(catalog, sealer)
+        self.sealer = sealer
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._salt = os.urandom(32)
@@ -113,6 +117,15 @@ class LdapRealm:
                     cache.clear()
             cache[key] = value
 
+    def _opened(self, server: LdapServer) -> LdapServer:
+        """``server`` with its bind password opened, just for the bind."""
+        try:
+            return evolve(server, auth_password=self.sealer.unseal(server.auth_password))
+        except SealError as error:
+            log.error("LDAP server %s: its bind password cannot be read: %s", server.name, error)
+            raise DirectoryUnavailable(f"LDAP server {server.name}: its bind password cannot be read: {error}") \
+                from None
+
     def _ask(self, server: LdapServer, question: Callable[[Directory], DirectoryUser | None]) -> DirectoryUser | None:
         now = self._clock()
         with self._lock:
@@ -121,7 +134,7 @@ class LdapRealm:
             raise DirectoryUnavailable(f"LDAP server {server.name} is skipped for {skipped_until - now:.0f} s "
                                        f"after {failures} failures in a row")
         try:
-            answer = question(Directory(server))
+            answer = question(Directory(self._opened(server)))
         except DirectoryUnavailable:
             failures += 1
             until = now + server.connection_retry_delay_seconds if failures > server.max_incidents_count else 0.0

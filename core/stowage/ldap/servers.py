@@ -4,8 +4,9 @@ the catalog so every worker and node tries the same servers in the same order.
 Requests are checked field by field here (a wrong type, a bad DN, filter or attribute name is a 400 naming
 the field) rather than through the lenient cattrs converter, which would accept ``"port": true``.
 
-The bind password is stored in the catalog document as given: there is no node secret key in core yet to
-encrypt it with (see docs/security.md); it is never returned by the REST API.
+The bind password is sealed in the catalog document (see :mod:`stowage.sealed`): a catalog copy does not
+reveal it. It is opened only to bind (:class:`~stowage.ldap.realm.LdapRealm`) and never returned by the
+REST API.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from ldap3.utils.dn import parse_dn
 
 from stowage.catalog import Catalog
 from stowage.errors import BadRequest, Conflict, NotFound
+from stowage.sealed import Sealer, transform_paths
 from stowage.serialization import camel
 
 SERVERS = "security.ldap"
+#: fields of a stored server document that are sealed.
+SECRETS = ("authPassword",)
 PROTOCOLS = ("ldap", "ldaps")
 AUTH_SCHEMES = ("NONE", "SIMPLE", "DIGEST_MD5", "CRAM_MD5")
 GROUP_TYPES = ("static", "dynamic")
@@ -202,8 +206,15 @@ def _check_values(values: dict[str, Any]) -> None:
 class LdapServers:
     """The configured servers, in the order they are tried (``order`` ascending)."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, sealer: Sealer):
         self.catalog = catalog
+        self.sealer = sealer
+
+    def _stored(self, server: LdapServer) -> dict[str, Any]:
+        """The catalog document: the bind password sealed (servers read back keep it sealed until the bind)."""
+        document = server.document()
+        transform_paths(document, SECRETS, self.sealer.seal)
+        return document
 
     def list(self) -> list[LdapServer]:
         servers = []
@@ -223,7 +234,7 @@ class LdapServers:
             if any(s.name == server.name for s in current):
                 raise Conflict(f"LDAP server {server.name} already exists")
             server = evolve(server, id=secrets.token_hex(8), order=max((s.order for s in current), default=-1) + 1)
-            self.catalog.put_document(SERVERS, server.id, server.document())
+            self.catalog.put_document(SERVERS, server.id, self._stored(server))
         return server
 
     def update(self, name: str, server: LdapServer) -> None:
@@ -231,7 +242,8 @@ class LdapServers:
             current = self.get(name)
             if server.name != name and any(s.name == server.name for s in self.list()):
                 raise Conflict(f"LDAP server {server.name} already exists")
-            self.catalog.put_document(SERVERS, current.id, evolve(server, id=current.id, order=current.order).document())
+            self.catalog.put_document(SERVERS, current.id,
+                                     self._stored(evolve(server, id=current.id, order=current.order)))
 
     def delete(self, name: str) -> None:
         with self.catalog.transaction():
@@ -250,4 +262,4 @@ class LdapServers:
             ordered = [known[n] for n in names] + [s for s in current if s.name not in names]
             for position, server in enumerate(ordered):
                 if server.order != position:
-                    self.catalog.put_document(SERVERS, server.id, evolve(server, order=position).document())
+                    self.catalog.put_document(SERVERS, server.id, self._stored(evolve(server, order=position)))

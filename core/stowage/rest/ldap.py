@@ -38,7 +38,7 @@ def json_string_list(req: falcon.Request) -> list[str]:
 class _LdapResource:
     def __init__(self, stowage: "Stowage"):
         self.stowage = stowage
-        self.servers = LdapServers(stowage.catalog)
+        self.servers = LdapServers(stowage.catalog, stowage.sealer)
 
     def _changed(self) -> None:
         """Sign-ins cached in this process were made with the old settings: ask the directory again."""

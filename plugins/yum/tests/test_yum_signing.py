@@ -89,3 +89,5 @@ def test_rest_api_never_returns_the_signing_key_and_keeps_it_on_update(yum_app, 
     assert updated.status_code == 204, updated.text
     section = ts.stowage.repository("yum-hosted").config.section("yumSigning")
     assert section.keypair == signing_key["keypair"] and section.passphrase == "s3cret"
+    stored = str(ts.stowage.catalog.get_repository("yum-hosted"))  # sealed in the catalog (core's secret key)
+    assert "PRIVATE KEY" not in stored and "s3cret" not in stored
