@@ -71,7 +71,7 @@ class LdapAdminResource(AdminPages):
     page, section = LDAP, "/ldap"
 
     def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
-        servers = LdapServers(self.stowage.catalog)
+        servers = LdapServers(self.stowage.catalog, self.stowage.sealer)
         if not parts:
             return "LDAP servers", self._list(site, servers)
         if parts == ["new"]:
