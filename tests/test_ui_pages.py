@@ -187,11 +187,12 @@ def test_paging_links_keep_odd_directory_names(ts, monkeypatch):
 
 def test_search_page_finds_paths_and_components_and_pages(ts, monkeypatch):
     store(ts, "raw-hosted", "tools/tool-1.0.tgz", b"one",
-          component=Component(repository="raw-hosted", format="raw", name="tool", version="1.0", group="cwiq"))
+          component=Component(repository="raw-hosted", format="raw", name="tools/tool-1.0.tgz", group="/tools"))
     store(ts, "raw-hosted", "other/unrelated.txt")
     html = ts.client.simulate_get("/search", params={"q": "tool-1"}).text
     assert '<a href="/repository/raw-hosted/tools/tool-1.0.tgz" download>tools/tool-1.0.tgz</a>' in html
-    assert "cwiq/tool" in html and "unrelated" not in html
+    # the component column names the raw component as Nexus does (its name is the full path, not group/name)
+    assert "/tools/tools/" not in html and "unrelated" not in html
     assert "No results" in ts.client.simulate_get("/search", params={"q": "nothing-like-this"}).text
     assert "<table" not in ts.client.simulate_get("/search").text
     monkeypatch.setattr("stowage.ui.search.PAGE_SIZE", 1)

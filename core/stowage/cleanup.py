@@ -204,7 +204,8 @@ def _remove_one(repository: "Repository", unit: Candidate) -> None:
     except NotFound:
         return  # removed meanwhile (by a client, or a run on another node before its lease expired)
     # in the batch's transaction: the event commits (or rolls back) with the removal
-    target = f"{unit.group}/{unit.name}" if unit.group else unit.name
+    fmt = repository.format
+    target = fmt.label(unit.component) if unit.component is not None and fmt is not None else unit.name
     repository.stowage.audit.record("content", "content.cleanup", f"{target} {unit.version}".strip(),
                                     repository=repository.name,
                                     attributes={"assets": [a.path for a in unit.assets][:20], "bytes": unit.size})

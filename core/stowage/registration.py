@@ -107,6 +107,13 @@ class Format:
     component_details: Callable[["Repository", Component, Sequence[Asset]], Mapping[str, str]] | None = None
     search_components_only: bool = False
 
+    def label(self, component: Component) -> str:
+        """A component's name as the format's clients write it: ``component_name`` when the format has
+        one, else ``group/name`` (the UI, audit events and reports all name components this way)."""
+        if self.component_name is not None:
+            return self.component_name(component)
+        return f"{component.group}/{component.name}" if component.group else component.name
+
 
 @frozen
 class Route:

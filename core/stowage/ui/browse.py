@@ -42,8 +42,8 @@ def component_label(repository: "Repository", component: Component) -> str:
     """A component's name as its clients write it (``@scope/name`` for npm): the format's
     ``Format.component_name``, else ``group/name``."""
     fmt = repository.format
-    if fmt is not None and fmt.component_name is not None:
-        return fmt.component_name(component)
+    if fmt is not None:
+        return fmt.label(component)
     return f"{component.group}/{component.name}" if component.group else component.name
 
 

@@ -174,4 +174,6 @@ def stowage_register_formats() -> list[Format]:
                        component_fields=(UploadField("directory", description="Destination for uploaded files "
                                                      "(e.g. /path/to/files/)"),),
                        asset_fields=(UploadField("filename", description="Filename"),), multiple_upload=True),
+                   # a raw component's name is already the file's full path (its group is the directory)
+                   component_name=lambda component: component.name,
                    description="Any file at any path; hosted, proxy and group.", usage=raw_usage)]
