@@ -88,9 +88,9 @@ def test_a_change_on_one_worker_shows_on_every_worker(tmp_path):
         assert _answers(url, "/repository/raw/f.txt", auth) == {(200, b"two")}
 
         # The repository taken offline (a configuration every worker caches for a second).
+        settings = urllib3.request("GET", f"{url}/service/rest/v1/repositories/raw/hosted/raw", headers=auth).json()
         offline = urllib3.request("PUT", f"{url}/service/rest/v1/repositories/raw/hosted/raw", headers=auth,
-                                  json={"name": "raw", "online": False,
-                                        "storage": {"blobStoreName": "default", "writePolicy": "ALLOW"}})
+                                  json={**settings, "online": False})  # a PUT takes the whole object
         assert offline.status in (200, 204), offline.data
         started = time.monotonic()
         while {status for status, _ in _answers(url, "/repository/raw/f.txt", auth)} != {503}:
