@@ -35,14 +35,14 @@ def wait_for(predicate, timeout: float = 10.0):
 
 def test_two_servers_on_one_catalog_are_listed_and_a_stopped_one_leaves(stowage_factory, live_server_factory, tmp_path):
     first = stowage_factory(data_dir=tmp_path / "data")
-    second = stowage_factory(data_dir=tmp_path / "data")
+    second = stowage_factory(data_dir=tmp_path / "data", node_name="node-b")
     one, two = live_server_factory(first), live_server_factory(second)
     wanted = {f"127.0.0.1:{one.port}", f"127.0.0.1:{two.port}"}
     listed = wait_for(lambda: (entries := nodes(first)) and
                       {e["addresses"][0] for e in entries} == wanted and entries)
     assert all(e["state"] == "alive" and e["pid"] == os.getpid() for e in listed)
     assert {e["id"] for e in listed} == {first.stowage.node_id, second.stowage.node_id}
-    assert [e["self"] for e in nodes(second) if e["id"] == second.stowage.node_id] == [True]
+    assert [(e["self"], e["node"]) for e in nodes(second) if e["id"] == second.stowage.node_id] == [(True, "node-b")]
     html = first.client.simulate_get("/admin/system", headers=first.admin).text
     assert all(address in html for address in wanted) and html.count('<span class="badge ok">alive</span>') == 2
 

@@ -69,7 +69,7 @@ class WorkerRegistry:
     def beat(self, addresses: list[str], *, now: float | None = None) -> None:
         """Record that this process serves on ``addresses``, and prune entries long gone."""
         now = time.time() if now is None else now
-        entry = WorkerBeat(node=socket.gethostname(), pid=os.getpid(), addresses=addresses, version=_version(),
+        entry = WorkerBeat(node=self.stowage.settings.node_name or socket.gethostname(), pid=os.getpid(), addresses=addresses, version=_version(),
                            started=self.started, last_seen=now)
         converter = self.stowage.converter
         with self.stowage.catalog.transaction():
