@@ -31,6 +31,7 @@ from waitress.task import WSGITask
 from waitress.trigger import trigger as WaitressTrigger
 
 from stowage.http.early_auth import EARLY_REFUSED, EarlyAuth
+from stowage.cluster import WorkerRegistry
 from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
 
@@ -216,6 +217,7 @@ class Server:
         self._draining = threading.Event()
         self._abort = threading.Event()
         self._lock = threading.Lock()
+        self._beat_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -254,12 +256,30 @@ class Server:
                         continue
                 self.port_map[port] = name
 
+    def addresses(self) -> list[str]:
+        """``host:port`` of the main listener and of every repository port this process serves."""
+        with self._lock:
+            ports = sorted(self.port_servers)
+        return [f"{self.host}:{port}" for port in [self.port, *ports]]
+
+    def _beat(self) -> None:
+        # the heartbeat rides the listener thread: it already wakes every few seconds, off the request path.
+        # Under _beat_lock so that no beat lands after close() removed the entry.
+        with self._beat_lock:
+            if self._stop.is_set():
+                return
+            try:
+                WorkerRegistry.of(self.stowage).beat_if_due(self.addresses())
+            except Exception:
+                log.exception("recording this worker's heartbeat failed")
+
     def _reconcile_forever(self) -> None:
         while not self._stop.wait(RECONCILE_SECONDS):
             try:
                 self.reconcile()
             except Exception:
                 log.exception("reconciling repository listeners failed")
+            self._beat()
 
     def _schedule_forever(self) -> None:
         from stowage.tasks import TaskRunner
@@ -274,6 +294,7 @@ class Server:
 
     def serve(self, install_signal_handlers: bool = True) -> None:
         self.reconcile()
+        self._beat()
         threading.Thread(target=self._schedule_forever, name="stowage-scheduler", daemon=True).start()
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -376,6 +397,11 @@ class Server:
         self.main.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
         if self.request_log is not None:
             self.request_log.close()
+        with self._beat_lock:
+            try:
+                WorkerRegistry.of(self.stowage).leave()
+            except Exception:
+                log.exception("removing this worker's heartbeat failed")
 
 
 def bind_shared(host: str, port: int) -> socket.socket:

@@ -75,6 +75,9 @@ class ServerSettings:
     npm_token_days: int = 90
     #: seconds a Docker bearer token stays valid (clients ask for a new one when it runs out).
     docker_token_seconds: int = 300
+    #: how this node is named on the System page and in ``/status/nodes``; empty: the host name (containers
+    #: often get random ones).
+    node_name: str = ""
     catalog: CatalogSettings = CatalogSettings()
     #: the file's top-level ``[security]`` table (kept here so every worker process gets it).
     security: SecuritySettings = SecuritySettings()

@@ -1,4 +1,5 @@
-"""``/service/rest/v1/status`` (reads work) and ``/status/writable`` (writes can succeed)."""
+"""``/service/rest/v1/status`` (reads work), ``/status/writable`` (writes can succeed) and ``/status/nodes``
+(every serving process sharing this catalog; beyond Nexus)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import falcon
 
+from stowage.cluster import WorkerRegistry
 from stowage.rest import V1
+from stowage.rest.access import require_admin
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -51,6 +54,18 @@ class WritableResource:
             resp.status = falcon.HTTP_200
 
 
+class NodesResource:
+    """``GET /v1/status/nodes`` (admins): the heartbeats of every worker on every node (stowage.cluster)."""
+
+    def __init__(self, stowage: "Stowage"):
+        self.stowage = stowage
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_admin(req, self.stowage)
+        resp.media = WorkerRegistry.of(self.stowage).workers()
+
+
 def register(app: falcon.App, stowage: "Stowage") -> None:
     app.add_route(f"{V1}/status", StatusResource(stowage))
     app.add_route(f"{V1}/status/writable", WritableResource(stowage))
+    app.add_route(f"{V1}/status/nodes", NodesResource(stowage))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import falcon
 
 from stowage.builtin.introspection import plugins_document
+from stowage.cluster import WorkerRegistry
 from stowage.errors import Forbidden
 from stowage.http.paths import clean_path
 from stowage.rest.blobstores import blob_store_json, quota_status
@@ -134,10 +135,23 @@ class SystemResource:
             for p in document["plugins"])
         failures = "".join(f"<tr><td>{esc(f['name'])}</td><td>{esc(f['error'])}</td></tr>"
                            for f in document["failures"])
+        workers = WorkerRegistry.of(self.stowage).workers()
+        nodes = "".join(
+            f"<tr><td>{esc(w['node'])}{' (this page)' if w['self'] else ''}</td><td>{w['pid']}</td>"
+            f"<td>{esc(', '.join(w['addresses']))}</td><td>{esc(w['version'] or '(development)')}</td>"
+            f"<td>{timestamp(w['started'])}</td><td>{timestamp(w['lastSeen'])}</td>"
+            f'<td><span class="badge {"ok" if w["state"] == "alive" else "bad"}">{esc(w["state"])}</span></td></tr>'
+            for w in workers)
         body = (f"<p>Stowage {esc(document['stowage'] or '(development)')} · node <code>{esc(self.stowage.node_id)}"
                 f"</code> · formats: {esc(', '.join(document['formats']))}</p>"
                 "<h2>Status checks</h2><table><thead><tr><th>Check</th><th>Result</th><th>Detail</th></tr></thead>"
                 f"<tbody>{checks}</tbody></table>"
+                "<h2>Nodes and workers</h2>"
+                + ('<table id="nodes"><thead><tr><th>Node</th><th>PID</th><th>Address</th><th>Version</th>'
+                   f"<th>Started</th><th>Last seen</th><th>State</th></tr></thead><tbody>{nodes}</tbody></table>"
+                   if nodes else '<p class="muted">No serving process has reported yet.</p>')
+                + f'<p><a href="{esc(site.link("/service/rest/v1/status/nodes"))}">status/nodes</a></p>'
+                
                 "<h2>Plugins loaded</h2><table><thead><tr><th>Plugin</th><th>Distribution</th><th>Version</th>"
                 f"<th>Formats</th></tr></thead><tbody>{plugins}</tbody></table>"
                 "<h2>Plugins that failed to load</h2>"
