@@ -144,6 +144,8 @@ def test_user_token_lifecycle_and_shapes(server):
     assert created["userId"] == "dev" and created["realm"] == "NexusAuthenticatingRealm"
     assert created["expires"] and created["isExpired"] is False
     name, code = created["nameCode"], created["passCode"]
+    # typed on command lines (twine -p, docker login -p): a leading "-" would read as an option
+    assert code.isascii() and code.isalnum() and len(code) >= 40
     assert curl(url, method="POST", user="dev:dev-pw")[0] == 409
     status, body = curl(url, user="dev:dev-pw")
     assert status == 200 and json.loads(body)["nameCode"] == name and code not in body and "passCode" not in body

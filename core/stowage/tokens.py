@@ -43,6 +43,7 @@ ID_LENGTH = 24
 #: a token's ``lastUsed`` is rewritten only when older than this (seconds): using a token stays a read.
 LAST_USED_RESOLUTION = 60.0
 _NAME_CODE_ALPHABET = string.ascii_letters + string.digits
+_PASS_CODE_ALPHABET = _NAME_CODE_ALPHABET
 
 _converter = cattrs.Converter()
 
@@ -198,7 +199,10 @@ class TokenStore:
         settings = self.user_tokens.get()
         lifetime = settings["expirationDays"] * 86400 if settings["expirationEnabled"] else None
         name_code = "".join(secrets.choice(_NAME_CODE_ALPHABET) for _ in range(10))
-        pass_code = secrets.token_urlsafe(33)
+        # Letters and digits only (264 bits): a pass code is typed on command lines (``twine -p``, ``docker
+        # login -p``) and in URLs and .netrc files, where a leading "-" reads as an option and "_" or "-"
+        # at an edge gets mangled by some clients.
+        pass_code = "".join(secrets.choice(_PASS_CODE_ALPHABET) for _ in range(44))
         _, token = self.issue(user, USER_TOKEN, audiences=None, lifetime=lifetime, created_by=created_by,
                               secret=f"{name_code}:{pass_code}", name_code=name_code, user_realm=user_realm)
         return name_code, pass_code, token
