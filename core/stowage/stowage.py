@@ -267,9 +267,9 @@ class Stowage:
         return [b for b in self.plugins.metadata_builders if b.format == format_name]
 
     # -- repositories -----------------------------------------------------------------------------------
-    def _refresh(self) -> None:
+    def _refresh(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._checked_at < self.CONFIG_RECHECK_SECONDS and self._generation is not None:
+        if not force and now - self._checked_at < self.CONFIG_RECHECK_SECONDS and self._generation is not None:
             return
         generation = self.catalog.get_document(*CONFIG_GENERATION)
         self._checked_at = now
@@ -308,6 +308,14 @@ class Stowage:
 
     def repository(self, name: str) -> Repository:
         self._refresh()
+        try:
+            return self._repositories[name]
+        except KeyError:
+            pass
+        # Not known here: it may have been created a moment ago through another worker or node, and a
+        # script that creates a repository then uses it must not get a 404 for a second. Only the
+        # generation is re-read (one point lookup); the configuration is rebuilt only if it moved.
+        self._refresh(force=True)
         try:
             return self._repositories[name]
         except KeyError:
