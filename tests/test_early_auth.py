@@ -21,8 +21,11 @@ def _head(port: int, method: str, path: str, headers: dict[str, str]) -> socket.
 def _read_response(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection."""
     received = b""
-    while chunk := sock.recv(65536):
-        received += chunk
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass  # the server closed with our unread bytes still queued: TCP reports that as a reset
     return received
 
 
@@ -60,7 +63,8 @@ def test_body_sent_anyway_after_the_refusal_is_not_parsed_as_a_request(stowage_f
                {"Content-Length": str(len(body)), "Expect": "100-continue"}) as sock:
         sock.sendall(body)  # clients that stop waiting for 100 send the body regardless
         response = _read_response(sock)
-    assert response.count(b"HTTP/1.1 ") == 1, response
+    # At most the one 401 (a reset may overtake it on loopback); never an answer to the "requests" in the body.
+    assert response.count(b"HTTP/1.1 ") <= 1 and (not response or response.startswith(b"HTTP/1.1 401")), response
 
 
 def test_body_in_the_same_packet_as_the_head_is_not_parsed_as_a_request(stowage_factory, live_server_factory):
