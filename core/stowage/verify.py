@@ -239,10 +239,7 @@ def _merge(findings: list[Finding]) -> list[Finding]:
 def _count_orphans(snapshot: "Stowage", report: VerifyReport) -> None:
     known = set(snapshot.catalog.recorded_blobs())
     for store in snapshot.blob_stores().values():
-        try:
-            report.orphan_blobs += sum(1 for sha in store.digests() if sha not in known)
-        except NotImplementedError:
-            continue
+        report.orphan_blobs += sum(1 for sha in store.digests() if sha not in known)
         tmp_dir = getattr(store, "tmp_dir", None)
         if tmp_dir is not None and Path(tmp_dir).is_dir():
             report.temp_files += sum(1 for _ in Path(tmp_dir).iterdir())

@@ -7,6 +7,8 @@ endpoints (:func:`stowage.ui.forms.rest_form`), which check the same again.
 
 from __future__ import annotations
 
+import abc
+
 from typing import TYPE_CHECKING
 
 import falcon
@@ -60,7 +62,7 @@ def admin_render(site: Site, title: str, body: str, *, section: str = "") -> byt
                   crumbs=crumbs)
 
 
-class AdminPages:
+class AdminPages(abc.ABC):
     """A sink for an administration section: ``page`` is its path; :meth:`dispatch` gets the path's
     segments below it (validated) and returns the title and body. Only GET and HEAD: pages never change
     anything themselves."""
@@ -83,8 +85,9 @@ class AdminPages:
         title, body = self.dispatch(site, parts)
         send_html(resp, admin_render(site, title, body, section=self.section))
 
+    @abc.abstractmethod
     def dispatch(self, site: Site, parts: list[str]) -> tuple[str, str]:
-        raise NotImplementedError
+        """The page's title and body for the path ``parts`` below the section (NotFound for none)."""
 
 
 class AdminIndexResource:
