@@ -31,6 +31,7 @@ from waitress.task import WSGITask
 from waitress.trigger import trigger as WaitressTrigger
 
 from stowage.http.early_auth import EARLY_REFUSED, EarlyAuth
+from stowage.checksums import ChecksumFiller
 from stowage.cluster import WorkerRegistry
 from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
@@ -454,6 +455,8 @@ class Server:
         self.reconcile()
         self._beat()
         threading.Thread(target=self._schedule_forever, name="stowage-scheduler", daemon=True).start()
+        threading.Thread(target=ChecksumFiller.of(self.stowage).sweep_at_start, name="stowage-checksum-sweep",
+                         daemon=True).start()
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
