@@ -1,9 +1,10 @@
 """Docker/OCI throughput: Stowage against Debian's docker-registry (CNCF distribution) on this machine.
 
-    .venv/bin/python bench/oci.py [--big-mib 256] [--small-layers 50] [--clients 16]
+    .venv/bin/python bench/oci.py [--big-mib 256] [--small-layers 50] [--clients 16] [--push-only] [--runs 1]
 
 Each scenario runs skopeo against both registries in the same run; the ratio is Stowage's time over the
-Go registry's (below 1.0: Stowage is faster). Everything stays on 127.0.0.1.
+Go registry's (below 1.0: Stowage is faster). Everything stays on 127.0.0.1. ``--push-only`` measures the
+large-layer push alone (the issue-16 goal; about a minute), ``--runs`` takes the median of several pushes.
 """
 
 from __future__ import annotations
@@ -43,8 +44,16 @@ def pull(host: str, name: str, tag: str, out: Path) -> float:
                   f"docker://{host}/{name}:{tag}", f"dir:{out}")
 
 
-#: the most Stowage's time may be of docker-registry's, per scenario (issue 16).
-GOALS = {"push 1 x 256 MiB layer": 1.0}
+#: the most Stowage's time may be of docker-registry's for the large-layer push (issue 16).
+BIG_PUSH_GOAL = 1.0
+
+
+def big_push(host: str, layout: Path, runs: int) -> float:
+    """Median seconds of ``runs`` pushes, each of its own big image (``big``, ``big1``...: random layers, so
+    no run finds its layer already there)."""
+    import statistics
+
+    return statistics.median(push(layout, f"big{run or ''}", host, f"bench/big{run or ''}") for run in range(runs))
 
 
 def main() -> None:
@@ -52,11 +61,15 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--small-layers", type=int, default=50)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--push-only", action="store_true", help="only the large-layer push (the goal)")
+    parser.add_argument("--runs", type=int, default=1, help="pushes of the large layer (median)")
     args = parser.parse_args()
+    big_label = f"push 1 x {args.big_mib} MiB layer"
     work = Path(tempfile.mkdtemp(prefix="oci-bench-"))
     try:
         layout = Layout(work / "layout")
-        layout.tag(layout.big_layer_image(args.big_mib * 1024 * 1024), "big")
+        for run in range(args.runs):
+            layout.tag(layout.big_layer_image(args.big_mib * 1024 * 1024), f"big{run or ''}")
         layout.tag(layout.image([{f"f{i}.txt": os.urandom(20_000)} for i in range(args.small_layers)]), "small")
 
         go_port = free_port()
@@ -75,8 +88,10 @@ def main() -> None:
         results: dict[str, dict[str, float]] = {}
         for label, host in hosts.items():
             r = results.setdefault(label, {})
-            r["push 1 x 256 MiB layer"] = push(layout.root, "big", host, "bench/big")
-            r["pull 1 x 256 MiB layer"] = pull(host, "bench/big", "big", work / f"out-{label}")
+            r[big_label] = big_push(host, layout.root, args.runs)
+            if args.push_only:
+                continue
+            r[f"pull 1 x {args.big_mib} MiB layer"] = pull(host, "bench/big", "big", work / f"out-{label}")
             r[f"push {args.small_layers} small layers"] = push(layout.root, "small", host, "bench/small")
             r[f"pull {args.small_layers} small layers"] = pull(host, "bench/small", "small", work / f"out-{label}")
             started = time.perf_counter()
@@ -88,7 +103,7 @@ def main() -> None:
         for scenario, go_seconds in results["docker-registry"].items():
             ours = results["stowage"][scenario]
             # issue 16: a large layer pushed no slower than docker-registry (ratio = Stowage's time / its time)
-            goal = GOALS.get(scenario)
+            goal = BIG_PUSH_GOAL if scenario == big_label else None
             verdict = "" if goal is None else f"<= {goal:.2f}: {'met' if ours / go_seconds <= goal else 'MISSED'}"
             print(f"{scenario:45} {go_seconds:15.2f}s {ours:9.2f}s {ours / go_seconds:7.2f}  {verdict}")
         server.stop()

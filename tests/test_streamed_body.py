@@ -377,3 +377,63 @@ def test_server_threads_bound_the_streams(stowage_factory):
         assert server.stream_slots.limit == 2
     finally:
         server.close()
+
+
+# -- the chunked parser: the same answers as waitress's, fed the same bytes in any split ------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from waitress.buffers import OverflowableBuffer  # noqa: E402
+from waitress.receiver import ChunkedReceiver  # noqa: E402
+
+from stowage.streamed_body import StreamingChunkedReceiver  # noqa: E402
+
+
+class Collect(list):
+    def append(self, data: bytes) -> None:  # what BodyPipe.append does with it
+        super().append(bytes(data))
+
+    def __len__(self) -> int:
+        return sum(len(x) for x in self)
+
+
+def _feed(receiver, data: bytes, cuts: list[int]) -> list[int]:
+    consumed, start = [], 0
+    for cut in sorted(set(cuts)) + [len(data)]:
+        piece = data[start:cut]
+        start = cut
+        while piece and not receiver.completed and not receiver.error:
+            n = receiver.received(piece)
+            consumed.append(n)
+            if n == 0:
+                break
+            piece = piece[n:]
+    return consumed
+
+
+@st.composite
+def chunked_bodies(draw):
+    chunks = draw(st.lists(st.binary(min_size=1, max_size=300), max_size=6))
+    out = b""
+    for chunk in chunks:
+        ext = draw(st.sampled_from([b"", b";a=b", b';name="q"', b";bad ext"]))
+        size = draw(st.sampled_from([b"%x" % len(chunk), b"%X" % len(chunk), b"zz"]))
+        end = draw(st.sampled_from([b"\r\n", b"\r\n", b"xx"]))
+        out += size + ext + b"\r\n" + chunk + end
+    out += b"0\r\n" + draw(st.sampled_from([b"\r\n", b"X-T: 1\r\n\r\n", b"X-T: 1\r\n"]))
+    return out + draw(st.sampled_from([b"", b"GET / HTTP/1.1\r\n\r\n"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunked_bodies(), st.lists(st.integers(min_value=0, max_value=2000), max_size=8))
+def test_streaming_chunked_receiver_agrees_with_waitress(data, cuts):
+    cuts = [c for c in cuts if c < len(data)]
+    ours, theirs = StreamingChunkedReceiver(Collect()), ChunkedReceiver(OverflowableBuffer(1 << 20))
+    _feed(ours, data, cuts)
+    _feed(theirs, data, cuts)
+    assert bool(ours.error) == bool(theirs.error)
+    if not theirs.error:
+        assert ours.completed == theirs.completed
+        assert b"".join(ours.buf) == theirs.buf.getfile().read()
+        if theirs.completed:  # both stop at the same byte: what follows is the next request
+            whole_ours, whole_theirs = StreamingChunkedReceiver(Collect()), ChunkedReceiver(OverflowableBuffer(1 << 20))
+            assert whole_ours.received(data) == whole_theirs.received(data)

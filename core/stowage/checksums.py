@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import queue
 import threading
 from typing import TYPE_CHECKING, Iterable
@@ -117,7 +118,6 @@ class ChecksumFiller:
     def sweep_at_start(self) -> None:
         """:meth:`sweep` once per server start, whichever worker process gets there first (a catalog
         lease, left to expire, keeps its siblings from hashing the same blobs again)."""
-        import os
         import socket
 
         try:
@@ -134,6 +134,10 @@ class ChecksumFiller:
             return self._idle.wait_for(lambda: not self._pending, timeout)
 
     def _run(self) -> None:
+        try:  # Linux: a thread's own nice value. The hashing yields the CPU to requests (2 cores: it matters)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except (AttributeError, OSError):
+            pass
         while True:
             store, sha256 = self._queue.get()
             try:

@@ -35,8 +35,8 @@ from stowage.checksums import ChecksumFiller
 from stowage.cluster import WorkerRegistry
 from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
-from stowage.streamed_body import (BODY_UNTIL_EOF, STREAM_THRESHOLD, BodyPipe, StreamSlots, incomplete,
-                                   too_large)
+from stowage.streamed_body import (BODY_UNTIL_EOF, STREAM_THRESHOLD, BodyPipe, StreamingChunkedReceiver,
+                                   StreamSlots, incomplete, too_large)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class StreamingParser(EarlyAuthParser):
                              release=self.slots.give_back,
                              send_continue=channel.continue_streamed if continue_wanted else None)
         receiver.buf.close()  # waitress's (still empty) buffer: the pipe takes its place
+        if self.chunked:
+            self.body_rcv = receiver = StreamingChunkedReceiver(self.pipe)
         receiver.buf = self.pipe
         self.completed = True  # dispatch now; the channel feeds the body through receive_body()
 

@@ -30,12 +30,19 @@ import collections
 import threading
 from typing import Any, Callable
 
+from waitress.receiver import ChunkedReceiver
+from waitress.rfc7230 import CHUNK_EXT_RE, ONLY_HEXDIG_RE
+from waitress.utilities import BadRequest, find_double_newline
+
 from stowage.errors import IncompleteBody, PayloadTooLarge, RequestTimeout, StowageError
 
 #: bodies this large are streamed: waitress's ``inbuf_overflow``, above which it would spool to disk.
 STREAM_THRESHOLD = 512 * 1024
 #: how much of a body waits in memory for the application before the channel stops reading.
 PIPE_BYTES = 4 * 1024 * 1024
+#: bounds on a chunk-size line and on a chunked body's trailer (waitress has none: both count as body).
+MAX_CONTROL_LINE = 4096
+MAX_TRAILER = 64 * 1024
 #: set in the environ of a streamed request without a length (chunked): ``wsgi.input`` ends at its end.
 BODY_UNTIL_EOF = "stowage.body_until_eof"
 
@@ -216,6 +223,88 @@ class BodyPipe:
             if not self._cond.wait(self._timeout):
                 self.error = RequestTimeout(f"no part of the request body arrived for {self._timeout:g} s")
                 raise self.error
+
+
+class StreamingChunkedReceiver(ChunkedReceiver):
+    """waitress's chunked-body parser, without its copies: it re-slices the rest of the received bytes at
+    every chunk (Go clients such as skopeo send 32 KiB chunks: ~16 copies of each 1 MiB received, a third
+    of the event loop's time in a docker push). This walks the bytes with an index; the framing rules and
+    errors are waitress's, plus bounds on a control line and on the trailer."""
+
+    def received(self, s: bytes) -> int:
+        if self.completed:
+            return 0
+        size = len(s)
+        pos, delta = 0, 0  # index in ``s``; ``pos + delta`` is the index in what was received
+        while pos < len(s):
+            if self.chunk_remainder > 0:
+                take = min(self.chunk_remainder, len(s) - pos)
+                self.buf.append(s if take == len(s) else s[pos:pos + take])
+                pos += take
+                self.chunk_remainder -= take
+                if self.chunk_remainder == 0:
+                    self.validate_chunk_end = True
+            elif self.validate_chunk_end:
+                carried = self.chunk_end
+                end = carried + s[pos:pos + 2 - len(carried)]
+                pos += len(end) - len(carried)
+                if len(end) < 2:
+                    self.chunk_end = end
+                    continue
+                self.chunk_end = b""
+                self.validate_chunk_end = False
+                if end != b"\r\n":
+                    self.error = BadRequest("Chunk not properly terminated")
+                    self.all_chunks_received = True
+                    return size
+            elif not self.all_chunks_received:
+                if self.control_line:  # a line split over two receives: join it (rare, small)
+                    s, delta, pos = self.control_line + s[pos:], pos + delta - len(self.control_line), 0
+                    self.control_line = b""
+                newline = s.find(b"\r\n", pos)
+                if newline < 0:
+                    if len(s) - pos > MAX_CONTROL_LINE:
+                        self.error = BadRequest("Chunk size line too long")
+                        self.all_chunks_received = True
+                        return size
+                    self.control_line = s[pos:]
+                    break
+                line, pos = s[pos:newline], newline + 2
+                if not line:
+                    continue  # waitress tolerates empty lines between chunks
+                semi = line.find(b";")
+                if semi >= 0:
+                    if not CHUNK_EXT_RE.match(line[semi:]):
+                        self.error = BadRequest("Invalid chunk extension")
+                        self.all_chunks_received = True
+                        return size
+                    line = line[:semi]
+                if not ONLY_HEXDIG_RE.match(line):
+                    self.error = BadRequest("Invalid chunk size")
+                    self.all_chunks_received = True
+                    return size
+                length = int(line, 16)
+                if length > 0:
+                    self.chunk_remainder = length
+                else:
+                    self.all_chunks_received = True
+            else:
+                started = pos + delta - len(self.trailer)  # where the trailer began, in what was received
+                trailer = self.trailer + s[pos:]
+                if trailer.startswith(b"\r\n"):
+                    self.completed = True
+                    return started + 2
+                end = find_double_newline(trailer)
+                if end >= 0:
+                    self.completed = True
+                    self.trailer = trailer[:end]
+                    return started + end
+                if len(trailer) > MAX_TRAILER:
+                    self.error = BadRequest("Chunked trailer too long")
+                    return size
+                self.trailer = trailer
+                break
+        return size
 
 
 def too_large(limit: int) -> PayloadTooLarge:
