@@ -77,6 +77,7 @@ class BodyPipe:
         self._cond = threading.Condition()
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
+        self._paused = False
         self._limit = limit
         self._timeout = timeout
         self._wake = wake
@@ -95,6 +96,8 @@ class BodyPipe:
                 return  # nobody will read it: received and dropped
             self._chunks.append(bytes(data))
             self._buffered += len(data)
+            if self._buffered >= self._limit:
+                self._paused = True
             self._cond.notify()
 
     def __len__(self) -> int:
@@ -102,7 +105,9 @@ class BodyPipe:
 
     @property
     def full(self) -> bool:
-        return self._buffered >= self._limit
+        """The channel should not read: the pipe filled up and was not drained to half since (a wake-up per
+        half pipe, not per read, when the application is the slower side)."""
+        return self._paused
 
     @property
     def complete(self) -> bool:
@@ -133,6 +138,7 @@ class BodyPipe:
             self.closed = True
             self._chunks.clear()
             self._buffered = 0
+            self._paused = False
             self._send_continue = None
             release, self._release = self._release, None
             self._cond.notify_all()
@@ -167,7 +173,6 @@ class BodyPipe:
             self._await_data()
             if not self._chunks:
                 return b""
-            was_full = self.full
             first = self._chunks[0]
             if len(first) <= size:
                 self._chunks.popleft()
@@ -176,7 +181,9 @@ class BodyPipe:
                 data = first[:size]
                 self._chunks[0] = first[size:]
             self._buffered -= len(data)
-            wake = was_full and not self.full
+            wake = self._paused and self._buffered <= self._limit // 2
+            if wake:
+                self._paused = False
         if wake:
             self._wake()  # the channel stopped reading when the pipe filled up
         return data
