@@ -370,6 +370,25 @@ def test_anonymous_large_put_without_expect_is_refused_and_closed(raw_server):
     assert app.client.simulate_get("/repository/raw/anon.bin", headers=app.admin).status_code == 404
 
 
+def test_shutdown_lets_a_streamed_upload_finish(stowage_factory):
+    from stowage.testing.harness import LiveServer
+
+    app = stowage_factory(repositories=[RAW])
+    server = LiveServer(app).start()  # not the factory's: this one is meant to end by itself
+    body = os.urandom(6 * MIB)
+    with head(server.port, "PUT", "/repository/raw/drained.bin",
+              {**_auth(app), "Content-Length": str(len(body))}) as sock:
+        sock.sendall(body[:2 * MIB])
+        time.sleep(0.2)
+        server.server.shutdown()  # what SIGTERM does: stop accepting, finish what is in progress
+        time.sleep(0.3)
+        sock.sendall(body[2 * MIB:])
+        assert read_response(sock).startswith(b"HTTP/1.1 201")
+    assert app.client.simulate_get("/repository/raw/drained.bin", headers=app.admin).content == body
+    server.thread.join(10)
+    assert not server.thread.is_alive()  # and then the serving loop ended
+
+
 def test_server_threads_bound_the_streams(stowage_factory):
     app = stowage_factory(repositories=[RAW])
     server = Server(app.app, app.stowage, host="127.0.0.1", port=0, threads=3)
