@@ -84,3 +84,22 @@ def test_resumable_upload_hashes_sha256_only_when_large(app):
     upload = store.resumable("small-1")
     upload.append(io.BytesIO(small))
     assert upload.commit().digests == expected(small)
+
+
+def test_the_start_sweep_runs_in_one_process_of_several(app, stowage_factory):
+    body = os.urandom(INLINE_DIGEST_BYTES + 9)
+    repository = app.stowage.repository("raw")
+    with repository.blob_store.writer() as writer:
+        writer.write(body)
+        repository.record("lost.bin", writer.commit())
+    ChecksumFiller.of(app.stowage).close()  # the process "stops" before filling: checksums stay missing
+    sha256 = hashlib.sha256(body).hexdigest()
+    assert app.stowage.catalog.blobs_missing_checksums(10) == [(sha256, "default")]
+    # two more processes on the same data directory start; one sweeps, the other finds the lease taken
+    first = stowage_factory(data_dir=app.stowage.settings.data_path, repositories=[RAW])
+    second = stowage_factory(data_dir=app.stowage.settings.data_path, repositories=[RAW])
+    ChecksumFiller.of(first.stowage).sweep_at_start()
+    ChecksumFiller.of(second.stowage).sweep_at_start()
+    assert ChecksumFiller.of(first.stowage).wait_idle(30)
+    assert not ChecksumFiller.of(second.stowage)._pending and ChecksumFiller.of(second.stowage)._thread is None
+    assert app.stowage.catalog.blob_checksums([sha256])[sha256] == expected(body)

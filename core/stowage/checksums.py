@@ -83,7 +83,8 @@ class ChecksumFiller:
 
     def __init__(self, stowage: "Stowage"):
         self.stowage = stowage
-        self._queue: queue.Queue[tuple[BlobStore, str]] = queue.Queue()
+        self._queue: queue.Queue[tuple[BlobStore, str] | None] = queue.Queue()
+        self._closed = False
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -95,7 +96,7 @@ class ChecksumFiller:
 
     def submit(self, store: BlobStore, sha256: str) -> None:
         with self._lock:
-            if sha256 in self._pending:
+            if self._closed or sha256 in self._pending:
                 return
             self._pending.add(sha256)
             if self._thread is None or not self._thread.is_alive():
@@ -121,7 +122,8 @@ class ChecksumFiller:
         import socket
 
         try:
-            if self.stowage.catalog.acquire_lease("checksums.sweep", f"{socket.gethostname()}:{os.getpid()}", 600):
+            owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+            if self.stowage.catalog.acquire_lease("checksums.sweep", owner, 600):
                 queued = self.sweep()
                 if queued:
                     log.info("computing the missing checksums of %d blob(s) in the background", queued)
@@ -133,13 +135,26 @@ class ChecksumFiller:
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending, timeout)
 
+    def close(self) -> None:
+        """Stop (the app is closing): the blob being hashed is finished if that takes under 10 s; the rest
+        stay missing in the catalog, where the next start's sweep finds them."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._queue.put(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)
+
     def _run(self) -> None:
         try:  # Linux: a thread's own nice value. The hashing yields the CPU to requests (2 cores: it matters)
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except (AttributeError, OSError):
             pass
         while True:
-            store, sha256 = self._queue.get()
+            item = self._queue.get()
+            if item is None or self._closed:
+                return
+            store, sha256 = item
             try:
                 known = self.stowage.catalog.blob_checksums([sha256]).get(sha256)
                 if known is not None and not all(name in known for name in ASSET_DIGESTS):
