@@ -20,6 +20,8 @@ from stowage.plugin import Action, RepoRequest, Repository, Unauthorized, authen
 from stowage_docker import tokens
 from stowage_docker.errors import RegistryError
 
+BASIC_CHALLENGE = 'Basic realm="Stowage"'
+
 
 @frozen
 class Target:
@@ -72,7 +74,7 @@ def challenge(repository: Repository | None, target: Target, name: str | None = 
     """The ``WWW-Authenticate`` value: Basic when the repository forces it, else a Bearer challenge
     naming the token service and, for an image, the scope the client must ask for."""
     if repository is not None and settings_of(repository).force_basic_auth:
-        return 'Basic realm="Stowage"'
+        return BASIC_CHALLENGE
     value = f'Bearer realm="{target.token_url}",service="{tokens.SERVICE}"'
     if name is not None:
         actions = "pull" if action in (None, Action.READ) else "pull,push"
@@ -81,7 +83,13 @@ def challenge(repository: Repository | None, target: Target, name: str | None = 
 
 
 def request_challenge(request: RepoRequest) -> str:
-    """The challenge for a 401 core sends after matching the request's endpoint."""
+    """The challenge for a 401 core sends after matching the request's endpoint. Under
+    ``/repository/<repo>/`` it is core's Basic challenge, the one a repository that does not exist gets
+    there too (core cannot tell a docker path from another before it knows the repository), so strangers
+    learn no names; docker clients reach the registry through its port or ``/v2/`` anyway, and bearer
+    tokens are still accepted there."""
+    if request.req.path.startswith("/repository/"):
+        return BASIC_CHALLENGE
     return challenge(request.repository, target_of(request.req, request.stowage), request.params.get("name"),
                      request.action)
 
@@ -103,13 +111,13 @@ def challenge_before_lookup(req: falcon.Request, stowage: Any, path: str) -> str
     return challenge(None, target_of(req, stowage), name, action)
 
 
-def serve_base(user: Any, resp: falcon.Response, repository: Repository | None, target: Target) -> None:
+def serve_base(user: Any, resp: falcon.Response, challenge_value: str) -> None:
     """``GET /v2/``: 200 for an authenticated caller, 401 with the challenge otherwise (clients send their
     credentials only after a challenge, so even anonymous-readable registries challenge here). An
     anonymous token counts as authenticated: the client has done the token dance."""
     if user is None:
         raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
-                            headers={"WWW-Authenticate": challenge(repository, target)})
+                            headers={"WWW-Authenticate": challenge_value})
     resp.content_type = "application/json"
     resp.data = b"{}"
 
@@ -136,11 +144,11 @@ def serve_token(req: falcon.Request, resp: falcon.Response, stowage: Any) -> Non
             user = authenticate(req, stowage, audience=tokens.AUDIENCE)
         except Unauthorized:
             raise RegistryError("UNAUTHORIZED", "invalid credentials", status=401,
-                                headers={"WWW-Authenticate": 'Basic realm="Stowage"'}) from None
+                                headers={"WWW-Authenticate": BASIC_CHALLENGE}) from None
     if user is None or tokens.is_anonymous(user):
         if not stowage.security.anonymous_access:
             raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
-                                headers={"WWW-Authenticate": 'Basic realm="Stowage"'})
+                                headers={"WWW-Authenticate": BASIC_CHALLENGE})
         user = None
     token, ttl = tokens.issue(stowage, user)
     body: dict[str, Any] = {"token": token, "access_token": token, "expires_in": ttl,

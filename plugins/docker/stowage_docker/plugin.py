@@ -188,7 +188,7 @@ class V2Resource:
         target = target_of(req, self.stowage)
         user = authenticate(req, self.stowage, challenge=challenge(None, target), audience=tokens.AUDIENCE)
         if rest == "":
-            return serve_base(user, resp, None, target)
+            return serve_base(user, resp, challenge(None, target))
         if req.method not in ("GET", "HEAD"):
             raise RegistryError("UNSUPPORTED", f"{req.method} is not supported on the catalog", status=405)
         anonymous = tokens.is_anonymous(user)

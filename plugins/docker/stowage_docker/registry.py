@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from stowage.plugin import RepoRequest
 from stowage_docker import manifests
-from stowage_docker.access import Target, serve_base, serve_token, target_of
+from stowage_docker.access import Target, request_challenge, serve_base, serve_token, target_of
 from stowage_docker.errors import RegistryError
 from stowage_docker.listing import ListingEndpoints
 from stowage_docker.manifest_endpoints import ManifestEndpoints
@@ -42,7 +42,7 @@ class Registry(ManifestEndpoints, ListingEndpoints):
 
     def base_get(self) -> None:
         # the caller as it authenticated: an anonymous token counts (the client has done the token dance)
-        serve_base(getattr(self.req.context, "user", None), self.resp, self.repository, self.target)
+        serve_base(getattr(self.req.context, "user", None), self.resp, request_challenge(self.request))
 
     base_head = base_get
 
