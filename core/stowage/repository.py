@@ -195,7 +195,7 @@ class Repository:
         the blob is committed, then the asset (and ``accepted.then``) recorded in one transaction, which
         re-checks ALLOW_ONCE against concurrent writers."""
         if not accepted.server_managed:
-            self.check_writable(accepted.path, artifact_name=accepted.artifact_name)
+            self.check_writable(accepted.path, artifact_name=accepted.artifact_name, overwrite=accepted.replace)
         return self._commit(staged, accepted)
 
     def _commit(self, staged: StagedBlob, accepted: Accepted, *,
@@ -204,7 +204,7 @@ class Repository:
         with self.stowage.catalog.transaction():
             asset = self.record(accepted.path, blob, content_type=accepted.content_type, kind=accepted.kind,
                                 component=accepted.component, attributes=accepted.attributes,
-                                server_managed=accepted.server_managed)
+                                server_managed=accepted.server_managed, replace=accepted.replace)
             if accepted.then is not None:
                 accepted.then(asset)
         return asset

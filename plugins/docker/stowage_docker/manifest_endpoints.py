@@ -9,13 +9,12 @@ by digest and the tag; the tag's ``ALLOW_ONCE`` check is in that transaction (:m
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import Any
 
 import falcon
 
-from stowage.plugin import (Asset, AssetKind, BlobInfo, Component, NotFound, Repository, WritePolicy,
-                            WritePolicyViolation)
+from stowage.plugin import (Accepted, Asset, AssetKind, BlobInfo, Component, NotFound, Repository, WritePolicy,
+                            StagedBlob, WritePolicyViolation)
 from stowage_docker import manifests
 from stowage_docker.blobs import BlobEndpoints
 from stowage_docker.errors import RegistryError, digest_invalid, manifest_unknown
@@ -50,17 +49,30 @@ class ManifestEndpoints(BlobEndpoints):
 
     def manifest_put(self, name: str, reference: str) -> None:
         check_reference(reference)
-        length = self.req.content_length
-        if length is not None and length > manifests.MAX_MANIFEST_BYTES:
-            raise RegistryError("SIZE_INVALID", "manifests are limited to 4 MiB", status=413)
-        body = self.body().read(manifests.MAX_MANIFEST_BYTES + 1)
-        if len(body) > manifests.MAX_MANIFEST_BYTES:
-            raise RegistryError("SIZE_INVALID", "manifests are limited to 4 MiB", status=413)
+        # core's write API: the body is staged (hashed as it arrives), checked whole, then the blob is
+        # committed and everything recorded in one transaction; a refusal stores nothing
+        with self.repository.receive(self.body(), self.req.content_length, extra_digests=("sha512",),
+                                     max_bytes=manifests.MAX_MANIFEST_BYTES) as staged:
+            accepted = self.check_manifest(staged, name, reference)
+            self.repository.commit(staged, accepted)
+        self.resp.status = falcon.HTTP_201
+        self.resp.set_header("Location", self.target.url(name, f"manifests/{accepted.attributes['digest']}"))
+        self.resp.set_header("Docker-Content-Digest", accepted.attributes["digest"])
+        if accepted.attributes["subject"]:
+            self.resp.set_header("OCI-Subject", accepted.attributes["subject"])
+        self.resp.content_length = 0
+
+    def check_manifest(self, staged: StagedBlob, name: str, reference: str) -> Accepted:
+        """Every check of a pushed manifest, before anything is stored: it parses, what it references is
+        here with its declared size, a digest reference matches, and a tag may move. Accepted: the
+        manifest by digest (content-addressed, so pushing it again is no update), recorded with the blobs
+        under the image and the tag in the same transaction."""
+        with staged.open() as stream:
+            body = stream.read(manifests.MAX_MANIFEST_BYTES + 1)
         parsed = manifests.parse(body, self.req.get_header("Content-Type"))
-        blobs = self.referenced_blobs(name, parsed)  # every check before anything is stored
+        blobs = self.referenced_blobs(name, parsed)
         self.check_children(name, parsed)
-        sha256 = hashlib.sha256(body).hexdigest()
-        digest = f"sha256:{sha256}"
+        digest = f"sha256:{staged.sha256}"
         if manifests.is_digest(reference):
             algorithm, _, value = reference.partition(":")
             actual = hashlib.new(algorithm, body).hexdigest()
@@ -74,27 +86,20 @@ class ManifestEndpoints(BlobEndpoints):
             # Early refusal so that an ordinary re-push stores no blob; record_tag is the guard that holds
             # under concurrent pushes.
             current = self.catalog.get_asset(self.repository.name, tag_path)
-            if current is not None and current.blob_sha256 != sha256:
+            if current is not None and current.blob_sha256 != staged.sha256:
                 raise tag_exists(self.repository, name, reference)
         attributes = {"mediaType": parsed.media_type, "subject": parsed.subject,
-                      "artifactType": parsed.artifact_type, "annotations": parsed.annotations,
-                      "digest": digest, "uploader": self.request.user.user_id if self.request.user else None}
-        blob = self.repository.blob_store.store(io.BytesIO(body), length=len(body), extra_digests=("sha512",))
-        with self.catalog.transaction():
+                      "artifactType": parsed.artifact_type, "annotations": parsed.annotations, "digest": digest}
+
+        def record_image(manifest: Asset) -> None:
             for needed, asset in blobs:
                 self.record_blob(name, needed, BlobInfo(sha256=asset.blob_sha256, size=asset.size))
-            digest_asset = manifest_path(name, digest)
-            if self.catalog.get_asset(self.repository.name, digest_asset) is None:
-                self.repository.record(digest_asset, blob, content_type=parsed.media_type, attributes=attributes)
             if tag_path:
-                self.record_tag(name, reference, tag_path, blob, parsed.media_type, attributes,
-                                may_move=latest_moves)
-        self.resp.status = falcon.HTTP_201
-        self.resp.set_header("Location", self.target.url(name, f"manifests/{digest}"))
-        self.resp.set_header("Docker-Content-Digest", digest)
-        if parsed.subject:
-            self.resp.set_header("OCI-Subject", parsed.subject)
-        self.resp.content_length = 0
+                self.record_tag(name, reference, tag_path, BlobInfo(sha256=manifest.blob_sha256, size=manifest.size),
+                                parsed.media_type, attributes, may_move=latest_moves)
+
+        return Accepted(path=manifest_path(name, digest), content_type=parsed.media_type, attributes=attributes,
+                        artifact_name=name, replace=True, then=record_image)
 
     def record_tag(self, name: str, reference: str, tag_path: str, blob: BlobInfo, media_type: str,
                    attributes: dict[str, Any], *, may_move: bool = False) -> None:

@@ -14,6 +14,7 @@ from docker_kit import skopeo
 from oci_layout import Layout
 from stowage.plugin import Action
 from stowage_docker.blobs import UPLOADS
+from test_docker_conformance import OCI_MANIFEST, digest, errors, image, push_manifest, reg  # noqa: F401
 
 ADMIN = urllib3.make_headers(basic_auth="admin:admin123")
 HTTP = urllib3.PoolManager()
@@ -106,3 +107,33 @@ def test_endpoints_declare_what_each_request_does() -> None:
     assert action("PUT", "v2/a/tags/list") == ("tags", "405")
     assert action("POST", "v2/token") == ("token", None)
     assert all(not endpoint.once for endpoint in ENDPOINTS if Action.WRITE in endpoint.actions.values())
+
+
+# -- the manifest PUT on core's write API ----------------------------------------------------------------
+def test_manifest_over_the_limit_is_refused_whole_and_stores_nothing(reg) -> None:  # noqa: F811
+    from stowage.testing import TestStowage
+
+    def state() -> dict:
+        return TestStowage(stowage=reg.stowage, app=None, client=reg.client).stored_state()
+
+    manifest = dict(image(reg), annotations={"padding": "x" * (4 * 1024 * 1024)})
+    before = state()
+    body = json.dumps(manifest).encode()
+    with_length = reg.client.simulate_put("/v2/dh/app/manifests/big", body=body,
+                                          headers={**reg.auth, "Content-Type": OCI_MANIFEST})
+    assert with_length.status_code == 413 and errors(with_length) == ["SIZE_INVALID"]
+    assert state() == before, "a refused manifest changed what is stored"
+
+
+def test_manifest_by_digest_pushed_again_under_allow_once(reg) -> None:  # noqa: F811
+    """A manifest by digest is content-addressed: pushing it again is no update, even under ALLOW_ONCE,
+    and the push is recorded as the client's."""
+    manifest = image(reg, "once")
+    d = digest(json.dumps(manifest).encode())
+    for _ in range(2):
+        assert push_manifest(reg, "once", "app", d, manifest).status_code == 201
+    asset = reg.stowage.catalog.get_asset("once", f"v2/app/manifests/{d}")
+    assert asset.attributes["uploader"] == "admin" and asset.attributes["digest"] == d
+    tag = push_manifest(reg, "once", "app", "1.0", manifest)
+    assert tag.status_code == 201 and tag.headers["docker-content-digest"] == d
+    assert reg.stowage.catalog.get_asset("once", "v2/app/manifests/1.0").blob_sha256 == asset.blob_sha256
