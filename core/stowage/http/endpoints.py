@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import falcon
 
-from stowage.errors import MethodNotAllowed, NotFound, RepositoryNotFound, Unauthorized
+from stowage.errors import FormatUnavailable, MethodNotAllowed, NotFound, RepositoryNotFound, Unauthorized
 from stowage.http.auth import admit, authenticate
 from stowage.http.content import protect_content
 from stowage.http.paths import clean_path
@@ -91,7 +91,9 @@ class _LocatedResource:
     def authorize(self, req: falcon.Request, resp: falcon.Response, located: "Located") -> RepoRequest:
         """What :meth:`RepositorySink.authorize` does under ``/repository/``, for a located request."""
         stowage = self.stowage
-        handler: "FormatHandler" = stowage.handlers[self.route.format]  # type: ignore[index]
+        handler: "FormatHandler | None" = stowage.handlers.get(self.route.format)  # type: ignore[arg-type]
+        if handler is None:  # the format's registration failed and was reported; its routes answer 503
+            raise FormatUnavailable(f"format {self.route.format} is not available")
         protect_content(resp)
         req.context.error_renderer = handler.render_error
         req.context.error_translator = handler.translate_error
