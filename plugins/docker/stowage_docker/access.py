@@ -18,7 +18,9 @@ from attrs import frozen
 
 from stowage.plugin import Action, RepoRequest, Repository, Unauthorized, authenticate, external_base_url, sign_in
 from stowage_docker import tokens
+from stowage_docker.endpoints import ENDPOINTS
 from stowage_docker.errors import RegistryError
+from stowage_docker.settings import settings_of
 
 BASIC_CHALLENGE = 'Basic realm="Stowage"'
 
@@ -63,12 +65,6 @@ def target_of(req: falcon.Request, stowage: Any) -> Target:
     return Target(root=f"{base}/v2/{repo_name}", token_url=f"{base}/v2/token", name_prefix=f"{repo_name}/")
 
 
-def settings_of(repository: Repository) -> Any:
-    from stowage_docker.plugin import DockerSettings
-
-    return repository.config.section("docker") or DockerSettings()
-
-
 def challenge(repository: Repository | None, target: Target, name: str | None = None,
               action: Action | None = None) -> str:
     """The ``WWW-Authenticate`` value: Basic when the repository forces it, else a Bearer challenge
@@ -97,8 +93,6 @@ def request_challenge(request: RepoRequest) -> str:
 def challenge_before_lookup(req: falcon.Request, stowage: Any, path: str) -> str:
     """The challenge for a 401 sent before the repository is known: what an existing repository with
     default settings would send, so strangers learn no names."""
-    from stowage_docker.endpoints import ENDPOINTS
-
     name = None
     for endpoint in ENDPOINTS:
         match = endpoint.match(path)

@@ -18,6 +18,7 @@ from stowage.plugin import (Asset, AssetKind, InFlightAsset, NotFound, Repositor
                             UpstreamBlocked, UpstreamError, member_leaves)
 from stowage_docker import manifests
 from stowage_docker.errors import RegistryError, digest_invalid, manifest_unknown, name_unknown
+from stowage_docker.upstream import fetch, remote_tags
 
 
 def blob_path(name: str, digest: str) -> str:
@@ -53,8 +54,6 @@ def find_blob(repository: Repository, name: str, digest: str, *, remote: bool = 
     """The blob in a hosted or proxy repository: under the image, or (hosted, sha256) anywhere in it."""
     catalog = repository.stowage.catalog
     if repository.type is RepositoryType.PROXY:
-        from stowage_docker.upstream import fetch
-
         return fetch(repository, blob_path(name, digest), AssetKind.CONTENT, digest, remote=remote, stream=stream)
     asset = catalog.get_asset(repository.name, blob_path(name, digest))
     if asset is not None:
@@ -70,8 +69,6 @@ def find_manifest(repository: Repository, name: str, reference: str) -> Asset | 
     is_digest = manifests.is_digest(reference)
     path = manifest_path(name, reference)
     if repository.type is RepositoryType.PROXY:
-        from stowage_docker.upstream import fetch
-
         return fetch(repository, path, AssetKind.CONTENT if is_digest else AssetKind.METADATA,
                      reference if is_digest else None)
     return repository.stowage.catalog.get_asset(repository.name, path)
@@ -80,8 +77,6 @@ def find_manifest(repository: Repository, name: str, reference: str) -> Asset | 
 def list_tags(repository: Repository, name: str) -> list[str] | None:
     """The repository's tags of ``name``; None when it does not know the image."""
     if repository.type is RepositoryType.PROXY:
-        from stowage_docker.upstream import remote_tags
-
         return remote_tags(repository, name)
     assets = list(repository.stowage.catalog.iter_assets(repository.name, prefix=f"v2/{name}/manifests/"))
     if not assets:

@@ -9,17 +9,16 @@ Three ways in, one implementation (:class:`~stowage_docker.registry.Registry`):
 
 from __future__ import annotations
 
-import enum
-from typing import Any, Mapping
+from typing import Mapping
 
 import falcon
-from attrs import field, frozen
 
 from stowage.plugin import (Action, Asset, AssetKind, Component, Format, FormatHandler, Located, RepoRequest,
                             Repository, RepositoryType, Route, Stowage, StowageError, User, WritePolicy,
                             authenticate, hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.images import image_details
+from stowage_docker.settings import DockerProxySettings, DockerSettings, IndexType, port_of  # noqa: F401
 from stowage_docker.retention import stowage_register_tasks  # noqa: F401 - the plugin's hook implementations
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
 from stowage_docker.access import (challenge, challenge_before_lookup, request_challenge, serve_base, serve_token,
@@ -27,46 +26,7 @@ from stowage_docker.access import (challenge, challenge_before_lookup, request_c
 from stowage_docker.endpoints import ENDPOINTS
 from stowage_docker.listing import serve_catalog
 from stowage_docker.registry import API_VERSION_HEADER, Registry
-
-
-def _v1_disabled(instance: Any, attribute: Any, value: bool) -> None:
-    if value:
-        raise ValueError("docker.v1Enabled: the V1 registry API is not supported; set it to false")
-
-
-@frozen
-class DockerSettings:
-    """``docker`` section (Nexus field names). TLS is terminated by a reverse proxy; ``httpsPort`` and
-    ``subdomain`` are kept for Nexus JSON compatibility and not used."""
-
-    http_port: int | None = None
-    https_port: int | None = None
-    force_basic_auth: bool = False
-    v1_enabled: bool = field(default=False, validator=_v1_disabled)
-    subdomain: str | None = None
-    #: Nexus's path-based routing switch; Stowage always also serves ``/v2/<repo>/...`` on the main port.
-    path_enabled: bool | None = None
-
-
-class IndexType(enum.Enum):
-    REGISTRY = "REGISTRY"
-    HUB = "HUB"
-    CUSTOM = "CUSTOM"
-
-
-@frozen
-class DockerProxySettings:
-    """``dockerProxy`` section: ``indexType=HUB`` adds Docker Hub's ``library/`` prefix to official images."""
-
-    index_type: IndexType = IndexType.REGISTRY
-    index_url: str | None = None
-    cache_foreign_layers: bool = False
-    foreign_layer_url_whitelist: tuple[str, ...] = ()
-
-
-def port_of(config: Any) -> int | None:
-    settings = config.section("docker")
-    return settings.http_port if settings is not None else None
+from stowage_docker.verify import metadata_checks
 
 
 class DockerHandler(FormatHandler):
@@ -243,6 +203,4 @@ def stowage_authenticate(stowage: Stowage, scheme: str, credentials: str) -> Use
 
 @hookimpl
 def stowage_register_metadata_checks() -> list:
-    from stowage_docker.verify import metadata_checks
-
     return metadata_checks()
