@@ -193,6 +193,10 @@ def test_located_route_hides_which_repositories_exist(seam) -> None:
     assert c.simulate_get("/seam/").json == {"seam": "root"}
 
 
-def test_a_route_that_locates_must_name_its_format() -> None:
+def test_registrations_are_checked_when_made() -> None:
     with pytest.raises(ValueError, match="locate and format go together"):
         Route(path="/x/{rest:path}", resource=SeamResource, locate=locate)
+    with pytest.raises(ValueError, match="upper-case HTTP methods"):
+        Endpoint("file", r"files/(?P<package>[^/]+)", {"get": Action.READ})
+    with pytest.raises(ValueError, match="not a named group"):
+        Endpoint("file", r"files/(?P<package>[^/]+)", {"PUT": Action.WRITE}, artifact="name")

@@ -153,6 +153,12 @@ class Endpoint:
     artifact: str | None = None
     once: bool = True
 
+    def __attrs_post_init__(self) -> None:
+        if not self.actions or any(not method.isupper() for method in self.actions):
+            raise ValueError(f"endpoint {self.name}: actions maps upper-case HTTP methods, e.g. 'GET'")
+        if self.artifact is not None and self.artifact not in self.pattern.groupindex:
+            raise ValueError(f"endpoint {self.name}: artifact {self.artifact!r} is not a named group of its pattern")
+
     def match(self, path: str) -> "re.Match[str] | None":
         return self.pattern.fullmatch(path)
 
