@@ -19,7 +19,6 @@ import pytest
 
 from stowage.server import RECV_BYTES, Server
 from stowage.streamed_body import PIPE_BYTES, STREAM_THRESHOLD
-from stowage.testing.harness import basic_auth
 
 RAW = {"name": "raw", "format": "raw", "type": "hosted", "online": True,
        "storage": {"blobStoreName": "default", "strictContentTypeValidation": False, "writePolicy": "ALLOW"}}
