@@ -176,3 +176,40 @@ def test_on_s3_the_check_reads_a_local_copy_and_a_refusal_leaves_nothing_in_the_
     assert seen["open"] == seen["local"] == big
     assert ts.client.simulate_get("/repository/objects/dir/app.bin").content == big
     assert temp_leftovers(ts) == []
+
+
+def test_a_refused_component_upload_stores_none_of_its_parts(ts):
+    """Every part is checked (here: its path against ALLOW_ONCE) before any becomes a blob."""
+    ts.create_repository(name="once", format="raw", type="hosted", storage={"writePolicy": "ALLOW_ONCE"})
+    repository = ts.stowage.repository("once")
+    repository.store("docs/taken.txt", io.BytesIO(b"first"))
+    before = ts.stored_state()
+    form = [("raw.directory", "docs"), ("raw.asset1", ("new.txt", b"new bytes")),
+            ("raw.asset2", ("taken.txt", b"second bytes"))]
+    body, content_type = multipart(form)
+    answer = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "once"}, body=body,
+                                     headers={**ts.admin, "Content-Type": content_type})
+    assert answer.status_code == 400, answer.text
+    assert ts.stored_state() == before and temp_leftovers(ts) == []
+
+
+def multipart(fields: list) -> tuple[bytes, str]:
+    boundary = "stagedboundary"
+    out = b""
+    for name, value in fields:
+        if isinstance(value, tuple):
+            out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{value[0]}"\r\n'
+                    f"Content-Type: application/octet-stream\r\n\r\n").encode() + value[1] + b"\r\n"
+        else:
+            out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_the_names_this_api_replaced_still_import_with_a_deprecation_warning():
+    import stowage.plugin
+
+    for name, replacement in [("UploadedFile", "StagedBlob"), ("PendingFile", "StagedBlob"),
+                              ("multipart_writers", "receive_multipart"), ("read_multipart", "receive_multipart")]:
+        with pytest.warns(DeprecationWarning, match=replacement):
+            assert getattr(stowage.plugin, name) is not None
+        assert name not in stowage.plugin.__all__
