@@ -213,3 +213,16 @@ def test_the_names_this_api_replaced_still_import_with_a_deprecation_warning():
         with pytest.warns(DeprecationWarning, match=replacement):
             assert getattr(stowage.plugin, name) is not None
         assert name not in stowage.plugin.__all__
+
+
+def test_compaction_removes_staged_copies_a_killed_process_left_and_keeps_live_ones(ts):
+    from stowage.compaction import compact_blobs
+
+    temp = ts.stowage.settings.data_path / "tmp"
+    temp.mkdir(parents=True, exist_ok=True)
+    stale, live = temp / "staged-crashed", temp / "staged-live"
+    stale.write_bytes(b"left by kill -9")
+    live.write_bytes(b"a check is reading this")
+    os.utime(stale, (1, 1))
+    compact_blobs(ts.stowage, 3600)
+    assert not stale.exists() and live.exists()

@@ -22,14 +22,18 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 
-from attrs import field, frozen
+import attrs
 
 from stowage.blobstore.base import CHUNK_SIZE, BlobWriter, copy_into
 from stowage.errors import InvalidContent, PayloadTooLarge
+
+#: a staged copy older than this is a leftover of a crashed process (no upload is checked for six hours).
+STALE_STAGED_SECONDS = 6 * 3600
+_PREFIX = "staged-"
 from stowage.models import AssetKind, BlobInfo, Component
 
 
-@frozen
+@attrs.frozen
 class Accepted:
     """What a format's check learnt about staged bytes: where they go and how they are recorded.
 
@@ -44,7 +48,7 @@ class Accepted:
     content_type: str = "application/octet-stream"
     kind: AssetKind = AssetKind.CONTENT
     component: Component | None = None
-    attributes: Mapping[str, Any] = field(factory=dict)
+    attributes: Mapping[str, Any] = attrs.field(factory=dict)
     artifact_name: str | None = None
     server_managed: bool = False
     then: Callable[[Any], None] | None = None
@@ -78,7 +82,7 @@ class StagedBlob:
 
     def _temp_file(self) -> IO[bytes]:
         self._temp_dir.mkdir(parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile(dir=self._temp_dir, prefix="staged-", delete=False)
+        return tempfile.NamedTemporaryFile(dir=self._temp_dir, prefix=_PREFIX, delete=False)
 
     # -- receiving --------------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -179,3 +183,17 @@ def staged_blob(writer: BlobWriter, temp_dir: Path, **kwargs: Any) -> Iterator[S
     finally:
         staged.discard()
         writer.__exit__(None, None, None)  # stops the writer's digest helper thread, aborts if uncommitted
+
+
+def sweep_staged(temp_dir: Path, older_than: float = STALE_STAGED_SECONDS) -> int:
+    """Remove staged copies a killed process left in ``temp_dir`` (the ``blobstore.compact`` task calls
+    it); a live upload's copy is younger than ``older_than``. Returns how many were removed."""
+    import time
+
+    cutoff, removed = time.time() - older_than, 0
+    for path in temp_dir.glob(_PREFIX + "*") if temp_dir.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
