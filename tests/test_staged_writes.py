@@ -226,3 +226,18 @@ def test_compaction_removes_staged_copies_a_killed_process_left_and_keeps_live_o
     os.utime(stale, (1, 1))
     compact_blobs(ts.stowage, 3600)
     assert not stale.exists() and live.exists()
+
+
+def test_a_multipart_body_with_too_many_parts_is_a_400_that_stores_nothing(ts):
+    """Each file part holds an open writer until the format decides: a hostile form cannot open thousands
+    (falcon's multipart parser stops at max_body_part_count, 64 by default, before the next part)."""
+    import falcon.media.multipart
+
+    limit = falcon.media.multipart.MultipartParseOptions().max_body_part_count
+    before = ts.stored_state()
+    form = [(f"raw.asset{i}", (f"f{i}.txt", b"x")) for i in range(1, limit + 2)]
+    body, content_type = multipart(form)
+    answer = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "files"}, body=body,
+                                     headers={**ts.admin, "Content-Type": content_type})
+    assert answer.status_code == 400 and "parts exceeded" in answer.text
+    assert ts.stored_state() == before and temp_leftovers(ts) == []

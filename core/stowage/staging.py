@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 
@@ -79,6 +80,7 @@ class StagedBlob:
             else:
                 probe.close()
         self.committed: BlobInfo | None = None
+        self._sealed = False  # digests() was asked: the writer's hashes are final
 
     def _temp_file(self) -> IO[bytes]:
         self._temp_dir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +88,9 @@ class StagedBlob:
 
     # -- receiving --------------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.committed is not None:
-            raise RuntimeError("the staged blob is committed; nothing more can be written to it")
+        if self.committed is not None or self._sealed:
+            raise RuntimeError("the staged blob is committed or its digests were read; nothing more can be "
+                               "written to it")
         self._writer.write(data)
         if self._copy is not None:
             self._copy.write(data)
@@ -113,7 +116,8 @@ class StagedBlob:
 
     def digests(self) -> dict[str, str]:
         """Every digest computed while receiving (md5, sha1, sha256, sha512 and any extra); call it once
-        everything has been received."""
+        everything has been received (nothing can be written after)."""
+        self._sealed = True
         return self._writer.digests()
 
     def open(self) -> IO[bytes]:
@@ -188,8 +192,6 @@ def staged_blob(writer: BlobWriter, temp_dir: Path, **kwargs: Any) -> Iterator[S
 def sweep_staged(temp_dir: Path, older_than: float = STALE_STAGED_SECONDS) -> int:
     """Remove staged copies a killed process left in ``temp_dir`` (the ``blobstore.compact`` task calls
     it); a live upload's copy is younger than ``older_than``. Returns how many were removed."""
-    import time
-
     cutoff, removed = time.time() - older_than, 0
     for path in temp_dir.glob(_PREFIX + "*") if temp_dir.is_dir() else ():
         with contextlib.suppress(FileNotFoundError):
