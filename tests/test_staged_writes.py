@@ -13,7 +13,8 @@ import pytest
 
 from stowage.blobstore import BlobStoreConfig
 from stowage.blobstore.file import FileBlobWriter
-from stowage.errors import InvalidContent, NamePolicyViolation, PayloadTooLarge, WritePolicyViolation
+from stowage.errors import (InvalidContent, MethodNotAllowed, NamePolicyViolation, PayloadTooLarge, RepositoryOffline,
+                            WritePolicyViolation)
 from stowage.models import Component
 from stowage.plugin import Accepted, StagedBlob
 
@@ -241,3 +242,24 @@ def test_a_multipart_body_with_too_many_parts_is_a_400_that_stores_nothing(ts):
                                      headers={**ts.admin, "Content-Type": content_type})
     assert answer.status_code == 400 and "parts exceeded" in answer.text
     assert ts.stored_state() == before and temp_leftovers(ts) == []
+
+
+class Unreadable(io.RawIOBase):
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+
+@pytest.mark.parametrize("config", [dict(type="hosted", storage={"writePolicy": "DENY"}), dict(type="hosted",
+                                    online=False), dict(type="proxy", proxy={"remoteUrl": "http://127.0.0.1:9/"})])
+def test_a_repository_that_takes_no_writes_refuses_before_reading_the_body(ts, config, monkeypatch):
+    from stowage.repository import Repository
+
+    ts.create_repository(name="closed", format="raw", **config)
+    repository = ts.stowage.repository("closed")
+    with pytest.raises((WritePolicyViolation, RepositoryOffline, MethodNotAllowed)):
+        repository.write(Unreadable(), lambda staged: pytest.fail("the check must not run"))
+    monkeypatch.setattr(Repository, "stage", lambda *args, **kwargs: pytest.fail("a part was staged"))
+    body, content_type = multipart([("raw.asset1", ("a.txt", b"x"))])
+    answer = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "closed"}, body=body,
+                                     headers={**ts.admin, "Content-Type": content_type})
+    assert answer.status_code in (400, 405, 503), answer.text
