@@ -103,3 +103,19 @@ def test_the_start_sweep_runs_in_one_process_of_several(app, stowage_factory):
     assert ChecksumFiller.of(first.stowage).wait_idle(30)
     assert not ChecksumFiller.of(second.stowage)._pending and ChecksumFiller.of(second.stowage)._thread is None
     assert app.stowage.catalog.blob_checksums([sha256])[sha256] == expected(body)
+
+
+def test_a_check_that_asks_for_every_digest_of_a_large_staged_blob_gets_them(app):
+    """Formats' checks read ``StagedBlob.digests()`` (npm: sha1 and sha512): a large blob computes what its
+    writer left for later, and records them at the commit (no background work left)."""
+    from stowage.staging import Accepted
+
+    body = os.urandom(INLINE_DIGEST_BYTES + 5)
+    repository = app.stowage.repository("raw")
+    with repository.stage() as staged:
+        staged.receive(io.BytesIO(body))
+        assert staged.digests() == expected(body)
+        asset = repository.commit(staged, Accepted(path="checked.bin"))
+    assert staged.committed.digests == expected(body)
+    assert app.stowage.catalog.blob_checksums([asset.blob_sha256])[asset.blob_sha256] == expected(body)
+    assert not ChecksumFiller.of(app.stowage)._pending
