@@ -91,6 +91,7 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.ui import register_ui_routes
 
     from stowage.http.audit_trail import AuditTrailMiddleware
+    from stowage.http.endpoints import located_route
     from stowage.http.requester import RequesterMiddleware
     from stowage.rest.read_only import ReadOnlyMiddleware
 
@@ -108,7 +109,10 @@ def create_app(stowage: Stowage) -> "StowageApp":
     register_rest_routes(app, stowage)
     register_ui_routes(app, stowage)
     for route in stowage.plugins.routes:
-        app.add_route(route.path, route.resource(stowage))
+        resource = route.resource(stowage)
+        if route.locate is not None:
+            resource = located_route(stowage, route, resource)
+        app.add_route(route.path, resource)
     # Added last, so falcon tries it first: it takes most requests, and no other sink's prefix overlaps it
     # (falcon matches sinks newest first; this saved a dozen regex matches per repository request).
     app.add_sink(sink, prefix=r"^/repository/")
