@@ -9,7 +9,7 @@ Measures, for each server:
   (c) wall time of ``twine upload`` of 100 wheels (median of --twine-rounds runs, new wheels each run).
 and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better), then issue 16's
 goal for (a): Stowage ahead of every peer (met/MISSED), by rate and by server CPU per request.
-``--quick`` (under 2 minutes): (a) only, on a 50-file page and a 100-project root.
+``--quick`` (under 2 minutes): (a) only, on a 30-file page and a 60-project root.
 
 Setup (not part of CI; the peers live in their own virtualenv so their dependencies stay out of ours):
 
@@ -273,12 +273,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--twine-rounds", type=int, default=3, help="twine runs of 100 new wheels (median)")
     parser.add_argument("--quick", action="store_true",
-                        help="the hot simple pages only (50 files, 100 projects, 3 s each): under 2 minutes")
+                        help="the hot simple pages only (30 files, 60 projects, 3 s each): under 2 minutes")
     parser.add_argument("--only", nargs="*", default=["stowage", "pypiserver", "devpi"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
-        args.projects, args.files, args.seconds, args.twine_rounds = 100, 50, 3.0, 0
+        args.projects, args.files, args.seconds, args.twine_rounds = 60, 30, 3.0, 0
     require_tools()
     peers_bin = args.peers_venv / "bin"
 
