@@ -9,7 +9,7 @@ Measures, for each server:
   (c) wall time of ``twine upload`` of 100 wheels (median of --twine-rounds runs, new wheels each run).
 and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better), then issue 16's
 goal for (a): Stowage ahead of every peer (met/MISSED), by rate and by server CPU per request.
-``--quick`` (under 2 minutes): (a) only, on a 30-file page and a 60-project root.
+``--quick`` (under 2 minutes): (a) only, on a 20-file page and a 30-project root (devpi takes ~1 s an upload).
 
 Setup (not part of CI; the peers live in their own virtualenv so their dependencies stay out of ours):
 
@@ -19,9 +19,8 @@ Setup (not part of CI; the peers live in their own virtualenv so their dependenc
     .venv/bin/python bench/pypi.py --peers-venv .bench-venv          # full size: ~5-10 minutes
     .venv/bin/python bench/pypi.py --peers-venv .bench-venv --quick     # the metadata GETs alone, < 2 min
 
-Data is loaded the fastest way each server allows (files dropped in pypiserver's directory, concurrent
-HTTP uploads to devpi, the plugin's own upload path in-process for Stowage); only the measured phases
-go through HTTP.
+Data is loaded by concurrent HTTP uploads (4 at a time) to Stowage and devpi, and by dropping the files in
+pypiserver's directory.
 """
 
 from __future__ import annotations
@@ -146,21 +145,8 @@ class StowagePeer(Peer):
         self.repo = repo
 
     def preload(self, wheels: list[Path]) -> None:
-        """Load through the plugin's own upload path, in-process (validation, metadata extraction and all)."""
-        os.environ["STOWAGE_ADMIN_PASSWORD"] = PASSWORD
-        from stowage.app import load
-        from stowage.plugin import UploadedFile
-
-        stowage = load(self.config)
-        try:
-            repository = stowage.repository(self.repo)
-            for wheel in wheels:
-                with open(wheel, "rb") as stream, repository.blob_store.writer() as writer:
-                    writer.write(stream.read())
-                    blob = writer.commit()
-                repository.handler.publish(repository, UploadedFile("content", wheel.name, "", blob), user=None)
-        finally:
-            stowage.close()
+        """Load over HTTP as twine uploads (validation, metadata extraction, fsync and all), 4 at a time."""
+        upload_all(self.upload_url, wheels, self.auth)
 
     def start(self) -> None:
         env = dict(os.environ, STOWAGE_ADMIN_PASSWORD=PASSWORD)
@@ -216,19 +202,23 @@ class DevpiPeer(Peer):
             subprocess.run(base + ["index", "-c", "bench", "bases=", "volatile=True"], check=True, capture_output=True)
 
     def preload(self, wheels: list[Path]) -> None:
-        def upload(wheel: Path) -> int:
-            for _ in range(5):  # devpi answers 500 on some concurrent writes to one index: retry those
-                status = multipart_upload(self.upload_url, wheel, self.auth)
-                if status != 500:
-                    return status
-                time.sleep(0.2)
-            return status
+        upload_all(self.upload_url, wheels, self.auth)
 
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            statuses = list(pool.map(upload, wheels))
-        bad = [s for s in statuses if s != 200]
-        if bad:
-            raise RuntimeError(f"devpi refused {len(bad)} uploads: {set(bad)}")
+
+def upload_all(url: str, wheels: list[Path], auth: tuple[str, str] | None) -> None:
+    def upload(wheel: Path) -> int:
+        for _ in range(5):  # devpi answers 500 on some concurrent writes to one index: retry those
+            status = multipart_upload(url, wheel, auth)
+            if status != 500:
+                return status
+            time.sleep(0.2)
+        return status
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(upload, wheels))
+    bad = [s for s in statuses if s != 200]
+    if bad:
+        raise RuntimeError(f"{url} refused {len(bad)} uploads: {set(bad)}")
 
 
 # -- measurements --------------------------------------------------------------------------------------
@@ -273,12 +263,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--twine-rounds", type=int, default=3, help="twine runs of 100 new wheels (median)")
     parser.add_argument("--quick", action="store_true",
-                        help="the hot simple pages only (30 files, 60 projects, 3 s each): under 2 minutes")
+                        help="the hot simple pages only (20 files, 30 projects, 3 s each): under 2 minutes")
     parser.add_argument("--only", nargs="*", default=["stowage", "pypiserver", "devpi"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
-        args.projects, args.files, args.seconds, args.twine_rounds = 60, 30, 3.0, 0
+        args.projects, args.files, args.seconds, args.twine_rounds = 30, 20, 3.0, 0
     require_tools()
     peers_bin = args.peers_venv / "bin"
 
@@ -305,12 +295,12 @@ def main() -> None:
             print(f"[{name}] loading data...", flush=True)
             started = time.perf_counter()
             peer.setup()
-            if name == "devpi":
-                peer.start()
+            if name == "pypiserver":  # files dropped in its directory, read at start
                 peer.preload(big + many)
+                peer.start()
             else:
-                peer.preload(big + many)
                 peer.start()
+                peer.preload(big + many)
             print(f"[{name}] loaded in {time.perf_counter() - started:.0f} s", flush=True)
             try:
                 result: dict[str, float] = {}
@@ -359,7 +349,8 @@ def report(results: dict[str, dict[str, float]], rates: dict[str, dict[str, Rate
     if "stowage" in results:
         print()
         verdicts = []
-        for label, text in (("page", f"project page ({args.files} files)"), ("root", f"root index ({args.projects})")):
+        for label, text in (("page", f"project page ({args.files} files)"),
+                            ("root", f"root index ({args.projects} projects)")):
             for peer in peers:
                 verdicts += compare(text, rates[label]["stowage"], rates[label][peer], 1.0)
         print_verdicts(verdicts)
