@@ -206,12 +206,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--append", type=Path, help="append a results section to this markdown file")
     parser.add_argument("--versions", type=int, default=VERSIONS, help="versions of the measured package")
-    parser.add_argument("--seconds", type=float, default=SECONDS, help="length of each rate run")
+    parser.add_argument("--seconds", type=float, help=f"length of each rate run ({SECONDS:.0f}; --quick: 3)")
     parser.add_argument("--quick", action="store_true",
                         help="packuments of a 100-version package only, 3 s each, no npm install (< 2 minutes)")
     args = parser.parse_args()
     if args.quick:
-        args.versions, args.seconds = 100, 3.0
+        args.versions = 100
+    if args.seconds is None:
+        args.seconds = 3.0 if args.quick else SECONDS
     require_tools()
     work = Path(tempfile.mkdtemp(prefix="stowage-npm-bench-"))
     registries = [start_stowage(work), start_verdaccio(work)]

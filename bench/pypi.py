@@ -260,7 +260,7 @@ def main() -> None:
                         help="virtualenv with pypiserver, devpi-server and devpi-client")
     parser.add_argument("--projects", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=1_000)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, help="length of each rate run (5; --quick: 3)")
     parser.add_argument("--twine-rounds", type=int, default=3, help="twine runs of 100 new wheels (median)")
     parser.add_argument("--quick", action="store_true",
                         help="the hot simple pages only (20 files, 30 projects, 3 s each): under 2 minutes")
@@ -268,7 +268,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
-        args.projects, args.files, args.seconds, args.twine_rounds = 30, 20, 3.0, 0
+        args.projects, args.files, args.twine_rounds = 30, 20, 0
+    if args.seconds is None:
+        args.seconds = 3.0 if args.quick else 5.0
     require_tools()
     peers_bin = args.peers_venv / "bin"
 

@@ -7,6 +7,7 @@ repository revision (hosted) or per upstream copy (proxy), not once per request.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import html
@@ -99,6 +100,7 @@ def version_of(filename: str) -> str | None:
 
 # -- content negotiation ------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=256)  # a pure function of the header, which each client sends the same every time
 def negotiate(accept: str | None) -> str | None:
     """The content type to answer with for an ``Accept`` header; None when nothing acceptable is offered."""
     if not accept or not accept.strip():
