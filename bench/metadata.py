@@ -30,13 +30,15 @@ VERDICT = re.compile(r"^\s+(.+?)\s+(met|MISSED)$")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate run")
+    parser.add_argument("--seconds", type=float, help="length of each rate run (default: each bench's quick one)")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), default=list(BENCHES))
     args = parser.parse_args()
     verdicts: list[tuple[str, str, str]] = []
     failed = []
     for name in args.only:
-        command = [sys.executable, str(HERE / BENCHES[name][0]), *BENCHES[name][1:], "--seconds", str(args.seconds)]
+        command = [sys.executable, str(HERE / BENCHES[name][0]), *BENCHES[name][1:]]
+        if args.seconds:
+            command += ["--seconds", str(args.seconds)]
         print(f"== {name}: {' '.join(command[1:])} (load average {os.getloadavg()[0]:.1f})", flush=True)
         started = time.monotonic()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

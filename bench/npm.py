@@ -2,12 +2,13 @@
 
 Measures (both registries serve the same packages, published over HTTP with the same documents):
 - the hot packument rate of a package with --versions versions, full and abbreviated (gzip accepted;
-  ``wrk``, 16 keep-alive connections, see ``rates.py``) and the server's CPU per request; issue 16's goal
-  is Stowage ahead of verdaccio on both (printed met/MISSED);
+  ``wrk``, 16 keep-alive connections, see ``rates.py``; medians of --rounds runs taken in turn with the
+  other registry's) and the server's CPU per request; issue 16's goal is Stowage ahead of verdaccio on
+  both (printed met/MISSED);
 - bytes on the wire for each document;
 - ``npm install`` wall time of a project with 50 dependencies, servers warm, npm cache cold.
 
-``--quick`` (under 2 minutes): the packuments of a 100-version package, 3 s each, no ``npm install``.
+``--quick`` (under 2 minutes): the packuments of a 100-version package, 3 s a run, 2 rounds, no ``npm install``.
 Stowage runs as ``stowage serve`` with no tuning flags and serves reads through a group (``npm-group``,
 one hosted member), as npm clients are pointed at; verdaccio serves its own storage.
 
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import urllib3
 
-from rates import Rate, compare, hot_rate, print_verdicts, require_tools
+from rates import Rate, compare, interleaved, measure, print_verdicts, require_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = 500
@@ -207,6 +208,9 @@ def main() -> None:
     parser.add_argument("--append", type=Path, help="append a results section to this markdown file")
     parser.add_argument("--versions", type=int, default=VERSIONS, help="versions of the measured package")
     parser.add_argument("--seconds", type=float, help=f"length of each rate run ({SECONDS:.0f}; --quick: 3)")
+    parser.add_argument("--rounds", type=int,
+                        help="packument rate runs per registry, taken in turn with the other's (medians; 3, "
+                             "--quick: 2)")
     parser.add_argument("--quick", action="store_true",
                         help="packuments of a 100-version package only, 3 s each, no npm install (< 2 minutes)")
     args = parser.parse_args()
@@ -214,11 +218,13 @@ def main() -> None:
         args.versions = 100
     if args.seconds is None:
         args.seconds = 3.0 if args.quick else SECONDS
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 3
     require_tools()
     work = Path(tempfile.mkdtemp(prefix="stowage-npm-bench-"))
     registries = [start_stowage(work), start_verdaccio(work)]
     results: dict[str, dict[str, float]] = {}
-    rates: dict[str, dict[str, Rate]] = {"full": {}, "abbreviated": {}}
+    rates: dict[str, dict[str, Rate]] = {}
     try:
         http = urllib3.PoolManager(maxsize=8)
         for registry in registries:
@@ -227,19 +233,17 @@ def main() -> None:
                 registry.publish(http, "bench-big", f"1.0.{i}", {"bench-dep-0": "^1.0.0"})
             for i in range(DEPENDENCIES if not args.quick else 1):
                 registry.publish(http, f"bench-dep-{i}", "1.0.0", {})
-            publish_seconds = time.monotonic() - started
-            url = f"{registry.read_url}/bench-big"
-            pid = registry.process.pid
-            full = rates["full"][registry.name] = hot_rate(
-                registry.name, url, pid, headers={"Accept": "application/json", "Accept-Encoding": "gzip"},
-                seconds=args.seconds)
-            corgi = rates["abbreviated"][registry.name] = hot_rate(
-                registry.name, url, pid, headers={"Accept": CORGI, "Accept-Encoding": "gzip"}, seconds=args.seconds)
-            results[registry.name] = {f"publish {args.versions} versions (s)": publish_seconds,
-                                      "full packument req/s": full.rps, "full packument CPU us/req": full.cpu_us,
-                                      "full packument bytes (gzip)": full.size,
-                                      "abbreviated req/s": corgi.rps, "abbreviated CPU us/req": corgi.cpu_us,
-                                      "abbreviated bytes (gzip)": corgi.size}
+            results[registry.name] = {f"publish {args.versions} versions (s)": time.monotonic() - started}
+        for kind, accept in (("full", "application/json"), ("abbreviated", CORGI)):
+            rates[kind] = interleaved({r.name: measure(r.name, f"{r.read_url}/bench-big", r.process.pid,
+                                                       headers={"Accept": accept, "Accept-Encoding": "gzip"},
+                                                       seconds=args.seconds) for r in registries}, args.rounds)
+        for registry in registries:
+            full, corgi = rates["full"][registry.name], rates["abbreviated"][registry.name]
+            results[registry.name].update({
+                "full packument req/s": full.rps, "full packument CPU us/req": full.cpu_us,
+                "full packument bytes (gzip)": full.size, "abbreviated req/s": corgi.rps,
+                "abbreviated CPU us/req": corgi.cpu_us, "abbreviated bytes (gzip)": corgi.size})
             if not args.quick:
                 results[registry.name]["npm install 50 deps (s)"] = npm_install_seconds(registry, work)
     finally:
@@ -249,10 +253,10 @@ def main() -> None:
 
     higher_is_better = {"full packument req/s", "abbreviated req/s"}
     lines = ["| measure | Stowage | verdaccio | Stowage advantage |", "|---|---|---|---|"]
-    for measure in results["stowage"]:
-        ours, theirs = results["stowage"][measure], results["verdaccio"][measure]
-        ratio = ours / theirs if measure in higher_is_better else theirs / ours
-        lines.append(f"| {measure} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
+    for row in results["stowage"]:
+        ours, theirs = results["stowage"][row], results["verdaccio"][row]
+        ratio = ours / theirs if row in higher_is_better else theirs / ours
+        lines.append(f"| {row} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
     table = "\n".join(lines)
     print(table)
     # issue 16: hot packuments (full and abbreviated) ahead of verdaccio in the same run
@@ -265,7 +269,7 @@ def main() -> None:
         with args.append.open("a") as out:
             out.write(f"\n## npm (bench/npm.py, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, loopback)\n\n"
                       f"Package with {args.versions} versions; wrk, 16 connections for {args.seconds:.0f} s per "
-                      f"measure; `npm install` of {DEPENDENCIES} dependencies with a cold npm cache against a "
+                      f"measure, median of {args.rounds} rounds; `npm install` of {DEPENDENCIES} dependencies with a cold npm cache against a "
                       f"warm server (median of 3). Stowage serves through `npm-group` (one hosted member), "
                       f"verdaccio directly. Advantage > 1 means Stowage is ahead.\n\n{table}\n")
 

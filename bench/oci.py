@@ -1,14 +1,14 @@
 """Docker/OCI throughput: Stowage against Debian's docker-registry (CNCF distribution) on this machine.
 
     .venv/bin/python bench/oci.py [--big-mib 256] [--small-layers 50] [--clients 16]
-    .venv/bin/python bench/oci.py --metadata-only [--seconds 5]    # under 2 minutes
+    .venv/bin/python bench/oci.py --metadata-only [--seconds 3] [--rounds 3]    # under 2 minutes
 
 Each scenario runs skopeo against both registries in the same run; the ratio is Stowage's time over the
 Go registry's (below 1.0: Stowage is faster). Everything stays on 127.0.0.1.
 
 First, the metadata GETs (issue 16): a hot manifest ``GET`` by tag and a blob ``HEAD``, ``stowage serve``
-with no tuning flags against docker-registry, rate and server CPU per request (``rates.py``: wrk and ab);
-the goal is at least half of docker-registry's rate.
+with no tuning flags against docker-registry, rate and server CPU per request (``rates.py``: wrk and ab;
+medians of --rounds runs taken in turn); the goal is at least half of docker-registry's rate.
 """
 
 from __future__ import annotations
@@ -59,9 +59,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--metadata-only", action="store_true",
                         help="only the hot manifest GET and blob HEAD against docker-registry (< 2 minutes)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each metadata rate run")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each metadata rate run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="metadata rate runs per server, taken in turn with the other's (medians)")
     args = parser.parse_args()
-    run_metadata_gets(args.seconds)
+    run_metadata_gets(args.seconds, args.rounds)
     if args.metadata_only:
         return
     work = Path(tempfile.mkdtemp(prefix="oci-bench-"))
@@ -119,18 +121,18 @@ MANIFEST_ACCEPT = ", ".join(["application/vnd.oci.image.index.v1+json", "applica
 METADATA_GOAL = 0.5
 
 
-def run_metadata_gets(seconds: float) -> None:
+def run_metadata_gets(seconds: float, rounds: int) -> None:
     from rates import print_verdicts, require_tools
 
     require_tools()
     work = Path(tempfile.mkdtemp(prefix="oci-bench-meta-"))
     try:
-        print_verdicts(metadata_gets(work, seconds))
+        print_verdicts(metadata_gets(work, seconds, rounds))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def metadata_gets(work: Path, seconds: float) -> list[tuple[str, bool]]:
+def metadata_gets(work: Path, seconds: float, rounds: int) -> list[tuple[str, bool]]:
     """Hot ``GET`` of a manifest by tag and ``HEAD`` of a layer by digest: ``stowage serve`` with no tuning
     flags (a ``docker.httpPort`` repository, bearer token as a client holds it) against docker-registry."""
     import json as json_module
@@ -138,7 +140,7 @@ def metadata_gets(work: Path, seconds: float) -> list[tuple[str, bool]]:
 
     import urllib3
 
-    from rates import compare, hot_rate
+    from rates import compare, interleaved, measure
 
     layout = Layout(work / "meta-layout")
     image = layout.image([{f"f{i}.txt": os.urandom(2_000)} for i in range(3)])
@@ -164,7 +166,7 @@ def metadata_gets(work: Path, seconds: float) -> list[tuple[str, bool]]:
                                     stderr=subprocess.DEVNULL)}
     hosts = {"docker-registry": f"127.0.0.1:{go_port}", "stowage": f"127.0.0.1:{port}"}
     try:
-        rates: dict[str, dict] = {"manifest": {}, "blob": {}}
+        manifests, blobs = {}, {}
         for label, host in hosts.items():
             deadline = time.monotonic() + 60
             while True:  # up once /v2/ answers (401 or 200)
@@ -186,13 +188,13 @@ def metadata_gets(work: Path, seconds: float) -> list[tuple[str, bool]]:
                                         headers=urllib3.make_headers(basic_auth="admin:admin123")).json()["token"]
                 headers["Authorization"] = f"Bearer {token}"
             pid = servers[label].pid
-            rates["manifest"][label] = hot_rate(label, f"http://{host}/v2/bench/meta/manifests/meta", pid,
-                                                headers={**headers, "Accept": MANIFEST_ACCEPT}, seconds=seconds)
-            rates["blob"][label] = hot_rate(label, f"http://{host}/v2/bench/meta/blobs/{layer['digest']}", pid,
-                                            method="HEAD", headers=headers, seconds=seconds)
-        return (compare("manifest GET by tag", rates["manifest"]["stowage"], rates["manifest"]["docker-registry"],
-                        METADATA_GOAL)
-                + compare("blob HEAD", rates["blob"]["stowage"], rates["blob"]["docker-registry"], METADATA_GOAL))
+            manifests[label] = measure(label, f"http://{host}/v2/bench/meta/manifests/meta", pid,
+                                       headers={**headers, "Accept": MANIFEST_ACCEPT}, seconds=seconds)
+            blobs[label] = measure(label, f"http://{host}/v2/bench/meta/blobs/{layer['digest']}", pid,
+                                   method="HEAD", headers=headers, seconds=seconds)
+        manifest, blob = interleaved(manifests, rounds), interleaved(blobs, rounds)
+        return (compare("manifest GET by tag", manifest["stowage"], manifest["docker-registry"], METADATA_GOAL)
+                + compare("blob HEAD", blob["stowage"], blob["docker-registry"], METADATA_GOAL))
     finally:
         for process in servers.values():
             process.terminate()

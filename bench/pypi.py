@@ -1,15 +1,16 @@
 """PyPI benchmark: Stowage against pypiserver and devpi-server, in one run, on this machine (loopback only).
 
 Measures, for each server:
-  (a) the hot rate (requests/s, ``wrk`` with 16 keep-alive connections for --seconds, see ``rates.py``) and
-      the server's CPU per request of a project page with --files files and of the root index with
-      --projects projects, as pip asks for them (PEP 691 JSON preferred, HTML accepted, gzip accepted;
-      each server answers in the form it prefers);
+  (a) the hot rate (requests/s, ``wrk`` with 16 keep-alive connections for --seconds, medians of --rounds
+      runs taken in turn, see ``rates.py``) and the server's CPU per request of a project page with
+      --files files and of the root index with --projects projects, as pip asks for them (PEP 691 JSON
+      preferred, HTML accepted, gzip accepted; each server answers in the form it prefers);
   (b) wall time of ``pip download`` of 20 wheels (20 projects) from a cold client cache (median of 3);
   (c) wall time of ``twine upload`` of 100 wheels (median of --twine-rounds runs, new wheels each run).
 and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better), then issue 16's
 goal for (a): Stowage ahead of every peer (met/MISSED), by rate and by server CPU per request.
-``--quick`` (under 2 minutes): (a) only, on a 20-file page and a 30-project root (devpi takes ~1 s an upload).
+``--quick`` (under 2 minutes): (a) only, on a 20-file page and a 30-project root (devpi takes ~1 s an
+upload), 2 s a run, 2 rounds.
 
 Setup (not part of CI; the peers live in their own virtualenv so their dependencies stay out of ours):
 
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import urllib3
 
-from rates import Rate, compare, hot_rate, print_verdicts, require_tools
+from rates import Rate, compare, interleaved, measure, print_verdicts, require_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -260,8 +261,10 @@ def main() -> None:
                         help="virtualenv with pypiserver, devpi-server and devpi-client")
     parser.add_argument("--projects", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=1_000)
-    parser.add_argument("--seconds", type=float, help="length of each rate run (5; --quick: 3)")
+    parser.add_argument("--seconds", type=float, help="length of each rate run (5; --quick: 2)")
     parser.add_argument("--twine-rounds", type=int, default=3, help="twine runs of 100 new wheels (median)")
+    parser.add_argument("--rounds", type=int,
+                        help="page rate runs per server, taken in turn with the others' (medians; 3, --quick: 2)")
     parser.add_argument("--quick", action="store_true",
                         help="the hot simple pages only (20 files, 30 projects, 3 s each): under 2 minutes")
     parser.add_argument("--only", nargs="*", default=["stowage", "pypiserver", "devpi"])
@@ -270,7 +273,9 @@ def main() -> None:
     if args.quick:
         args.projects, args.files, args.twine_rounds = 30, 20, 0
     if args.seconds is None:
-        args.seconds = 3.0 if args.quick else 5.0
+        args.seconds = 2.0 if args.quick else 5.0
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 3
     require_tools()
     peers_bin = args.peers_venv / "bin"
 
@@ -289,36 +294,38 @@ def main() -> None:
         uploads = [[make_wheel(upload_dir, f"uploaded{r}x{i:03d}", "1.0") for i in range(100)]
                    for r in range(args.twine_rounds)]
 
-        results: dict[str, dict[str, float]] = {}
-        rates: dict[str, dict[str, Rate]] = {}
+        results: dict[str, dict[str, float]] = {name: {} for name in args.only}
         classes = {"stowage": StowagePeer, "pypiserver": PypiserverPeer, "devpi": DevpiPeer}
-        for name in args.only:
-            peer = classes[name](tmp / name, peers_bin)
-            print(f"[{name}] loading data...", flush=True)
-            started = time.perf_counter()
-            peer.setup()
-            if name == "pypiserver":  # files dropped in its directory, read at start
-                peer.preload(big + many)
-                peer.start()
-            else:
-                peer.start()
-                peer.preload(big + many)
-            print(f"[{name}] loaded in {time.perf_counter() - started:.0f} s", flush=True)
-            try:
-                result: dict[str, float] = {}
-                project_url = peer.index_url + "bigproject/"
-                for label, url in (("page", project_url), ("root", peer.index_url)):
-                    rate = hot_rate(name, url, peer.process.pid, headers=PIP_HEADERS, seconds=args.seconds)
-                    rates.setdefault(label, {})[name] = rate
-                    result[f"{label}_rps"], result[f"{label}_cpu_us"] = rate.rps, rate.cpu_us
+        peers: dict[str, Peer] = {}
+        try:
+            for name in args.only:  # all up at once: their rates are measured in turn (rates.interleaved)
+                peer = peers[name] = classes[name](tmp / name, peers_bin)
+                print(f"[{name}] loading data...", flush=True)
+                started = time.perf_counter()
+                peer.setup()
+                if name == "pypiserver":  # files dropped in its directory, read at start
+                    peer.preload(big + many)
+                    peer.start()
+                else:
+                    peer.start()
+                    peer.preload(big + many)
+                print(f"[{name}] loaded in {time.perf_counter() - started:.0f} s", flush=True)
+            rates: dict[str, dict[str, Rate]] = {}
+            for label, path in (("page", "bigproject/"), ("root", "")):
+                rates[label] = interleaved({name: measure(name, peer.index_url + path, peer.process.pid,
+                                                          headers=PIP_HEADERS, seconds=args.seconds)
+                                            for name, peer in peers.items()}, args.rounds)
+                for name, rate in rates[label].items():
+                    results[name][f"{label}_rps"], results[name][f"{label}_cpu_us"] = rate.rps, rate.cpu_us
+            for name, peer in peers.items():
                 if not args.quick:
-                    result["pip_download_s"] = pip_download(peer.index_url, twenty, tmp)
+                    results[name]["pip_download_s"] = pip_download(peer.index_url, twenty, tmp)
                     # Upload times swing with the disk's flush latency (shared machines): take a median.
-                    result["twine_upload_s"] = statistics.median(
+                    results[name]["twine_upload_s"] = statistics.median(
                         twine_upload(peer.upload_url, batch, peer.auth, tmp) for batch in uploads)
-                results[name] = result
-                print(f"[{name}] {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
-            finally:
+                print(f"[{name}] {json.dumps({k: round(v, 2) for k, v in results[name].items()})}", flush=True)
+        finally:
+            for peer in peers.values():
                 peer.stop()
 
     report(results, rates, args)

@@ -14,10 +14,13 @@ work each request takes, so the CPU figure is the steadier comparison.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
+import statistics
 import subprocess
 from dataclasses import dataclass
+from typing import Callable
 
 import urllib3
 
@@ -68,18 +71,34 @@ def _ab(url: str, headers: dict[str, str], seconds: float, connections: int) -> 
 
 
 def hot_rate(server: str, url: str, pid: int, *, method: str = "GET", headers: dict[str, str] | None = None,
-             seconds: float = 5.0, connections: int = CONNECTIONS) -> Rate:
-    """``url``'s rate once hot: one checked request (must be 200), a 1 s warm-up, then ``seconds``."""
+             seconds: float = 5.0, connections: int = CONNECTIONS, warm_up: bool = True) -> Rate:
+    """``url``'s rate once hot: one checked request (must be 200), a 1 s warm-up (unless ``warm_up`` is
+    False: already done), then ``seconds``."""
     headers = dict(headers or {})
     first = urllib3.request(method, url, headers=headers, decode_content=False, retries=False, timeout=30)
     if first.status != 200:
         raise RuntimeError(f"{server}: {method} {url} answered {first.status}: {first.data[:200]!r}")
     run = _ab if method == "HEAD" else _wrk
-    run(url, headers, 1, connections)
+    if warm_up:
+        run(url, headers, 1, connections)
     before = tree_cpu_seconds(pid)
     count, rps = run(url, headers, seconds, connections)
     used = tree_cpu_seconds(pid) - before
     return Rate(server, rps, used / max(count, 1) * 1e6, len(first.data))
+
+
+def interleaved(measures: dict[str, Callable[..., Rate]], rounds: int) -> dict[str, Rate]:
+    """Each measure ``rounds`` times, in turn (A B C A B C ...), and the median rate and CPU of each: other
+    jobs' load drifts over a run, and alternating spreads the drift over every server instead of handing
+    it to whichever was measured at the worst moment. Each measure is called with ``warm_up`` True in the
+    first round only."""
+    taken: dict[str, list[Rate]] = {key: [] for key in measures}
+    for round_ in range(rounds):
+        for key, measure in measures.items():
+            taken[key].append(measure(warm_up=round_ == 0))
+    return {key: Rate(rates[0].server, statistics.median(r.rps for r in rates),
+                      statistics.median(r.cpu_us for r in rates), rates[0].size)
+            for key, rates in taken.items()}
 
 
 def compare(label: str, ours: Rate, peer: Rate, goal: float | None) -> list[tuple[str, bool]]:
@@ -105,3 +124,8 @@ def print_verdicts(verdicts: list[tuple[str, bool]]) -> None:
     print("\nissue 16 goals (metadata GETs, hot, against peers in this run):")
     for text, met in verdicts:
         print(f"  {text:78} {'met' if met else 'MISSED'}")
+
+
+def measure(server: str, url: str, pid: int, **options) -> Callable[..., Rate]:
+    """``hot_rate`` of ``url`` with ``options``, to be called (with ``warm_up``) by :func:`interleaved`."""
+    return functools.partial(hot_rate, server, url, pid, **options)

@@ -1,7 +1,7 @@
 """yum repodata: Stowage's incremental generation against the createrepo_c command, in one run.
 
     .venv/bin/python bench/yum.py [--sizes 1000,10000] [--repeat 3]
-    .venv/bin/python bench/yum.py --repomd-only [--seconds 5]     # under 2 minutes once the RPMs are cached
+    .venv/bin/python bench/yum.py --repomd-only [--seconds 3] [--rounds 3]   # < 2 minutes once the RPMs are cached
 
 Scenarios (medians of --repeat runs; both sides produce primary/filelists/other + repomd.xml, no sqlite):
 
@@ -13,7 +13,8 @@ Scenarios (medians of --repeat runs; both sides produce primary/filelists/other 
 - repomd.xml (issue 16, run first): the hot ``GET`` rate of ``repodata/repomd.xml`` from ``stowage serve``
   with no tuning flags (a hosted repository of 20 RPMs uploaded over HTTP) against nginx serving the same
   bytes from a file, and against the bare falcon + waitress app answering the same bytes from memory with
-  the same processes and threads (``blobs.py``'s floor); rate and server CPU per request (``rates.py``).
+  the same processes and threads (``blobs.py``'s floor); rate and server CPU per request (``rates.py``;
+  medians of --rounds runs, the three servers taken in turn).
   nginx is the reference the issue names; no Python server can come near it (C, ~20 us of CPU a request
   against waitress's ~150), so the goal is the one issue 16 sets for small requests: at least 60% of the
   bare app's rate, i.e. the format's metadata path adds little to what any falcon + waitress app pays.
@@ -164,7 +165,7 @@ class Ours:
 REPOMD_GOAL = 0.6
 
 
-def repomd_gets(rpms: list[Path], workdir: Path, seconds: float) -> list[tuple[str, bool]]:
+def repomd_gets(rpms: list[Path], workdir: Path, seconds: float, rounds: int) -> list[tuple[str, bool]]:
     """Hot ``GET repodata/repomd.xml``: ``stowage serve`` (defaults) against nginx serving the same file."""
     import gzip
     import re
@@ -172,7 +173,7 @@ def repomd_gets(rpms: list[Path], workdir: Path, seconds: float) -> list[tuple[s
     import urllib3
 
     from blobs import BareWaitress, Nginx, free_port, wait_for
-    from rates import compare, hot_rate
+    from rates import compare, interleaved, measure
 
     from stowage.settings import ServerSettings
     from stowage.workers import default_workers
@@ -205,20 +206,18 @@ def repomd_gets(rpms: list[Path], workdir: Path, seconds: float) -> list[tuple[s
             if time.monotonic() > deadline:
                 raise SystemExit("stowage did not generate repodata for every RPM in 120 s")
             time.sleep(0.5)
-        ours = hot_rate("stowage", f"{base}/repodata/repomd.xml", process.pid, seconds=seconds)
-        process.terminate()
-        process.wait(30)
         nginx = Nginx(workdir, "auto")
         (nginx.root / "www" / "repodata").mkdir()
         (nginx.root / "www" / "repodata" / "repomd.xml").write_bytes(response.data)
-        peer = hot_rate("nginx", nginx.file_url("repodata/repomd.xml"), nginx.process.pid, seconds=seconds)
-        nginx.stop()
-        nginx = None
         (workdir / "repomd.xml").write_bytes(response.data)
         bare = BareWaitress(workdir / "repomd.xml", ServerSettings().threads, default_workers())
-        floor = hot_rate("bare falcon+waitress", bare.file_url("small.bin"), bare.process.pid, seconds=seconds)
-        compare(f"repomd.xml ({len(rpms)} RPMs)", ours, peer, None)
-        return compare(f"repomd.xml ({len(rpms)} RPMs)", ours, floor, REPOMD_GOAL)
+        rates = interleaved({
+            "stowage": measure("stowage", f"{base}/repodata/repomd.xml", process.pid, seconds=seconds),
+            "nginx": measure("nginx", nginx.file_url("repodata/repomd.xml"), nginx.process.pid, seconds=seconds),
+            "bare": measure("bare falcon+waitress", bare.file_url("small.bin"), bare.process.pid, seconds=seconds),
+        }, rounds)
+        compare(f"repomd.xml ({len(rpms)} RPMs)", rates["stowage"], rates["nginx"], None)
+        return compare(f"repomd.xml ({len(rpms)} RPMs)", rates["stowage"], rates["bare"], REPOMD_GOAL)
     finally:
         for server in (nginx, bare):
             if server is not None:
@@ -232,7 +231,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--repomd-only", action="store_true", help="only the hot repomd.xml GET against nginx")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each repomd.xml rate run")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each repomd.xml rate run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="repomd.xml rate runs per server, taken in turn with the others' (medians)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if shutil.which("createrepo_c") is None or shutil.which("rpmbuild") is None:
@@ -241,7 +242,7 @@ def main() -> None:
 
     require_tools()
     with tempfile.TemporaryDirectory(prefix="stowage-yum-bench-repomd-") as tmp:
-        print_verdicts(repomd_gets(build_rpms(20), Path(tmp), args.seconds))
+        print_verdicts(repomd_gets(build_rpms(20), Path(tmp), args.seconds, args.rounds))
     if args.repomd_only:
         return
     started = time.perf_counter()
