@@ -135,6 +135,17 @@ class StreamingParser(EarlyAuthParser):
 
 
 class EarlyAuthTask(WSGITask):
+    """waitress's task, marking early-refused requests and keeping keep-alive after bodiless answers.
+
+    waitress closes an HTTP/1.1 connection after any response without ``Content-Length``, and a 304, 204
+    or 1xx never has one (it has no body: RFC 9110 forbids the header's use for its length): every
+    ``If-None-Match`` revalidation cost the client a new connection and the server an accept (a 304
+    measured dearer than the GET it saves). Its length is known, zero; the connection stays open unless
+    something else closes it.
+    """
+
+    _bodiless_keep_alive = False
+
     def get_environment(self) -> dict:
         environ = super().get_environment()
         if getattr(self.request, "early_refused", False):
@@ -151,7 +162,17 @@ class EarlyAuthTask(WSGITask):
             if not pipe.complete:
                 # the rest of the body would be read as the next request: hang up after this response
                 self.set_close_on_finish()
-        return super().build_response_header()
+        self._bodiless_keep_alive = (not self.has_body and self.version == "1.1" and not self.close_on_finish
+                                     and self.request.headers.get("CONNECTION", "").lower() != "close")
+        try:
+            return super().build_response_header()
+        finally:
+            self._bodiless_keep_alive = False
+
+    def set_close_on_finish(self) -> None:
+        if self._bodiless_keep_alive:
+            return  # waitress's "no Content-Length, so close" rule, which a bodiless answer does not need
+        super().set_close_on_finish()
 
 
 class PlainHTTPChannel(HTTPChannel):
