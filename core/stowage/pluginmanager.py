@@ -15,7 +15,7 @@ from attrs import define, field
 
 from stowage import hookspecs
 from stowage.errors import PluginError
-from stowage.registration import API_VERSION, Format, MetadataBuilder, MetadataCheck, PluginFailure, Route, Task
+from stowage.registration import API_VERSION, BackgroundJob, Format, MetadataBuilder, MetadataCheck, PluginFailure, Route, Task
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class PluginManager:
     metadata_builders: list[MetadataBuilder] = field(factory=list)
     tasks: dict[str, Task] = field(factory=dict)
     metadata_checks: list[MetadataCheck] = field(factory=list)
+    background_jobs: dict[str, BackgroundJob] = field(factory=dict)
     #: plugin name -> the formats it registered, for /-/plugins.json
     provided_by: dict[str, list[str]] = field(factory=dict)
     #: plugin name -> (distribution name, version) for plugins loaded from entry points
@@ -72,9 +73,11 @@ class PluginManager:
                 builders = self._registered(plugin, "stowage_register_metadata_builders")
                 tasks = self._registered(plugin, "stowage_register_tasks")
                 checks = self._registered(plugin, "stowage_register_metadata_checks")
+                jobs = self._registered(plugin, "stowage_register_background_jobs")
                 self._validate(name, formats, routes, builders)
                 self._validate_tasks(tasks)
                 _validate_checks(checks)
+                self._validate_jobs(jobs)
             except Exception as error:  # a broken plugin must not take the others down
                 self.pm.unregister(plugin)
                 self.fail(name, error)
@@ -87,6 +90,8 @@ class PluginManager:
             for task in tasks:
                 self.tasks[task.type] = task
             self.metadata_checks.extend(checks)
+            for job in jobs:
+                self.background_jobs[job.name] = job
 
     def _registered(self, plugin: object, hook_name: str) -> list:
         """What ``plugin`` returns from registration hook ``hook_name``, asked through pluggy: an
@@ -137,6 +142,19 @@ class PluginManager:
             if task.type in seen:
                 raise PluginError(f"task type {task.type!r} is already registered by another plugin")
             seen.add(task.type)
+
+
+    def _validate_jobs(self, jobs: list) -> None:
+        seen = set(self.background_jobs)
+        for job in jobs:
+            if not isinstance(job, BackgroundJob):
+                raise PluginError(f"background job registration {job!r} is not a BackgroundJob")
+            if job.api_version != API_VERSION:
+                raise PluginError(f"background job {job.name!r} needs plugin API {job.api_version}, "
+                                  f"core has {API_VERSION}")
+            if job.name in seen:
+                raise PluginError(f"background job {job.name!r} is already registered by another plugin")
+            seen.add(job.name)
 
 
 def _validate_checks(checks: list) -> None:
