@@ -236,6 +236,9 @@ def test_a_failed_run_is_retried_later(stowage_factory, caplog):
     [pending] = work.pending()
     assert pending.items == ["a"] and pending.not_before > time.time()  # backs off before the next try
     assert work.run_pending() == 0
+    with pytest.raises(RuntimeError, match="asked to fail"):  # run_now: the caller sees the error
+        work.run_now(JOB, "r", "k")
+    assert work.pending()[0].items == ["a"]
     control(stowage)
     assert work.run_pending(due_only=False) == 1
     assert work.pending() == []
@@ -248,7 +251,7 @@ def test_again_schedules_a_follow_up_run(stowage_factory):
     control(stowage, again=0.5)
     assert work.run_now(JOB, "r", "k") is True
     [pending] = work.pending()
-    assert pending.items == [] and work.run_pending() == 0  # not before 0.5 s
+    assert pending.follow_up and pending.items == [] and work.run_pending() == 0  # not before 0.5 s
     control(stowage)
     time.sleep(0.6)
     assert work.run_pending() == 1 and work.pending() == []
@@ -259,6 +262,7 @@ def test_again_schedules_a_follow_up_run(stowage_factory):
     work.request(JOB, "r", "k", item="z")
     [pending] = work.pending()
     assert pending.items == ["z"] and pending.not_before is None and time.time() - pending.first < 5
+    assert not pending.follow_up
 
 
 def test_work_for_a_deleted_repository_is_dropped(stowage_factory):

@@ -71,12 +71,15 @@ class Pending:
     last: float
     seq: int
     not_before: float | None = None
+    #: only a follow-up a run asked for (``Work.again``) is waiting, no request
+    follow_up: bool = False
 
     @classmethod
     def of(cls, marker: str, value: dict[str, Any]) -> "Pending":
         job, repository, key = split_marker_key(marker)
         return cls(job=job, repository=repository, key=key, items=value.get("items"), first=value["first"],
-                   last=value["last"], seq=value["seq"], not_before=value.get("notBefore"))
+                   last=value["last"], seq=value["seq"], not_before=value.get("notBefore"),
+                   follow_up=bool(value.get("followUp")))
 
     def due(self, job: "BackgroundJob", now: float) -> bool:
         if self.not_before is not None and now < self.not_before:
@@ -195,7 +198,8 @@ class BackgroundWork:
 
     def run_now(self, job: str, repository: str, key: str = "", *, force: bool = False, wait: float = 0.0) -> bool:
         """Run ``job`` on (``repository``, ``key``) now in this thread, requested or not (a marker's items
-        are included). Waits up to ``wait`` seconds for the lease; False if another process held it."""
+        are included). Waits up to ``wait`` seconds for the lease; False if another process held it. What
+        the run raises is raised here (a request for the key stays, retried later)."""
         return self._run(self.job(job), repository, key, force=force, wait=wait)
 
     def _run(self, spec: "BackgroundJob", repository: str, key: str, *, force: bool = False, wait: float = 0.0,
@@ -228,8 +232,10 @@ class BackgroundWork:
                 try:
                     spec.run(work)
                 except Exception:
-                    log.exception("background job %s on %s %r failed; it is retried", spec.name, repository, key)
                     self._retry_later(name, marker)
+                    if not only_if_pending:  # run_now: the caller (a request, a task) reports it
+                        raise
+                    log.exception("background job %s on %s %r failed; it is retried", spec.name, repository, key)
                     return False
             self._finish(name, marker, work)
             return True

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+from stowage_yum.state import JOB
 from test_yum_hosted import _multipart, flush, names, repodata
 
 
@@ -36,7 +37,7 @@ def test_a_truncated_or_altered_rpm_is_refused_by_put(yum_app, rpms, live_server
         assert status == 400, (kind, body)
         assert "fails rpm's digest check" in body or "not a valid RPM package" in body, (kind, body)
         assert "/tmp" not in body and "yum-upload-" not in body  # the spool file's name is not leaked
-    assert regenerator(ts.stowage).pending() == []
+    assert BackgroundWork.of(ts.stowage).pending(JOB) == []
     flush(ts)
     assert ts.stored_state() == before_state
     assert repodata(ts) == before_repodata
@@ -62,7 +63,7 @@ def test_a_truncated_rpm_is_refused_by_the_rest_upload(yum_app, rpms):
                      ("yum.asset", "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()[:-20])))
     assert response.status_code == 400 and "fails rpm's digest check" in response.text
     assert {k: v for k, v in ts.stored_state().items() if not k.startswith("blob store")} == before
-    assert regenerator(ts.stowage).pending() == []
+    assert BackgroundWork.of(ts.stowage).pending(JOB) == []
 
 
 def test_without_rpmkeys_uploads_are_refused_as_a_server_problem(yum_app, rpms, monkeypatch):

@@ -8,14 +8,15 @@ import os
 import re
 
 from stowage.verify import run_verify
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+from stowage_yum.state import JOB
 
 RAW_BYTES = os.urandom(50_000)
 UPSTREAM_BYTES = os.urandom(30_000)
 
 
 def flush(ts) -> None:
-    regenerator(ts.stowage).process(due_only=False, repository="yum-hosted")
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, repository="yum-hosted", due_only=False)
 
 
 def blob_file(ts, repository: str, path: str):
