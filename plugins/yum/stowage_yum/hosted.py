@@ -1,42 +1,20 @@
 """Hosted yum repositories: RPM uploads and deletes.
 
-An RPM is validated before anything is stored (a real RPM whose header agrees with its file name and whose
-digests ``rpmkeys`` accepts); its metadata is extracted once and kept, and its repodata root is asked to
-regenerate, all in the transaction that records the asset (see :mod:`stowage_yum.state` and
-:mod:`stowage_yum.regeneration`).
+An RPM goes through core's validate-before-commit write API: it is checked while staged (a real RPM whose
+header agrees with its file name and whose digests ``rpmkeys`` accepts), so a refused upload stores
+nothing; its metadata is extracted once and kept, and its repodata root is asked to regenerate, in the
+transaction that records the asset (see :mod:`stowage_yum.state` and :mod:`stowage_yum.regeneration`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable
 
-from stowage.plugin import (Asset, BadRequest, Component, InvalidContent, Repository, RepositoryType, Stowage,
-                            User)
+from stowage.plugin import Accepted, Asset, BadRequest, Component, Repository, RepositoryType, StagedBlob, User
 
-from stowage_yum.rpmfile import PackageRecord, check_filename, local_blob, read_rpm, verify_digests
+from stowage_yum.rpmfile import PackageRecord, check_filename, read_rpm, verify_digests
 from stowage_yum.settings import DeployPolicy, is_repodata_path, root_of, rpm_root, yum_settings
 from stowage_yum.state import RPM_CONTENT_TYPE, is_rpm, package_namespace, request_regeneration
-
-
-@contextlib.contextmanager
-def spooled(stowage: Stowage, stream: IO[bytes], length: int | None) -> Iterator[tuple[str, int]]:
-    """The request body in a temp file (validated before anything is stored): (path, size)."""
-    directory = stowage.settings.data_path / "tmp"
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=directory, prefix="yum-upload-", suffix=".rpm") as handle:
-        size = 0
-        while length is None or size < length:
-            chunk = stream.read(1024 * 1024 if length is None else min(1024 * 1024, length - size))
-            if not chunk:
-                break
-            handle.write(chunk)
-            size += len(chunk)
-        handle.flush()
-        if length is not None and size != length:
-            raise InvalidContent(f"expected {length} bytes, received {size}")
-        yield handle.name, size
 
 
 def check_upload_path(repository: Repository, path: str) -> str | None:
@@ -58,50 +36,54 @@ def check_upload_path(repository: Repository, path: str) -> str | None:
 
 def store_upload(repository: Repository, path: str, stream: IO[bytes], length: int | None,
                  user: User | None) -> Asset:
-    """Validate and store one uploaded file; an RPM's metadata is extracted and kept, its root marked."""
+    """Validate and store one uploaded file (a PUT body); an RPM is checked before it becomes a blob."""
     root = check_upload_path(repository, path)
     uploader = {"uploader": user.user_id if user else None}
     if root is None:
         return repository.store(path, stream, length=length, attributes=uploader)
-    repository.check_writable(path)
-    with spooled(repository.stowage, stream, length) as (local, size):
-        record = read_rpm(local, path[len(root):])
-        check_filename(record, path)
-        verify_digests(local, path)
-        with open(local, "rb") as handle:
-            blob = repository.blob_store.store(handle, length=size)
-    return record_rpm(repository, path, root, blob, record, uploader)
+    repository.check_writable(path)  # refused before the body is read; core checks again at commit
+    return repository.write(stream, rpm_check(repository, path, root, uploader), length=length)
 
 
-def store_uploaded_blob(repository: Repository, path: str, blob: Any, user: User | None) -> Asset:
-    """Like :func:`store_upload` for a file part the components API already committed as a blob."""
+def store_staged(repository: Repository, path: str, staged: StagedBlob, user: User | None) -> Asset:
+    """Like :func:`store_upload` for a file part of ``POST /service/rest/v1/components``."""
     root = check_upload_path(repository, path)
     uploader = {"uploader": user.user_id if user else None}
     if root is None:
-        repository.check_writable(path)
-        return repository.record(path, blob, attributes=uploader)
-    repository.check_writable(path)
-    with local_blob(repository, blob.sha256) as local:
+        return repository.commit(staged, Accepted(path=path, attributes=uploader))
+    return repository.commit(staged, rpm_check(repository, path, root, uploader)(staged))
+
+
+def rpm_check(repository: Repository, path: str, root: str,
+              attributes: dict[str, Any]) -> Callable[[StagedBlob], Accepted]:
+    """The write API's check of an RPM upload: a real RPM (createrepo_c reads its header) whose header
+    agrees with the file name and whose digests ``rpmkeys`` accepts. Its metadata is kept and its root's
+    regeneration requested in the asset's transaction."""
+
+    def check(staged: StagedBlob) -> Accepted:
+        local = staged.local_path()
         record = read_rpm(local, path[len(root):])
         check_filename(record, path)
         verify_digests(local, path)
-    return record_rpm(repository, path, root, blob, record, uploader)
+        return accepted_rpm(repository, path, root, record, attributes)
+
+    return check
 
 
-def record_rpm(repository: Repository, path: str, root: str, blob: Any, record: PackageRecord,
-               attributes: dict[str, Any]) -> Asset:
-    catalog = repository.stowage.catalog
+def accepted_rpm(repository: Repository, path: str, root: str, record: PackageRecord,
+                 attributes: dict[str, Any]) -> Accepted:
     component = Component(repository=repository.name, format="yum", name=record.name,
                           version=f"{record.version}-{record.release}", group=path.rpartition("/")[0],
                           attributes={"epoch": record.epoch})
     attributes = {**attributes, "yum": {"name": record.name, "epoch": record.epoch, "version": record.version,
                                         "release": record.release, "arch": record.arch}}
-    with catalog.transaction():
-        asset = repository.record(path, blob, content_type=RPM_CONTENT_TYPE, component=component,
-                                  attributes=attributes)
-        catalog.put_document(package_namespace(repository.name), path, record.to_document())
+
+    def then(asset: Asset) -> None:
+        repository.stowage.catalog.put_document(package_namespace(repository.name), path, record.to_document())
         request_regeneration(repository, root, path)
-    return asset
+
+    return Accepted(path=path, content_type=RPM_CONTENT_TYPE, component=component, attributes=attributes,
+                    then=then)
 
 
 def delete_path(repository: Repository, path: str) -> Asset:

@@ -19,8 +19,8 @@ import re
 import falcon
 
 from stowage.plugin import (Asset, AssetKind, BackgroundJob, BadRequest, Component, Format, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, Stowage, Task, TaskContext, TaskProperty,
-                            UploadedFile, UploadField, UploadSpec, User, WritePolicy, clean_path, hookimpl)
+                            RepoRequest, Repository, RepositoryType, StagedBlob, Stowage, Task, TaskContext,
+                            TaskProperty, UploadField, UploadSpec, User, WritePolicy, clean_path, hookimpl)
 
 from stowage_yum import hosted, regeneration, signing
 from stowage_yum.group import group_file
@@ -77,7 +77,7 @@ class YumHandler(FormatHandler):
         hosted.delete_path(request.repository, request.path)
         request.resp.status = falcon.HTTP_204
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list[Asset]:
         """``POST /service/rest/v1/components``: ``yum.directory``, ``yum.asset``, ``yum.asset.filename``."""
         uploads = [f for f in files if f.field == "yum.asset"]
@@ -89,7 +89,7 @@ class YumHandler(FormatHandler):
             raise BadRequest("yum.asset.filename must be a file name (put directories in yum.directory)")
         directory = fields.get("yum.directory", "").strip("/")
         path = clean_path(f"{directory}/{filename}" if directory else filename, allow_trailing_slash=False)
-        return [hosted.store_uploaded_blob(repository, path, upload.blob, user)]
+        return [hosted.store_staged(repository, path, upload, user)]
 
     def delete_asset(self, repository: Repository, asset: Asset) -> None:
         hosted.delete_path(repository, asset.path)
