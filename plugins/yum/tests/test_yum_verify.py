@@ -122,7 +122,7 @@ def test_hook_stowage_register_metadata_checks(yum_app, rpms):
     from stowage.models import BlobInfo
 
     repository.record("extra/hello-copy-1.0-1.noarch.rpm", BlobInfo(sha256=asset.blob_sha256, size=asset.size))
-    catalog.delete_document("yum-dirty", "yum-hosted/")
+    catalog.delete_document("background-work", f"{JOB}/yum-hosted/")
     problems = checks[0].check(repository)
     assert [p.path for p in problems] == ["repodata/repomd.xml"]
     assert "not listed: extra/hello-copy-1.0-1.noarch.rpm" in problems[0].message
