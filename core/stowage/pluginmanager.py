@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 from attrs import define, field
@@ -131,39 +131,33 @@ class PluginManager:
                 raise PluginError(f"route {route.path!r} collides with an existing route")
             taken.add(route.path)
 
-
     def _validate_tasks(self, tasks: list) -> None:
-        seen = set(self.tasks)
-        for task in tasks:
-            if not isinstance(task, Task):
-                raise PluginError(f"task registration {task!r} is not a Task")
-            if task.api_version != API_VERSION:
-                raise PluginError(f"task {task.type!r} needs plugin API {task.api_version}, core has {API_VERSION}")
-            if task.type in seen:
-                raise PluginError(f"task type {task.type!r} is already registered by another plugin")
-            seen.add(task.type)
-
+        _validate_registrations(tasks, Task, "task type", key=lambda task: task.type, taken=self.tasks)
 
     def _validate_jobs(self, jobs: list) -> None:
-        seen = set(self.background_jobs)
-        for job in jobs:
-            if not isinstance(job, BackgroundJob):
-                raise PluginError(f"background job registration {job!r} is not a BackgroundJob")
-            if job.api_version != API_VERSION:
-                raise PluginError(f"background job {job.name!r} needs plugin API {job.api_version}, "
-                                  f"core has {API_VERSION}")
-            if job.name in seen:
-                raise PluginError(f"background job {job.name!r} is already registered by another plugin")
-            seen.add(job.name)
+        _validate_registrations(jobs, BackgroundJob, "background job", key=lambda job: job.name,
+                                taken=self.background_jobs)
 
 
 def _validate_checks(checks: list) -> None:
-    for check in checks:
-        if not isinstance(check, MetadataCheck):
-            raise PluginError(f"metadata check registration {check!r} is not a MetadataCheck")
-        if check.api_version != API_VERSION:
-            raise PluginError(f"metadata check {check.name!r} needs plugin API {check.api_version}, "
-                              f"core has {API_VERSION}")
+    _validate_registrations(checks, MetadataCheck, "metadata check", label=lambda check: check.name)
+
+
+def _validate_registrations(items: list, cls: type, kind: str, *, key: Callable[[Any], str] | None = None,
+                            label: Callable[[Any], str] | None = None, taken: Iterable[str] = ()) -> None:
+    """Each item is a ``cls`` built for this core's API version and, with ``key``, its key is not taken
+    (by ``taken`` or an earlier item)."""
+    seen = set(taken)
+    name_of = key or label or repr
+    for item in items:
+        if not isinstance(item, cls):
+            raise PluginError(f"{kind} registration {item!r} is not a {cls.__name__}")
+        if item.api_version != API_VERSION:
+            raise PluginError(f"{kind} {name_of(item)!r} needs plugin API {item.api_version}, core has {API_VERSION}")
+        if key is not None:
+            if key(item) in seen:
+                raise PluginError(f"{kind} {key(item)!r} is already registered by another plugin")
+            seen.add(key(item))
 
 
 def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = (),
