@@ -187,6 +187,8 @@ class BackgroundWork:
         done = 0
         now = time.time()
         for pending in self.pending(job, repository):
+            if self._stop.is_set() and threading.current_thread() is self._thread:
+                break  # shutting down: the rest stays requested for the next process
             spec = self.jobs.get(pending.job)
             if spec is None:  # its plugin is not installed here; a process that has it will run it
                 continue
@@ -232,7 +234,10 @@ class BackgroundWork:
                 try:
                     spec.run(work)
                 except Exception:
-                    self._retry_later(name, marker)
+                    try:
+                        self._retry_later(name, marker)
+                    except Exception:  # the catalog may be failing too (a full disk): the run's error matters
+                        log.exception("recording the failure of %s on %s %r failed", spec.name, repository, key)
                     if not only_if_pending:  # run_now: the caller (a request, a task) reports it
                         raise
                     log.exception("background job %s on %s %r failed; it is retried", spec.name, repository, key)
