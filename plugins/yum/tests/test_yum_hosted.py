@@ -426,3 +426,59 @@ def test_markers_of_the_older_regenerator_are_adopted(yum_app, stowage_factory, 
     assert (adopted.repository, adopted.key, adopted.items) == ("yum-hosted", "", ["hello-1.0-1.noarch.rpm"])
     assert flush(restarted) == 1
     assert names(repodata(restarted)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+
+
+KILLED_REGENERATOR = """
+import sys, time
+from stowage.plugin import BackgroundWork
+from stowage.settings import CatalogSettings
+from stowage.testing.harness import build_stowage
+from stowage_yum import regeneration
+from stowage_yum.state import JOB
+
+regeneration.generate = lambda *args, **kwargs: time.sleep(3600)  # stuck mid-regeneration until killed
+catalog = CatalogSettings(type="postgresql", url={url!r}, pool_size=2) if {url!r} else None
+stowage = build_stowage({data!r}, **({{"catalog": catalog}} if catalog else {{}})).stowage
+work = BackgroundWork.of(stowage)
+work.close()
+work.configure(JOB, lease_seconds=1.0)
+work.run_pending(job=JOB, due_only=False)
+"""
+
+
+@pytest.mark.slow
+def test_a_regeneration_killed_with_sigkill_is_finished_by_another_process(yum_app, rpms, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ts = yum_app(data_dir=tmp_path / "shared", delay=3600)
+    assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
+    work = BackgroundWork.of(ts.stowage)
+    lease = f"background:{JOB}/yum-hosted/"
+    catalog = ts.stowage.settings.catalog  # the same catalog as this test's app (SQLite or PostgreSQL)
+    script = KILLED_REGENERATOR.format(data=str(tmp_path / "shared"),
+                                       url=catalog.url if catalog.type == "postgresql" else "")
+    holder = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while ts.stowage.catalog.lease_holder(lease) is None:
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert flush(ts) == 0  # another process is regenerating the root
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert ts.stowage.catalog.get_asset("yum-hosted", "repodata/repomd.xml") is None  # nothing was published
+    [pending] = work.pending(JOB)
+    assert pending.items == ["hello-1.0-1.noarch.rpm"]  # the request outlived the process
+    deadline = time.monotonic() + 70  # the killed process's lease (60 s as registered, 1 s as it took it)
+    while flush(ts) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert names(repodata(ts)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+    assert work.pending(JOB) == []
