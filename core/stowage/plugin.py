@@ -17,12 +17,13 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import (API_VERSION, BackgroundJob, Format, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
+from stowage.registration import (API_VERSION, BackgroundJob, Endpoint, Format, Located, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
                                   TaskProperty, UploadField, UploadSpec)
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
-from stowage.resolver import MemberDocument, NameGuard, Resolver, group_guard, guard_names, proxy_name_allowed
+from stowage.resolver import (MemberDocument, NameGuard, Resolver, group_guard, guard_names, member_leaves,
+                              proxy_name_allowed)
 from stowage.rest.access import require_repository
 from stowage.rest.components import read_multipart as _read_multipart, receive_multipart
 from stowage.realms import DOCKER_TOKEN_REALM, NPM_TOKEN_REALM
@@ -33,7 +34,9 @@ from stowage.stowage import Stowage
 from stowage.tasks import TaskContext, TaskStopped
 
 __all__ = [
-    "API_VERSION", "Accepted", "Action", "Asset", "AssetKind", "BackgroundJob", "BackgroundWork", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
+    "API_VERSION", "Accepted", "Action", "Endpoint", "Located", "member_leaves", "Asset", "AssetKind",
+    "BackgroundJob", "BackgroundWork", "BadRequest",
+    "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
     "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InsufficientStorage",
     "InvalidContent", "InvalidPath", "LRUCache",
