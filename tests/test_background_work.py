@@ -44,7 +44,7 @@ def record_run(work: Work) -> None:
 class IndexPlugin:
     @hookimpl
     def stowage_register_background_jobs(self) -> list[BackgroundJob]:
-        return [BackgroundJob(name=JOB, run=record_run, delay=3600.0, max_delay=7200.0, lease_seconds=1.0)]
+        return [BackgroundJob(name=JOB, run=record_run, delay=3600.0, max_delay=7200.0, lease_seconds=2.0)]
 
 
 def runs(stowage) -> list[dict]:
@@ -83,7 +83,7 @@ def make_app(stowage_factory, tmp_path: Path, catalog_kwargs: dict):
 def test_hook_stowage_register_background_jobs(stowage_factory):
     stowage = stowage_factory(plugins=[IndexPlugin()], repositories=REPOSITORIES).stowage
     work = BackgroundWork.of(stowage)
-    assert work.job(JOB).lease_seconds == 1.0
+    assert work.job(JOB).lease_seconds == 2.0
     assert stowage.plugins.background_jobs[JOB].run is record_run
     work.request(JOB, "r", "k", item="a")
     assert work.run_pending(due_only=False) == 1
@@ -165,7 +165,7 @@ def test_one_process_at_a_time(make_app):
     runner = threading.Thread(target=first_work.run_pending, kwargs={"due_only": False})
     runner.start()
     wait_for(lambda: runs(first))
-    time.sleep(1.2)  # past lease_seconds: the running process renews its lease
+    time.sleep(2.5)  # past lease_seconds: the running process renews its lease
     assert second_work.run_now(JOB, "r", "k") is False
     assert second_work.run_pending(due_only=False) == 0
     control(first)
@@ -177,6 +177,7 @@ def test_one_process_at_a_time(make_app):
 def test_threads_of_one_process_do_not_share_a_lease(stowage_factory):
     stowage = stowage_factory(plugins=[IndexPlugin()], repositories=REPOSITORIES).stowage
     work = BackgroundWork.of(stowage)
+    work.configure(JOB, lease_seconds=30.0)  # no expiry however loaded the machine is
     control(stowage, block=True)
     runner = threading.Thread(target=work.run_now, args=(JOB, "r", "k"))
     runner.start()
@@ -221,7 +222,7 @@ def test_a_run_killed_with_sigkill_is_taken_over(make_app, tmp_path: Path, catal
     control(stowage)
     [pending] = work.pending()  # the work it was doing is still requested
     assert pending.items == ["a"]
-    wait_for(lambda: work.run_pending(due_only=False) == 1, timeout=5)  # once its lease expired (1 s)
+    wait_for(lambda: work.run_pending(due_only=False) == 1, timeout=15)  # once its lease expired (2 s)
     assert runs(stowage)[-1]["pid"] == os.getpid() and runs(stowage)[-1]["items"] == ["a"]
     assert work.pending() == []
 

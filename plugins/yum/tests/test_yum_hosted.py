@@ -441,7 +441,7 @@ catalog = CatalogSettings(type="postgresql", url={url!r}, pool_size=2) if {url!r
 stowage = build_stowage({data!r}, **({{"catalog": catalog}} if catalog else {{}})).stowage
 work = BackgroundWork.of(stowage)
 work.close()
-work.configure(JOB, lease_seconds=1.0)
+work.configure(JOB, lease_seconds=2.0)
 work.run_pending(job=JOB, due_only=False)
 """
 
@@ -476,7 +476,7 @@ def test_a_regeneration_killed_with_sigkill_is_finished_by_another_process(yum_a
     assert ts.stowage.catalog.get_asset("yum-hosted", "repodata/repomd.xml") is None  # nothing was published
     [pending] = work.pending(JOB)
     assert pending.items == ["hello-1.0-1.noarch.rpm"]  # the request outlived the process
-    deadline = time.monotonic() + 70  # the killed process's lease (60 s as registered, 1 s as it took it)
+    deadline = time.monotonic() + 70  # the killed process's lease (60 s as registered, 2 s as it took it)
     while flush(ts) == 0:
         assert time.monotonic() < deadline
         time.sleep(0.1)
