@@ -39,6 +39,8 @@ def record_run(work: Work) -> None:
         raise RuntimeError("asked to fail")
     if control.get("again"):
         work.again(control["again"])
+    if control.get("check_lease"):
+        work.check_lease()
 
 
 class IndexPlugin:
@@ -185,6 +187,27 @@ def test_threads_of_one_process_do_not_share_a_lease(stowage_factory):
     assert work.run_now(JOB, "r", "k") is False  # same node, other thread: the lease owner is per run
     control(stowage)
     runner.join()
+
+
+def test_a_run_that_lost_its_lease_publishes_nothing_and_stays_requested(stowage_factory, caplog):
+    stowage = stowage_factory(plugins=[IndexPlugin()], repositories=REPOSITORIES).stowage
+    work = BackgroundWork.of(stowage)
+    work.request(JOB, "r", "k", item="a")
+    control(stowage, block=True, check_lease=True)
+    runner = threading.Thread(target=work.run_pending, kwargs={"due_only": False})
+    runner.start()
+    wait_for(lambda: runs(stowage))
+    lease = f"background:{JOB}/r/k"
+    catalog = stowage.catalog
+    with catalog.transaction():  # as if this process had stalled past the lease and another took it
+        catalog.release_lease(lease, catalog.lease_holder(lease))
+        assert catalog.acquire_lease(lease, "another-process", 60)
+    time.sleep(1.0)  # the next renewal (every third of the 2 s lease) finds it taken
+    control(stowage, check_lease=True)
+    runner.join()
+    assert "lost the lease" in caplog.text
+    [pending] = work.pending()
+    assert pending.items == ["a"] and catalog.lease_holder(lease) == "another-process"
 
 
 HOLDER = """

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import define, evolve, field
 
-from stowage.errors import NotFound
+from stowage.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from stowage.registration import BackgroundJob
@@ -115,6 +115,13 @@ class Work:
         """True once renewing the lease failed (this process stalled longer than ``lease_seconds``):
         another process may be running the same work; stop before publishing anything more."""
         return self._lost.is_set()
+
+    def check_lease(self) -> None:
+        """Raise :class:`~stowage.errors.Conflict` if the lease was lost (call it before publishing: the
+        run then fails and its request stays, to be retried)."""
+        if self._lost.is_set():
+            raise Conflict(f"lost the lease on {self.repository.name} {self.key!r}: another process may be "
+                           f"running the same work")
 
 
 class BackgroundWork:

@@ -13,7 +13,7 @@ import io
 import re
 import time
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 from stowage.plugin import AssetKind, Repository
 
@@ -165,12 +165,15 @@ def _incremental_members(repository: Repository, root: str, cached: dict[str, An
 
 
 def generate(repository: Repository, root: str, *, changed_paths: list[str] | None = None,
-             grace_seconds: float = 600.0, force: bool = False) -> int:
+             grace_seconds: float = 600.0, force: bool = False,
+             before_publish: Callable[[], None] | None = None) -> int:
     """Bring ``root``'s repodata up to date with the catalog; returns the published revision.
 
     :param changed_paths: the RPM paths changed since the last generation (from the dirty marker); None
         lists the catalog instead. Call with the root's lease held (see :mod:`stowage_yum.regeneration`).
     :param force: re-extract every package from its RPM (``rebuild-index``).
+    :param before_publish: called before ``repomd.xml`` is written; raises to publish nothing (the run
+        lost its lease).
     """
     catalog = repository.stowage.catalog
     gen_ns = generation_namespace(repository.name)
@@ -240,6 +243,8 @@ def generate(repository: Repository, root: str, *, changed_paths: list[str] | No
                 catalog.delete_document(seg_ns, key)
         for i in changed:
             catalog.put_document(seg_ns, f"{prefix}{i}", _segment_document(segments[i], members[i]))
+    if before_publish is not None:
+        before_publish()
     publish_repomd(repository, root, repomd_xml(files, revision))
     now = time.time()
     retired = dict(published.get("retired", {}))

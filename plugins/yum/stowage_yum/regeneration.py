@@ -49,7 +49,7 @@ def run(work: Work) -> None:
         return
     grace = regeneration_settings(work.stowage).grace_seconds
     generate(repository, work.key, changed_paths=None if work.items is None else list(work.items),
-             grace_seconds=grace, force=work.force)
+             grace_seconds=grace, force=work.force, before_publish=work.check_lease)
     published = work.stowage.catalog.get_document(generation_namespace(repository.name), work.key) or {}
     if published.get("retired"):
         work.again(grace)  # delete them once their grace period is over, even if nothing changes
