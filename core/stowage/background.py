@@ -201,7 +201,7 @@ class BackgroundWork:
                 continue
             if due_only and not pending.due(spec, now):
                 continue
-            if self._run(spec, pending.repository, pending.key, only_if_pending=True):
+            if self._run(spec, pending.repository, pending.key, only_if_pending=True, due_only=due_only):
                 done += 1
         return done
 
@@ -212,7 +212,7 @@ class BackgroundWork:
         return self._run(self.job(job), repository, key, force=force, wait=wait)
 
     def _run(self, spec: "BackgroundJob", repository: str, key: str, *, force: bool = False, wait: float = 0.0,
-             only_if_pending: bool = False) -> bool:
+             only_if_pending: bool = False, due_only: bool = False) -> bool:
         catalog = self.stowage.catalog
         name = marker_key(spec.name, repository, key)
         lease = f"background:{name}"
@@ -224,8 +224,8 @@ class BackgroundWork:
             time.sleep(0.05)
         try:
             marker = catalog.get_document(NAMESPACE, name)  # read under the lease: it may be done already
-            if marker is None and only_if_pending:
-                return False
+            if only_if_pending and (marker is None or due_only and not Pending.of(name, marker).due(spec, time.time())):
+                return False  # done by another process meanwhile (and maybe requested again since)
             try:
                 repo = self.stowage.repository(repository)
             except NotFound:  # the repository was deleted: nothing left to do for it
