@@ -56,7 +56,7 @@ def upload_fields(format_name: str) -> str:
 
 def uploadable(repository: "Repository") -> bool:
     return (repository.type is RepositoryType.HOSTED and repository.format is not None
-            and getattr(repository.handler, "upload_component", None) is not None)
+            and repository.handler.supports("upload_component"))
 
 
 class UploadResource:

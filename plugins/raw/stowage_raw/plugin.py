@@ -11,8 +11,8 @@ from urllib.parse import quote
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest, Repository,
-                            RepositoryType, Stowage, Task, UploadedFile, UploadField, UploadSpec, User,
+from stowage.plugin import (Accepted, Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest,
+                            Repository, RepositoryType, StagedBlob, Stowage, Task, UploadField, UploadSpec, User,
                             WritePolicy, clean_path, hookimpl)
 
 
@@ -103,7 +103,7 @@ class RawHandler(FormatHandler):
         request.repository.delete(request.path)
         request.resp.status = falcon.HTTP_204
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list[Asset]:
         """``POST /service/rest/v1/components``: ``raw.directory``, ``raw.assetN``, ``raw.assetN.filename``."""
         directory = fields.get("raw.directory", "").strip("/")
@@ -119,9 +119,9 @@ class RawHandler(FormatHandler):
             path = clean_path(f"{directory}/{filename}" if directory else filename, allow_trailing_slash=False)
             repository.check_writable(path)
             planned.append((path, upload))
-        return [repository.record(path, upload.blob, content_type=guess_content_type(path),
-                                  component=raw_component(path),
-                                  attributes={"uploader": user.user_id if user else None})
+        return [repository.commit(upload, Accepted(path=path, content_type=guess_content_type(path),
+                                                   component=raw_component(path),
+                                                   attributes={"uploader": user.user_id if user else None}))
                 for path, upload in planned]
 
 
