@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from stowage.errors import PluginError
 from stowage.plugin import BackgroundJob, BackgroundWork, Work, hookimpl
 from stowage.settings import CatalogSettings
+from stowage.testing import python_process
 
 JOB = "test.index"
 STATE = "test-background"
@@ -231,17 +230,11 @@ def test_a_run_killed_with_sigkill_is_taken_over(make_app, tmp_path: Path, catal
     control(stowage, block=True)
     url = catalog_kwargs["catalog"].url if catalog_kwargs else ""
     script = HOLDER.format(tests=str(Path(__file__).parent), url=url, data=str(tmp_path / "data"))
-    holder = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
-    try:
+    with python_process(script) as holder:
         wait_for(lambda: runs(stowage), timeout=60)
         assert runs(stowage)[0]["pid"] == holder.pid
         assert work.run_now(JOB, "r", "k") is False  # the holder's lease is alive
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+    assert holder.returncode == -signal.SIGKILL
     control(stowage)
     [pending] = work.pending()  # the work it was doing is still requested
     assert pending.items == ["a"]

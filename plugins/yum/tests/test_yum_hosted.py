@@ -448,10 +448,9 @@ work.run_pending(job=JOB, due_only=False)
 
 @pytest.mark.slow
 def test_a_regeneration_killed_with_sigkill_is_finished_by_another_process(yum_app, rpms, tmp_path):
-    import os
     import signal
-    import subprocess
-    import sys
+
+    from stowage.testing import python_process
 
     ts = yum_app(data_dir=tmp_path / "shared", delay=3600)
     assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
@@ -460,19 +459,13 @@ def test_a_regeneration_killed_with_sigkill_is_finished_by_another_process(yum_a
     catalog = ts.stowage.settings.catalog  # the same catalog as this test's app (SQLite or PostgreSQL)
     script = KILLED_REGENERATOR.format(data=str(tmp_path / "shared"),
                                        url=catalog.url if catalog.type == "postgresql" else "")
-    holder = subprocess.Popen([sys.executable, "-c", script])
-    try:
+    with python_process(script) as holder:
         deadline = time.monotonic() + 60
         while ts.stowage.catalog.lease_holder(lease) is None:
             assert holder.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         assert flush(ts) == 0  # another process is regenerating the root
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+    assert holder.returncode == -signal.SIGKILL  # killed mid-regeneration
     assert ts.stowage.catalog.get_asset("yum-hosted", "repodata/repomd.xml") is None  # nothing was published
     [pending] = work.pending(JOB)
     assert pending.items == ["hello-1.0-1.noarch.rpm"]  # the request outlived the process
