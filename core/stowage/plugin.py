@@ -1,5 +1,6 @@
 """The one import surface for plugins. Anything not listed in ``__all__`` is not part of the plugin API."""
 
+from stowage.background import BackgroundWork, Work
 from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
 from stowage.catalog import Catalog, Page
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
@@ -16,7 +17,7 @@ from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest, external_base_url
 from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
                             WritePolicy)
-from stowage.registration import (API_VERSION, Endpoint, Format, Located, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
+from stowage.registration import (API_VERSION, BackgroundJob, Endpoint, Format, Located, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
                                   TaskProperty, UploadField, UploadSpec)
 from stowage.repository import Repository
 from stowage.proxy_flight import InFlightAsset
@@ -33,7 +34,8 @@ from stowage.stowage import Stowage
 from stowage.tasks import TaskContext, TaskStopped
 
 __all__ = [
-    "API_VERSION", "Accepted", "Action", "Endpoint", "Located", "member_leaves", "Asset", "AssetKind", "BadRequest",
+    "API_VERSION", "Accepted", "Action", "Endpoint", "Located", "member_leaves", "Asset", "AssetKind",
+    "BackgroundJob", "BackgroundWork", "BadRequest",
     "BlobInfo", "BlobStore", "BlobStoreConfig",
     "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
     "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InsufficientStorage",
@@ -43,7 +45,7 @@ __all__ = [
     "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",
     "Resolver", "ResumableUpload", "Route", "ServerSettings", "StagedBlob", "Stowage", "StowageError", "Task", "TaskContext",
     "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadField", "UploadSpec", "UpstreamBlocked",
-    "UpstreamError", "UpstreamRequest", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
+    "UpstreamError", "UpstreamRequest", "UpstreamTimeout", "User", "Work", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
     "copy_into", "default_error_body", "external_base_url", "group_guard", "guard_names", "hookimpl",
     "receive_multipart", "request_remote", "require_repository", "proxy_name_allowed", "send_content", "sign_in",
 ]
