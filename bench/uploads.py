@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -26,8 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins" / "pypi" / "tests"))
+
+from pypi_kit import make_wheel  # noqa: E402
 
 MIB = 1 << 20
 PASSWORD = "bench-password"
@@ -95,25 +97,6 @@ class Server:
         self.process.wait(60)
 
 
-def make_wheel(directory: Path, version: str, size: int) -> Path:
-    """A valid wheel whose payload is ``size`` random bytes, stored (random data does not compress)."""
-    info = f"bench_big-{version}.dist-info"
-    files = {
-        "bench_big/__init__.py": b"",
-        "bench_big/payload.bin": os.urandom(size),
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: bench-big\nVersion: {version}\n\n".encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
-              f"{len(data)}" for path, data in files.items()] + [f"{info}/RECORD,,"]
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    path = directory / f"bench_big-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for member, data in files.items():
-            archive.writestr(member, data)
-    return path
-
-
 def twine_seconds(server: Server, wheel: Path) -> float:
     twine = str(Path(sys.executable).with_name("twine"))
     started = time.perf_counter()
@@ -157,7 +140,8 @@ def main() -> int:
         package = root / "package"
         package.mkdir()
         for run in range(args.runs):
-            wheel = make_wheel(root, f"1.0.{run}", args.mib * MIB)
+            wheel = make_wheel(root, "bench-big", f"1.0.{run}",
+                               extra_files={"bench_big/payload.bin": os.urandom(args.mib * MIB)})
             (package / "payload.bin").write_bytes(os.urandom(args.mib * MIB))
             for server in servers if run % 2 == 0 else reversed(servers):
                 version = f"1.0.{run}"

@@ -20,6 +20,8 @@ import pytest
 from stowage.server import RECV_BYTES, Server
 from stowage.streamed_body import PIPE_BYTES, STREAM_THRESHOLD
 
+from core_helpers import read_until_closed, send_head
+
 RAW = {"name": "raw", "format": "raw", "type": "hosted", "online": True,
        "storage": {"blobStoreName": "default", "strictContentTypeValidation": False, "writePolicy": "ALLOW"}}
 MIB = 1024 * 1024
@@ -61,23 +63,6 @@ def bare() -> Iterator[Callable[..., BareServer]]:
     yield factory
     for server in servers:
         server.close()
-
-
-def head(port: int, method: str, path: str, headers: dict[str, str]) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    return sock
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    return received
 
 
 def read_response(sock: socket.socket) -> bytes:
@@ -132,7 +117,7 @@ def test_large_body_is_dispatched_at_its_headers(bare):
     seen = new_seen()
     server = bare(digest_app(seen))
     body = os.urandom(3 * MIB)
-    with head(server.port, "PUT", "/x", {"Content-Length": str(len(body))}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(len(body))}) as sock:
         sock.sendall(body[:MIB])
         # waitress would wait for the last byte before calling the app
         assert seen["called"].wait(5), "the application was not called before the body was complete"
@@ -147,7 +132,7 @@ def test_small_body_is_received_whole_first(bare):
     seen = new_seen()
     server = bare(digest_app(seen))
     body = os.urandom(STREAM_THRESHOLD - 1)
-    with head(server.port, "PUT", "/x", {"Content-Length": str(len(body))}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(len(body))}) as sock:
         sock.sendall(body[:1000])
         assert not seen["called"].wait(0.5)
         sock.sendall(body[1000:])
@@ -167,7 +152,7 @@ def test_full_pipe_stops_reading_the_socket(bare):
     seen["before_read"] = before_read
     server = bare(digest_app(seen))
     body = os.urandom(64 * MIB)
-    with head(server.port, "PUT", "/x", {"Content-Length": str(len(body))}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(len(body))}) as sock:
         sock.settimeout(2)
         sent = 0
         try:
@@ -188,7 +173,7 @@ def test_chunked_body_streams_to_its_end(bare):
     seen = new_seen()
     server = bare(digest_app(seen))
     pieces = [os.urandom(n) for n in (1, 300_000, 2 * MIB + 7, 5)]
-    with head(server.port, "PUT", "/x", {"Transfer-Encoding": "chunked"}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Transfer-Encoding": "chunked"}) as sock:
         sock.sendall(b"%x\r\n%s\r\n" % (len(pieces[0]), pieces[0]))
         assert seen["called"].wait(5)
         for piece in pieces[1:]:
@@ -202,7 +187,7 @@ def test_chunked_body_streams_to_its_end(bare):
 def test_broken_chunked_framing_is_an_incomplete_body(bare):
     seen = new_seen()
     server = bare(digest_app(seen))
-    with head(server.port, "PUT", "/x", {"Transfer-Encoding": "chunked"}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Transfer-Encoding": "chunked"}) as sock:
         sock.sendall(b"10\r\n" + b"x" * 16 + b"\r\nzz\r\n")
         response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 400"), response
@@ -213,7 +198,7 @@ def test_chunked_body_past_the_limit_is_413(bare):
     seen = new_seen()
     server = bare(digest_app(seen), max_request_body_size=2 * MIB)
     chunk = os.urandom(MIB)
-    with head(server.port, "PUT", "/x", {"Transfer-Encoding": "chunked"}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Transfer-Encoding": "chunked"}) as sock:
         try:
             for _ in range(4):
                 sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
@@ -227,7 +212,7 @@ def test_chunked_body_past_the_limit_is_413(bare):
 def test_client_that_goes_away_mid_body_breaks_the_read(bare):
     seen = new_seen()
     server = bare(digest_app(seen))
-    with head(server.port, "PUT", "/x", {"Content-Length": str(8 * MIB)}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(8 * MIB)}) as sock:
         sock.sendall(os.urandom(2 * MIB))
         assert seen["called"].wait(5)
     deadline = time.monotonic() + 10
@@ -239,7 +224,7 @@ def test_client_that_goes_away_mid_body_breaks_the_read(bare):
 def test_stalled_client_times_out(bare):
     seen = new_seen()
     server = bare(digest_app(seen), channel_timeout=1)
-    with head(server.port, "PUT", "/x", {"Content-Length": str(2 * MIB)}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(2 * MIB)}) as sock:
         sock.sendall(b"x" * 1000)
         response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 408"), response
@@ -249,7 +234,7 @@ def test_stalled_client_times_out(bare):
 def test_expect_continue_is_answered_when_the_app_reads(bare):
     seen = new_seen()
     server = bare(digest_app(seen))
-    with head(server.port, "PUT", "/x", {"Content-Length": str(MIB), "Expect": "100-continue"}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(MIB), "Expect": "100-continue"}) as sock:
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"y" * MIB)
         response = read_response(sock)
@@ -262,7 +247,7 @@ def test_app_that_refuses_without_reading_sends_no_continue_and_closes(bare):
         return [b"no"]
 
     server = bare(refuse)
-    with head(server.port, "PUT", "/x", {"Content-Length": str(64 * MIB), "Expect": "100-continue"}) as sock:
+    with send_head(server.port, "PUT", "/x", {"Content-Length": str(64 * MIB), "Expect": "100-continue"}) as sock:
         response = read_until_closed(sock)  # we never send the body: the server must not wait for it
     assert response.startswith(b"HTTP/1.1 403") and b"100 Continue" not in response
     assert b"connection: close" in response.lower()
@@ -272,7 +257,7 @@ def test_small_requests_find_a_thread_while_uploads_stall(bare):
     """Two threads: one may stream, a second large body is received whole first, a GET still runs."""
     seen = new_seen()
     server = bare(digest_app(seen), threads=2)
-    stalled = [head(server.port, "PUT", "/x", {"Content-Length": str(4 * MIB)}) for _ in range(2)]
+    stalled = [send_head(server.port, "PUT", "/x", {"Content-Length": str(4 * MIB)}) for _ in range(2)]
     for sock in stalled:
         sock.sendall(b"z" * MIB)
     assert seen["called"].wait(5)
@@ -328,7 +313,7 @@ def test_raw_chunked_put_is_stored_whole(raw_server):
 def test_slow_client_upload_is_stored(raw_server):
     app, server = raw_server
     body = os.urandom(2 * MIB)
-    with head(server.port, "PUT", "/repository/raw/slow.bin",
+    with send_head(server.port, "PUT", "/repository/raw/slow.bin",
               {**_auth(app), "Content-Length": str(len(body))}) as sock:
         for start in range(0, len(body), 256 * 1024):
             sock.sendall(body[start:start + 256 * 1024])
@@ -339,7 +324,7 @@ def test_slow_client_upload_is_stored(raw_server):
 
 def test_upload_broken_off_mid_body_stores_nothing(raw_server):
     app, server = raw_server
-    with head(server.port, "PUT", "/repository/raw/cut.bin",
+    with send_head(server.port, "PUT", "/repository/raw/cut.bin",
               {**_auth(app), "Content-Length": str(16 * MIB)}) as sock:
         sock.sendall(os.urandom(3 * MIB))
         time.sleep(0.3)
@@ -353,13 +338,13 @@ def test_upload_broken_off_mid_body_stores_nothing(raw_server):
     assert not leftovers, leftovers  # the aborted writer removed its temporary file
     # and the server goes on serving
     assert app.client.simulate_get("/service/rest/v1/status").status_code == 200
-    with head(server.port, "GET", "/service/rest/v1/status", {}) as sock:
+    with send_head(server.port, "GET", "/service/rest/v1/status", {}) as sock:
         assert read_response(sock).startswith(b"HTTP/1.1 200")
 
 
 def test_anonymous_large_put_without_expect_is_refused_and_closed(raw_server):
     app, server = raw_server
-    with head(server.port, "PUT", "/repository/raw/anon.bin", {"Content-Length": str(32 * MIB)}) as sock:
+    with send_head(server.port, "PUT", "/repository/raw/anon.bin", {"Content-Length": str(32 * MIB)}) as sock:
         try:
             sock.sendall(b"a" * MIB)
         except (BrokenPipeError, ConnectionResetError):
@@ -375,7 +360,7 @@ def test_shutdown_lets_a_streamed_upload_finish(stowage_factory):
     app = stowage_factory(repositories=[RAW])
     server = LiveServer(app).start()  # not the factory's: this one is meant to end by itself
     body = os.urandom(6 * MIB)
-    with head(server.port, "PUT", "/repository/raw/drained.bin",
+    with send_head(server.port, "PUT", "/repository/raw/drained.bin",
               {**_auth(app), "Content-Length": str(len(body))}) as sock:
         sock.sendall(body[:2 * MIB])
         time.sleep(0.2)
