@@ -9,7 +9,6 @@ publish leaves neither a tarball nor a manifest behind.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import gzip
 import json
@@ -23,7 +22,7 @@ from stowage.plugin import (Accepted, Action, Asset, BadRequest, Component, Conf
 
 from stowage_npm.names import (check_new_name, check_tag, check_version, scope_of, tarball_path, unscoped)
 from stowage_npm.packument import SCOPES_NAMESPACE, namespace
-from stowage_npm.publish_body import PublishBody, read_publish_body
+from stowage_npm.publish_body import PublishBody, decode_base64, read_publish_body
 
 #: base64 characters decoded per step (a multiple of 4): the attachment is never decoded whole.
 _B64_CHUNK = 4 * 256 * 1024
@@ -233,11 +232,8 @@ def _rev(stored: Mapping[str, Any]) -> str:
 
 def _decode_attachment(data: str, out: StagedBlob) -> None:
     """Decode a small base64 tarball into ``out`` a piece at a time (it hashes as it receives)."""
-    try:
-        for start in range(0, len(data), _B64_CHUNK):
-            out.write(base64.b64decode(data[start:start + _B64_CHUNK], validate=True))
-    except (binascii.Error, ValueError) as error:
-        raise InvalidContent(f"the tarball attachment is not valid base64: {error}") from None
+    for start in range(0, len(data), _B64_CHUNK):
+        decode_base64(data[start:start + _B64_CHUNK], out)
 
 
 def _nonempty_size(tarball: StagedBlob) -> int:

@@ -221,11 +221,16 @@ class _Base64Sink:
         usable = len(self._text) if final else len(self._text) // _B64_STEP * _B64_STEP
         if not usable:
             return
-        try:
-            self._out.write(base64.b64decode(bytes(self._text[:usable]), validate=True))
-        except (binascii.Error, ValueError) as error:
-            raise InvalidContent(f"the tarball attachment is not valid base64: {error}") from None
+        decode_base64(bytes(self._text[:usable]), self._out)
         del self._text[:usable]
+
+
+def decode_base64(text: bytes | str, out: StagedBlob) -> None:
+    """Decode one piece of the tarball attachment (whole base64 quanta) into ``out``."""
+    try:
+        out.write(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError) as error:
+        raise InvalidContent(f"the tarball attachment is not valid base64: {error}") from None
 
 
 def _invalid_json(error: Exception) -> BadRequest:
