@@ -5,8 +5,9 @@ checked on every request, as Nexus does. Clients such as oras-py reuse their fir
 repository they touch, so a token narrowed to one scope would break their pushes.
 
 A token is good for the registry only (audience ``docker``: never the REST API), carries the identity and
-credential generation of its user (a password change, disable or delete ends it at once, though it is
-never stored), and lives ``[server] dockerTokenSeconds``. Refresh tokens (``offline_token``) are accepted
+credential generation of its user (a password change, disable or delete ends it, though it is never
+stored: at once in the process that made the change, within ``Security.DECISION_TTL`` in the others, as
+for role changes), and lives ``[server] dockerTokenSeconds``. Refresh tokens (``offline_token``) are accepted
 by the token service only. The signing key is derived from the server's secret key, which is never in
 the catalog (see ``stowage.secret_key``).
 """
@@ -47,7 +48,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _sign(stowage: Stowage, body: str) -> str:
-    return _b64(hmac.new(stowage.signing_key("docker-token"), body.encode(), hashlib.sha256).digest())
+    # the key is derived once per app, not per request (the server's secret does not change while it runs)
+    key = stowage.extension("docker-token-key", lambda: stowage.signing_key("docker-token"))
+    return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
 
 
 def issue(stowage: Stowage, user: User | None, *, use: str = ACCESS) -> tuple[str, int]:
@@ -93,7 +96,7 @@ def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
         user = stowage.security.find_user(str(payload["sub"]), str(payload["src"]))
         user = user if user is not None and user.status == "active" else None
     else:
-        user = stowage.security.holds_current_credentials(stowage.security.get_user(str(payload["sub"])),
+        user = stowage.security.holds_current_credentials(stowage.security.current_user(str(payload["sub"])),
                                                           str(payload.get("idn", "")), payload.get("gen"))
     return None if user is None else evolve(user, realm=DOCKER_TOKEN_REALM, audiences=(AUDIENCE,))
 
