@@ -23,7 +23,7 @@ import time
 
 from attrs import evolve
 
-from stowage.plugin import DOCKER_TOKEN_REALM, Forbidden, Stowage, User
+from stowage.plugin import DOCKER_TOKEN_REALM, Forbidden, LRUCache, Stowage, User
 
 #: the audience of the registry's endpoints (the format name, as for every repository's content).
 AUDIENCE = "docker"
@@ -37,6 +37,8 @@ ANONYMOUS = User(user_id="anonymous", roles=(), source="docker-token", realm=DOC
 _PREFIX = "dkr1."
 ACCESS = "access"
 REFRESH = "refresh"
+#: verified tokens whose claims a process keeps (a few hundred bytes each).
+CLAIMS_CACHED = 4096
 
 
 def _b64(data: bytes) -> str:
@@ -75,18 +77,8 @@ def is_token(credentials: str) -> bool:
 
 def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
     """The user a valid, unexpired token stands for (:data:`ANONYMOUS` for anonymous ones), or None."""
-    if not token.startswith(_PREFIX):
-        return None
-    body, _, signature = token[len(_PREFIX):].partition(".")
-    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500, for a forged header)
-    if not hmac.compare_digest(_sign(stowage, body).encode(), signature.encode("utf-8", "surrogateescape")):
-        return None
-    try:
-        payload = json.loads(_unb64(body))
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or payload.get("use") != use or not isinstance(payload.get("exp"), int) \
-            or payload["exp"] < time.time():
+    payload = _claims(stowage, token)
+    if payload is None or payload.get("use") != use or payload["exp"] < time.time():
         return None
     if not stowage.security.realms.is_active(DOCKER_TOKEN_REALM):
         return None
@@ -99,6 +91,30 @@ def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
         user = stowage.security.holds_current_credentials(stowage.security.current_user(str(payload["sub"])),
                                                           str(payload.get("idn", "")), payload.get("gen"))
     return None if user is None else evolve(user, realm=DOCKER_TOKEN_REALM, audiences=(AUDIENCE,))
+
+
+def _claims(stowage: Stowage, token: str) -> dict | None:
+    """The claims of ``token`` if its signature verifies. A client sends the same token with every request
+    of a pull, so verified claims are kept by token (only what the token itself says: expiry, realm and
+    the user's current credentials are checked on every use); a token that fails is never kept."""
+    cache = stowage.extension("docker-token-claims", lambda: LRUCache(CLAIMS_CACHED))
+    payload = cache.get(token)
+    if payload is not None:
+        return payload
+    if not token.startswith(_PREFIX):
+        return None
+    body, _, signature = token[len(_PREFIX):].partition(".")
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500, for a forged header)
+    if not hmac.compare_digest(_sign(stowage, body).encode(), signature.encode("utf-8", "surrogateescape")):
+        return None
+    try:
+        payload = json.loads(_unb64(body))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("exp"), int):
+        return None
+    cache.put(token, payload)
+    return payload
 
 
 def is_anonymous(user: User | None) -> bool:
