@@ -127,7 +127,8 @@ def _publish(request: RepoRequest, name: str, parsed: PublishBody) -> dict[str, 
     for tag in tags:
         check_tag(tag)
 
-    if parsed.streamed is not None and parsed.streamed != filename:
+    if parsed.streamed is not None and (parsed.streamed != filename or attachment["data"] != ""):
+        # another attachment, or the same key again (JSON's last-wins would pick the later copy)
         raise BadRequest("a publish must carry exactly one version and one tarball attachment")
     # checked before it becomes a blob: a refusal stores nothing. A large attachment was decoded into its
     # staged blob while the body arrived; a small one is decoded now.

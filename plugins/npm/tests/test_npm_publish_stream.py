@@ -64,6 +64,8 @@ def _with_data(document: bytes, data: bytes) -> bytes:
     (lambda doc, b64: doc + b"}", "not valid JSON"),  # trailing garbage after the streamed attachment
     (lambda doc, b64: b'{"a":' * 300 + doc + b"}" * 300, "nested too deeply"),
     (lambda doc, b64: doc[:-2] + b', "second.tgz": {"data": "' + b64 + b'"}}}', "exactly one"),
+    (lambda doc, b64: doc[:-2] + b', "' + f"{NAME}-{VERSION}.tgz".encode() + b'": {"data": "AAAA"}}}',
+     "exactly one"),  # the same attachment again, small: not silently ignored
 ])
 def test_a_bad_large_publish_is_refused_and_stores_nothing(npm_server, mangle, words):
     tarball = big_tarball()
