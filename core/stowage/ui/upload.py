@@ -56,7 +56,7 @@ def upload_fields(format_name: str) -> str:
 
 def uploadable(repository: "Repository") -> bool:
     return (repository.type is RepositoryType.HOSTED and repository.format is not None
-            and getattr(repository.handler, "upload_component", None) is not None)
+            and repository.handler.supports("upload_component"))
 
 
 class UploadResource:
@@ -76,7 +76,7 @@ class UploadResource:
             return
         name = req.path[len(PAGE):].strip("/")
         allowed = [r for r in self.stowage.repositories() if uploadable(r)
-                   and self.stowage.plugins.hook.stowage_permission(user=user, repository=r, action=Action.WRITE)]
+                   and self.stowage.permits(user, r, Action.WRITE)]
         if not name:
             items = "".join(f'<li><a href="{esc(site.link(PAGE + "/" + quote(r.name, safe="")))}">{esc(r.name)} '
                             f'<span class="muted">({esc(r.format_name)})</span></a></li>' for r in allowed)
