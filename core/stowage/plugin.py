@@ -1,46 +1,96 @@
-"""The one import surface for plugins. Anything not listed in ``__all__`` is not part of the plugin API."""
+"""The one import surface for format plugins. Anything not listed in ``__all__`` is not part of the plugin
+API (``docs/plugin-api.md`` documents every name; storage plugins also use ``stowage.backends``).
 
-from stowage.blobstore import BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload, copy_into
-from stowage.catalog import Catalog, Page
-from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden,
-                            FormatUnavailable, InsufficientStorage, InvalidContent, InvalidPath, MethodNotAllowed,
-                            NamePolicyViolation, NotFound, NotSupported, PayloadTooLarge,
-                            RangeNotSatisfiable, RepositoryOffline, StowageError, TooManyRequests, Unauthorized,
-                            UpstreamBlocked, UpstreamError, UpstreamTimeout, WritePolicyViolation)
-from stowage.formats import FormatHandler, UpstreamRequest, default_error_body
+Names retired from ``__all__`` stay importable for one ``API_VERSION`` with a ``DeprecationWarning`` that
+names their replacement (``_DEPRECATED`` below; the policy is in ``docs/plugin-api.md``).
+"""
+
+import importlib
+import warnings
+
+# -- registering: hooks and the typed objects they return ---------------------------------------------
 from stowage.hookspecs import hookimpl
-from stowage.http.auth import authenticate, sign_in
-from stowage.http.content import send_content
-from stowage.lru import LRUCache
-from stowage.http.paths import clean_path
-from stowage.http.request import RepoRequest, external_base_url
-from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
-                            WritePolicy)
 from stowage.registration import (API_VERSION, Format, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
                                   TaskProperty, UploadField, UploadSpec)
+from stowage.tasks import TaskContext, TaskStopped
+# -- serving requests ---------------------------------------------------------------------------------
+from stowage.formats import FormatHandler, UpstreamRequest
+from stowage.http.auth import authenticate, sign_in
+from stowage.http.paths import clean_path
+from stowage.http.request import RepoRequest, external_base_url
+from stowage.realms import DOCKER_TOKEN_REALM
+from stowage.rest.access import require_repository
+from stowage.security import Action, User
+# -- the app, repositories, content and storage -------------------------------------------------------
+from stowage.plugin_app import App, CatalogAccess
 from stowage.repository import Repository
+from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryConfig, RepositoryType,
+                            WritePolicy)
+from stowage.settings import ServerSettings
+from stowage.catalog import Page
+from stowage.blobstore import copy_into
+from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
+from stowage.lru import LRUCache
+# -- proxies and groups -------------------------------------------------------------------------------
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
-from stowage.resolver import MemberDocument, NameGuard, Resolver, group_guard, guard_names, proxy_name_allowed
-from stowage.rest.access import require_repository
-from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
-from stowage.realms import DOCKER_TOKEN_REALM, NPM_TOKEN_REALM
-from stowage.security import Action, User
-from stowage.settings import ServerSettings
-from stowage.stowage import Stowage
-from stowage.tasks import TaskContext, TaskStopped
+from stowage.resolver import MemberDocument, NameGuard, group_guard, guard_names
+# -- errors -------------------------------------------------------------------------------------------
+from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden, FormatUnavailable,
+                            InvalidContent, InvalidPath, MethodNotAllowed, NotFound, NotSupported, PayloadTooLarge,
+                            StowageError, Unauthorized, UpstreamBlocked, UpstreamError, UpstreamTimeout,
+                            WritePolicyViolation)
 
 __all__ = [
-    "API_VERSION", "Action", "Asset", "AssetKind", "BadRequest", "BlobInfo", "BlobStore", "BlobStoreConfig",
-    "BlobWriter", "Catalog", "Component", "ConfigurationError", "Conflict", "DOCKER_TOKEN_REALM", "DigestMismatch",
-    "Forbidden", "Format", "FormatHandler", "FormatUnavailable", "InFlightAsset", "InsufficientStorage",
-    "InvalidContent", "InvalidPath", "LRUCache",
-    "MemberDocument", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "MethodNotAllowed", "NPM_TOKEN_REALM",
-    "NameGuard", "NamePolicyViolation", "NotFound", "NotSupported", "Page", "PayloadTooLarge", "PendingFile",
-    "RangeNotSatisfiable", "RepoRequest", "Repository", "RepositoryConfig", "RepositoryOffline", "RepositoryType",
-    "Resolver", "ResumableUpload", "Route", "ServerSettings", "Stowage", "StowageError", "Task", "TaskContext",
-    "TaskProperty", "TaskStopped", "TooManyRequests", "Unauthorized", "UploadField", "UploadSpec", "UploadedFile", "UpstreamBlocked",
-    "UpstreamError", "UpstreamRequest", "UpstreamTimeout", "User", "WritePolicy", "WritePolicyViolation", "authenticate", "clean_path",
-    "copy_into", "default_error_body", "external_base_url", "group_guard", "guard_names", "hookimpl", "multipart_writers",
-    "read_multipart", "request_remote", "require_repository", "proxy_name_allowed", "send_content", "sign_in",
+    # registering
+    "API_VERSION", "hookimpl", "Format", "Route", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "Task",
+    "TaskProperty", "TaskContext", "TaskStopped", "UploadSpec", "UploadField",
+    # serving requests
+    "FormatHandler", "RepoRequest", "Action", "User", "external_base_url", "clean_path", "authenticate", "sign_in",
+    "DOCKER_TOKEN_REALM", "require_repository",
+    # the app, repositories, content and storage
+    "App", "CatalogAccess", "Repository", "RepositoryConfig", "RepositoryType", "WritePolicy", "ServerSettings",
+    "Asset", "AssetKind", "Component", "BlobInfo", "Page", "copy_into", "UploadedFile", "PendingFile",
+    "read_multipart", "multipart_writers", "LRUCache",
+    # proxies and groups
+    "UpstreamRequest", "InFlightAsset", "request_remote", "MemberDocument", "guard_names", "NameGuard", "group_guard",
+    # errors
+    "StowageError", "BadRequest", "InvalidPath", "InvalidContent", "DigestMismatch", "WritePolicyViolation",
+    "ConfigurationError", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed", "Conflict", "PayloadTooLarge",
+    "NotSupported", "UpstreamError", "UpstreamBlocked", "UpstreamTimeout", "FormatUnavailable",
 ]
+
+#: name -> (module it lives in, what to use instead). Importable until the next ``API_VERSION``.
+_DEPRECATED: dict[str, tuple[str, str]] = {
+    "Stowage": ("stowage.stowage", "App (the members a format may use of the app object)"),
+    "Catalog": ("stowage.catalog", "CatalogAccess; a catalog implementation subclasses stowage.backends.Catalog"),
+    "BlobStore": ("stowage.blobstore", "Repository.blob_store; an implementation subclasses stowage.backends.BlobStore"),
+    "BlobStoreConfig": ("stowage.blobstore", "stowage.backends.BlobStoreConfig"),
+    "BlobWriter": ("stowage.blobstore", "Repository.blob_store.writer(); implementations: stowage.backends"),
+    "ResumableUpload": ("stowage.blobstore", "stowage.backends.ResumableUpload"),
+    "Resolver": ("stowage.resolver", "Repository.resolve / Repository.metadata"),
+    "proxy_name_allowed": ("stowage.resolver", "NameGuard, guard_names or group_guard"),
+    "send_content": ("stowage.http.content", "RepoRequest.send_asset / RepoRequest.send_bytes"),
+    "default_error_body": ("stowage.formats", "FormatHandler.render_error (call super())"),
+    "NPM_TOKEN_REALM": ("stowage.realms", "nothing: core's token store owns the npm token realm"),
+    "NamePolicyViolation": ("stowage.errors", "nothing: core checks name policies; catch StowageError"),
+    "RepositoryOffline": ("stowage.errors", "nothing: core answers for offline repositories; catch StowageError"),
+    "TooManyRequests": ("stowage.errors", "nothing: sign_in throttles; catch StowageError"),
+    "RangeNotSatisfiable": ("stowage.errors", "nothing: core's send handles Range; catch StowageError"),
+    "InsufficientStorage": ("stowage.errors", "nothing: core raises it for a full disk; catch StowageError"),
+}
+
+
+def __getattr__(name: str) -> object:
+    """A retired name still works, with a warning that says what replaces it (PEP 562)."""
+    try:
+        module, instead = _DEPRECATED[name]
+    except KeyError:
+        raise AttributeError(f"module 'stowage.plugin' has no attribute {name!r}") from None
+    warnings.warn(f"stowage.plugin.{name} is deprecated and leaves the plugin API with the next API_VERSION; "
+                  f"use {instead}", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
