@@ -171,3 +171,20 @@ def test_the_exported_names_are_each_exported_once_and_exist():
         for name in stowage.plugin.__all__:
             getattr(stowage.plugin, name)
         exec("from stowage.plugin import *", {})
+
+
+#: (plugin directory, deprecated name) still imported; docker and yum are being split on other branches,
+#: which move these imports (App / CatalogAccess replace them).
+KNOWN_DEPRECATED_IMPORTS = {("plugins/docker", "Stowage"), ("plugins/yum", "Stowage"), ("plugins/yum", "Catalog")}
+
+
+def test_plugins_in_this_tree_import_no_deprecated_name():
+    found = set()
+    sources = [*PLUGIN_SOURCES, *ROOT.glob("tests/example_plugin/**/*.py")]
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "stowage.plugin":
+                found |= {(str(path.relative_to(ROOT).parents[-3]), alias.name) for alias in node.names
+                          if alias.name in stowage.plugin._DEPRECATED}
+    assert found - KNOWN_DEPRECATED_IMPORTS == set(), "plugins import deprecated names"
+    assert KNOWN_DEPRECATED_IMPORTS - found == set(), "fixed: drop them from KNOWN_DEPRECATED_IMPORTS"

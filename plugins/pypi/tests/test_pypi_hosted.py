@@ -337,7 +337,7 @@ def test_refused_upload_leaves_no_blob(app, dists):
 def test_upload_to_a_store_that_cannot_reread_uncommitted_bytes(app, dists, monkeypatch):
     """Blob stores without open_partial: the upload is committed first, then checked (and still refused)."""
     from stowage.blobstore.file import FileBlobWriter
-    from stowage.plugin import BlobWriter
+    from stowage.backends import BlobWriter
 
     monkeypatch.setattr(FileBlobWriter, "open_partial", BlobWriter.open_partial)
     assert upload(app, make_wheel(dists, "fallback", "1.0")).status_code == 200
