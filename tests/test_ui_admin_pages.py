@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -185,3 +186,11 @@ def test_upload_page_offers_only_formats_that_take_component_uploads(ts):
     listing = page(ts, "/upload")
     assert 'href="/upload/raw-hosted"' in listing and "docker-hosted" not in listing
     assert ts.client.simulate_get("/upload/docker-hosted", headers=ts.admin).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/upload", "/upload/raw-hosted", "/account", "/admin/repositories"])
+def test_signed_in_pages_send_an_anonymous_visitor_to_sign_in_and_back(ts, path):
+    response = ts.client.simulate_get(path, query_string="x=1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=" + quote(f"{path}?x=1", safe="")
+    assert response.headers["cache-control"] == "no-store"  # it depends on the (absent) session cookie

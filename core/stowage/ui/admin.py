@@ -19,7 +19,7 @@ from stowage.errors import Forbidden
 from stowage.http.paths import clean_path
 from stowage.rest.blobstores import blob_store_json, quota_status
 from stowage.ui.forms import checkbox, rest_form, select, text_field
-from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
+from stowage.ui.page import Site, esc, human_size, render, send_html, signed_in_page, timestamp
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -34,22 +34,12 @@ SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), (
             ("/ldap", "LDAP"), ("/user-tokens", "User tokens"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
 
 
-class SignInRequired(Exception):
-    """Raised by :func:`admin_page` for an anonymous visitor; the page answers with a redirect."""
-
-
 def admin_page(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site | None:
     """The page's :class:`Site` for an administrator; None after redirecting an anonymous visitor to sign in
     (the caller returns at once); 403 for anyone else."""
-    site = start(req, resp, stowage)
-    user = site.user
-    if user is None:
-        resp.status = falcon.HTTP_303
-        resp.location = site.link("/login", next=req.relative_uri)
-        resp.set_header("Cache-Control", "no-store")
-        return None
-    if not site.is_admin:
-        raise Forbidden(f"user {user.user_id} is not an administrator")
+    site = signed_in_page(req, resp, stowage)
+    if site is not None and not site.is_admin:
+        raise Forbidden(f"user {site.user.user_id} is not an administrator")
     return site
 
 

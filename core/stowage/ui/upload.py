@@ -20,7 +20,7 @@ from stowage.http.paths import clean_path
 from stowage.models import RepositoryType
 from stowage.security import Action
 from stowage.ui.forms import field_id, rest_form, text_field
-from stowage.ui.page import esc, render, send_html, start
+from stowage.ui.page import esc, render, send_html, signed_in_page
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -68,12 +68,10 @@ class UploadResource:
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
         if req.method not in ("GET", "HEAD"):
             raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
-        site = start(req, resp, self.stowage)
-        user = site.user
-        if user is None:
-            resp.status = falcon.HTTP_303
-            resp.location = site.link("/login", next=req.relative_uri)
+        site = signed_in_page(req, resp, self.stowage)
+        if site is None:
             return
+        user = site.user
         name = req.path[len(PAGE):].strip("/")
         allowed = [r for r in self.stowage.repositories() if uploadable(r)
                    and self.stowage.permits(user, r, Action.WRITE)]
