@@ -106,6 +106,8 @@ def used_members(source: str) -> set[tuple[str, str]]:
                 found.add(("RealmStatus", after))
             elif part == "repository":
                 found.add(("Repository", after))
+            elif part == "request" and i == 0:
+                found.add(("RepoRequest", after))
     return found
 
 
@@ -116,9 +118,9 @@ def test_the_scanner_sees_what_plugins_do():
     assert used == {("App", "catalog"), ("CatalogAccess", "get_asset"), ("CatalogAccess", "put_document"),
                     ("App", "security"), ("SecurityAccess", "realms"), ("RealmStatus", "is_active"),
                     ("App", "tokens"), ("TokenAccess", "issue"), ("App", "audit"), ("AuditAccess", "record"),
-                    ("App", "extension"), ("Repository", "stowage")}
-    assert used_members("self.repository.blob_store.writer()\nrepository.stowage.catalog\n") == {
-        ("Repository", "blob_store"), ("Repository", "stowage"), ("App", "catalog")}
+                    ("App", "extension"), ("Repository", "stowage"), ("RepoRequest", "stowage")}
+    assert used_members("self.repository.blob_store.writer()\nrepository.stowage.catalog\nrequest.resp.status\n") == {
+        ("Repository", "blob_store"), ("Repository", "stowage"), ("App", "catalog"), ("RepoRequest", "resp")}
 
 
 #: (plugin directory, use) still to be moved onto the declared surface. docker calls the permission hook
@@ -128,12 +130,12 @@ KNOWN_UNDECLARED = {("plugins/docker", "App.plugins"), ("plugins/docker", "Repos
 
 
 def declared(protocol: str) -> set[str]:
-    """The members a plugin may use: a protocol's, or for the exported ``Repository`` class the ones its
-    entry in docs/plugin-api.md names."""
-    if protocol != "Repository":
+    """The members a plugin may use: a protocol's, or for the exported ``Repository`` and ``RepoRequest``
+    classes the ones their entries in docs/plugin-api.md name."""
+    if protocol not in ("Repository", "RepoRequest"):
         return members(getattr(plugin_app, protocol))
     text = (ROOT / "docs" / "plugin-api.md").read_text()
-    entry = re.search(r"^- `Repository` — (.*?)(?=^- )", text, flags=re.MULTILINE | re.DOTALL).group(1)
+    entry = re.search(rf"^- `{protocol}` — (.*?)(?=^- )", text, flags=re.MULTILINE | re.DOTALL).group(1)
     return set(re.findall(r"`([a-z_]+)", entry))
 
 
