@@ -123,9 +123,10 @@ def test_the_scanner_sees_what_plugins_do():
         ("Repository", "blob_store"), ("Repository", "stowage"), ("App", "catalog"), ("RepoRequest", "resp")}
 
 
-#: (plugin directory, use) still to be moved onto the declared surface. docker calls the permission hook
-#: through the plugin manager (``stowage.plugins.hook.stowage_permission``): ``App.permits`` is the
-#: declared way, and the route seam (issue #15) moves the registry's own check into core.
+#: (plugin directory, use) still to be moved onto the declared surface (a new one fails the test; one
+#: fixed on another branch just stops matching). docker calls the permission hook through the plugin
+#: manager (``stowage.plugins.hook.stowage_permission``; ``App.permits`` is the declared way) and walks
+#: groups through ``repository.resolver``; the route seam (issue #15) moves both into core.
 KNOWN_UNDECLARED = {("plugins/docker", "App.plugins"), ("plugins/docker", "Repository.resolver")}
 
 
@@ -141,17 +142,14 @@ def declared(protocol: str) -> set[str]:
 
 def test_plugins_use_only_what_the_app_protocols_declare():
     assert len(PLUGIN_SOURCES) > 20
-    undeclared, known = [], set()
+    undeclared = []
     for path in PLUGIN_SOURCES:
         where = str(path.relative_to(ROOT).parents[-3])
         for protocol, member in sorted(used_members(path.read_text())):
             if member in declared(protocol):
                 continue
-            if (where, f"{protocol}.{member}") in KNOWN_UNDECLARED:
-                known.add((where, f"{protocol}.{member}"))
-            else:
+            if (where, f"{protocol}.{member}") not in KNOWN_UNDECLARED:
                 undeclared.append(f"{path.relative_to(ROOT)}: {protocol}.{member}")
-    assert known == KNOWN_UNDECLARED, f"fixed, drop from KNOWN_UNDECLARED: {KNOWN_UNDECLARED - known}"
     assert not undeclared, ("plugins use members the plugin API does not declare (add them to "
                             "stowage/plugin_app.py and docs/plugin-api.md, or use a declared one):\n"
                             + "\n".join(undeclared))
@@ -159,12 +157,13 @@ def test_plugins_use_only_what_the_app_protocols_declare():
 
 @pytest.mark.parametrize("name", sorted(stowage.plugin._DEPRECATED))
 def test_a_retired_name_still_imports_with_a_warning_naming_its_replacement(name):
-    module, instead = stowage.plugin._DEPRECATED[name]
+    where, instead = stowage.plugin._DEPRECATED[name]
+    module, _, attribute = where.partition(":")
     assert name not in stowage.plugin.__all__
     with pytest.warns(DeprecationWarning, match=f"stowage.plugin.{name} is deprecated.*use ") as caught:
         value = getattr(stowage.plugin, name)
     assert instead in str(caught[0].message)
-    assert value is getattr(__import__(module, fromlist=[name]), name)
+    assert value is getattr(__import__(module, fromlist=["_"]), attribute or name)
 
 
 def test_the_warning_points_at_the_importing_line():
@@ -190,9 +189,11 @@ def test_the_exported_names_are_each_exported_once_and_exist():
         exec("from stowage.plugin import *", {})
 
 
-#: (plugin directory, deprecated name) still imported; docker and yum are being split on other branches,
-#: which move these imports (App / CatalogAccess replace them).
-KNOWN_DEPRECATED_IMPORTS = {("plugins/docker", "Stowage"), ("plugins/yum", "Stowage"), ("plugins/yum", "Catalog")}
+#: (plugin directory, deprecated name) still imported: docker and yum are being split, and npm and helm
+#: moved onto the write API, on other branches (App / CatalogAccess / StagedBlob replace these).
+KNOWN_DEPRECATED_IMPORTS = {("plugins/docker", "Stowage"), ("plugins/yum", "Stowage"), ("plugins/yum", "Catalog"),
+                            ("plugins/yum", "UploadedFile"), ("plugins/npm", "UploadedFile"),
+                            ("examples/stowage-helm", "UploadedFile")}
 
 
 def test_plugins_in_this_tree_import_no_deprecated_name():
@@ -204,4 +205,3 @@ def test_plugins_in_this_tree_import_no_deprecated_name():
                 found |= {(str(path.relative_to(ROOT).parents[-3]), alias.name) for alias in node.names
                           if alias.name in stowage.plugin._DEPRECATED}
     assert found - KNOWN_DEPRECATED_IMPORTS == set(), "plugins import deprecated names"
-    assert KNOWN_DEPRECATED_IMPORTS - found == set(), "fixed: drop them from KNOWN_DEPRECATED_IMPORTS"

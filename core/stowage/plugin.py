@@ -29,7 +29,8 @@ from stowage.models import (Asset, AssetKind, BlobInfo, Component, RepositoryCon
 from stowage.settings import ServerSettings
 from stowage.catalog import Page
 from stowage.blobstore import copy_into
-from stowage.rest.components import PendingFile, UploadedFile, multipart_writers, read_multipart
+from stowage.rest.components import receive_multipart
+from stowage.staging import Accepted, StagedBlob
 from stowage.lru import LRUCache
 # -- proxies and groups -------------------------------------------------------------------------------
 from stowage.proxy_flight import InFlightAsset
@@ -50,8 +51,8 @@ __all__ = [
     "DOCKER_TOKEN_REALM", "require_repository",
     # the app, repositories, content and storage
     "App", "CatalogAccess", "Repository", "RepositoryConfig", "RepositoryType", "WritePolicy", "ServerSettings",
-    "Asset", "AssetKind", "Component", "BlobInfo", "Page", "copy_into", "UploadedFile", "PendingFile",
-    "read_multipart", "multipart_writers", "LRUCache",
+    "Asset", "AssetKind", "Component", "BlobInfo", "Page", "copy_into", "StagedBlob", "Accepted", "receive_multipart",
+    "LRUCache",
     # proxies and groups
     "UpstreamRequest", "InFlightAsset", "request_remote", "MemberDocument", "guard_names", "NameGuard", "group_guard",
     # errors
@@ -60,8 +61,16 @@ __all__ = [
     "NotSupported", "UpstreamError", "UpstreamBlocked", "UpstreamTimeout", "FormatUnavailable",
 ]
 
-#: name -> (module it lives in, what to use instead). Importable until the next ``API_VERSION``.
+#: name -> (where its value lives, "module:attribute"; what to use instead). Importable until the next
+#: ``API_VERSION``.
 _DEPRECATED: dict[str, tuple[str, str]] = {
+    # retired by the validate-before-commit write API (StagedBlob is what an UploadedFile part now is)
+    "UploadedFile": ("stowage.staging:StagedBlob", "StagedBlob (its .blob still commits unchecked)"),
+    "PendingFile": ("stowage.staging:StagedBlob", "StagedBlob"),
+    "multipart_writers": ("stowage.rest.components:receive_multipart",
+                          "receive_multipart; part.open() / repository.commit(part, Accepted(...))"),
+    "read_multipart": ("stowage.rest.components:read_multipart", "receive_multipart"),
+    # retired by the curated API (issue #15)
     "Stowage": ("stowage.stowage", "App (the members a format may use of the app object)"),
     "Catalog": ("stowage.catalog", "CatalogAccess; a catalog implementation subclasses stowage.backends.Catalog"),
     "BlobStore": ("stowage.blobstore", "Repository.blob_store; an implementation subclasses stowage.backends.BlobStore"),
@@ -84,12 +93,13 @@ _DEPRECATED: dict[str, tuple[str, str]] = {
 def __getattr__(name: str) -> object:
     """A retired name still works, with a warning that says what replaces it (PEP 562)."""
     try:
-        module, instead = _DEPRECATED[name]
+        where, instead = _DEPRECATED[name]
     except KeyError:
         raise AttributeError(f"module 'stowage.plugin' has no attribute {name!r}") from None
     warnings.warn(f"stowage.plugin.{name} is deprecated and leaves the plugin API with the next API_VERSION; "
                   f"use {instead}", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(module), name)
+    module, _, attribute = where.partition(":")
+    return getattr(importlib.import_module(module), attribute or name)
 
 
 def __dir__() -> list[str]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
-from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Iterator, Mapping
 
 import attrs
 
@@ -13,6 +14,7 @@ from stowage.errors import (Conflict, FormatUnavailable, SecretUnreadable, Metho
 from stowage.http.requester import uploader_attributes
 from stowage.models import Asset, AssetKind, Component, RepositoryConfig, RepositoryType, WritePolicy
 from stowage.registration import Format, MetadataBuilder
+from stowage.staging import Accepted, StagedBlob, staged_blob
 
 if TYPE_CHECKING:
     from stowage.blobstore import BlobStore
@@ -156,23 +158,63 @@ class Repository:
               component: Component | None = None, attributes: Mapping[str, Any] | None = None,
               expected: Mapping[str, str] | None = None, extra_digests: Iterable[str] = (),
               artifact_name: str | None = None, server_managed: bool = False) -> Asset:
-        """Write ``stream`` to ``path`` under the repository's policies.
+        """Write ``stream`` to ``path`` under the repository's policies: :meth:`write` with no check.
 
-        The blob is made durable first, then the catalog row is written in one transaction, which
-        re-checks the write policy; a failure at any point leaves no visible asset.
+        The policies are checked before the body is read (a refused 1 GiB PUT reads nothing) and again
+        at commit; a failure at any point leaves no visible asset.
 
         :param server_managed: the server itself maintains this path (generated metadata): no write or
             name policy applies, and it is replaced freely.
         """
         if not server_managed:
             self.check_writable(path, artifact_name=artifact_name)
-        with self.blob_store.writer(extra_digests) as writer:
-            from stowage.blobstore import copy_into
+        accepted = Accepted(path=path, content_type=content_type, kind=kind, component=component,
+                            attributes=attributes or {}, artifact_name=artifact_name,
+                            server_managed=server_managed)
+        with self.stage(extra_digests, reread=False) as staged:
+            staged.receive(stream, length)
+            return self._commit(staged, accepted, expected=expected)
 
-            copy_into(stream, writer, length)
-            blob = writer.commit(expected_size=length, expected=expected)
-        return self.record(path, blob, content_type=content_type, kind=kind, component=component,
-                           attributes=attributes, server_managed=server_managed)
+    # -- validate before commit (stowage.staging) --------------------------------------------------------
+    def stage(self, extra_digests: Iterable[str] = (), *, reread: bool = True) -> ContextManager[StagedBlob]:
+        """An empty :class:`~stowage.staging.StagedBlob` to ``write()`` or ``receive()`` into; whatever is
+        not committed when the block ends is discarded. ``reread=False``: no check will read it back."""
+        return staged_blob(self.blob_store.writer(extra_digests), self.stowage.settings.data_path / "tmp",
+                           reread=reread)
+
+    @contextlib.contextmanager
+    def receive(self, stream: IO[bytes], length: int | None = None, *, extra_digests: Iterable[str] = (),
+                max_bytes: int | None = None) -> Iterator[StagedBlob]:
+        """A request body (``length`` bytes or until EOF, at most ``max_bytes``) staged for a check."""
+        with self.stage(extra_digests) as staged:
+            staged.receive(stream, length, max_bytes=max_bytes)
+            yield staged
+
+    def commit(self, staged: StagedBlob, accepted: Accepted) -> Asset:
+        """Store checked bytes as ``accepted`` says: the write and name policy are checked for its path,
+        the blob is committed, then the asset (and ``accepted.then``) recorded in one transaction, which
+        re-checks ALLOW_ONCE against concurrent writers."""
+        if not accepted.server_managed:
+            self.check_writable(accepted.path, artifact_name=accepted.artifact_name)
+        return self._commit(staged, accepted)
+
+    def _commit(self, staged: StagedBlob, accepted: Accepted, *,
+                expected: Mapping[str, str] | None = None) -> Asset:
+        blob = staged.commit(expected=expected)
+        with self.stowage.catalog.transaction():
+            asset = self.record(accepted.path, blob, content_type=accepted.content_type, kind=accepted.kind,
+                                component=accepted.component, attributes=accepted.attributes,
+                                server_managed=accepted.server_managed)
+            if accepted.then is not None:
+                accepted.then(asset)
+        return asset
+
+    def write(self, stream: IO[bytes], check: Callable[[StagedBlob], Accepted], *, length: int | None = None,
+              extra_digests: Iterable[str] = (), max_bytes: int | None = None) -> Asset:
+        """Receive a body, let ``check`` read it (raise to refuse: nothing is stored) and say where it
+        goes, then :meth:`commit` it: the whole validate-before-commit write in one call."""
+        with self.receive(stream, length, extra_digests=extra_digests, max_bytes=max_bytes) as staged:
+            return self.commit(staged, check(staged))
 
     def record(self, path: str, blob: Any, *, content_type: str = "application/octet-stream",
                kind: AssetKind = AssetKind.CONTENT, component: Component | None = None,

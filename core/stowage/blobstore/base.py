@@ -16,7 +16,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
 
-from stowage.errors import DigestMismatch, InvalidContent, NotSupported
+from stowage.errors import DigestMismatch, InvalidContent, NotSupported, PayloadTooLarge
 from stowage.models import BlobInfo
 
 CHUNK_SIZE = 1024 * 1024
@@ -131,6 +131,11 @@ class BlobWriter(abc.ABC):
         Reads past what was written return short; the caller tracks how much is there. Stores that
         cannot do this return None (then readers wait for :meth:`commit`).
         """
+        return None
+
+    def partial_path(self) -> str | None:
+        """The local file holding the bytes written so far (read it, never change it), for checks by
+        tools that need a file name; None when the store keeps no such file (then core copies)."""
         return None
 
     def __enter__(self) -> "BlobWriter":
@@ -293,14 +298,18 @@ class BlobStore(abc.ABC):
             return writer.commit(expected_size=length, expected=expected)
 
 
-def copy_into(stream: IO[bytes], writer: BlobWriter, length: int | None = None) -> int:
-    """Copy ``length`` bytes (or until EOF) from ``stream`` in 1 MiB chunks; returns the bytes copied."""
+def copy_into(stream: IO[bytes], writer: Any, length: int | None = None, *, max_bytes: int | None = None) -> int:
+    """Copy ``length`` bytes (or until EOF) from ``stream`` into ``writer`` (anything with ``write``: a
+    :class:`BlobWriter`, a staged blob) in 1 MiB chunks; returns the bytes copied.
+    :class:`~stowage.errors.PayloadTooLarge` once more than ``max_bytes`` arrive."""
     copied = 0
     while length is None or copied < length:
         want = CHUNK_SIZE if length is None else min(CHUNK_SIZE, length - copied)
         chunk = stream.read(want)
         if not chunk:
             break
-        writer.write(chunk)
         copied += len(chunk)
+        if max_bytes is not None and copied > max_bytes:
+            raise PayloadTooLarge(f"the upload is larger than the {max_bytes} bytes accepted")
+        writer.write(chunk)
     return copied

@@ -75,6 +75,9 @@ class FileBlobWriter(BlobWriter):
         # or unlinked on abort (readers learn of the abort from whoever tracks the write).
         return open(self._temp, "rb")
 
+    def partial_path(self) -> str | None:
+        return str(self._temp)
+
     def _commit(self, info: BlobInfo) -> None:
         self._file.flush()
         os.fsync(self._file.fileno())

@@ -1,7 +1,7 @@
 """``/service/rest/v1/components`` and ``/assets``: list, read, delete, and multipart upload.
 
-Uploaded file parts are streamed into the blob store as they arrive (never held in memory), then the
-format's handler turns the fields and files into assets with ``upload_component``.
+Uploaded file parts are streamed into uncommitted blobs as they arrive (never held in memory); the
+format's handler checks them and turns the fields and files into assets with ``upload_component``.
 """
 
 from __future__ import annotations
@@ -9,34 +9,23 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import falcon
-from attrs import frozen
 
-from stowage.blobstore import BlobWriter, copy_into
 from stowage.checksums import asset_checksums
 from stowage.errors import BadRequest, Forbidden, NotFound
 from stowage.http.request import external_base_url
-from stowage.models import Asset, BlobInfo, Component
+from stowage.models import Asset, Component
 from stowage.rest import V1
 from stowage.rest.access import repository_access, require_repository, visible_items
 from stowage.security import Action
 from stowage.serialization import iso_time
+from stowage.staging import StagedBlob
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.stowage import Stowage
-
-
-@frozen
-class UploadedFile:
-    """One file part of a component upload, already committed to the repository's blob store."""
-
-    field: str
-    filename: str
-    content_type: str
-    blob: BlobInfo
 
 
 def encode_id(repository: str, kind: str, number: int) -> str:
@@ -126,59 +115,47 @@ class ComponentsResource:
         user = require_repository(req, self.stowage, repository, Action.WRITE)
         if not repository.handler.supports("upload_component"):
             raise BadRequest(f"the {repository.format_name} format does not support component uploads")
-        fields, files = read_multipart(req, repository)
-        repository.handler.upload_component(repository, fields, files, user)
+        with receive_multipart(req, repository) as (fields, files):
+            repository.handler.upload_component(repository, fields, files, user)
         resp.status = falcon.HTTP_204
 
 
-@frozen
-class PendingFile:
-    """One file part of a multipart upload, written to a blob writer that is not committed yet.
-
-    Validate it through ``writer.open_partial()``, then commit it (``writer.commit()``).
-    """
-
-    field: str
-    filename: str
-    content_type: str
-    writer: BlobWriter
-
-
-def read_multipart(req: falcon.Request, repository: "Repository") -> tuple[dict[str, str], list[UploadedFile]]:
-    """The form fields and the file parts of a multipart body, each file committed as a blob."""
-    with multipart_writers(req, repository) as (fields, pending):
-        files = [UploadedFile(field=part.field, filename=part.filename, content_type=part.content_type,
-                              blob=part.writer.commit()) for part in pending]
-    return fields, files
-
-
 @contextlib.contextmanager
-def multipart_writers(req: falcon.Request, repository: "Repository"
-                      ) -> Iterator[tuple[dict[str, str], list[PendingFile]]]:
-    """As :func:`read_multipart`, but file parts stay uncommitted (:class:`PendingFile`) inside the block;
-    whatever the block does not commit is discarded when it ends, so a refused upload leaves nothing."""
+def receive_multipart(req: falcon.Request, repository: "Repository", *, extra_digests: Iterable[str] = ()
+                      ) -> Iterator[tuple[dict[str, str], list[StagedBlob]]]:
+    """The text fields and the file parts of a ``multipart/form-data`` body. Each file part is streamed
+    into an uncommitted blob (:class:`~stowage.staging.StagedBlob` with ``field``, ``filename``,
+    ``content_type``) for the format to check and :meth:`~stowage.repository.Repository.commit`; whatever
+    the block leaves uncommitted is discarded when it ends, so a refused upload leaves nothing."""
     if not (req.content_type or "").startswith("multipart/form-data"):
         raise BadRequest("a multipart/form-data body is required")
     fields: dict[str, str] = {}
-    with contextlib.ExitStack() as writers:
-        files: list[PendingFile] = []
+    with contextlib.ExitStack() as parts:
+        files: list[StagedBlob] = []
         try:
-            form = req.get_media()
-            for part in form:
+            for part in req.get_media():
                 if part.filename is None:
                     fields[part.name] = part.get_text()
                     continue
-                writer = writers.enter_context(repository.blob_store.writer())
-                copy_into(part.stream, writer)
-                files.append(PendingFile(field=part.name, filename=part.filename,
-                                         content_type=part.content_type or "application/octet-stream",
-                                         writer=writer))
+                staged = parts.enter_context(repository.stage(extra_digests))
+                staged.field, staged.filename = part.name, part.filename
+                staged.content_type = part.content_type or "application/octet-stream"
+                staged.receive(part.stream)
+                files.append(staged)
         except falcon.MediaMalformedError as error:
             raise BadRequest(f"malformed multipart body: {error.description}") from None
         except UnicodeDecodeError:
             raise BadRequest("malformed multipart body: part headers (field names, filenames) and form fields "
                              "must be UTF-8") from None
         yield fields, files
+
+
+def read_multipart(req: falcon.Request, repository: "Repository") -> tuple[dict[str, str], list[StagedBlob]]:
+    """Deprecated (commits every file part unchecked): use :func:`receive_multipart`."""
+    with receive_multipart(req, repository) as (fields, files):
+        for part in files:
+            part.commit()
+    return fields, files
 
 
 class ComponentResource:

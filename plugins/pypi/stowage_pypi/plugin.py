@@ -18,10 +18,10 @@ from attrs import frozen
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from stowage.plugin import (Asset, AssetKind, BadRequest, BlobInfo, Component, DigestMismatch, Format,
-                            FormatHandler, InvalidContent, MethodNotAllowed, NotFound, PendingFile, RepoRequest,
-                            Repository, RepositoryType, Route, StowageError, UploadedFile, UpstreamError, UpstreamRequest,
-                            UploadSpec, User, WritePolicy, hookimpl, multipart_writers)
+from stowage.plugin import (Accepted, Asset, AssetKind, BadRequest, BlobInfo, Component, DigestMismatch, Format,
+                            FormatHandler, InvalidContent, MethodNotAllowed, NotFound, RepoRequest, Repository,
+                            RepositoryType, Route, StagedBlob, StowageError, UpstreamError, UpstreamRequest, UploadSpec,
+                            User, WritePolicy, hookimpl, receive_multipart)
 
 from stowage_pypi import index
 from stowage_pypi.distributions import (METADATA_SUFFIX, SDIST, WHEEL, CoreMetadata, DistFilename, parse_filename,
@@ -194,7 +194,7 @@ class PypiHandler(FormatHandler):
             if repository.type is not RepositoryType.HOSTED:
                 raise MethodNotAllowed(f"repository {repository.name} is a {repository.type.value} repository; "
                                        f"upload to a hosted repository", allowed=["GET", "HEAD"])
-            with multipart_writers(request.req, repository) as (fields, files):
+            with receive_multipart(request.req, repository) as (fields, files):
                 action = fields.get(":action")
                 if action != "file_upload":
                     raise BadRequest(f"unsupported :action {action!r}; only file_upload is supported")
@@ -202,9 +202,9 @@ class PypiHandler(FormatHandler):
                 if content is None:
                     raise BadRequest("the upload has no 'content' file part")
                 request.require_content("/" + parse_filename(content.filename).path)
-                self.publish_pending(repository, content, user=request.user, name=fields.get("name"),
-                                     version=fields.get("version"), sha256=fields.get("sha256_digest"),
-                                     filetype=fields.get("filetype"))
+                self.publish(repository, content, user=request.user, name=fields.get("name"),
+                             version=fields.get("version"), sha256=fields.get("sha256_digest"),
+                             filetype=fields.get("filetype"))
         except StowageError as error:
             self._upload_error(request, error)
             return
@@ -222,7 +222,7 @@ class PypiHandler(FormatHandler):
         for name, value in error.headers.items():
             request.resp.set_header(name, value)
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list[Asset]:
         """``POST /service/rest/v1/components?repository=...`` with a ``pypi.asset`` file part."""
         uploads = [f for f in files if f.field == "pypi.asset"]
@@ -230,18 +230,15 @@ class PypiHandler(FormatHandler):
             raise BadRequest("send one file part named pypi.asset")
         return [self.publish(repository, upload, user=user) for upload in uploads]
 
-    def publish(self, repository: Repository, upload: UploadedFile, *, user: User | None,
+    def publish(self, repository: Repository, upload: StagedBlob, *, user: User | None,
                 name: str | None = None, version: str | None = None, sha256: str | None = None,
                 filetype: str | None = None) -> Asset:
-        """Validate an uploaded distribution (already in the blob store) and record it with its metadata.
-
-        Nothing is recorded unless every check passes; the blob of a refused upload is unreferenced and
-        reclaimed by the blob collector.
-        """
-        dist = self._check_upload(repository, upload.filename, upload.blob.sha256, sha256=sha256, filetype=filetype)
-        with repository.blob_store.open(upload.blob.sha256) as stream:
+        """Validate an uploaded distribution before it becomes a blob, then record it with its metadata;
+        a refused upload leaves nothing behind."""
+        dist = self._check_upload(repository, upload.filename, upload.sha256, sha256=sha256, filetype=filetype)
+        with upload.open() as stream:
             metadata = self._read_metadata(dist, stream, name=name, version=version)
-        return self._record(repository, dist, upload.blob, metadata, self._store_metadata(repository, dist, metadata),
+        return self._record(repository, dist, upload, metadata, self._store_metadata(repository, dist, metadata),
                             user)
 
     @staticmethod
@@ -252,23 +249,6 @@ class PypiHandler(FormatHandler):
         with repository.blob_store.writer() as writer:
             writer.write(metadata.raw)
             return writer.commit()
-
-    def publish_pending(self, repository: Repository, upload: PendingFile, *, user: User | None,
-                        name: str | None = None, version: str | None = None, sha256: str | None = None,
-                        filetype: str | None = None) -> Asset:
-        """:meth:`publish` for a file not yet committed: it is validated before it becomes a blob, so a
-        refused upload leaves nothing behind."""
-        stream = upload.writer.open_partial()
-        if stream is None:  # a store that cannot re-read uncommitted bytes: commit, then check
-            blob = upload.writer.commit()
-            return self.publish(repository, UploadedFile(upload.field, upload.filename, upload.content_type, blob),
-                                user=user, name=name, version=version, sha256=sha256, filetype=filetype)
-        with stream:
-            dist = self._check_upload(repository, upload.filename, upload.writer.sha256, sha256=sha256,
-                                      filetype=filetype)
-            metadata = self._read_metadata(dist, stream, name=name, version=version)
-        blob = upload.writer.commit()
-        return self._record(repository, dist, blob, metadata, self._store_metadata(repository, dist, metadata), user)
 
     @staticmethod
     def _check_upload(repository: Repository, filename: str, blob_sha256: str, *, sha256: str | None,
@@ -308,7 +288,7 @@ class PypiHandler(FormatHandler):
         return metadata
 
     @staticmethod
-    def _record(repository: Repository, dist: DistFilename, blob: BlobInfo, metadata: CoreMetadata,
+    def _record(repository: Repository, dist: DistFilename, upload: StagedBlob, metadata: CoreMetadata,
                 metadata_blob: BlobInfo | None, user: User | None) -> Asset:
         """The distribution and its ``.metadata`` file, in one catalog transaction."""
         component = Component(repository=repository.name, format="pypi", name=dist.project,
@@ -318,13 +298,16 @@ class PypiHandler(FormatHandler):
                                "filetype": dist.filetype, "requires_python": metadata.requires_python,
                                "core_metadata_sha256": metadata_blob.sha256 if metadata_blob else None,
                                "yanked": False}}
-        with repository.stowage.catalog.transaction():
+
+        def record_metadata(asset: Asset) -> None:
             if metadata_blob is not None:
                 repository.record(dist.path + METADATA_SUFFIX, metadata_blob, content_type=_content_type(
                     METADATA_SUFFIX), component=component, attributes={"pypi": {"metadata_of": dist.filename}},
                     server_managed=True)
-            return repository.record(dist.path, blob, content_type=_content_type(dist.filename),
-                                     component=component, attributes=attributes)
+
+        return repository.commit(upload, Accepted(path=dist.path, content_type=_content_type(dist.filename),
+                                                  component=component, attributes=attributes,
+                                                  artifact_name=dist.project, then=record_metadata))
 
     def delete_asset(self, repository: Repository, asset: Asset) -> None:
         """Deleting a distribution also deletes its ``.metadata`` file; the index changes at once."""

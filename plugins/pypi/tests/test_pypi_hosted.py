@@ -335,16 +335,22 @@ def test_refused_upload_leaves_no_blob(app, dists):
 
 
 def test_upload_to_a_store_that_cannot_reread_uncommitted_bytes(app, dists, monkeypatch):
-    """Blob stores without open_partial: the upload is committed first, then checked (and still refused)."""
+    """Blob stores that cannot re-read uncommitted bytes (S3): core tees the upload into a local copy, so
+    the wheel is still checked before it is stored and a refused one leaves no blob."""
     from stowage.blobstore.file import FileBlobWriter
     from stowage.backends import BlobWriter
 
     monkeypatch.setattr(FileBlobWriter, "open_partial", BlobWriter.open_partial)
+    monkeypatch.setattr(FileBlobWriter, "partial_path", BlobWriter.partial_path)
+    store = app.stowage.blob_store("default")
     assert upload(app, make_wheel(dists, "fallback", "1.0")).status_code == 200
     assert [f["filename"] for f in project_json(app, "fallback")["files"]] == ["fallback-1.0-py3-none-any.whl"]
+    blobs = sorted(store.digests())
     assert upload(app, make_wheel(dists, "fallback", "2.0", metadata_version="3.0")).status_code == 400
     assert assets(app) == ["packages/fallback/1.0/fallback-1.0-py3-none-any.whl",
                            "packages/fallback/1.0/fallback-1.0-py3-none-any.whl.metadata"]
+    assert sorted(store.digests()) == blobs and list(store.tmp_dir.iterdir()) == []
+    assert not any((app.stowage.settings.data_path / "tmp").glob("staged-*"))
 
 
 def test_cached_index_pages_follow_uploads_made_by_another_process(stowage_factory, dists, tmp_path):

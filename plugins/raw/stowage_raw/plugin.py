@@ -12,7 +12,7 @@ import falcon
 from attrs import frozen
 
 from stowage.plugin import (App, Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest,
-                            Repository, RepositoryType, Task, UploadedFile, UploadField, UploadSpec, User,
+                            Repository, RepositoryType, StagedBlob, Task, UploadField, UploadSpec, User,
                             WritePolicy, clean_path, hookimpl)
 
 
@@ -103,7 +103,7 @@ class RawHandler(FormatHandler):
         request.repository.delete(request.path)
         request.resp.status = falcon.HTTP_204
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list[Asset]:
         """``POST /service/rest/v1/components``: ``raw.directory``, ``raw.assetN``, ``raw.assetN.filename``."""
         directory = fields.get("raw.directory", "").strip("/")
