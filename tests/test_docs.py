@@ -118,13 +118,14 @@ def test_every_name_of_the_plugin_api_is_documented():
     export, and every deprecated name with its replacement."""
     import stowage.backends
     import stowage.plugin
+    from stowage.plugin_deprecations import DEPRECATED
 
     plugin_part, backends_part, deprecated_part = _plugin_api_parts()
     _check_listed(plugin_part, stowage.plugin, "docs/plugin-api.md")
     _check_listed(backends_part, stowage.backends, "docs/plugin-api.md's stowage.backends section")
     rows = dict(re.findall(r"^\| `([A-Za-z_][A-Za-z0-9_]*)` \| (.+?) \|$", deprecated_part, flags=re.MULTILINE))
-    expected = {name: instead for name, (_, instead) in stowage.plugin._DEPRECATED.items()}
-    assert rows == expected, "docs/plugin-api.md's deprecated table differs from stowage.plugin._DEPRECATED"
+    expected = {name: instead for name, (_, instead) in DEPRECATED.items()}
+    assert rows == expected, "docs/plugin-api.md's deprecated table differs from DEPRECATED"
     assert not set(rows) & set(stowage.plugin.__all__), "a deprecated name is still in stowage.plugin.__all__"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import stowage.plugin
+from stowage.plugin_deprecations import DEPRECATED
 from stowage import plugin_app
 from stowage.audit import AuditLog
 from stowage.catalog import SqliteCatalog
@@ -155,9 +156,9 @@ def test_plugins_use_only_what_the_app_protocols_declare():
                             + "\n".join(undeclared))
 
 
-@pytest.mark.parametrize("name", sorted(stowage.plugin._DEPRECATED))
+@pytest.mark.parametrize("name", sorted(DEPRECATED))
 def test_a_retired_name_still_imports_with_a_warning_naming_its_replacement(name):
-    where, instead = stowage.plugin._DEPRECATED[name]
+    where, instead = DEPRECATED[name]
     module, _, attribute = where.partition(":")
     assert name not in stowage.plugin.__all__
     with pytest.warns(DeprecationWarning, match=f"stowage.plugin.{name} is deprecated.*use ") as caught:
@@ -203,5 +204,29 @@ def test_plugins_in_this_tree_import_no_deprecated_name():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module == "stowage.plugin":
                 found |= {(str(path.relative_to(ROOT).parents[-3]), alias.name) for alias in node.names
-                          if alias.name in stowage.plugin._DEPRECATED}
+                          if alias.name in DEPRECATED}
     assert found - KNOWN_DEPRECATED_IMPORTS == set(), "plugins import deprecated names"
+
+
+def test_plugins_json_names_the_retired_names_each_plugin_still_uses(stowage_factory, tmp_path, monkeypatch):
+    """An operator sees which installed plugin breaks with the next API_VERSION, on every app built (the
+    import-time warning fires once per process)."""
+    package = tmp_path / "stowage_oldstyle"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "plugin.py").write_text("from stowage.plugin import Catalog, Stowage, hookimpl\n\n"
+                                       "@hookimpl\ndef stowage_app_started(stowage: Stowage) -> None:\n"
+                                       "    pass\n")
+    (package / "modern.py").write_text("from stowage.plugin import App, hookimpl\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(DeprecationWarning):
+        import stowage_oldstyle.plugin
+    import stowage_oldstyle.modern
+
+    for _ in range(2):
+        app = stowage_factory(plugins=[stowage_oldstyle.plugin, stowage_oldstyle.modern])
+        report = {p["name"]: p for p in app.client.simulate_get("/-/plugins.json").json["plugins"]}
+        assert report["stowage_oldstyle.plugin"]["deprecatedNames"] == [
+            f"Catalog: use {DEPRECATED['Catalog'][1]}", f"Stowage: use {DEPRECATED['Stowage'][1]}"]
+        assert report["raw"]["deprecatedNames"] == []
+        assert report["stowage.builtin.introspection"]["deprecatedNames"] == []

@@ -2,10 +2,9 @@
 API (``docs/plugin-api.md`` documents every name; storage plugins also use ``stowage.backends``).
 
 Names retired from ``__all__`` stay importable for one ``API_VERSION`` with a ``DeprecationWarning`` that
-names their replacement (``_DEPRECATED`` below; the policy is in ``docs/plugin-api.md``).
+names their replacement (the table is ``stowage.plugin_deprecations``; the policy is in ``docs/plugin-api.md``).
 """
 
-import importlib
 import warnings
 
 # -- registering: hooks and the typed objects they return ---------------------------------------------
@@ -36,6 +35,7 @@ from stowage.lru import LRUCache
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
 from stowage.resolver import MemberDocument, NameGuard, group_guard, guard_names
+from stowage.plugin_deprecations import DEPRECATED, retired_value
 # -- errors -------------------------------------------------------------------------------------------
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden, FormatUnavailable,
                             InvalidContent, InvalidPath, MethodNotAllowed, NotFound, NotSupported, PayloadTooLarge,
@@ -61,45 +61,16 @@ __all__ = [
     "NotSupported", "UpstreamError", "UpstreamBlocked", "UpstreamTimeout", "FormatUnavailable",
 ]
 
-#: name -> (where its value lives, "module:attribute"; what to use instead). Importable until the next
-#: ``API_VERSION``.
-_DEPRECATED: dict[str, tuple[str, str]] = {
-    # retired by the validate-before-commit write API (StagedBlob is what an UploadedFile part now is)
-    "UploadedFile": ("stowage.staging:StagedBlob", "StagedBlob (its .blob still commits unchecked)"),
-    "PendingFile": ("stowage.staging:StagedBlob", "StagedBlob"),
-    "multipart_writers": ("stowage.rest.components:receive_multipart",
-                          "receive_multipart; part.open() / repository.commit(part, Accepted(...))"),
-    "read_multipart": ("stowage.rest.components:read_multipart", "receive_multipart"),
-    # retired by the curated API (issue #15)
-    "Stowage": ("stowage.stowage", "App (the members a format may use of the app object)"),
-    "Catalog": ("stowage.catalog", "CatalogAccess; a catalog implementation subclasses stowage.backends.Catalog"),
-    "BlobStore": ("stowage.blobstore", "Repository.blob_store; an implementation subclasses stowage.backends.BlobStore"),
-    "BlobStoreConfig": ("stowage.blobstore", "stowage.backends.BlobStoreConfig"),
-    "BlobWriter": ("stowage.blobstore", "Repository.blob_store.writer(); implementations: stowage.backends"),
-    "ResumableUpload": ("stowage.blobstore", "stowage.backends.ResumableUpload"),
-    "Resolver": ("stowage.resolver", "Repository.resolve / Repository.metadata"),
-    "proxy_name_allowed": ("stowage.resolver", "NameGuard, guard_names or group_guard"),
-    "send_content": ("stowage.http.content", "RepoRequest.send_asset / RepoRequest.send_bytes"),
-    "default_error_body": ("stowage.formats", "FormatHandler.render_error (call super())"),
-    "NPM_TOKEN_REALM": ("stowage.realms", "nothing: core's token store owns the npm token realm"),
-    "NamePolicyViolation": ("stowage.errors", "nothing: core checks name policies; catch StowageError"),
-    "RepositoryOffline": ("stowage.errors", "nothing: core answers for offline repositories; catch StowageError"),
-    "TooManyRequests": ("stowage.errors", "nothing: sign_in throttles; catch StowageError"),
-    "RangeNotSatisfiable": ("stowage.errors", "nothing: core's send handles Range; catch StowageError"),
-    "InsufficientStorage": ("stowage.errors", "nothing: core raises it for a full disk; catch StowageError"),
-}
-
 
 def __getattr__(name: str) -> object:
     """A retired name still works, with a warning that says what replaces it (PEP 562)."""
     try:
-        where, instead = _DEPRECATED[name]
+        _, instead = DEPRECATED[name]
     except KeyError:
         raise AttributeError(f"module 'stowage.plugin' has no attribute {name!r}") from None
     warnings.warn(f"stowage.plugin.{name} is deprecated and leaves the plugin API with the next API_VERSION; "
                   f"use {instead}", DeprecationWarning, stacklevel=2)
-    module, _, attribute = where.partition(":")
-    return getattr(importlib.import_module(module), attribute or name)
+    return retired_value(name)
 
 
 def __dir__() -> list[str]:
