@@ -230,3 +230,6 @@ def test_plugins_json_names_the_retired_names_each_plugin_still_uses(stowage_fac
             f"Catalog: use {DEPRECATED['Catalog'][1]}", f"Stowage: use {DEPRECATED['Stowage'][1]}"]
         assert report["raw"]["deprecatedNames"] == []
         assert report["stowage.builtin.introspection"]["deprecatedNames"] == []
+    system = app.client.simulate_get("/admin/system", headers=app.admin)
+    assert system.status_code == 200 and "Uses retired API names" in system.text
+    assert "Catalog: use CatalogAccess; a catalog implementation" in system.text

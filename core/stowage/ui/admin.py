@@ -124,7 +124,8 @@ class SystemResource:
             f"</span></td><td>{esc(detail)}</td></tr>" for name, ok, detail in self._checks())
         plugins = "".join(
             f"<tr><td>{esc(p['name'])}</td><td>{esc(p['distribution'] or 'built in')}</td>"
-            f"<td>{esc(p['version'] or '')}</td><td>{esc(', '.join(p['formats']))}</td></tr>"
+            f"<td>{esc(p['version'] or '')}</td><td>{esc(', '.join(p['formats']))}</td>"
+            f"<td>{esc('; '.join(p['deprecatedNames']))}</td></tr>"
             for p in document["plugins"])
         failures = "".join(f"<tr><td>{esc(f['name'])}</td><td>{esc(f['error'])}</td></tr>"
                            for f in document["failures"])
@@ -146,7 +147,7 @@ class SystemResource:
                 + f'<p><a href="{esc(site.link("/service/rest/v1/status/nodes"))}">status/nodes</a></p>'
                 
                 "<h2>Plugins loaded</h2><table><thead><tr><th>Plugin</th><th>Distribution</th><th>Version</th>"
-                f"<th>Formats</th></tr></thead><tbody>{plugins}</tbody></table>"
+                f"<th>Formats</th><th>Uses retired API names</th></tr></thead><tbody>{plugins}</tbody></table>"
                 "<h2>Plugins that failed to load</h2>"
                 + (f"<table><thead><tr><th>Plugin</th><th>Error</th></tr></thead><tbody>{failures}</tbody></table>"
                    if failures else '<p class="muted">None.</p>')
