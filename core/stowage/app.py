@@ -91,6 +91,7 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.ui import register_ui_routes
 
     from stowage.http.audit_trail import AuditTrailMiddleware
+    from stowage.http.endpoints import located_route
     from stowage.http.requester import RequesterMiddleware
     from stowage.rest.read_only import ReadOnlyMiddleware
 
@@ -109,7 +110,10 @@ def create_app(stowage: Stowage) -> "StowageApp":
     register_rest_routes(app, stowage)
     register_ui_routes(app, stowage)
     for route in stowage.plugins.routes:
-        app.add_route(route.path, route.resource(stowage))
+        resource = route.resource(stowage)
+        if route.locate is not None:
+            resource = located_route(stowage, route, resource)
+        app.add_route(route.path, resource)
     app.stowage = stowage
     return app
 

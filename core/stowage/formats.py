@@ -17,6 +17,7 @@ from stowage.models import Asset, AssetKind, Component, RepositoryType
 
 if TYPE_CHECKING:
     from stowage.http.request import RepoRequest
+    from stowage.registration import Endpoint
     from stowage.repository import Repository
     from stowage.security import Action
     from stowage.plugin_app import App
@@ -79,6 +80,12 @@ class FormatHandler:
         from stowage.security import Action
 
         return Action.of_method(request.method)
+
+    #: the format's protocol endpoints with their actions (:class:`~stowage.registration.Endpoint`). When
+    #: declared, core matches every request to ``/repository/<repo>/...`` (and to the format's routes that
+    #: locate a repository) against them and checks permission, write policy and name policy before
+    #: ``on_<method>`` runs; :meth:`action_for` is then not asked.
+    endpoints: "tuple[Endpoint, ...]" = ()
 
     def content_path(self, request: "RepoRequest") -> str | None:
         """The path content selectors (``path =^ "/..."``) see for this request, with a leading ``/``;
@@ -227,6 +234,20 @@ class FormatHandler:
     def challenge(self, request: "RepoRequest") -> str:
         """The ``WWW-Authenticate`` value sent with a 401 from this format's repositories."""
         return 'Basic realm="Stowage"'
+
+    def challenge_before_lookup(self, req: Any, path: str) -> str:
+        """The ``WWW-Authenticate`` value of a 401 core sends on the format's located routes
+        (:attr:`Route.locate <stowage.registration.Route.locate>`) before the repository is known:
+        credentials that are wrong, or an anonymous caller naming a repository that does not exist
+        while anonymous access is off. It must not depend on the repository, so that a stranger cannot
+        tell a missing repository from one that exists. ``path`` is the path below the repository."""
+        return 'Basic realm="Stowage"'
+
+    def translate_error(self, error: StowageError) -> StowageError:
+        """``error`` as this format's clients expect it (code and status): applied to every error raised
+        while core or the format serves one of its requests, before :meth:`render_error`. Default:
+        unchanged."""
+        return error
 
     def render_error(self, request: "RepoRequest | None", error: StowageError) -> tuple[str, bytes]:
         """The (content type, body) a client of this format expects for ``error``."""

@@ -9,8 +9,8 @@ import warnings
 
 # -- registering: hooks and the typed objects they return ---------------------------------------------
 from stowage.hookspecs import hookimpl
-from stowage.registration import (API_VERSION, Format, MetadataBuilder, MetadataCheck, MetadataProblem, Route, Task,
-                                  TaskProperty, UploadField, UploadSpec)
+from stowage.registration import (API_VERSION, Endpoint, Format, Located, MetadataBuilder, MetadataCheck,
+                                  MetadataProblem, Route, Task, TaskProperty, UploadField, UploadSpec)
 from stowage.tasks import TaskContext, TaskStopped
 # -- serving requests ---------------------------------------------------------------------------------
 from stowage.formats import FormatHandler, UpstreamRequest
@@ -34,7 +34,7 @@ from stowage.lru import LRUCache
 # -- proxies and groups -------------------------------------------------------------------------------
 from stowage.proxy_flight import InFlightAsset
 from stowage.proxy_upstream import request_remote
-from stowage.resolver import MemberDocument, NameGuard, group_guard, guard_names
+from stowage.resolver import MemberDocument, NameGuard, group_guard, guard_names, member_leaves
 from stowage.plugin_deprecations import DEPRECATED, retired_value
 # -- errors -------------------------------------------------------------------------------------------
 from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMismatch, Forbidden, FormatUnavailable,
@@ -45,7 +45,7 @@ from stowage.errors import (BadRequest, ConfigurationError, Conflict, DigestMism
 __all__ = [
     # registering
     "API_VERSION", "hookimpl", "Format", "Route", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "Task",
-    "TaskProperty", "TaskContext", "TaskStopped", "UploadSpec", "UploadField",
+    "TaskProperty", "TaskContext", "TaskStopped", "UploadSpec", "UploadField", "Endpoint", "Located",
     # serving requests
     "FormatHandler", "RepoRequest", "Action", "User", "external_base_url", "clean_path", "authenticate", "sign_in",
     "DOCKER_TOKEN_REALM", "require_repository",
@@ -55,6 +55,7 @@ __all__ = [
     "LRUCache",
     # proxies and groups
     "UpstreamRequest", "InFlightAsset", "request_remote", "MemberDocument", "guard_names", "NameGuard", "group_guard",
+    "member_leaves",
     # errors
     "StowageError", "BadRequest", "InvalidPath", "InvalidContent", "DigestMismatch", "WritePolicyViolation",
     "ConfigurationError", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed", "Conflict", "PayloadTooLarge",

@@ -10,6 +10,8 @@ from attrs import field, frozen
 from stowage.models import Asset, Component, RepositoryConfig, WritePolicy
 
 if TYPE_CHECKING:
+    import falcon
+
     from stowage.formats import FormatHandler
     from stowage.repository import Repository
     from stowage.stowage import Stowage
@@ -115,13 +117,86 @@ class Format:
         return f"{component.group}/{component.name}" if component.group else component.name
 
 
+def _compile(pattern: "str | re.Pattern[str]") -> "re.Pattern[str]":
+    return re.compile(pattern) if isinstance(pattern, str) else pattern
+
+
+@frozen
+class Endpoint:
+    """One endpoint of a format's protocol, declared so that core checks a request before the format's
+    code runs: the caller's permission for the endpoint's action, then for a write the write policy
+    (hosted only, online, not ``DENY``, ``ALLOW_ONCE`` where ``once``) and the name policy.
+
+    A format lists its endpoints in :attr:`FormatHandler.endpoints
+    <stowage.formats.FormatHandler.endpoints>`; they serve ``/repository/<repo>/...`` and the format's
+    :class:`Route` s that ``locate`` a repository. The format's responder then reads what matched from
+    ``request.endpoint``, ``request.params`` and ``request.action``. A path no endpoint matches is a 404,
+    a method the endpoint does not list a 405: neither reaches the format.
+
+    :param name: what the format dispatches on, e.g. ``manifest``.
+    :param pattern: a regular expression that must match the whole path below the repository
+        (``v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)``); its named groups become ``request.params``.
+    :param actions: per HTTP method, the :class:`~stowage.security.Action` it performs, or None for an
+        endpoint that checks its callers itself (a token service, a login); core checks nothing then.
+    :param artifact: the named group holding the artifact (package, image) name the name policy judges;
+        None: :meth:`FormatHandler.artifact_name <stowage.formats.FormatHandler.artifact_name>` of the path.
+    :param once: under ``ALLOW_ONCE`` a write to a path that exists is refused before its body is read.
+        False where the path is content-addressed or the format decides on the body (a docker tag that a
+        client pushes again with the same manifest is no update); the catalog still refuses, in the
+        write's transaction, a replacement the policy forbids (:meth:`Repository.record
+        <stowage.repository.Repository.record>`).
+    """
+
+    name: str
+    pattern: "re.Pattern[str]" = field(converter=_compile)
+    actions: Mapping[str, Any]
+    artifact: str | None = None
+    once: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if not self.actions or any(not method.isupper() for method in self.actions):
+            raise ValueError(f"endpoint {self.name}: actions maps upper-case HTTP methods, e.g. 'GET'")
+        if self.artifact is not None and self.artifact not in self.pattern.groupindex:
+            raise ValueError(f"endpoint {self.name}: artifact {self.artifact!r} is not a named group of its pattern")
+
+    def match(self, path: str) -> "re.Match[str] | None":
+        return self.pattern.fullmatch(path)
+
+
+@frozen
+class Located:
+    """What :attr:`Route.locate` found in a request: the repository and the path below it.
+
+    :param repository: the repository's name, as the client wrote it.
+    :param path: the path below the repository, as the format's :class:`Endpoint` patterns see it.
+    """
+
+    repository: str
+    path: str
+
+
 @frozen
 class Route:
     """An extra Falcon route on the main listener (and on repository listeners when ``on_ports``).
 
+    A route that serves a format's repositories outside ``/repository/<repo>/`` (docker's ``/v2/...``)
+    names the ``format`` and how to ``locate`` the repository in a request; core then does for it what it
+    does under ``/repository/``: authenticate the caller, find the repository (one 401 for an anonymous
+    caller whether it exists or not, when anonymous access is off), match the format's
+    :class:`Endpoint` s and check permission, write policy and name policy, all before the resource's
+    responder runs. The responder finds the checked :class:`~stowage.http.request.RepoRequest` in
+    ``req.context.repo_request``; errors core raises are the format's
+    (:meth:`FormatHandler.translate_error <stowage.formats.FormatHandler.translate_error>`,
+    :meth:`FormatHandler.render_error <stowage.formats.FormatHandler.render_error>`).
+
     :param path: a Falcon URI template, e.g. ``/v2/{rest:path}``.
     :param resource: called once with the app object; returns a Falcon resource (``on_get``...).
     :param on_ports: also serve this route on listeners a repository owns (``Format.port_of``).
+    :param format: the format whose repositories ``locate`` finds; a repository of another format is
+        unknown here.
+    :param locate: ``locate(req, params)`` with Falcon's URI parameters: the :class:`Located`
+        repository and path, or None for a request that addresses no repository (a base URL, a token
+        service), which the resource serves unchecked as a plain Falcon responder.
     """
 
     path: str
@@ -129,6 +204,12 @@ class Route:
     name: str = ""
     on_ports: bool = False
     api_version: int = API_VERSION
+    format: str | None = None
+    locate: "Callable[[falcon.Request, Mapping[str, str]], Located | None] | None" = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.locate is None) != (self.format is None):
+            raise ValueError(f"route {self.path}: locate and format go together")
 
 
 @frozen

@@ -195,7 +195,7 @@ class Repository:
         the blob is committed, then the asset (and ``accepted.then``) recorded in one transaction, which
         re-checks ALLOW_ONCE against concurrent writers."""
         if not accepted.server_managed:
-            self.check_writable(accepted.path, artifact_name=accepted.artifact_name)
+            self.check_writable(accepted.path, artifact_name=accepted.artifact_name, overwrite=accepted.replace)
         return self._commit(staged, accepted)
 
     def _commit(self, staged: StagedBlob, accepted: Accepted, *,
@@ -204,7 +204,7 @@ class Repository:
         with self.stowage.catalog.transaction():
             asset = self.record(accepted.path, blob, content_type=accepted.content_type, kind=accepted.kind,
                                 component=accepted.component, attributes=accepted.attributes,
-                                server_managed=accepted.server_managed)
+                                server_managed=accepted.server_managed, replace=accepted.replace)
             if accepted.then is not None:
                 accepted.then(asset)
         return asset
@@ -219,9 +219,19 @@ class Repository:
     def record(self, path: str, blob: Any, *, content_type: str = "application/octet-stream",
                kind: AssetKind = AssetKind.CONTENT, component: Component | None = None,
                attributes: Mapping[str, Any] | None = None, server_managed: bool = False,
-               **cache_fields: Any) -> Asset:
-        """Point ``path`` at an already committed blob (and create its component), atomically."""
-        overwrite = server_managed or self.write_policy is WritePolicy.ALLOW or self.type is not RepositoryType.HOSTED
+               replace: bool = False, **cache_fields: Any) -> Asset:
+        """Point ``path`` at an already committed blob (and create its component), atomically.
+
+        Under ``ALLOW_ONCE`` a path that exists is refused (:class:`WritePolicyViolation`) in the write's
+        own transaction, so of two concurrent writes exactly one wins.
+
+        :param replace: the format has decided this write is no update of what ``path`` holds (the same
+            content pushed again; docker's ``latest`` under ``storage.latestPolicy``), so ``ALLOW_ONCE``
+            lets it replace the asset. Unlike ``server_managed`` it is still a client's write, with its
+            uploader recorded.
+        """
+        overwrite = (server_managed or replace or self.write_policy is WritePolicy.ALLOW
+                     or self.type is not RepositoryType.HOSTED)
         catalog = self.stowage.catalog
         attributes = dict(attributes or {})
         if not server_managed and self.type is RepositoryType.HOSTED:
@@ -242,12 +252,16 @@ class Repository:
         catalog.after_commit(lambda: self.stowage.plugins.hook.stowage_asset_stored(repository=self, asset=stored))
         return stored
 
-    def delete(self, path: str) -> Asset:
+    def check_deletable(self) -> None:
+        """Refuse deletes from groups (delete from a member) and from read-only hosted repositories."""
         if self.type is not RepositoryType.HOSTED and self.type is not RepositoryType.PROXY:
             raise MethodNotAllowed(f"repository {self.name} is a group; delete from its members",
                                    allowed=["GET", "HEAD"])
         if self.type is RepositoryType.HOSTED and self.write_policy is WritePolicy.DENY:
             raise WritePolicyViolation(f"Repository is read only: {self.name}")
+
+    def delete(self, path: str) -> Asset:
+        self.check_deletable()
         asset = self.stowage.catalog.delete_asset(self.name, path)
         if asset is None:
             raise NotFound(f"{path} not found in {self.name}")

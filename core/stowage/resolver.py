@@ -262,18 +262,25 @@ def group_guard(group: "Repository") -> NameGuard:
     return GroupResolver(group).download_guard()
 
 
-def hosted_leaves(repository: "Repository", seen: set[str] | None = None) -> Iterator["Repository"]:
-    """The hosted repositories behind ``repository`` (itself when hosted; nested groups walked once)."""
-    if repository.type is RepositoryType.HOSTED:
+def member_leaves(repository: "Repository", name: str | None = None,
+                  seen: set[str] | None = None) -> Iterator["Repository"]:
+    """The hosted and proxy repositories behind ``repository``, in group order (itself when it is not a
+    group; nested groups walked once). With ``name``: only those that may serve content of package
+    ``name`` through each group on the way (the dependency-confusion guard,
+    :meth:`GroupResolver.serving_members`)."""
+    if repository.type is not RepositoryType.GROUP:
         yield repository
         return
-    if repository.type is not RepositoryType.GROUP:
-        return
     seen = set() if seen is None else seen
-    for member in GroupResolver(repository).members():
+    for member in GroupResolver(repository).serving_members(name):
         if member.name not in seen:
             seen.add(member.name)
-            yield from hosted_leaves(member, seen)
+            yield from member_leaves(member, name, seen)
+
+
+def hosted_leaves(repository: "Repository", seen: set[str] | None = None) -> Iterator["Repository"]:
+    """The hosted repositories behind ``repository`` (itself when hosted; nested groups walked once)."""
+    return (leaf for leaf in member_leaves(repository, None, seen) if leaf.type is RepositoryType.HOSTED)
 
 
 def resolver_for(repository: "Repository") -> Resolver:

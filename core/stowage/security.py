@@ -102,6 +102,9 @@ class User:
     realm: str = ""
     #: the audiences the credentials are good for (None: every audience, as a password is).
     audiences: tuple[str, ...] | None = None
+    #: credentials that stand for no one (a registry's anonymous bearer token): a repository request that
+    #: carries them is served as an anonymous caller's.
+    anonymous: bool = False
 
     def accepted_by(self, audience: str) -> bool:
         return self.audiences is None or audience in self.audiences

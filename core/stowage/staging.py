@@ -36,6 +36,9 @@ class Accepted:
     :param path: the asset path (write and name policy are checked for it at commit).
     :param artifact_name: the name the name policy checks (default: the format's ``artifact_name(path)``).
     :param server_managed: generated metadata: no write or name policy applies, replaced freely.
+    :param replace: the format has decided this write is no update of what ``path`` may hold (a
+        content-addressed path such as a docker manifest by digest): ``ALLOW_ONCE`` lets it replace the
+        asset; the write policy otherwise, the name policy and the uploader are as for any client write.
     :param then: more catalog writes (documents, a second asset) made in the same transaction as the
         asset, called with the recorded asset; raising there rolls the whole write back.
     """
@@ -48,6 +51,7 @@ class Accepted:
     artifact_name: str | None = None
     server_managed: bool = False
     then: Callable[[Any], None] | None = None
+    replace: bool = False
 
 
 class StagedBlob:

@@ -119,10 +119,13 @@ class AuditTrailMiddleware:
 
         request = getattr(req.context, "repo_request", None)
         if request is not None:
-            try:
-                action = request.repository.handler.action_for(request)
-            except Exception:
-                action = Action.WRITE
+            if request.endpoint is not None:  # declared endpoints: the action core checked
+                action = request.action
+            else:
+                try:
+                    action = request.repository.handler.action_for(request)
+                except Exception:
+                    action = Action.WRITE
             if action is Action.READ:
                 return None  # a POST that reads (npm's audit endpoints)
             verb = {Action.WRITE: "upload", Action.DELETE: "delete"}.get(action, req.method.lower())

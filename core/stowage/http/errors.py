@@ -48,6 +48,9 @@ def install_error_handlers(app: falcon.App, stowage: "Stowage") -> None:
     def handle_stowage_error(req: falcon.Request, resp: falcon.Response, error: StowageError, params: Any) -> None:
         renderer = getattr(req.context, "error_renderer", None)
         request = getattr(req.context, "repo_request", None)
+        translate = getattr(req.context, "error_translator", None)
+        if translate is not None:  # the format's code and status for core's errors (FormatHandler.translate_error)
+            error = translate(error)
         if renderer is not None:
             content_type, body = renderer(request, error)
         elif req.path.startswith(REST_PREFIX):

@@ -12,6 +12,7 @@ from stowage.errors import MethodNotAllowed, NotFound, RepositoryNotFound, Unaut
 from stowage.http.auth import BASIC_CHALLENGE, admit, authenticate
 from stowage.http.content import protect_content
 from stowage.http.early_auth import EARLY_REFUSED
+from stowage.http.endpoints import caller, check_endpoint
 from stowage.http.paths import clean_path
 from stowage.http.request import RepoRequest
 from stowage.routing import routing_allows
@@ -68,15 +69,20 @@ class RepositorySink:
         path = clean_path(match.group("rest") or "")
         handler = repository.handler
         req.context.error_renderer = handler.render_error
-        request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository, path=path, user=user)
+        req.context.error_translator = handler.translate_error
+        request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository, path=path,
+                              user=caller(user))
         req.context.repo_request = request
         method = req.method.upper()
         responder = getattr(handler, f"on_{method.lower()}", None)
         if responder is None:
             raise MethodNotAllowed(f"{method} is not supported", allowed=list(handler.methods))
-        action = handler.action_for(request)
-        if action is not None:
-            request.require(action)
+        if handler.endpoints:
+            check_endpoint(request)
+        else:
+            action = handler.action_for(request)
+            if action is not None:
+                request.require(action)
         # after the permission check: a caller who may not read learns nothing about the rule
         if not routing_allows(repository, path):
             raise NotFound(f"{path} is blocked by routing rule {repository.config.routing_rule} of "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 import falcon
-from attrs import define
+from attrs import define, field
 
 from stowage.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from stowage.http.content import send_asset, send_content
@@ -30,6 +30,12 @@ class RepoRequest:
     user: User | None = None
     #: set by :meth:`require` when the caller's access is limited to what content selectors match.
     content_access: ContentAccess | None = None
+    #: for a format that declares :attr:`~stowage.formats.FormatHandler.endpoints`: the name of the one
+    #: the path matched, its pattern's named groups and the action core checked (None: the endpoint
+    #: checks its callers itself). Set by core before the format's responder runs.
+    endpoint: str | None = None
+    params: dict[str, str] = field(factory=dict)
+    action: Action | None = None
 
     @property
     def method(self) -> str:

@@ -9,62 +9,24 @@ Three ways in, one implementation (:class:`~stowage_docker.registry.Registry`):
 
 from __future__ import annotations
 
-import enum
-from typing import Any
+from typing import Mapping
 
 import falcon
-from attrs import field, frozen
 
-from stowage.plugin import (Action, Asset, AssetKind, Component, Format, FormatHandler, NotFound, RepoRequest,
+from stowage.plugin import (Action, Asset, AssetKind, Component, Format, FormatHandler, Located, RepoRequest,
                             Repository, RepositoryType, Route, Stowage, StowageError, User, WritePolicy,
-                            external_base_url, hookimpl)
+                            authenticate, hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.images import image_details
+from stowage_docker.settings import DockerProxySettings, DockerSettings, IndexType, port_of  # noqa: F401
 from stowage_docker.retention import stowage_register_tasks  # noqa: F401 - the plugin's hook implementations
 from stowage_docker.errors import RegistryError, error_body, name_unknown, translate
-from stowage_docker.registry import (API_VERSION_HEADER, Registry, Target, anonymous_challenge,
-                                     authenticate_request, challenge, check_access, image_names, serve_base,
-                                     serve_token)
-
-
-def _v1_disabled(instance: Any, attribute: Any, value: bool) -> None:
-    if value:
-        raise ValueError("docker.v1Enabled: the V1 registry API is not supported; set it to false")
-
-
-@frozen
-class DockerSettings:
-    """``docker`` section (Nexus field names). TLS is terminated by a reverse proxy; ``httpsPort`` and
-    ``subdomain`` are kept for Nexus JSON compatibility and not used."""
-
-    http_port: int | None = None
-    https_port: int | None = None
-    force_basic_auth: bool = False
-    v1_enabled: bool = field(default=False, validator=_v1_disabled)
-    subdomain: str | None = None
-    #: Nexus's path-based routing switch; Stowage always also serves ``/v2/<repo>/...`` on the main port.
-    path_enabled: bool | None = None
-
-
-class IndexType(enum.Enum):
-    REGISTRY = "REGISTRY"
-    HUB = "HUB"
-    CUSTOM = "CUSTOM"
-
-
-@frozen
-class DockerProxySettings:
-    """``dockerProxy`` section: ``indexType=HUB`` adds Docker Hub's ``library/`` prefix to official images."""
-
-    index_type: IndexType = IndexType.REGISTRY
-    index_url: str | None = None
-    cache_foreign_layers: bool = False
-    foreign_layer_url_whitelist: tuple[str, ...] = ()
-
-
-def port_of(config: Any) -> int | None:
-    settings = config.section("docker")
-    return settings.http_port if settings is not None else None
+from stowage_docker.access import (challenge, challenge_before_lookup, request_challenge, serve_base, serve_token,
+                                   target_of)
+from stowage_docker.endpoints import ENDPOINTS
+from stowage_docker.listing import serve_catalog
+from stowage_docker.registry import API_VERSION_HEADER, Registry
+from stowage_docker.verify import metadata_checks
 
 
 class DockerHandler(FormatHandler):
@@ -83,34 +45,26 @@ class DockerHandler(FormatHandler):
         proxy's cached files may go on their own (fetched again when asked for)."""
         return repository.type is RepositoryType.PROXY
 
-    def action_for(self, request: RepoRequest) -> Action | None:
-        return None  # the registry checks per endpoint, with the docker challenge
+    #: the registry's endpoints: core checks permission, write policy and name policy against them
+    endpoints = ENDPOINTS
 
     def _serve(self, request: RepoRequest) -> None:
         request.resp.set_header(*API_VERSION_HEADER)
-        root = f"{request.repository_url}/v2"
-        target = Target(root=root, token_url=f"{root}/token")
-        path = request.path
-        try:
-            if path in ("v2", "v2/"):
-                return serve_base(request.user, request.resp, request.repository, target)
-            if path == "v2/token":
-                return serve_token(request.req, request.resp, request.stowage)
-            if not path.startswith("v2/"):
-                raise RegistryError("NOT_FOUND", "docker repositories serve the registry API under v2/",
-                                    status=404)
-            if path == "v2/_catalog":
-                check_access(request, target, None, Action.READ)
-                return serve_catalog(request, target, [request.repository])
-            Registry(request, target).serve(path[3:])
-        except StowageError as error:
-            raise translate(error) from None
+        Registry(request).serve()
 
     on_get = on_head = on_put = on_post = on_patch = on_delete = _serve
 
     def challenge(self, request: RepoRequest) -> str:
-        root = f"{request.repository_url}/v2"
-        return challenge(request.repository, Target(root=root, token_url=f"{root}/token"))
+        return request_challenge(request)
+
+    def challenge_before_lookup(self, req: falcon.Request, path: str) -> str:
+        return challenge_before_lookup(req, self.stowage, path)
+
+    def translate_error(self, error: StowageError) -> StowageError:
+        """The spec's code and status, and the API version header every registry answer carries."""
+        translated = translate(error)
+        translated.headers.setdefault(*API_VERSION_HEADER)
+        return translated
 
     def render_error(self, request: RepoRequest | None, error: StowageError) -> tuple[str, bytes]:
         return error_body(error)
@@ -152,96 +106,66 @@ class DockerHandler(FormatHandler):
         return upstream.revalidate(repository, asset)
 
 
-def serve_catalog(request: RepoRequest, target: Target, repositories: list[Repository]) -> None:
-    registry = Registry(request, target)
-    names: set[str] = set()
-    for repository in repositories:
-        prefix = f"{repository.name}/" if target.name_prefix else ""
-        names.update(prefix + name for name in image_names(registry.leaves(repository)))
-    root_path = "/" + target.root.split("://", 1)[-1].partition("/")[2]
-    registry.send_page({}, "repositories", sorted(names), f"{root_path}/_catalog")
+def locate(req: falcon.Request, params: Mapping[str, str]) -> Located | None:
+    """The repository a ``/v2/...`` request addresses: the one owning the port it came in on, else the
+    first segment (path routing, ``/v2/<repo>/<image>/...``). The token service, and ``/v2/`` and
+    ``/v2/_catalog`` on the main port, address the registry as a whole."""
+    rest = params.get("rest", "")
+    if rest.strip("/") == "token":
+        return None
+    port_repository = getattr(req.context, "port_repository", None)
+    if port_repository:
+        return Located(port_repository, f"v2/{rest}")
+    if rest.strip("/") in ("", "_catalog"):
+        return None
+    repo_name, _, v2path = rest.partition("/")
+    return Located(repo_name, f"v2/{v2path}")
 
 
 class V2Resource:
-    """``/v2/...`` on the main port (path routing) and on repositories' own ports."""
+    """``/v2/...`` on the main port (path routing) and on repositories' own ports. Core has checked a
+    request :func:`locate` placed in a repository before this runs (``req.context.repo_request``)."""
 
     def __init__(self, stowage: Stowage):
         self.stowage = stowage
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, rest: str = "") -> None:
         resp.set_header(*API_VERSION_HEADER)
+        request = getattr(req.context, "repo_request", None)
+        if request is not None:
+            return Registry(request).serve()
         handler = self.stowage.handlers["docker"]
         req.context.error_renderer = handler.render_error
-        try:
-            self.serve(req, resp, rest.strip("/") if rest in ("", "/") else rest)
-        except StowageError as error:
-            raise translate(error) from None
+        req.context.error_translator = handler.translate_error
+        self.serve_registry(req, resp, rest.strip("/"))
 
     on_get = on_head = on_put = on_post = on_patch = on_delete = __call__
 
-    def serve(self, req: falcon.Request, resp: falcon.Response, rest: str) -> None:
-        from stowage.plugin import RepoRequest
-
-        base = external_base_url(req, self.stowage)
-        port_repository = getattr(req.context, "port_repository", None)
-        if port_repository:
-            repository = self._docker_repository(port_repository)
-            target = Target(root=f"{base}/v2", token_url=f"{base}/v2/token")
-            v2path = rest
-        else:
-            repository = None
-            target = Target(root=f"{base}/v2", token_url=f"{base}/v2/token", name_prefix="-")
-            v2path = rest
+    def serve_registry(self, req: falcon.Request, resp: falcon.Response, rest: str) -> None:
+        """The token service, ``/v2/`` and ``/v2/_catalog`` of the registry as a whole."""
         if rest == "token":
             return serve_token(req, resp, self.stowage)
-        user = authenticate_request(req, self.stowage, repository, target)
+        target = target_of(req, self.stowage)
+        user = authenticate(req, self.stowage, challenge=challenge(None, target), audience=tokens.AUDIENCE)
         if rest == "":
-            return serve_base(user, resp, repository, target)
-        anonymous = user is None or tokens.is_anonymous(user)
-        if repository is None:
-            if rest == "_catalog":
-                if anonymous and not self.stowage.security.anonymous_access:
-                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
-                                        headers={"WWW-Authenticate": challenge(None, target)})
-                # Only the images of repositories the caller may read (browse) are listed.
-                readable = [r for r in self.stowage.repositories() if r.format_name == "docker"
-                            and self.stowage.plugins.hook.stowage_permission(
-                                user=None if anonymous else user, repository=r, action=Action.READ)]
-                anchor = _any_docker(self.stowage)
-                request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=anchor, path="v2/_catalog",
-                                      user=user)
-                return serve_catalog(request, Target(root=f"{base}/v2", token_url=target.token_url,
-                                                     name_prefix="-"), readable)
-            repo_name, _, v2path = rest.partition("/")
-            target = Target(root=f"{base}/v2/{repo_name}", token_url=f"{base}/v2/token",
-                            name_prefix=f"{repo_name}/")
-            try:
-                repository = self._docker_repository(repo_name)
-            except RegistryError:
-                if anonymous and not self.stowage.security.anonymous_access:
-                    # the same answer as for a repository that exists: strangers learn no names
-                    raise RegistryError("UNAUTHORIZED", "authentication required", status=401, headers={
-                        "WWW-Authenticate": anonymous_challenge(target, v2path, req.method)}) from None
-                raise
-        request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=repository,
-                              path=f"v2/{v2path}", user=user)
-        req.context.repo_request = request
-        if v2path == "_catalog":
-            check_access(request, target, None, Action.READ)
-            return serve_catalog(request, target, [repository])
-        Registry(request, target).serve(v2path)
-
-    def _docker_repository(self, name: str) -> Repository:
-        try:
-            repository = self.stowage.repository(name)
-        except NotFound:
-            raise name_unknown(name) from None
-        if repository.format_name != "docker":
-            raise name_unknown(name)
-        return repository
+            return serve_base(user, resp, challenge(None, target))
+        if req.method not in ("GET", "HEAD"):
+            raise RegistryError("UNSUPPORTED", f"{req.method} is not supported on the catalog", status=405)
+        anonymous = tokens.is_anonymous(user)
+        if anonymous and not self.stowage.security.anonymous_access:
+            raise RegistryError("UNAUTHORIZED", "authentication required", status=401,
+                                headers={"WWW-Authenticate": challenge(None, target)})
+        # Only the images of repositories the caller may read (browse) are listed.
+        readable = [r for r in self.stowage.repositories() if r.format_name == "docker"
+                    and self.stowage.plugins.hook.stowage_permission(
+                        user=None if anonymous else user, repository=r, action=Action.READ)]
+        request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=_any_docker(self.stowage),
+                              path="v2/_catalog", user=None if anonymous else user)
+        serve_catalog(request, target, readable)
 
 
 def _any_docker(stowage: Stowage) -> Repository:
+    """A docker repository to anchor the registry-wide catalog's request on (its answer is no one's)."""
     for repository in stowage.repositories():
         if repository.format_name == "docker":
             return repository
@@ -263,8 +187,10 @@ def stowage_register_formats() -> list[Format]:
 
 @hookimpl
 def stowage_register_routes() -> list[Route]:
-    return [Route(path="/v2", resource=V2Resource, name="docker-v2-base", on_ports=True),
-            Route(path="/v2/{rest:path}", resource=V2Resource, name="docker-v2", on_ports=True)]
+    return [Route(path="/v2", resource=V2Resource, name="docker-v2-base", on_ports=True, format="docker",
+                  locate=locate),
+            Route(path="/v2/{rest:path}", resource=V2Resource, name="docker-v2", on_ports=True, format="docker",
+                  locate=locate)]
 
 
 @hookimpl
@@ -277,6 +203,4 @@ def stowage_authenticate(stowage: Stowage, scheme: str, credentials: str) -> Use
 
 @hookimpl
 def stowage_register_metadata_checks() -> list:
-    from stowage_docker.verify import metadata_checks
-
     return metadata_checks()

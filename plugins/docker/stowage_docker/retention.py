@@ -20,7 +20,7 @@ from typing import Any
 from stowage.plugin import (Asset, BadRequest, Repository, RepositoryType, Stowage, Task, TaskProperty,
                             hookimpl)
 from stowage_docker import manifests
-from stowage_docker.registry import UPLOADS
+from stowage_docker.blobs import UPLOADS
 
 HOUR = 3600.0
 

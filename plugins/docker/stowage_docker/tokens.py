@@ -31,7 +31,7 @@ REFRESH_TTL = 24 * 3600
 #: the service name in challenges and tokens.
 SERVICE = "stowage"
 #: the user a token issued without credentials stands for; never a stored user.
-ANONYMOUS = User(user_id="anonymous", roles=(), source="docker-token", realm=DOCKER_TOKEN_REALM,
+ANONYMOUS = User(user_id="anonymous", roles=(), source="docker-token", realm=DOCKER_TOKEN_REALM, anonymous=True,
                  audiences=(AUDIENCE,))
 _PREFIX = "dkr1."
 ACCESS = "access"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from stowage.plugin import MetadataCheck, MetadataProblem, NotFound, Repository, RepositoryType, StowageError
 
 from stowage_docker import manifests
-from stowage_docker.registry import blob_path, manifest_path
+from stowage_docker.lookups import blob_path, manifest_path
 
 
 def check(repository: Repository) -> list[MetadataProblem]:
