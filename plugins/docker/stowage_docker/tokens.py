@@ -22,7 +22,7 @@ import time
 
 from attrs import evolve
 
-from stowage.plugin import DOCKER_TOKEN_REALM, Forbidden, Stowage, User
+from stowage.plugin import DOCKER_TOKEN_REALM, App, Forbidden, User
 
 #: the audience of the registry's endpoints (the format name, as for every repository's content).
 AUDIENCE = "docker"
@@ -46,11 +46,11 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(stowage: Stowage, body: str) -> str:
+def _sign(stowage: App, body: str) -> str:
     return _b64(hmac.new(stowage.signing_key("docker-token"), body.encode(), hashlib.sha256).digest())
 
 
-def issue(stowage: Stowage, user: User | None, *, use: str = ACCESS) -> tuple[str, int]:
+def issue(stowage: App, user: User | None, *, use: str = ACCESS) -> tuple[str, int]:
     """A token for ``user`` (None: anonymous) and its lifetime in seconds."""
     ttl = REFRESH_TTL if use == REFRESH else stowage.settings.docker_token_seconds
     claims: dict = {"sub": None, "use": use, "exp": int(time.time()) + ttl, "jti": secrets.token_hex(8)}
@@ -70,7 +70,7 @@ def is_token(credentials: str) -> bool:
     return credentials.startswith(_PREFIX)
 
 
-def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
+def verify(stowage: App, token: str, *, use: str = ACCESS) -> User | None:
     """The user a valid, unexpired token stands for (:data:`ANONYMOUS` for anonymous ones), or None."""
     if not token.startswith(_PREFIX):
         return None
