@@ -13,7 +13,8 @@ import pytest
 
 from stowage.blobstore import BlobStoreConfig
 from stowage.blobstore.file import FileBlobWriter
-from stowage.errors import InvalidContent, NamePolicyViolation, PayloadTooLarge, WritePolicyViolation
+from stowage.errors import (InvalidContent, MethodNotAllowed, NamePolicyViolation, PayloadTooLarge, RepositoryOffline,
+                            WritePolicyViolation)
 from stowage.models import Component
 from stowage.plugin import Accepted, StagedBlob
 
@@ -28,6 +29,19 @@ def temp_leftovers(ts) -> list[str]:
         if directory.is_dir():
             found += [p.name for p in directory.rglob("*") if p.is_file() and not p.name.startswith("collect-")]
     return sorted(found)
+
+
+def stored(ts) -> dict:
+    """Everything a write can leave, read through the catalog and blob store APIs (so the tests run on the
+    PostgreSQL catalog too: STOWAGE_TEST_CATALOG=postgresql)."""
+    catalog = ts.stowage.catalog
+    names = [repository.name for repository in ts.stowage.repositories()]
+    return {"assets": sorted((a.repository, a.path, a.blob_sha256) for name in names for a in catalog.iter_assets(name)),
+            "components": sorted((c.repository, c.name, c.version) for name in names
+                                 for c in catalog.list_components(name, limit=1000).items),
+            "documents": catalog.list_documents("test.index"),
+            "blobs": sorted(catalog.recorded_blobs()),
+            "stores": {name: sorted(store.digests()) for name, store in ts.stowage.blob_stores().items()}}
 
 
 @pytest.fixture
@@ -63,7 +77,7 @@ def test_a_check_reads_the_bytes_before_commit_and_what_it_learnt_is_recorded(ts
 
 def test_a_refusing_check_stores_nothing(ts):
     repository = ts.stowage.repository("files")
-    before = ts.stored_state()
+    before = stored(ts)
 
     def refuse(staged: StagedBlob) -> Accepted:
         with staged.open() as handle:
@@ -72,13 +86,13 @@ def test_a_refusing_check_stores_nothing(ts):
 
     with pytest.raises(InvalidContent):
         repository.write(io.BytesIO(BODY), refuse, length=len(BODY))
-    assert ts.stored_state() == before
+    assert stored(ts) == before
     assert temp_leftovers(ts) == []
 
 
 def test_the_transaction_work_of_then_rolls_back_with_the_asset(ts):
     repository = ts.stowage.repository("files")
-    before = ts.stored_state()
+    before = stored(ts)
 
     def then(asset) -> None:
         ts.stowage.catalog.put_document("test.index", "app", {"asset": asset.path})
@@ -86,7 +100,7 @@ def test_the_transaction_work_of_then_rolls_back_with_the_asset(ts):
 
     with pytest.raises(WritePolicyViolation):
         repository.write(io.BytesIO(BODY), lambda staged: Accepted(path="app.bin", then=then))
-    after = ts.stored_state()
+    after = stored(ts)
     assert after["assets"] == before["assets"] and after["documents"] == before["documents"]
 
     repository.write(io.BytesIO(BODY), lambda staged: Accepted(
@@ -108,16 +122,16 @@ def test_write_policy_is_checked_again_at_commit_for_the_path_the_check_chose(ts
 def test_name_policy_applies_to_the_name_the_check_learnt(ts):
     ts.create_repository(name="named", format="raw", type="hosted", namePolicy={"deny": ["evil-*"]})
     repository = ts.stowage.repository("named")
-    before = ts.stored_state()
+    before = stored(ts)
     with pytest.raises(NamePolicyViolation):
         repository.write(io.BytesIO(BODY), lambda staged: Accepted(path="pkg.bin", artifact_name="evil-pkg"))
-    assert ts.stored_state() == before
+    assert stored(ts) == before
     assert temp_leftovers(ts) == []
 
 
 def test_too_large_or_short_bodies_are_refused_before_any_check(ts):
     repository = ts.stowage.repository("files")
-    before = ts.stored_state()
+    before = stored(ts)
     never = lambda staged: pytest.fail("the check must not run")  # noqa: E731
     with pytest.raises(PayloadTooLarge):
         repository.write(io.BytesIO(BODY), never, max_bytes=1000)  # no length: found while reading
@@ -125,7 +139,7 @@ def test_too_large_or_short_bodies_are_refused_before_any_check(ts):
         repository.write(io.BytesIO(BODY), never, length=len(BODY), max_bytes=1000)
     with pytest.raises(InvalidContent):
         repository.write(io.BytesIO(BODY[:10]), never, length=len(BODY))
-    assert ts.stored_state() == before
+    assert stored(ts) == before
     assert temp_leftovers(ts) == []
 
 
@@ -176,3 +190,89 @@ def test_on_s3_the_check_reads_a_local_copy_and_a_refusal_leaves_nothing_in_the_
     assert seen["open"] == seen["local"] == big
     assert ts.client.simulate_get("/repository/objects/dir/app.bin").content == big
     assert temp_leftovers(ts) == []
+
+
+def test_a_refused_component_upload_stores_none_of_its_parts(ts):
+    """Every part is checked (here: its path against ALLOW_ONCE) before any becomes a blob."""
+    ts.create_repository(name="once", format="raw", type="hosted", storage={"writePolicy": "ALLOW_ONCE"})
+    repository = ts.stowage.repository("once")
+    repository.store("docs/taken.txt", io.BytesIO(b"first"))
+    before = stored(ts)
+    form = [("raw.directory", "docs"), ("raw.asset1", ("new.txt", b"new bytes")),
+            ("raw.asset2", ("taken.txt", b"second bytes"))]
+    body, content_type = multipart(form)
+    answer = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "once"}, body=body,
+                                     headers={**ts.admin, "Content-Type": content_type})
+    assert answer.status_code == 400, answer.text
+    assert stored(ts) == before and temp_leftovers(ts) == []
+
+
+def multipart(fields: list) -> tuple[bytes, str]:
+    boundary = "stagedboundary"
+    out = b""
+    for name, value in fields:
+        if isinstance(value, tuple):
+            out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{value[0]}"\r\n'
+                    f"Content-Type: application/octet-stream\r\n\r\n").encode() + value[1] + b"\r\n"
+        else:
+            out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_the_names_this_api_replaced_still_import_with_a_deprecation_warning():
+    import stowage.plugin
+
+    for name, replacement in [("UploadedFile", "StagedBlob"), ("PendingFile", "StagedBlob"),
+                              ("multipart_writers", "receive_multipart"), ("read_multipart", "receive_multipart")]:
+        with pytest.warns(DeprecationWarning, match=replacement):
+            assert getattr(stowage.plugin, name) is not None
+        assert name not in stowage.plugin.__all__
+
+
+def test_compaction_removes_staged_copies_a_killed_process_left_and_keeps_live_ones(ts):
+    from stowage.compaction import compact_blobs
+
+    temp = ts.stowage.settings.data_path / "tmp"
+    temp.mkdir(parents=True, exist_ok=True)
+    stale, live = temp / "staged-crashed", temp / "staged-live"
+    stale.write_bytes(b"left by kill -9")
+    live.write_bytes(b"a check is reading this")
+    os.utime(stale, (1, 1))
+    compact_blobs(ts.stowage, 3600)
+    assert not stale.exists() and live.exists()
+
+
+def test_a_multipart_body_with_too_many_parts_is_a_400_that_stores_nothing(ts):
+    """Each file part holds an open writer until the format decides: a hostile form cannot open thousands
+    (falcon's multipart parser stops at max_body_part_count, 64 by default, before the next part)."""
+    import falcon.media.multipart
+
+    limit = falcon.media.multipart.MultipartParseOptions().max_body_part_count
+    before = stored(ts)
+    form = [(f"raw.asset{i}", (f"f{i}.txt", b"x")) for i in range(1, limit + 2)]
+    body, content_type = multipart(form)
+    answer = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "files"}, body=body,
+                                     headers={**ts.admin, "Content-Type": content_type})
+    assert answer.status_code == 400 and "parts exceeded" in answer.text
+    assert stored(ts) == before and temp_leftovers(ts) == []
+
+
+class Unreadable(io.RawIOBase):
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+
+@pytest.mark.parametrize("config", [dict(type="hosted", storage={"writePolicy": "DENY"}), dict(type="hosted",
+                                    online=False), dict(type="proxy", proxy={"remoteUrl": "http://127.0.0.1:9/"})])
+def test_a_repository_that_takes_no_writes_refuses_before_reading_the_body(ts, config, monkeypatch):
+    from stowage.repository import Repository
+
+    ts.create_repository(name="closed", format="raw", **config)
+    repository = ts.stowage.repository("closed")
+    with pytest.raises((WritePolicyViolation, RepositoryOffline, MethodNotAllowed)):
+        repository.write(Unreadable(), lambda staged: pytest.fail("the check must not run"))
+    monkeypatch.setattr(Repository, "stage", lambda *args, **kwargs: pytest.fail("a part was staged"))
+    body, content_type = multipart([("raw.asset1", ("a.txt", b"x"))])
+    answer = ts.client.simulate_post("/service/rest/v1/components", params={"repository": "closed"}, body=body,
+                                     headers={**ts.admin, "Content-Type": content_type})
+    assert answer.status_code in (400, 405, 503), answer.text

@@ -86,6 +86,14 @@ def test_upload_page_lists_only_writable_hosted_repositories(ts):
     assert ts.client.simulate_get("/upload").status_code == 303
 
 
+def test_upload_page_leaves_out_formats_without_component_uploads(ts):
+    """docker takes pushes only: FormatHandler declares upload_component, so only an override counts."""
+    ts.create_repository(name="images", format="docker", type="hosted")
+    assert 'href="/upload/raw-hosted"' in ts.client.simulate_get("/upload", headers=ts.admin).text
+    assert "/upload/images" not in ts.client.simulate_get("/upload", headers=ts.admin).text
+    assert ts.client.simulate_get("/upload/images", headers=ts.admin).status_code == 400
+
+
 def test_cleanup_and_task_pages(ts):
     admin = {**ts.admin, "Content-Type": "application/json"}
     created = ts.client.simulate_post("/service/rest/v1/cleanup-policies", headers=admin,

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 
 from attrs import define
 
+from stowage.staging import sweep_staged
+
 if TYPE_CHECKING:
     from stowage.catalog import Catalog
     from stowage.stowage import Stowage
@@ -97,6 +99,7 @@ def compact_blobs(stowage: "Stowage", grace_seconds: float, *, store_name: str |
                     report.deleted += 1
                     report.orphans += 1
                     report.freed_bytes += size
+    sweep_staged(stowage.settings.data_path / "tmp")  # local copies of staged uploads a crash left behind
     log.info("blob compaction: %s", report.summary())
     return report
 

@@ -158,10 +158,11 @@ class FormatHandler:
     def upload_component(self, repository: "Repository", fields: dict[str, str], files: list[Any],
                          user: Any) -> list[Asset]:
         """``POST /service/rest/v1/components?repository=<name>`` (multipart): ``fields`` are the text
-        parts, ``files`` the :class:`~stowage.rest.components.UploadedFile` parts, already committed as
-        blobs; check them, decide their paths, record them (``repository.record``) and return the assets.
-        Raise a 4xx :class:`~stowage.errors.StowageError` to refuse (the blobs stay unreferenced and are
-        collected). Not overridden: core answers 400 before it reads the body."""
+        parts, ``files`` the file parts received but not committed
+        (:class:`~stowage.staging.StagedBlob`: ``field``, ``filename``, ``content_type``, ``open()``...);
+        check them, decide their paths, ``repository.commit(part, Accepted(path=...))`` each to keep and
+        return the assets. Raise a 4xx :class:`~stowage.errors.StowageError` to refuse: parts not committed
+        are discarded, nothing is stored. Not overridden: core answers 400 before it reads the body."""
         raise NotImplementedError
 
     def rebuild_index(self, repository: "Repository") -> None:

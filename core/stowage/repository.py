@@ -129,6 +129,15 @@ class Repository:
     # -- writing ----------------------------------------------------------------------------------------
     def check_writable(self, path: str, *, artifact_name: str | None = None, overwrite: bool = False) -> None:
         """Refuse writes to groups and proxies, offline or read-only repositories, and policy violations."""
+        self.check_takes_writes()
+        self.check_name_policy(artifact_name if artifact_name is not None else self.handler.artifact_name(path))
+        if (not overwrite and self.write_policy is WritePolicy.ALLOW_ONCE
+                and self.stowage.catalog.get_asset(self.name, path) is not None):
+            raise WritePolicyViolation(f"Repository does not allow updating assets: {self.name} ({path})")
+
+    def check_takes_writes(self) -> None:
+        """What :meth:`check_writable` refuses whatever the path: a group or proxy, an offline or read-only
+        repository. Uploads whose path only a check can tell are refused by it before a byte is read."""
         if self.type is not RepositoryType.HOSTED:
             raise MethodNotAllowed(f"repository {self.name} is a {self.type.value} repository and cannot "
                                    f"be written to; write to a hosted repository", allowed=["GET", "HEAD"])
@@ -136,10 +145,6 @@ class Repository:
             raise RepositoryOffline(f"repository {self.name} is offline")
         if self.write_policy is WritePolicy.DENY:
             raise WritePolicyViolation(f"Repository is read only: {self.name}")
-        self.check_name_policy(artifact_name if artifact_name is not None else self.handler.artifact_name(path))
-        if (not overwrite and self.write_policy is WritePolicy.ALLOW_ONCE
-                and self.stowage.catalog.get_asset(self.name, path) is not None):
-            raise WritePolicyViolation(f"Repository does not allow updating assets: {self.name} ({path})")
 
     def check_name_policy(self, name: str) -> None:
         policy = self.config.name_policy
@@ -212,7 +217,9 @@ class Repository:
     def write(self, stream: IO[bytes], check: Callable[[StagedBlob], Accepted], *, length: int | None = None,
               extra_digests: Iterable[str] = (), max_bytes: int | None = None) -> Asset:
         """Receive a body, let ``check`` read it (raise to refuse: nothing is stored) and say where it
-        goes, then :meth:`commit` it: the whole validate-before-commit write in one call."""
+        goes, then :meth:`commit` it: the whole validate-before-commit write in one call. A repository that
+        takes no writes at all (:meth:`check_takes_writes`) refuses before the body is read."""
+        self.check_takes_writes()
         with self.receive(stream, length, extra_digests=extra_digests, max_bytes=max_bytes) as staged:
             return self.commit(staged, check(staged))
 

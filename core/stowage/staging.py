@@ -19,17 +19,22 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 
-from attrs import field, frozen
+import attrs
 
 from stowage.blobstore.base import CHUNK_SIZE, BlobWriter, copy_into
 from stowage.errors import InvalidContent, PayloadTooLarge
+
+#: a staged copy older than this is a leftover of a crashed process (no upload is checked for six hours).
+STALE_STAGED_SECONDS = 6 * 3600
+_PREFIX = "staged-"
 from stowage.models import AssetKind, BlobInfo, Component
 
 
-@frozen
+@attrs.frozen
 class Accepted:
     """What a format's check learnt about staged bytes: where they go and how they are recorded.
 
@@ -47,7 +52,7 @@ class Accepted:
     content_type: str = "application/octet-stream"
     kind: AssetKind = AssetKind.CONTENT
     component: Component | None = None
-    attributes: Mapping[str, Any] = field(factory=dict)
+    attributes: Mapping[str, Any] = attrs.field(factory=dict)
     artifact_name: str | None = None
     server_managed: bool = False
     then: Callable[[Any], None] | None = None
@@ -79,15 +84,17 @@ class StagedBlob:
             else:
                 probe.close()
         self.committed: BlobInfo | None = None
+        self._sealed = False  # digests() was asked: the writer's hashes are final
 
     def _temp_file(self) -> IO[bytes]:
         self._temp_dir.mkdir(parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile(dir=self._temp_dir, prefix="staged-", delete=False)
+        return tempfile.NamedTemporaryFile(dir=self._temp_dir, prefix=_PREFIX, delete=False)
 
     # -- receiving --------------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.committed is not None:
-            raise RuntimeError("the staged blob is committed; nothing more can be written to it")
+        if self.committed is not None or self._sealed:
+            raise RuntimeError("the staged blob is committed or its digests were read; nothing more can be "
+                               "written to it")
         self._writer.write(data)
         if self._copy is not None:
             self._copy.write(data)
@@ -113,7 +120,8 @@ class StagedBlob:
 
     def digests(self) -> dict[str, str]:
         """Every digest computed while receiving (md5, sha1, sha256, sha512 and any extra); call it once
-        everything has been received."""
+        everything has been received (nothing can be written after)."""
+        self._sealed = True
         return self._writer.digests()
 
     def open(self) -> IO[bytes]:
@@ -183,3 +191,15 @@ def staged_blob(writer: BlobWriter, temp_dir: Path, **kwargs: Any) -> Iterator[S
     finally:
         staged.discard()
         writer.__exit__(None, None, None)  # stops the writer's digest helper thread, aborts if uncommitted
+
+
+def sweep_staged(temp_dir: Path, older_than: float = STALE_STAGED_SECONDS) -> int:
+    """Remove staged copies a killed process left in ``temp_dir`` (the ``blobstore.compact`` task calls
+    it); a live upload's copy is younger than ``older_than``. Returns how many were removed."""
+    cutoff, removed = time.time() - older_than, 0
+    for path in temp_dir.glob(_PREFIX + "*") if temp_dir.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

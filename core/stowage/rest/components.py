@@ -129,6 +129,7 @@ def receive_multipart(req: falcon.Request, repository: "Repository", *, extra_di
     the block leaves uncommitted is discarded when it ends, so a refused upload leaves nothing."""
     if not (req.content_type or "").startswith("multipart/form-data"):
         raise BadRequest("a multipart/form-data body is required")
+    repository.check_takes_writes()  # before a byte is read: the parts' paths are the format's to tell
     fields: dict[str, str] = {}
     with contextlib.ExitStack() as parts:
         files: list[StagedBlob] = []

@@ -13,17 +13,16 @@ Only ``stowage.plugin`` is imported from Stowage, as any third party would.
 from __future__ import annotations
 
 import datetime
-import io
 import re
 import tarfile
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 import falcon
 import yaml
 
-from stowage.plugin import (AssetKind, BadRequest, Component, Format, FormatHandler, InvalidContent,
+from stowage.plugin import (Accepted, AssetKind, BadRequest, Component, Format, FormatHandler, InvalidContent,
                             MemberDocument, MetadataBuilder, PayloadTooLarge, RepoRequest, Repository,
-                            RepositoryType, UploadedFile, User, guard_names, hookimpl)
+                            RepositoryType, StagedBlob, User, guard_names, hookimpl)
 
 INDEX = "index.yaml"
 MAX_CHART_BYTES = 10 * 1024 * 1024  # Helm itself refuses bigger charts
@@ -34,10 +33,10 @@ _CHART_FILE = re.compile(r"(?P<name>[a-z0-9][a-z0-9-]*?)-(?P<version>v?\d+(\.\d+
 Index = dict[str, dict[str, dict[str, Any]]]  # chart name -> version -> index entry
 
 
-def read_chart(data: bytes) -> dict[str, Any]:
+def read_chart(stream: IO[bytes]) -> dict[str, Any]:
     """``Chart.yaml`` of a packaged chart; :class:`InvalidContent` unless it is one."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        with tarfile.open(fileobj=stream, mode="r:gz") as archive:
             member = next((m for m in archive if m.isfile() and m.name.count("/") == 1
                            and m.name.endswith("/Chart.yaml")), None)
             if member is None or member.size > 1024 * 1024:
@@ -51,27 +50,21 @@ def read_chart(data: bytes) -> dict[str, Any]:
     return {key: value for key, value in chart.items() if isinstance(key, str)}
 
 
-def store_chart(repository: Repository, data: bytes, user: User | None, path: str = "") -> dict[str, Any]:
-    """Check a chart and store it as ``<name>-<version>.tgz`` in hosted ``repository``; its entry."""
-    chart = read_chart(data)
-    canonical = f"{chart['name']}-{chart['version']}.tgz"
-    if path and path != canonical:
-        raise BadRequest(f"{path} holds chart {chart['name']} {chart['version']}: store it as {canonical}")
-    repository.check_writable(canonical, artifact_name=chart["name"])
-    repository.store(canonical, io.BytesIO(data), length=len(data), content_type="application/gzip",
-                     component=Component(repository=repository.name, format="helm", name=chart["name"],
-                                         version=str(chart["version"])),
-                     attributes={"helm": chart, "uploader": user.user_id if user else None})
-    return chart
-
-
-def read_body(stream: IO[bytes], length: int | None) -> bytes:
-    if length is not None and length > MAX_CHART_BYTES:
-        raise PayloadTooLarge(f"a chart may be at most {MAX_CHART_BYTES} bytes")
-    data = stream.read(MAX_CHART_BYTES + 1)
-    if len(data) > MAX_CHART_BYTES:
-        raise PayloadTooLarge(f"a chart may be at most {MAX_CHART_BYTES} bytes")
-    return data
+def chart_check(repository: Repository, user: User | None, path: str = "") -> Callable[[StagedBlob], Accepted]:
+    """The check of an uploaded chart, run before it is stored: it is stored as ``<name>-<version>.tgz``."""
+    def check(staged: StagedBlob) -> Accepted:
+        if staged.size > MAX_CHART_BYTES:
+            raise PayloadTooLarge(f"a chart may be at most {MAX_CHART_BYTES} bytes")
+        with staged.open() as stream:
+            chart = read_chart(stream)
+        canonical = f"{chart['name']}-{chart['version']}.tgz"
+        if path and path != canonical:
+            raise BadRequest(f"{path} holds chart {chart['name']} {chart['version']}: store it as {canonical}")
+        return Accepted(path=canonical, content_type="application/gzip", artifact_name=chart["name"],
+                        component=Component(repository=repository.name, format="helm", name=chart["name"],
+                                            version=str(chart["version"])),
+                        attributes={"helm": chart, "uploader": user.user_id if user else None})
+    return check
 
 
 # -- index.yaml: built (hosted), parsed (proxy), merged (group) ----------------------------------------------
@@ -159,20 +152,20 @@ class HelmHandler(FormatHandler):
     def _store(self, request: RepoRequest, path: str) -> None:
         if request.repository.type is not RepositoryType.HOSTED:
             request.repository.check_writable(path or INDEX)  # refuses with the core's message
-        store_chart(request.repository, read_body(*request.require_body()), request.user, path)
+        body, length = request.require_body()
+        request.repository.write(body, chart_check(request.repository, request.user, path), length=length,
+                                 max_bytes=MAX_CHART_BYTES)
 
     def on_delete(self, request: RepoRequest) -> None:
         request.repository.delete(request.path)
         request.resp.status = falcon.HTTP_204
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list:
         """``POST /service/rest/v1/components?repository=<hosted>`` with one file part ``helm.asset``."""
         if len(files) != 1 or files[0].field != "helm.asset":
             raise BadRequest("send exactly one file part named helm.asset")
-        with repository.blob_store.open(files[0].blob.sha256) as stream:
-            chart = store_chart(repository, read_body(stream, files[0].blob.size), user)
-        return [repository.resolve(f"{chart['name']}-{chart['version']}.tgz")]
+        return [repository.commit(files[0], chart_check(repository, user)(files[0]))]
 
     def classify(self, path: str) -> AssetKind:
         return AssetKind.METADATA if path == INDEX else AssetKind.CONTENT

@@ -65,15 +65,22 @@ def test_hosted_put_chartmuseum_and_components_uploads(stowage_factory, live_ser
     status, body = curl(f"{url}/{entry['urls'][0]}")  # relative to the repository, as Helm resolves it
     assert status == 200 and body == one.read_bytes()
     # refused, and nothing changes: not a chart, a path that is not its name, a second upload of a version
+    before = app.stored_state()  # rows and blobs: each chart is checked before it becomes a blob
     junk = tmp_path / "junk.tgz"
     junk.write_bytes(b"not a chart")
     assert curl(*auth, "--upload-file", str(junk), f"{url}/junk-1.0.0.tgz")[0] == 400
+    assert curl(*auth, "-F", f"helm.asset=@{junk}", f"{server.url}/service/rest/v1/components?repository=helm-hosted"
+                )[0] == 400
+    huge = tmp_path / "huge.tgz"
+    huge.write_bytes(b"\0" * (10 * 1024 * 1024 + 1))
+    assert curl(*auth, "--data-binary", f"@{huge}", f"{url}/api/charts")[0] == 413
     bad = make_chart(tmp_path / "bad", "bad", "1.0.0", chart_yaml="name: Bad Name\nversion: x\n")
     assert curl(*auth, "--data-binary", f"@{bad}", f"{url}/api/charts")[0] == 400
     assert curl(*auth, "--upload-file", str(one), f"{url}/other-1.0.0.tgz")[0] == 400
     assert curl(*auth, "--upload-file", str(one), f"{url}/acme-1.0.0.tgz")[0] == 400  # allow once
     assert curl("--upload-file", str(one), f"{url}/")[0] == 401
     assert versions(url) == {"acme": ["2.0.0-rc.1", "1.1.0", "1.0.0"]}
+    assert app.stored_state() == before
     assert curl(*auth, "-X", "DELETE", f"{url}/acme-1.1.0.tgz")[0] == 204
     assert versions(url) == {"acme": ["2.0.0-rc.1", "1.0.0"]}
 

@@ -9,7 +9,7 @@ import falcon
 import semver
 
 from stowage.plugin import (Action, Asset, AssetKind, Component, BadRequest, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, StowageError, Unauthorized, UploadedFile,
+                            RepoRequest, Repository, RepositoryType, StowageError, Unauthorized, StagedBlob,
                             UpstreamError, User)
 
 from stowage_npm import hosted
@@ -262,7 +262,7 @@ class NpmHandler(FormatHandler):
         else:
             repository.delete(asset.path)
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list[Asset]:
         """``POST /service/rest/v1/components?repository=...`` with one ``npm.asset`` package tarball: its
         ``package.json`` names the version, published as ``npm publish`` would."""

@@ -11,26 +11,20 @@ from __future__ import annotations
 import base64
 import gzip
 import binascii
-import hashlib
 import json
 import tarfile
-import tempfile
 import zlib
 from datetime import datetime, timezone
 from typing import IO, Any, Mapping
 
-import attrs
-
-from stowage.plugin import (Action, Asset, BadRequest, BlobInfo, Component, Conflict, DigestMismatch, Forbidden,
-                            InvalidContent, NotFound, RepoRequest, Repository, UploadedFile, User, copy_into)
+from stowage.plugin import (Accepted, Action, Asset, BadRequest, Component, Conflict, DigestMismatch, Forbidden,
+                            InvalidContent, NotFound, RepoRequest, Repository, StagedBlob, User)
 
 from stowage_npm.names import (check_new_name, check_tag, check_version, scope_of, tarball_path, unscoped)
 from stowage_npm.packument import SCOPES_NAMESPACE, namespace
 
 #: base64 characters decoded per step (a multiple of 4): the attachment is never decoded whole.
 _B64_CHUNK = 4 * 256 * 1024
-#: decoded tarballs up to this size stay in memory while they are checked; larger ones spill to disk.
-_SPOOL_LIMIT = 8 * 1024 * 1024
 #: the largest publish document accepted (npm's own registry refuses far smaller bodies).
 MAX_PUBLISH_BYTES = 1024 * 1024 * 1024
 #: the largest package.json read from a tarball.
@@ -123,29 +117,24 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
     for tag in tags:
         check_tag(tag)
 
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_LIMIT) as tarball:
-        sha1, sha512, size = _decode_attachment(attachment["data"], tarball)
+    with repository.stage() as tarball:  # checked before it becomes a blob: a refusal stores nothing
+        size = _decode_attachment(attachment["data"], tarball)
         del attachment["data"], document  # the base64 text is not needed any more
         if attachment.get("length") not in (None, size):
             raise BadRequest(f"attachment {filename!r} is {size} bytes, not the {attachment['length']} declared")
-        _check_integrity(dist, sha1, sha512, name, version)
-        tarball.seek(0)
-        _check_package_json(tarball, name, version)
-        tarball.seek(0)
-        with repository.blob_store.writer(("sha512", "sha1")) as writer:
-            copy_into(tarball, writer, size)
-            blob = writer.commit(expected_size=size)
-
-    _asset, stored = _record_version(repository, request.user, name, version, manifest, blob, tags)
+        digests = tarball.digests()
+        _check_integrity(dist, digests["sha1"], digests["sha512"], name, version)
+        with tarball.open() as stream:
+            _check_package_json(stream, name, version)
+        _asset, stored = _record_version(repository, request.user, name, version, manifest, tarball, tags)
     return {"ok": True, "id": name, "rev": _rev(stored)}
 
 
-def publish_tarball(repository: Repository, upload: UploadedFile, user: User | None) -> Asset:
+def publish_tarball(repository: Repository, upload: StagedBlob, user: User | None) -> Asset:
     """``POST /service/rest/v1/components`` with ``npm.asset``: publish the version the tarball's
     ``package/package.json`` names, as ``npm publish`` would (same checks, same packument update,
-    ``latest`` moves to it). The tarball is already in the blob store; a refused one is left unreferenced
-    for the blob collector."""
-    with repository.blob_store.open(upload.blob.sha256) as tarball:
+    ``latest`` moves to it). The tarball is checked before it becomes a blob."""
+    with upload.open() as tarball:
         package = _read_package_json(tarball, upload.filename)
     name, version = package.get("name"), package.get("version")
     if not isinstance(name, str) or not isinstance(version, str):
@@ -153,15 +142,8 @@ def publish_tarball(repository: Repository, upload: UploadedFile, user: User | N
     check_new_name(name)
     check_version(version)
     _check_new_version(repository, name, version)
-    sha1, sha512 = hashlib.sha1(), hashlib.sha512()
-    with repository.blob_store.open(upload.blob.sha256) as tarball:
-        while chunk := tarball.read(1024 * 1024):
-            sha1.update(chunk)
-            sha512.update(chunk)
-    blob = attrs.evolve(upload.blob, digests={**upload.blob.digests, "sha1": sha1.hexdigest(),
-                                              "sha512": sha512.hexdigest()})
     manifest = {key: value for key, value in package.items() if not key.startswith("_")}
-    asset, _stored = _record_version(repository, user, name, version, manifest, blob, {"latest": version})
+    asset, _stored = _record_version(repository, user, name, version, manifest, upload, {"latest": version})
     return asset
 
 
@@ -175,10 +157,11 @@ def _check_new_version(repository: Repository, name: str, version: str) -> None:
 
 
 def _record_version(repository: Repository, user: User | None, name: str, version: str,
-                    manifest: Mapping[str, Any], blob: BlobInfo,
+                    manifest: Mapping[str, Any], tarball: StagedBlob,
                     tags: Mapping[str, str]) -> tuple[Asset, dict[str, Any]]:
-    """Record a checked tarball and add its version to the package document, in one catalog transaction."""
-    sha1, sha512 = blob.digests["sha1"], blob.digests["sha512"]
+    """Commit a checked tarball and add its version to the package document, in one catalog transaction."""
+    digests = tarball.digests()
+    sha1, sha512 = digests["sha1"], digests["sha512"]
     path = tarball_path(name, version)
     dist = manifest.get("dist") or {}
     manifest = dict(manifest)
@@ -190,8 +173,9 @@ def _record_version(repository: Repository, user: User | None, name: str, versio
     readme = {key: manifest.pop(key) for key in ("readme", "readmeFilename") if key in manifest}
     for key in ("_attachments", "access"):  # the readme lives once, at the top level (as npmjs keeps it)
         manifest.pop(key, None)
-    catalog = repository.stowage.catalog
-    with catalog.transaction():
+    saved: dict[str, Any] = {}
+
+    def add_version(asset: Asset) -> None:
         stored = load(repository, name)  # again, under the write lock: another process may have published
         if stored and version in stored["versions"]:
             raise Forbidden(f"cannot publish over the previously published version {name}@{version}")
@@ -199,11 +183,6 @@ def _record_version(repository: Repository, user: User | None, name: str, versio
         if stored is None:
             stored = {"name": name, "versions": {}, "dist-tags": {}, "time": {"created": timestamp}, "extra": {},
                       "rev": 0}
-        asset = repository.record(path, blob, content_type="application/octet-stream",
-                                  component=Component(repository=repository.name, format="npm", name=unscoped(name),
-                                                      group=scope_of(name).lstrip("@"), version=version),
-                                  attributes={"npm": {"name": name, "version": version},
-                                              "uploader": user.user_id if user else None})
         stored["versions"][version] = manifest
         stored["time"][version] = timestamp
         stored["dist-tags"].update(tags)
@@ -218,7 +197,14 @@ def _record_version(repository: Repository, user: User | None, name: str, versio
                                                    "email": user.email_address}]
         stored["extra"] = extra
         _save(repository, stored)
-    return asset, stored
+        saved["stored"] = stored
+
+    asset = repository.commit(tarball, Accepted(
+        path=path, artifact_name=name, then=add_version,
+        component=Component(repository=repository.name, format="npm", name=unscoped(name),
+                            group=scope_of(name).lstrip("@"), version=version),
+        attributes={"npm": {"name": name, "version": version}, "uploader": user.user_id if user else None}))
+    return asset, saved["stored"]
 
 
 def _rev(stored: Mapping[str, Any]) -> str:
@@ -227,20 +213,16 @@ def _rev(stored: Mapping[str, Any]) -> str:
     return revision_id(stored)
 
 
-def _decode_attachment(data: str, out: IO[bytes]) -> tuple[str, str, int]:
-    sha1, sha512, size = hashlib.sha1(), hashlib.sha512(), 0
+def _decode_attachment(data: str, out: StagedBlob) -> int:
+    """Decode the base64 tarball into ``out`` a piece at a time (it hashes as it receives); its size."""
     try:
         for start in range(0, len(data), _B64_CHUNK):
-            chunk = base64.b64decode(data[start:start + _B64_CHUNK], validate=True)
-            sha1.update(chunk)
-            sha512.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
+            out.write(base64.b64decode(data[start:start + _B64_CHUNK], validate=True))
     except (binascii.Error, ValueError) as error:
         raise InvalidContent(f"the tarball attachment is not valid base64: {error}") from None
-    if size == 0:
+    if out.size == 0:
         raise InvalidContent("the tarball attachment is empty")
-    return sha1.hexdigest(), sha512.hexdigest(), size
+    return out.size
 
 
 def _check_integrity(dist: Mapping[str, Any], sha1: str, sha512: str, name: str, version: str) -> None:

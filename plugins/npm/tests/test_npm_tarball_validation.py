@@ -15,12 +15,6 @@ from test_npm_rest_upload import curl_upload
 NAME, VERSION = "@acme/cut", "1.0.0"
 
 
-def catalog_state(server) -> dict:
-    """The catalog rows (a refused REST upload may leave an unrecorded blob file; compaction removes those)."""
-    state = server.test_stowage.stored_state()
-    return {key: value for key, value in state.items() if not key.startswith("blob store")}
-
-
 @pytest.fixture
 def packed(tmp_path: Path, npm_client: NpmClient) -> bytes:
     """A tarball made by ``npm pack`` itself."""
@@ -44,12 +38,15 @@ def test_a_tarball_with_its_last_bytes_cut_is_refused_by_publish(npm_server, pac
 
 
 def test_a_truncated_tarball_is_refused_by_the_rest_upload(tmp_path, npm_server, packed):
-    before = catalog_state(npm_server)
+    """Checked before it becomes a blob: not even an unreferenced blob file is left for compaction."""
+    before = npm_server.test_stowage.stored_state()
     cut = tmp_path / "cut.tgz"
     cut.write_bytes(packed[:-8])
     status, body = curl_upload(npm_server, "npm-hosted", f"npm.asset=@{cut}")
     assert status == 400 and "not a valid gzip'd tar" in body
-    assert catalog_state(npm_server) == before
+    assert npm_server.test_stowage.stored_state() == before
+    store = npm_server.test_stowage.stowage.blob_store("default")
+    assert list(store.tmp_dir.iterdir()) == []
 
 
 def test_package_json_must_match_and_be_sane(npm_server):

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (App, Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest,
-                            Repository, RepositoryType, StagedBlob, Task, UploadField, UploadSpec, User,
+from stowage.plugin import (Accepted, App, Asset, AssetKind, BadRequest, Component, Format, FormatHandler,
+                            RepoRequest, Repository, RepositoryType, StagedBlob, Task, UploadField, UploadSpec, User,
                             WritePolicy, clean_path, hookimpl)
 
 
@@ -119,9 +119,9 @@ class RawHandler(FormatHandler):
             path = clean_path(f"{directory}/{filename}" if directory else filename, allow_trailing_slash=False)
             repository.check_writable(path)
             planned.append((path, upload))
-        return [repository.record(path, upload.blob, content_type=guess_content_type(path),
-                                  component=raw_component(path),
-                                  attributes={"uploader": user.user_id if user else None})
+        return [repository.commit(upload, Accepted(path=path, content_type=guess_content_type(path),
+                                                   component=raw_component(path),
+                                                   attributes={"uploader": user.user_id if user else None}))
                 for path, upload in planned]
 
 
