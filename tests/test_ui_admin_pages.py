@@ -187,15 +187,6 @@ def test_blob_store_page_offers_file_and_s3_stores(ts):
     assert re.search(r"used by (raw-[a-z]+(, )?){3}<", html)
 
 
-def test_upload_page_offers_only_formats_that_take_component_uploads(ts):
-    """docker has no ``upload_component``: its hosted repositories are not offered (the page used to look
-    the method up with getattr, which the base class's declaration always satisfied)."""
-    ts.create_repository(name="docker-hosted", format="docker", type="hosted", docker={"v1Enabled": False})
-    listing = page(ts, "/upload")
-    assert 'href="/upload/raw-hosted"' in listing and "docker-hosted" not in listing
-    assert ts.client.simulate_get("/upload/docker-hosted", headers=ts.admin).status_code == 400
-
-
 @pytest.mark.parametrize("path", ["/upload", "/upload/raw-hosted", "/account", "/admin/repositories"])
 def test_signed_in_pages_send_an_anonymous_visitor_to_sign_in_and_back(ts, path):
     response = ts.client.simulate_get(path, query_string="x=1")
