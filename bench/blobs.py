@@ -17,7 +17,9 @@ against both:
 
 ``--small-only`` skips the big transfers (the matrix alone takes a couple of minutes).
 
-Each measurement is the median of ``--runs``; ratios are Stowage / nginx. Needs: curl, nginx, wrk.
+Each measurement is the median of ``--runs``; ratios are Stowage / nginx. For small GETs, Stowage and its
+bare app run side by side and the runs alternate between them (round by round), so that load from other jobs
+weighs on both sides of each ratio alike. Needs: curl, nginx, wrk.
 This is a benchmark, not a test: numbers depend on the machine; the ratios are what to compare.
 """
 
@@ -269,6 +271,17 @@ def rps_and_cpu(pid: int, url: str, seconds: int, runs: int,
     return rate, used / (rate * seconds * runs) * 1e6
 
 
+def interleaved(measures: dict[str, tuple[int, str, dict[str, str] | None]], seconds: int,
+                runs: int) -> dict[str, tuple[float, float]]:
+    """:func:`rps_and_cpu` of each (server pid, url, headers), one run of each per round; the medians."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in measures}
+    for _ in range(runs):
+        for name, (pid, url, headers) in measures.items():
+            samples[name].append(rps_and_cpu(pid, url, seconds, 1, headers))
+    return {name: (statistics.median(r for r, _ in got), statistics.median(c for _, c in got))
+            for name, got in samples.items()}
+
+
 def etag_of(url: str) -> str:
     from urllib.request import urlopen
 
@@ -402,22 +415,26 @@ def small_suite(args: argparse.Namespace, root: Path, small: Path, nginx: "Nginx
         label = (f"defaults ({defaults[0]} workers x {defaults[1]} threads)" if config is None
                  else f"--workers {workers} --threads {threads}")
         stowage = Stowage(root, threads, workers, args.request_log, data=f"small-{index}")
+        bare = None
         try:
             stowage.put(small, "small.bin")
             url = stowage.file_url("small.bin")
+            bare = BareWaitress(small, *(reversed(config) if config else (defaults[1], defaults[0])))
             small_rps(url, 2, 1)  # warm-up: every worker started and its caches filled
-            get, get_cpu = rps_and_cpu(stowage.process.pid, url, args.seconds, args.runs)
-            revalidation, revalidation_cpu = (rps_and_cpu(stowage.process.pid, url, args.seconds, args.runs,
-                                                          {"If-None-Match": etag_of(url)})
-                                              if config is None else (0.0, 0.0))
+            small_rps(bare.file_url("small.bin"), 2, 1)
+            # Both servers stay up and the rounds alternate between them: on a shared machine, load that
+            # comes and goes then weighs on both sides of each ratio alike.
+            measures = {"get": (stowage.process.pid, url, None),
+                        "floor": (bare.process.pid, bare.file_url("small.bin"), None)}
+            if config is None:
+                measures["revalidation"] = (stowage.process.pid, url, {"If-None-Match": etag_of(url)})
+            results = interleaved(measures, args.seconds, args.runs)
         finally:
             stowage.stop()
-        bare = BareWaitress(small, *(reversed(config) if config else (defaults[1], defaults[0])))
-        try:
-            small_rps(bare.file_url("small.bin"), 2, 1)
-            floor, floor_cpu = rps_and_cpu(bare.process.pid, bare.file_url("small.bin"), args.seconds, args.runs)
-        finally:
-            bare.stop()
+            if bare is not None:
+                bare.stop()
+        (get, get_cpu), (floor, floor_cpu) = results["get"], results["floor"]
+        revalidation, revalidation_cpu = results.get("revalidation", (0.0, 0.0))
         print(f"{'  server CPU per request':52} stowage {get_cpu:8.0f} us   bare {floor_cpu:8.0f} us   "
               f"bare/stowage {floor_cpu / get_cpu:5.2f}", flush=True)
         rows.append((f"server CPU per 4 KiB GET (us), {label}", get_cpu, floor_cpu, "us", "(bare / Stowage)"))

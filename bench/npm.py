@@ -1,14 +1,21 @@
 """npm benchmark: Stowage against verdaccio on this machine, in one run; prints ratios.
 
 Measures (both registries serve the same packages, published over HTTP with the same documents):
-- packument requests/s for a package with 500 versions, full and abbreviated (gzip accepted), 8 clients;
+- the hot packument rate of a package with --versions versions, full and abbreviated (gzip accepted;
+  ``wrk``, 16 keep-alive connections, see ``rates.py``; medians of --rounds runs taken in turn with the
+  other registry's) and the server's CPU per request; issue 16's goal is Stowage ahead of verdaccio on
+  both (printed met/MISSED);
 - bytes on the wire for each document;
 - ``npm install`` wall time of a project with 50 dependencies, servers warm, npm cache cold.
+
+``--quick`` (under 2 minutes): the packuments of a 100-version package, 3 s a run, 2 rounds, no ``npm install``.
+Stowage runs as ``stowage serve`` with no tuning flags and serves reads through a group (``npm-group``,
+one hosted member), as npm clients are pointed at; verdaccio serves its own storage.
 
 verdaccio is not a Python dependency; install it once with
 ``npm install --prefix bench/.verdaccio verdaccio@5 --no-audit --no-fund`` (verdaccio 6 needs Node 22; if the registry lacks the
 ``node-fetch@cjs`` tag, add ``"overrides": {"node-fetch": "2.7.0"}`` to bench/.verdaccio/package.json)
-or point ``VERDACCIO`` at its binary. Run: ``.venv/bin/python bench/npm.py [--append docs/performance.md]``.
+or point ``VERDACCIO`` at its binary. Run: ``.venv/bin/python bench/npm.py [--quick] [--append docs/performance.md]``.
 """
 
 from __future__ import annotations
@@ -26,16 +33,16 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import urllib3
 
+from rates import Rate, compare, interleaved, measure, print_verdicts, require_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 VERSIONS = 500
 DEPENDENCIES = 50
-CLIENTS = 8
 SECONDS = 5.0
 CORGI = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
 
@@ -130,7 +137,7 @@ group = {{ memberNames = ["npm-hosted"] }}
 """)
     env = {**os.environ, "STOWAGE_ADMIN_PASSWORD": "bench-admin"}
     process = subprocess.Popen([str(ROOT / ".venv/bin/stowage"), "serve", "--config", str(config), "--data-dir",
-                                str(work / "stowage-data"), "--port", str(port), "--threads", "16"], env=env,
+                                str(work / "stowage-data"), "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/repository"
     wait_for(f"{base}/npm-group/-/ping")
@@ -177,31 +184,6 @@ log: {{type: stdout, format: pretty, level: error}}
     return Registry("verdaccio", base, base, {"Authorization": f"Bearer {token}"}, process)
 
 
-def hammer(url: str, headers: dict[str, str]) -> tuple[float, int]:
-    """Requests/s over SECONDS with CLIENTS threads; and the body size on the wire."""
-    http = urllib3.PoolManager(maxsize=CLIENTS)
-    first = http.request("GET", url, headers=headers, decode_content=False)
-    assert first.status == 200, (url, first.status)
-    size = len(first.data)
-    counts = [0] * CLIENTS
-    stop = time.monotonic() + SECONDS
-
-    def worker(i: int) -> None:
-        while time.monotonic() < stop:
-            response = http.request("GET", url, headers=headers, decode_content=False)
-            if response.status != 200:
-                raise RuntimeError(f"{url}: {response.status}")
-            counts[i] += 1
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.monotonic() - started), size
-
-
 def npm_install_seconds(registry: Registry, work: Path, runs: int = 3) -> float:
     times = []
     for run in range(runs + 1):  # the first run warms the server (and, for a group, its merged documents)
@@ -224,50 +206,70 @@ def npm_install_seconds(registry: Registry, work: Path, runs: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--append", type=Path, help="append a results section to this markdown file")
+    parser.add_argument("--versions", type=int, default=VERSIONS, help="versions of the measured package")
+    parser.add_argument("--seconds", type=float, help=f"length of each rate run ({SECONDS:.0f}; --quick: 3)")
+    parser.add_argument("--rounds", type=int,
+                        help="packument rate runs per registry, taken in turn with the other's (medians; 3, "
+                             "--quick: 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="packuments of a 100-version package only, 3 s each, no npm install (< 2 minutes)")
     args = parser.parse_args()
+    if args.quick:
+        args.versions = 100
+    if args.seconds is None:
+        args.seconds = 3.0 if args.quick else SECONDS
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 3
+    require_tools()
     work = Path(tempfile.mkdtemp(prefix="stowage-npm-bench-"))
     registries = [start_stowage(work), start_verdaccio(work)]
     results: dict[str, dict[str, float]] = {}
+    rates: dict[str, dict[str, Rate]] = {}
     try:
         http = urllib3.PoolManager(maxsize=8)
         for registry in registries:
             started = time.monotonic()
-            for i in range(VERSIONS):
+            for i in range(args.versions):
                 registry.publish(http, "bench-big", f"1.0.{i}", {"bench-dep-0": "^1.0.0"})
-            for i in range(DEPENDENCIES):
+            for i in range(DEPENDENCIES if not args.quick else 1):
                 registry.publish(http, f"bench-dep-{i}", "1.0.0", {})
-            publish_seconds = time.monotonic() - started
-            url = f"{registry.read_url}/bench-big"
-            full_rps, full_bytes = hammer(url, {"Accept": "application/json", "Accept-Encoding": "gzip"})
-            corgi_rps, corgi_bytes = hammer(url, {"Accept": CORGI, "Accept-Encoding": "gzip"})
-            install = npm_install_seconds(registry, work)
-            results[registry.name] = {"publish 550 versions (s)": publish_seconds,
-                                      "full packument req/s": full_rps, "full packument bytes (gzip)": full_bytes,
-                                      "abbreviated req/s": corgi_rps, "abbreviated bytes (gzip)": corgi_bytes,
-                                      "npm install 50 deps (s)": install}
+            results[registry.name] = {f"publish {args.versions} versions (s)": time.monotonic() - started}
+        for kind, accept in (("full", "application/json"), ("abbreviated", CORGI)):
+            rates[kind] = interleaved({r.name: measure(r.name, f"{r.read_url}/bench-big", r.process.pid,
+                                                       headers={"Accept": accept, "Accept-Encoding": "gzip"},
+                                                       seconds=args.seconds) for r in registries}, args.rounds)
+        for registry in registries:
+            full, corgi = rates["full"][registry.name], rates["abbreviated"][registry.name]
+            results[registry.name].update({
+                "full packument req/s": full.rps, "full packument CPU us/req": full.cpu_us,
+                "full packument bytes (gzip)": full.size, "abbreviated req/s": corgi.rps,
+                "abbreviated CPU us/req": corgi.cpu_us, "abbreviated bytes (gzip)": corgi.size})
+            if not args.quick:
+                results[registry.name]["npm install 50 deps (s)"] = npm_install_seconds(registry, work)
     finally:
         for registry in registries:
             registry.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    lower_is_better = {"publish 550 versions (s)", "full packument bytes (gzip)", "abbreviated bytes (gzip)",
-                       "npm install 50 deps (s)"}
+    higher_is_better = {"full packument req/s", "abbreviated req/s"}
     lines = ["| measure | Stowage | verdaccio | Stowage advantage |", "|---|---|---|---|"]
-    for measure in results["stowage"]:
-        ours, theirs = results["stowage"][measure], results["verdaccio"][measure]
-        ratio = theirs / ours if measure in lower_is_better else ours / theirs
-        lines.append(f"| {measure} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
+    for row in results["stowage"]:
+        ours, theirs = results["stowage"][row], results["verdaccio"][row]
+        ratio = ours / theirs if row in higher_is_better else theirs / ours
+        lines.append(f"| {row} | {ours:,.2f} | {theirs:,.2f} | {ratio:.2f}x |")
     table = "\n".join(lines)
     print(table)
     # issue 16: hot packuments (full and abbreviated) ahead of verdaccio in the same run
-    for measure in ("full packument req/s", "abbreviated req/s"):
-        ratio = results["stowage"][measure] / results["verdaccio"][measure]
-        print(f"{measure} ahead of verdaccio (ratio {ratio:.2f} > 1): {'met' if ratio > 1 else 'MISSED'}")
+    verdicts = []
+    for kind in ("full", "abbreviated"):
+        verdicts += compare(f"{kind} packument ({args.versions} versions)", rates[kind]["stowage"],
+                            rates[kind]["verdaccio"], 1.0)
+    print_verdicts(verdicts)
     if args.append:
         with args.append.open("a") as out:
             out.write(f"\n## npm (bench/npm.py, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, loopback)\n\n"
-                      f"Package with {VERSIONS} versions; {CLIENTS} concurrent clients for {SECONDS:.0f} s per "
-                      f"measure; `npm install` of {DEPENDENCIES} dependencies with a cold npm cache against a "
+                      f"Package with {args.versions} versions; wrk, 16 connections for {args.seconds:.0f} s per "
+                      f"measure, median of {args.rounds} rounds; `npm install` of {DEPENDENCIES} dependencies with a cold npm cache against a "
                       f"warm server (median of 3). Stowage serves through `npm-group` (one hosted member), "
                       f"verdaccio directly. Advantage > 1 means Stowage is ahead.\n\n{table}\n")
 

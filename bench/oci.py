@@ -1,9 +1,14 @@
 """Docker/OCI throughput: Stowage against Debian's docker-registry (CNCF distribution) on this machine.
 
     .venv/bin/python bench/oci.py [--big-mib 256] [--small-layers 50] [--clients 16]
+    .venv/bin/python bench/oci.py --metadata-only [--seconds 3] [--rounds 3]    # under 2 minutes
 
 Each scenario runs skopeo against both registries in the same run; the ratio is Stowage's time over the
 Go registry's (below 1.0: Stowage is faster). Everything stays on 127.0.0.1.
+
+First, the metadata GETs (issue 16): a hot manifest ``GET`` by tag and a blob ``HEAD``, ``stowage serve``
+with no tuning flags against docker-registry, rate and server CPU per request (``rates.py``: wrk and ab;
+medians of --rounds runs taken in turn); the goal is at least half of docker-registry's rate.
 """
 
 from __future__ import annotations
@@ -52,7 +57,15 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--small-layers", type=int, default=50)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--metadata-only", action="store_true",
+                        help="only the hot manifest GET and blob HEAD against docker-registry (< 2 minutes)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each metadata rate run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="metadata rate runs per server, taken in turn with the other's (medians)")
     args = parser.parse_args()
+    run_metadata_gets(args.seconds, args.rounds)
+    if args.metadata_only:
+        return
     work = Path(tempfile.mkdtemp(prefix="oci-bench-"))
     try:
         layout = Layout(work / "layout")
@@ -96,6 +109,96 @@ def main() -> None:
         go.wait(timeout=10)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+
+# -- metadata GETs against docker-registry (issue 16) -----------------------------------------------------
+#: what docker/containerd ask a registry for when they resolve a tag
+MANIFEST_ACCEPT = ", ".join(["application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                             "application/vnd.docker.distribution.manifest.list.v2+json",
+                             "application/vnd.docker.distribution.manifest.v2+json"])
+#: the least Stowage's hot rate may be of docker-registry's (issue 16)
+METADATA_GOAL = 0.5
+
+
+def run_metadata_gets(seconds: float, rounds: int) -> None:
+    from rates import print_verdicts, require_tools
+
+    require_tools()
+    work = Path(tempfile.mkdtemp(prefix="oci-bench-meta-"))
+    try:
+        print_verdicts(metadata_gets(work, seconds, rounds))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def metadata_gets(work: Path, seconds: float, rounds: int) -> list[tuple[str, bool]]:
+    """Hot ``GET`` of a manifest by tag and ``HEAD`` of a layer by digest: ``stowage serve`` with no tuning
+    flags (a ``docker.httpPort`` repository, bearer token as a client holds it) against docker-registry."""
+    import json as json_module
+    import re
+
+    import urllib3
+
+    from rates import compare, interleaved, measure
+
+    layout = Layout(work / "meta-layout")
+    image = layout.image([{f"f{i}.txt": os.urandom(2_000)} for i in range(3)])
+    layout.tag(image, "meta")
+    layer = json_module.loads((layout.root / "blobs" / "sha256" / image["digest"][7:]).read_bytes())["layers"][0]
+    go_port, port, api_port = free_port(), free_port(), free_port()
+    # as Debian's /etc/docker/registry/config.yml (in-memory blob descriptor cache), without its htpasswd
+    # auth (bcrypt per request) and without access logs: the registry at its fastest
+    (work / "meta-go.yml").write_text(
+        f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  cache:\n"
+        f"    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {work / 'meta-go'}\n"
+        f"http:\n  addr: 127.0.0.1:{go_port}\n")
+    (work / "meta-stowage.toml").write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {api_port}\n\n[[repositories]]\nname = "docker-hosted"\n'
+        f'format = "docker"\ntype = "hosted"\ndocker = {{ httpPort = {port} }}\n')
+    env = {**os.environ, "STOWAGE_ADMIN_PASSWORD": "admin123"}
+    servers = {
+        "docker-registry": subprocess.Popen(["docker-registry", "serve", str(work / "meta-go.yml")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        "stowage": subprocess.Popen([str(Path(sys.executable).with_name("stowage")), "--log-level", "WARNING",
+                                     "serve", "--config", str(work / "meta-stowage.toml"), "--data-dir",
+                                     str(work / "meta-stowage")], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)}
+    hosts = {"docker-registry": f"127.0.0.1:{go_port}", "stowage": f"127.0.0.1:{port}"}
+    try:
+        manifests, blobs = {}, {}
+        for label, host in hosts.items():
+            deadline = time.monotonic() + 60
+            while True:  # up once /v2/ answers (401 or 200)
+                try:
+                    urllib3.request("GET", f"http://{host}/v2/", retries=False, timeout=2)
+                    break
+                except urllib3.exceptions.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            push(layout.root, "meta", host, "bench/meta")
+            headers: dict[str, str] = {}
+            challenge = urllib3.request("GET", f"http://{host}/v2/", retries=False).headers.get("WWW-Authenticate", "")
+            if challenge.startswith("Bearer"):  # a token as docker holds it after `docker login`
+                realm = re.search(r'realm="([^"]+)"', challenge).group(1)
+                service = re.search(r'service="([^"]+)"', challenge).group(1)
+                token = urllib3.request("GET", realm, fields={"service": service,
+                                                              "scope": "repository:bench/meta:pull"},
+                                        headers=urllib3.make_headers(basic_auth="admin:admin123")).json()["token"]
+                headers["Authorization"] = f"Bearer {token}"
+            pid = servers[label].pid
+            manifests[label] = measure(label, f"http://{host}/v2/bench/meta/manifests/meta", pid,
+                                       headers={**headers, "Accept": MANIFEST_ACCEPT}, seconds=seconds)
+            blobs[label] = measure(label, f"http://{host}/v2/bench/meta/blobs/{layer['digest']}", pid,
+                                   method="HEAD", headers=headers, seconds=seconds)
+        manifest, blob = interleaved(manifests, rounds), interleaved(blobs, rounds)
+        return (compare("manifest GET by tag", manifest["stowage"], manifest["docker-registry"], METADATA_GOAL)
+                + compare("blob HEAD", blob["stowage"], blob["docker-registry"], METADATA_GOAL))
+    finally:
+        for process in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,27 @@
 """PyPI benchmark: Stowage against pypiserver and devpi-server, in one run, on this machine (loopback only).
 
 Measures, for each server:
-  (a) requests/s and p50/p99 latency of a project page with --files files and of the root index with
-      --projects projects (keep-alive HTTP/1.1 clients on --concurrency threads for --seconds);
+  (a) the hot rate (requests/s, ``wrk`` with 16 keep-alive connections for --seconds, medians of --rounds
+      runs taken in turn, see ``rates.py``) and the server's CPU per request of a project page with
+      --files files and of the root index with --projects projects, as pip asks for them (PEP 691 JSON
+      preferred, HTML accepted, gzip accepted; each server answers in the form it prefers);
   (b) wall time of ``pip download`` of 20 wheels (20 projects) from a cold client cache (median of 3);
   (c) wall time of ``twine upload`` of 100 wheels (median of --twine-rounds runs, new wheels each run).
-and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better).
+and prints each peer's numbers with the ratio Stowage/peer (>1 means Stowage is better), then issue 16's
+goal for (a): Stowage ahead of every peer (met/MISSED), by rate and by server CPU per request.
+``--quick`` (under 2 minutes): (a) only, on a 20-file page and a 30-project root (devpi takes ~1 s an
+upload), 2 s a run, 2 rounds.
 
 Setup (not part of CI; the peers live in their own virtualenv so their dependencies stay out of ours):
 
     python3 -m venv .bench-venv
-    .bench-venv/bin/pip install devpi-server devpi-client pypiserver waitress
+    .bench-venv/bin/pip install devpi-server devpi-client "pypiserver[cache]" waitress
     ./dev install
     .venv/bin/python bench/pypi.py --peers-venv .bench-venv          # full size: ~5-10 minutes
-    .venv/bin/python bench/pypi.py --peers-venv .bench-venv --projects 500 --files 100 --seconds 2   # quick
+    .venv/bin/python bench/pypi.py --peers-venv .bench-venv --quick     # the metadata GETs alone, < 2 min
 
-Data is loaded the fastest way each server allows (files dropped in pypiserver's directory, concurrent
-HTTP uploads to devpi, the plugin's own upload path in-process for Stowage); only the measured phases
-go through HTTP.
+Data is loaded by concurrent HTTP uploads (4 at a time) to Stowage and devpi, and by dropping the files in
+pypiserver's directory.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import argparse
 import base64
 import concurrent.futures
 import hashlib
-import http.client
 import json
 import os
 import shutil
@@ -35,13 +38,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import urllib3
+
+from rates import Rate, compare, interleaved, measure, print_verdicts, require_tools
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -143,21 +146,8 @@ class StowagePeer(Peer):
         self.repo = repo
 
     def preload(self, wheels: list[Path]) -> None:
-        """Load through the plugin's own upload path, in-process (validation, metadata extraction and all)."""
-        os.environ["STOWAGE_ADMIN_PASSWORD"] = PASSWORD
-        from stowage.app import load
-        from stowage.plugin import UploadedFile
-
-        stowage = load(self.config)
-        try:
-            repository = stowage.repository(self.repo)
-            for wheel in wheels:
-                with open(wheel, "rb") as stream, repository.blob_store.writer() as writer:
-                    writer.write(stream.read())
-                    blob = writer.commit()
-                repository.handler.publish(repository, UploadedFile("content", wheel.name, "", blob), user=None)
-        finally:
-            stowage.close()
+        """Load over HTTP as twine uploads (validation, metadata extraction, fsync and all), 4 at a time."""
+        upload_all(self.upload_url, wheels, self.auth)
 
     def start(self) -> None:
         env = dict(os.environ, STOWAGE_ADMIN_PASSWORD=PASSWORD)
@@ -213,65 +203,26 @@ class DevpiPeer(Peer):
             subprocess.run(base + ["index", "-c", "bench", "bases=", "volatile=True"], check=True, capture_output=True)
 
     def preload(self, wheels: list[Path]) -> None:
-        def upload(wheel: Path) -> int:
-            for _ in range(5):  # devpi answers 500 on some concurrent writes to one index: retry those
-                status = multipart_upload(self.upload_url, wheel, self.auth)
-                if status != 500:
-                    return status
-                time.sleep(0.2)
-            return status
+        upload_all(self.upload_url, wheels, self.auth)
 
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            statuses = list(pool.map(upload, wheels))
-        bad = [s for s in statuses if s != 200]
-        if bad:
-            raise RuntimeError(f"devpi refused {len(bad)} uploads: {set(bad)}")
+
+def upload_all(url: str, wheels: list[Path], auth: tuple[str, str] | None) -> None:
+    def upload(wheel: Path) -> int:
+        for _ in range(5):  # devpi answers 500 on some concurrent writes to one index: retry those
+            status = multipart_upload(url, wheel, auth)
+            if status != 500:
+                return status
+            time.sleep(0.2)
+        return status
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(upload, wheels))
+    bad = [s for s in statuses if s != 200]
+    if bad:
+        raise RuntimeError(f"{url} refused {len(bad)} uploads: {set(bad)}")
 
 
 # -- measurements --------------------------------------------------------------------------------------
-
-def load_test(url: str, seconds: float, concurrency: int, accept: str | None = None) -> dict[str, float]:
-    parts = urlsplit(url)
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-    headers = {"Accept": accept} if accept else {}
-
-    def worker() -> None:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        mine = []
-        while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            try:
-                connection.request("GET", parts.path, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                if response.status != 200:
-                    errors[0] += 1
-            except (OSError, http.client.HTTPException):
-                errors[0] += 1
-                connection.close()
-                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                continue
-            mine.append(time.perf_counter() - started)
-        connection.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    began = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - began
-    latencies.sort()
-    if not latencies:
-        return {"rps": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": errors[0]}
-    return {"rps": len(latencies) / elapsed, "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, "errors": errors[0]}
-
 
 def pip_download(index_url: str, projects: list[str], tmp: Path, rounds: int = 3) -> float:
     times = []
@@ -299,18 +250,33 @@ def twine_upload(url: str, wheels: list[Path], auth: tuple[str, str] | None, tmp
     return time.perf_counter() - started
 
 
+#: what pip 24 sends for a simple page (PEP 691: JSON preferred, HTML accepted)
+PIP_HEADERS = {"Accept": "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
+                         "text/html; q=0.01", "Accept-Encoding": "gzip, deflate"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers-venv", type=Path, default=ROOT / ".bench-venv",
                         help="virtualenv with pypiserver, devpi-server and devpi-client")
     parser.add_argument("--projects", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=1_000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=float, help="length of each rate run (5; --quick: 2)")
     parser.add_argument("--twine-rounds", type=int, default=3, help="twine runs of 100 new wheels (median)")
+    parser.add_argument("--rounds", type=int,
+                        help="page rate runs per server, taken in turn with the others' (medians; 3, --quick: 2)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the hot simple pages only (20 files, 30 projects, 3 s each): under 2 minutes")
     parser.add_argument("--only", nargs="*", default=["stowage", "pypiserver", "devpi"])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    if args.quick:
+        args.projects, args.files, args.twine_rounds = 30, 20, 0
+    if args.seconds is None:
+        args.seconds = 2.0 if args.quick else 5.0
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 3
+    require_tools()
     peers_bin = args.peers_venv / "bin"
 
     with tempfile.TemporaryDirectory(prefix="stowage-bench-pypi-") as tmpdir:
@@ -328,47 +294,49 @@ def main() -> None:
         uploads = [[make_wheel(upload_dir, f"uploaded{r}x{i:03d}", "1.0") for i in range(100)]
                    for r in range(args.twine_rounds)]
 
-        results: dict[str, dict[str, float]] = {}
+        results: dict[str, dict[str, float]] = {name: {} for name in args.only}
         classes = {"stowage": StowagePeer, "pypiserver": PypiserverPeer, "devpi": DevpiPeer}
-        for name in args.only:
-            peer = classes[name](tmp / name, peers_bin)
-            print(f"[{name}] loading data...", flush=True)
-            started = time.perf_counter()
-            peer.setup()
-            if name == "devpi":
-                peer.start()
-                peer.preload(big + many)
-            else:
-                peer.preload(big + many)
-                peer.start()
-            print(f"[{name}] loaded in {time.perf_counter() - started:.0f} s", flush=True)
-            try:
-                result: dict[str, float] = {}
-                project_url = peer.index_url + "bigproject/"
-                for label, url in (("page", project_url), ("root", peer.index_url)):
-                    load_test(url, 1.0, args.concurrency)  # warm-up (caches, first render)
-                    measured = load_test(url, args.seconds, args.concurrency)
-                    if measured["errors"]:
-                        print(f"[{name}] {label}: {measured['errors']} errors", flush=True)
-                    for key in ("rps", "p50_ms", "p99_ms"):
-                        result[f"{label}_{key}"] = measured[key]
-                result["pip_download_s"] = pip_download(peer.index_url, twenty, tmp)
-                # Upload times swing with the disk's flush latency (shared machines): take a median.
-                result["twine_upload_s"] = statistics.median(
-                    twine_upload(peer.upload_url, batch, peer.auth, tmp) for batch in uploads)
-                results[name] = result
-                print(f"[{name}] {json.dumps({k: round(v, 2) for k, v in result.items()})}", flush=True)
-            finally:
+        peers: dict[str, Peer] = {}
+        try:
+            for name in args.only:  # all up at once: their rates are measured in turn (rates.interleaved)
+                peer = peers[name] = classes[name](tmp / name, peers_bin)
+                print(f"[{name}] loading data...", flush=True)
+                started = time.perf_counter()
+                peer.setup()
+                if name == "pypiserver":  # files dropped in its directory, read at start
+                    peer.preload(big + many)
+                    peer.start()
+                else:
+                    peer.start()
+                    peer.preload(big + many)
+                print(f"[{name}] loaded in {time.perf_counter() - started:.0f} s", flush=True)
+            rates: dict[str, dict[str, Rate]] = {}
+            for label, path in (("page", "bigproject/"), ("root", "")):
+                rates[label] = interleaved({name: measure(name, peer.index_url + path, peer.process.pid,
+                                                          headers=PIP_HEADERS, seconds=args.seconds)
+                                            for name, peer in peers.items()}, args.rounds)
+                for name, rate in rates[label].items():
+                    results[name][f"{label}_rps"], results[name][f"{label}_cpu_us"] = rate.rps, rate.cpu_us
+            for name, peer in peers.items():
+                if not args.quick:
+                    results[name]["pip_download_s"] = pip_download(peer.index_url, twenty, tmp)
+                    # Upload times swing with the disk's flush latency (shared machines): take a median.
+                    results[name]["twine_upload_s"] = statistics.median(
+                        twine_upload(peer.upload_url, batch, peer.auth, tmp) for batch in uploads)
+                print(f"[{name}] {json.dumps({k: round(v, 2) for k, v in results[name].items()})}", flush=True)
+        finally:
+            for peer in peers.values():
                 peer.stop()
 
-    report(results, args)
+    report(results, rates, args)
 
 
-def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+def report(results: dict[str, dict[str, float]], rates: dict[str, dict[str, Rate]],
+           args: argparse.Namespace) -> None:
     rows = [("page_rps", f"project page ({args.files} files) req/s", True),
-            ("page_p50_ms", "project page p50 ms", False), ("page_p99_ms", "project page p99 ms", False),
+            ("page_cpu_us", "project page, server CPU us/request", False),
             ("root_rps", f"root index ({args.projects} projects) req/s", True),
-            ("root_p50_ms", "root index p50 ms", False), ("root_p99_ms", "root index p99 ms", False),
+            ("root_cpu_us", "root index, server CPU us/request", False),
             ("pip_download_s", "pip download 20 wheels, cold cache, s", False),
             ("twine_upload_s", "twine upload 100 wheels, s", False)]
     peers = [p for p in results if p != "stowage"]
@@ -377,6 +345,8 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for key, label, higher_is_better in rows:
+        if not all(key in result for result in results.values()):
+            continue
         cells = [label] + [f"{results[p][key]:.2f}" for p in results]
         if "stowage" in results:
             for peer in peers:
@@ -387,10 +357,12 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     # issue 16: the hot simple pages ahead of every Python peer (pypiserver, devpi) in the same run
     if "stowage" in results:
         print()
-        for key in ("page_rps", "root_rps"):
+        verdicts = []
+        for label, text in (("page", f"project page ({args.files} files)"),
+                            ("root", f"root index ({args.projects} projects)")):
             for peer in peers:
-                ratio = results["stowage"][key] / results[peer][key]
-                print(f"{key} ahead of {peer} (ratio {ratio:.2f} > 1): {'met' if ratio > 1 else 'MISSED'}")
+                verdicts += compare(text, rates[label]["stowage"], rates[label][peer], 1.0)
+        print_verdicts(verdicts)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -1,6 +1,7 @@
 """yum repodata: Stowage's incremental generation against the createrepo_c command, in one run.
 
     .venv/bin/python bench/yum.py [--sizes 1000,10000] [--repeat 3]
+    .venv/bin/python bench/yum.py --repomd-only [--seconds 3] [--rounds 3]   # < 2 minutes once the RPMs are cached
 
 Scenarios (medians of --repeat runs; both sides produce primary/filelists/other + repomd.xml, no sqlite):
 
@@ -8,6 +9,15 @@ Scenarios (medians of --repeat runs; both sides produce primary/filelists/other 
   metadata extracted from the blob store (as at upload) plus one generation (``rebuild-index``).
 - update: one more RPM added to the largest repository. Peer: ``createrepo_c --update --no-database``.
   Stowage: the upload's validation/extraction plus the coalesced regeneration.
+
+- repomd.xml (issue 16, run first): the hot ``GET`` rate of ``repodata/repomd.xml`` from ``stowage serve``
+  with no tuning flags (a hosted repository of 20 RPMs uploaded over HTTP) against nginx serving the same
+  bytes from a file, and against the bare falcon + waitress app answering the same bytes from memory with
+  the same processes and threads (``blobs.py``'s floor); rate and server CPU per request (``rates.py``;
+  medians of --rounds runs, the three servers taken in turn).
+  nginx is the reference the issue names; no Python server can come near it (C, ~20 us of CPU a request
+  against waitress's ~150), so the goal is the one issue 16 sets for small requests: at least 60% of the
+  bare app's rate, i.e. the format's metadata path adds little to what any falcon + waitress app pays.
 
 The RPMs are distinct small noarch packages (a file, a requires and a provides each), built by rpmbuild as
 subpackages of a few specs and cached under /tmp/stowage-yum-bench.
@@ -151,14 +161,90 @@ class Ours:
         self.stowage.close()
 
 
+#: the least Stowage's hot repomd.xml rate may be of the bare falcon + waitress app's (issue 16)
+REPOMD_GOAL = 0.6
+
+
+def repomd_gets(rpms: list[Path], workdir: Path, seconds: float, rounds: int) -> list[tuple[str, bool]]:
+    """Hot ``GET repodata/repomd.xml``: ``stowage serve`` (defaults) against nginx serving the same file."""
+    import gzip
+    import re
+
+    import urllib3
+
+    from blobs import BareWaitress, Nginx, free_port, wait_for
+    from rates import compare, interleaved, measure
+
+    from stowage.settings import ServerSettings
+    from stowage.workers import default_workers
+
+    port = free_port()
+    (workdir / "repomd.toml").write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n[[repositories]]\nname = "yum-hosted"\n'
+        f'format = "yum"\ntype = "hosted"\n')
+    process = subprocess.Popen([str(Path(sys.executable).with_name("stowage")), "--log-level", "WARNING", "serve",
+                                "--config", str(workdir / "repomd.toml"), "--data-dir", str(workdir / "repomd-data")],
+                               env={**os.environ, "STOWAGE_ADMIN_PASSWORD": "admin123"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = bare = None
+    try:
+        base = f"http://127.0.0.1:{port}/repository/yum-hosted"
+        wait_for(f"http://127.0.0.1:{port}/service/rest/v1/status")
+        auth = urllib3.make_headers(basic_auth="admin:admin123")
+        for rpm in rpms:
+            response = urllib3.request("PUT", f"{base}/{rpm.name}", body=rpm.read_bytes(), headers=auth)
+            if response.status not in (200, 201, 204):
+                raise SystemExit(f"upload of {rpm.name}: {response.status} {response.data[:200]!r}")
+        deadline = time.monotonic() + 120
+        while True:  # the coalesced regeneration runs a couple of seconds after the last upload
+            response = urllib3.request("GET", f"{base}/repodata/repomd.xml")
+            if response.status == 200:
+                primary = re.search(rb'href="(repodata/[^"]+-primary.xml.gz)"', response.data).group(1).decode()
+                listed = gzip.decompress(urllib3.request("GET", f"{base}/{primary}").data).count(b"<package ")
+                if listed == len(rpms):
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("stowage did not generate repodata for every RPM in 120 s")
+            time.sleep(0.5)
+        nginx = Nginx(workdir, "auto")
+        (nginx.root / "www" / "repodata").mkdir()
+        (nginx.root / "www" / "repodata" / "repomd.xml").write_bytes(response.data)
+        (workdir / "repomd.xml").write_bytes(response.data)
+        bare = BareWaitress(workdir / "repomd.xml", ServerSettings().threads, default_workers())
+        rates = interleaved({
+            "stowage": measure("stowage", f"{base}/repodata/repomd.xml", process.pid, seconds=seconds),
+            "nginx": measure("nginx", nginx.file_url("repodata/repomd.xml"), nginx.process.pid, seconds=seconds),
+            "bare": measure("bare falcon+waitress", bare.file_url("small.bin"), bare.process.pid, seconds=seconds),
+        }, rounds)
+        compare(f"repomd.xml ({len(rpms)} RPMs)", rates["stowage"], rates["nginx"], None)
+        return compare(f"repomd.xml ({len(rpms)} RPMs)", rates["stowage"], rates["bare"], REPOMD_GOAL)
+    finally:
+        for server in (nginx, bare):
+            if server is not None:
+                server.stop()
+        process.terminate()
+        process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repomd-only", action="store_true", help="only the hot repomd.xml GET against nginx")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each repomd.xml rate run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="repomd.xml rate runs per server, taken in turn with the others' (medians)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if shutil.which("createrepo_c") is None or shutil.which("rpmbuild") is None:
         raise SystemExit("needs the createrepo_c and rpmbuild commands (Debian packages createrepo-c, rpm)")
+    from rates import print_verdicts, require_tools
+
+    require_tools()
+    with tempfile.TemporaryDirectory(prefix="stowage-yum-bench-repomd-") as tmp:
+        print_verdicts(repomd_gets(build_rpms(20), Path(tmp), args.seconds, args.rounds))
+    if args.repomd_only:
+        return
     started = time.perf_counter()
     rpms = build_rpms(max(sizes) + 1)
     print(f"{len(rpms)} RPMs ready in {time.perf_counter() - started:.1f}s (cached under {CACHE})", flush=True)

@@ -162,6 +162,9 @@ class _Entry:
                 f"{sent or '-'} \"{_quoted(env.get('HTTP_REFERER'))}\" \"{_quoted(env.get('HTTP_USER_AGENT'))}\" "
                 f"{duration}\n")
         self.log.writer.write(line.encode("utf-8", "replace"))
+        # The environ holds this entry (its ``wsgi.file_wrapper``): drop the way back, so the request's
+        # objects are freed by reference counting, not left for the cyclic collector.
+        self.environ = None
 
 
 class _LoggedFileBuffer(ReadOnlyFileBasedBuffer):

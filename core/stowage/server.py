@@ -80,11 +80,35 @@ class EarlyAuthParser(HTTPRequestParser):
 
 
 class EarlyAuthTask(WSGITask):
+    """waitress's task, marking early-refused requests and keeping keep-alive after bodiless answers.
+
+    waitress closes an HTTP/1.1 connection after any response without ``Content-Length``, and a 304, 204
+    or 1xx never has one (it has no body: RFC 9110 forbids the header's use for its length): every
+    ``If-None-Match`` revalidation cost the client a new connection and the server an accept (a 304
+    measured dearer than the GET it saves). Its length is known, zero; the connection stays open unless
+    something else closes it.
+    """
+
+    _bodiless_keep_alive = False
+
     def get_environment(self) -> dict:
         environ = super().get_environment()
         if getattr(self.request, "early_refused", False):
             environ[EARLY_REFUSED] = True
         return environ
+
+    def build_response_header(self) -> bytes:
+        self._bodiless_keep_alive = (not self.has_body and self.version == "1.1" and not self.close_on_finish
+                                     and self.request.headers.get("CONNECTION", "").lower() != "close")
+        try:
+            return super().build_response_header()
+        finally:
+            self._bodiless_keep_alive = False
+
+    def set_close_on_finish(self) -> None:
+        if self._bodiless_keep_alive:
+            return  # waitress's "no Content-Length, so close" rule, which a bodiless answer does not need
+        super().set_close_on_finish()
 
 
 class PlainHTTPChannel(HTTPChannel):

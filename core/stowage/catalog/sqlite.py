@@ -19,6 +19,12 @@ import sqlite_utils
 
 from stowage.catalog.schema import migrations
 from stowage.catalog.sql import SqlCatalog
+from stowage.catalog.sql_rows import ASSET_COLUMNS, asset_from_row
+from stowage.catalog.sqlite_changes import AssetRowCache, WalChangeStamp
+from stowage.models import Asset
+
+
+_ASSET_BY_PATH = f"SELECT {ASSET_COLUMNS} FROM assets WHERE repository = ? AND path = ?"
 
 
 class SqliteCatalog(SqlCatalog):
@@ -30,6 +36,8 @@ class SqliteCatalog(SqlCatalog):
         conn = self._connect()
         db = sqlite_utils.Database(conn, strict=True)
         migrations.apply(db)
+        # Hot asset lookups from memory while nothing was committed (stowage.catalog.sqlite_changes).
+        self._asset_rows = AssetRowCache(WalChangeStamp(self.path)) if self.path != ":memory:" else None
 
     # -- connections ----------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -83,6 +91,14 @@ class SqliteCatalog(SqlCatalog):
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, params)
+
+    def get_asset(self, repository: str, path: str) -> Asset | None:
+        if self._asset_rows is None or getattr(self._local, "depth", 0):
+            # inside a transaction this connection may hold writes the header does not show yet
+            return super().get_asset(repository, path)
+        row = self._asset_rows.row((repository, path),
+                                   lambda: self._execute(_ASSET_BY_PATH, (repository, path)).fetchone())
+        return asset_from_row(row) if row else None
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

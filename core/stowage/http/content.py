@@ -218,15 +218,16 @@ def send_asset(req: falcon.Request, resp: falcon.Response, asset: Asset, opener:
                *, content_type: str | None = None, redirect: Callable[[str], str | None] | None = None) -> None:
     """Send an asset as ``content_type`` (the format's choice) or, without one, as :func:`served_type` of
     the type recorded with it."""
-    from stowage.proxy_flight import InFlightAsset
-
     if asset.cache_status:
         resp.set_header("X-Stowage-Cache", asset.cache_status)
         if asset.cache_status == "stale":
             resp.set_header("Warning", STALE_WARNING)
-    if isinstance(asset, InFlightAsset):
-        send_in_flight(req, resp, asset, content_type=content_type)
-        return
+    if type(asset) is not Asset:  # the import only then: a stored asset is most of what is sent
+        from stowage.proxy_flight import InFlightAsset
+
+        if isinstance(asset, InFlightAsset):
+            send_in_flight(req, resp, asset, content_type=content_type)
+            return
     served = content_type or served_type(asset.content_type)
     send_content(req, resp, etag=asset.etag, size=asset.size, content_type=served, opener=opener,
                  last_modified=asset.last_updated or None,

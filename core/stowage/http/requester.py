@@ -25,7 +25,15 @@ def uploader_attributes() -> dict[str, Any]:
     return {"uploader": getattr(user, "user_id", None), "uploaderIp": req.remote_addr}
 
 
+#: what handlers put on ``req.context`` that refers back to the request (a ``RepoRequest`` holds ``req``, the
+#: UI's error page holds ``req``): left there, every request would be a reference cycle that only the
+#: cyclic garbage collector frees, with all it holds.
+_SELF_REFERENCES = ("repo_request", "error_renderer")
+
+
 class RequesterMiddleware:
+    """The first middleware, so its ``process_response`` is the last thing falcon runs for a request."""
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.requester_token = _CURRENT.set(req)
 
@@ -34,3 +42,9 @@ class RequesterMiddleware:
         token = getattr(req.context, "requester_token", None)
         if token is not None:
             _CURRENT.reset(token)
+        # Error handlers and the audit trail have run; the request's objects can now be freed by
+        # reference counting the moment the server drops them, instead of piling up for the collector
+        # (a hot GET spent ~8 us in collections; issue 16, docs/performance.md "small requests").
+        context = req.context
+        for name in _SELF_REFERENCES:
+            context.pop(name, None)

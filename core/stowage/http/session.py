@@ -165,7 +165,8 @@ def current_session(req: falcon.Request, stowage: "Stowage") -> Session | None:
     if cached is not False:
         return cached
     session = None
-    for value in req.get_cookie_values(SESSION_COOKIE) or ():
+    # most requests are from clients without cookies: skip falcon's cookie parsing for them
+    for value in (req.get_cookie_values(SESSION_COOKIE) or ()) if "HTTP_COOKIE" in req.env else ():
         session = sessions(stowage).find(value)
         if session is not None:
             break

@@ -198,3 +198,18 @@ def hosted_proxy_group(test_stowage, remote_url: str, **group: object) -> None:
                                    proxy={"remoteUrl": remote_url, "metadataMaxAge": 0})
     test_stowage.create_repository(name="pypi-group", format="pypi", type="group",
                                    group={"memberNames": ["pypi-hosted", "pypi-proxy"], **group})
+
+
+def limit_dev_to_cwiq(stowage, repository: str = "pypi-hosted") -> None:
+    """User ``dev`` (password ``dev-pw``) may read and write only the ``cwiq-*`` projects of ``repository``
+    (a content selector); anonymous access is off."""
+    from stowage.security import User
+
+    security = stowage.security
+    security.save_selector({"name": "cwiq", "description": "", "expression":
+                            'format == "pypi" and (path =^ "/simple/cwiq-" or path =^ "/packages/cwiq-")'})
+    security.save_privilege({"type": "repository-content-selector", "name": "cwiq-pypi", "format": "pypi",
+                             "repository": repository, "contentSelector": "cwiq", "actions": ["ALL"]})
+    security.save_role({"id": "cwiq-dev", "name": "cwiq-dev", "privileges": ["cwiq-pypi"], "roles": []})
+    security.save_user(User(user_id="dev", roles=("cwiq-dev",)), "dev-pw")
+    security.set_anonymous_settings(False)

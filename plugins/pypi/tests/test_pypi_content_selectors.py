@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import urllib3
 
-from pypi_kit import make_wheel, pip, run, twine_upload, BIN
+from pypi_kit import BIN, limit_dev_to_cwiq, make_wheel, pip, run, twine_upload
 
-from stowage.security import User
 from stowage.testing.harness import basic_auth
 
 
@@ -17,14 +16,7 @@ def test_selector_limits_pip_and_twine(stowage_factory, live_server_factory, cli
     hosted = f"{server.url}/repository/pypi-hosted/"
     twine_upload(hosted, [make_wheel(dists, "cwiq-tool", "1.0"), make_wheel(dists, "other-tool", "1.0")],
                  client_env, ts.admin_password)
-    security = ts.stowage.security
-    security.save_selector({"name": "cwiq", "description": "", "expression":
-                            'format == "pypi" and (path =^ "/simple/cwiq-" or path =^ "/packages/cwiq-")'})
-    security.save_privilege({"type": "repository-content-selector", "name": "cwiq-pypi", "format": "pypi",
-                             "repository": "pypi-hosted", "contentSelector": "cwiq", "actions": ["ALL"]})
-    security.save_role({"id": "cwiq-dev", "name": "cwiq-dev", "privileges": ["cwiq-pypi"], "roles": []})
-    security.save_user(User(user_id="dev", roles=("cwiq-dev",)), "dev-pw")
-    security.set_anonymous_settings(False)
+    limit_dev_to_cwiq(ts.stowage)
     index = f"http://dev:dev-pw@127.0.0.1:{server.port}/repository/pypi-hosted/simple/"
 
     target = tmp_path / "target"

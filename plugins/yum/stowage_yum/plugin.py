@@ -50,7 +50,15 @@ class YumHandler(FormatHandler):
                 request.send_bytes(found[0], found[1])
                 return
             if name == "repomd.xml":
-                hosted.regenerator(self.stowage).ensure(repository, root)
+                # The hot path is one asset lookup; only a root never generated (a new or empty
+                # repository) pays for the regenerator's check, on the 404 it would otherwise get.
+                try:
+                    asset = repository.resolve(request.path, AssetKind.METADATA)
+                except NotFound:
+                    hosted.regenerator(self.stowage).ensure(repository, root)
+                else:
+                    request.send_asset(asset)
+                    return
         asset = repository.resolve(request.path, self.classify(request.path), stream=True)  # a proxy miss streams
         content_type = None
         if asset.path.endswith(".rpm"):
