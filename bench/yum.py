@@ -110,10 +110,10 @@ class Ours:
         self.test_stowage = build_stowage(workdir / "stowage", repositories=[
             {"name": "bench", "format": "yum", "type": "hosted"}])
         self.stowage = self.test_stowage.stowage
-        from stowage_yum.hosted import regenerator
+        from stowage.plugin import BackgroundWork
 
-        self.regenerator = regenerator(self.stowage)
-        self.regenerator.close()  # the benchmark drives regeneration itself
+        self.background = BackgroundWork.of(self.stowage)
+        self.background.close()  # the benchmark drives regeneration itself
         self.repository = self.stowage.repository("bench")
 
     def load(self, rpms: list[Path]) -> None:
@@ -129,19 +129,23 @@ class Ours:
                     self.repository.record(rpm.name, blob, content_type="application/x-rpm")
 
     def full(self) -> float:
-        return _timed(lambda: self.regenerator.rebuild(self.repository))
+        from stowage_yum.regeneration import rebuild
+
+        return _timed(lambda: rebuild(self.repository))
 
     def update(self, extra: Path) -> float:
         from stowage_yum.hosted import delete_path, store_upload
+        from stowage_yum.regeneration import regenerate_now
+        from stowage_yum.state import JOB
 
         if self.stowage.catalog.get_asset("bench", extra.name) is not None:
             delete_path(self.repository, extra.name)
-            self.regenerator.regenerate(self.repository, "")
+            regenerate_now(self.repository, "")
 
         def add() -> None:
             with open(extra, "rb") as handle:
                 store_upload(self.repository, extra.name, handle, extra.stat().st_size, None)
-            self.regenerator.process(due_only=False)
+            self.background.run_pending(job=JOB, due_only=False)
 
         return _timed(add)
 

@@ -121,8 +121,9 @@ def test_backup_during_traffic_then_restore_serves_exactly_the_backed_up_state(
     raw = os.urandom(100_000)
     assert urllib3.request("PUT", f"{live.url}/repository/raw-hosted/release/app.bin", body=raw,
                            headers=ts.admin).status == 201
-    from stowage_yum.hosted import regenerator
-    regenerator(ts.stowage).process(due_only=False)  # repodata for the RPM before the backup
+    from stowage.plugin import BackgroundWork
+    from stowage_yum.state import JOB
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)  # repodata for the RPM before the backup
 
     # A loop of uploads and downloads runs while the backup is taken.
     stop, loop_errors, loop_uploads = threading.Event(), [], {}

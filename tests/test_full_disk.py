@@ -128,9 +128,11 @@ def test_a_full_disk_answers_507_for_writes_and_keeps_reads_working(small_disk, 
     client, admin = ts.client, ts.admin
     hello1, hello2 = rpm(tmp_path / "rpm1", "hello", "1.0"), rpm(tmp_path / "rpm2", "world", "2.0")
     third = rpm(tmp_path / "rpm3", "third", "3.0")
-    from stowage_yum.hosted import regenerator
+    from stowage.plugin import BackgroundWork
+    from stowage_yum.state import JOB
 
-    regenerator(ts.stowage).delay = 3600  # regenerations stay pending unless asked for
+    regeneration = BackgroundWork.of(ts.stowage)
+    regeneration.configure(JOB, delay=3600)  # regenerations stay pending unless asked for
 
     # -- before: one of everything -------------------------------------------------------------------
     assert client.simulate_put("/repository/raw-h/docs/a.txt", body=b"hello", headers=admin).status_code == 201
@@ -142,7 +144,7 @@ def test_a_full_disk_answers_507_for_writes_and_keeps_reads_working(small_disk, 
                                headers={**admin, "Content-Type": "application/json"}).status_code in (200, 201)
     assert client.simulate_put("/repository/yum-h/hello-1.0-1.noarch.rpm", body=hello1,
                                headers=admin).status_code == 201
-    regenerator(ts.stowage).process(due_only=False, repository="yum-h")
+    regeneration.run_pending(job=JOB, repository="yum-h", due_only=False)
     first_repomd = client.simulate_get("/repository/yum-h/repodata/repomd.xml")
     assert first_repomd.status_code == 200
     assert client.simulate_put("/repository/yum-h/world-2.0-1.noarch.rpm", body=hello2,
@@ -206,10 +208,10 @@ def test_a_full_disk_answers_507_for_writes_and_keeps_reads_working(small_disk, 
     assert client.simulate_get("/repository/raw-h/docs/a.txt").text == "hello"
     assert client.simulate_get("/repository/pypi-h/simple/pkg/").status_code == 200
     assert client.simulate_get("/repository/npm-h/pkg").json["dist-tags"]["latest"] == "1.0.0"
-    with pytest.raises(Exception) as failed:  # the background regeneration round fails, and is retried later
-        regenerator(ts.stowage).process(due_only=False, repository="yum-h")
+    with pytest.raises(Exception) as failed:  # the regeneration fails, and stays requested (retried later)
+        regeneration.run_now(JOB, "yum-h", "")
     assert storage_error(failed.value) is not None, failed.value
-    assert regenerator(ts.stowage).pending() != []
+    assert regeneration.pending(JOB) != []
     repomd = client.simulate_get("/repository/yum-h/repodata/repomd.xml")
     assert repomd.status_code == 200 and repomd.text == first_repomd.text  # the last published generation
     assert client.simulate_get("/service/rest/v1/search", params={"repository": "raw-h"},
@@ -225,6 +227,6 @@ def test_a_full_disk_answers_507_for_writes_and_keeps_reads_working(small_disk, 
     # -- room again: writes work ---------------------------------------------------------------------------
     filler.unlink()
     assert client.simulate_put("/repository/raw-h/docs/b.bin", body=big, headers=admin).status_code == 201
-    regenerator(ts.stowage).process(due_only=False, repository="yum-h")
+    regeneration.run_pending(job=JOB, repository="yum-h", due_only=False)
     assert client.simulate_get("/repository/yum-h/repodata/repomd.xml").text != first_repomd.text
     other.stowage.close()

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 
 import falcon
 
+from stowage.background import BackgroundWork
 from stowage.errors import ConfigurationError
 from stowage.http.anonymous import AnonymousGate
 from stowage.http.csrf import CsrfMiddleware
@@ -39,6 +40,7 @@ def create_stowage(settings: ServerSettings | None = None, plugins: PluginManage
     apply_cleanup_policies(stowage, config.cleanup_policies)
     apply_repositories(stowage, config.repositories)
     plugins.hook.stowage_app_started(stowage=stowage)
+    BackgroundWork.of(stowage).start()  # registered background jobs: markers left by a crash run now
     return stowage
 
 

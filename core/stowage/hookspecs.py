@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from stowage.blobstore import BlobStore, BlobStoreConfig
     from stowage.catalog import Catalog
     from stowage.models import Asset
-    from stowage.registration import Format, MetadataBuilder, MetadataCheck, Route, Task
+    from stowage.registration import BackgroundJob, Format, MetadataBuilder, MetadataCheck, Route, Task
     from stowage.repository import Repository
     from stowage.security import Action, User
     from stowage.settings import ServerSettings
@@ -67,6 +67,14 @@ def stowage_register_metadata_checks() -> list["MetadataCheck"]:
     """Return checks that a format's generated metadata agrees with its assets (``stowage verify``).
 
     :return: a list of :class:`~stowage.registration.MetadataCheck`, each bound to a format.
+    """
+
+
+@hookspec
+def stowage_register_background_jobs() -> list["BackgroundJob"]:
+    """Return the background work a format does per repository (index rebuilds, repodata regeneration).
+
+    :return: a list of :class:`~stowage.registration.BackgroundJob`; a ``name`` two plugins claim is refused.
     """
 
 

@@ -9,8 +9,9 @@ import warnings
 
 # -- registering: hooks and the typed objects they return ---------------------------------------------
 from stowage.hookspecs import hookimpl
-from stowage.registration import (API_VERSION, Endpoint, Format, Located, MetadataBuilder, MetadataCheck,
-                                  MetadataProblem, Route, Task, TaskProperty, UploadField, UploadSpec)
+from stowage.registration import (API_VERSION, BackgroundJob, Endpoint, Format, Located, MetadataBuilder,
+                                  MetadataCheck, MetadataProblem, Route, Task, TaskProperty, UploadField, UploadSpec)
+from stowage.background import BackgroundWork, Work
 from stowage.tasks import TaskContext, TaskStopped
 # -- serving requests ---------------------------------------------------------------------------------
 from stowage.formats import FormatHandler, UpstreamRequest
@@ -46,6 +47,7 @@ __all__ = [
     # registering
     "API_VERSION", "hookimpl", "Format", "Route", "MetadataBuilder", "MetadataCheck", "MetadataProblem", "Task",
     "TaskProperty", "TaskContext", "TaskStopped", "UploadSpec", "UploadField", "Endpoint", "Located",
+    "BackgroundJob", "BackgroundWork", "Work",
     # serving requests
     "FormatHandler", "RepoRequest", "Action", "User", "external_base_url", "clean_path", "authenticate", "sign_in",
     "DOCKER_TOKEN_REALM", "require_repository",

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pluggy
 from attrs import define, field
 
 from stowage import hookspecs
 from stowage.errors import PluginError
-from stowage.registration import API_VERSION, Format, MetadataBuilder, MetadataCheck, PluginFailure, Route, Task
+from stowage.registration import API_VERSION, BackgroundJob, Format, MetadataBuilder, MetadataCheck, PluginFailure, Route, Task
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class PluginManager:
     metadata_builders: list[MetadataBuilder] = field(factory=list)
     tasks: dict[str, Task] = field(factory=dict)
     metadata_checks: list[MetadataCheck] = field(factory=list)
+    background_jobs: dict[str, BackgroundJob] = field(factory=dict)
     #: plugin name -> the formats it registered, for /-/plugins.json
     provided_by: dict[str, list[str]] = field(factory=dict)
     #: plugin name -> (distribution name, version) for plugins loaded from entry points
@@ -72,9 +73,11 @@ class PluginManager:
                 builders = self._registered(plugin, "stowage_register_metadata_builders")
                 tasks = self._registered(plugin, "stowage_register_tasks")
                 checks = self._registered(plugin, "stowage_register_metadata_checks")
+                jobs = self._registered(plugin, "stowage_register_background_jobs")
                 self._validate(name, formats, routes, builders)
                 self._validate_tasks(tasks)
                 _validate_checks(checks)
+                self._validate_jobs(jobs)
             except Exception as error:  # a broken plugin must not take the others down
                 self.pm.unregister(plugin)
                 self.fail(name, error)
@@ -87,6 +90,8 @@ class PluginManager:
             for task in tasks:
                 self.tasks[task.type] = task
             self.metadata_checks.extend(checks)
+            for job in jobs:
+                self.background_jobs[job.name] = job
 
     def _registered(self, plugin: object, hook_name: str) -> list:
         """What ``plugin`` returns from registration hook ``hook_name``, asked through pluggy: an
@@ -126,26 +131,33 @@ class PluginManager:
                 raise PluginError(f"route {route.path!r} collides with an existing route")
             taken.add(route.path)
 
-
     def _validate_tasks(self, tasks: list) -> None:
-        seen = set(self.tasks)
-        for task in tasks:
-            if not isinstance(task, Task):
-                raise PluginError(f"task registration {task!r} is not a Task")
-            if task.api_version != API_VERSION:
-                raise PluginError(f"task {task.type!r} needs plugin API {task.api_version}, core has {API_VERSION}")
-            if task.type in seen:
-                raise PluginError(f"task type {task.type!r} is already registered by another plugin")
-            seen.add(task.type)
+        _validate_registrations(tasks, Task, "task type", key=lambda task: task.type, taken=self.tasks)
+
+    def _validate_jobs(self, jobs: list) -> None:
+        _validate_registrations(jobs, BackgroundJob, "background job", key=lambda job: job.name,
+                                taken=self.background_jobs)
 
 
 def _validate_checks(checks: list) -> None:
-    for check in checks:
-        if not isinstance(check, MetadataCheck):
-            raise PluginError(f"metadata check registration {check!r} is not a MetadataCheck")
-        if check.api_version != API_VERSION:
-            raise PluginError(f"metadata check {check.name!r} needs plugin API {check.api_version}, "
-                              f"core has {API_VERSION}")
+    _validate_registrations(checks, MetadataCheck, "metadata check", label=lambda check: check.name)
+
+
+def _validate_registrations(items: list, cls: type, kind: str, *, key: Callable[[Any], str] | None = None,
+                            label: Callable[[Any], str] | None = None, taken: Iterable[str] = ()) -> None:
+    """Each item is a ``cls`` built for this core's API version and, with ``key``, its key is not taken
+    (by ``taken`` or an earlier item)."""
+    seen = set(taken)
+    name_of = key or label or repr
+    for item in items:
+        if not isinstance(item, cls):
+            raise PluginError(f"{kind} registration {item!r} is not a {cls.__name__}")
+        if item.api_version != API_VERSION:
+            raise PluginError(f"{kind} {name_of(item)!r} needs plugin API {item.api_version}, core has {API_VERSION}")
+        if key is not None:
+            if key(item) in seen:
+                raise PluginError(f"{kind} {key(item)!r} is already registered by another plugin")
+            seen.add(key(item))
 
 
 def make_plugin_manager(*, load_entrypoints: bool = True, plugins: Iterable[object] = (),

@@ -369,6 +369,49 @@ class Task:
         return self.default_schedule
 
 
+def _check_job_name(instance: Any, attribute: Any, value: str) -> None:
+    if not _TASK_TYPE.match(value):
+        raise ValueError(f"background job name {value!r} must be dotted lower-case words, e.g. 'yum.repodata'")
+
+
+def _check_positive(instance: Any, attribute: Any, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+
+
+def _check_not_negative(instance: Any, attribute: Any, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, not {value!r}")
+
+
+@frozen
+class BackgroundJob:
+    """Work a format does in the background per repository (and key), e.g. regenerating an index.
+
+    Requested with ``BackgroundWork.of(stowage).request(name, repository, key, item=...)`` in the
+    transaction of the change; coalesced, run by one process at a time under a catalog lease, and
+    resumed by another process when the one running it dies (see :mod:`stowage.background`).
+
+    :param name: dotted lower-case words, e.g. ``yum.repodata``; unique across plugins.
+    :param run: ``run(work)`` with a :class:`~stowage.background.Work` (``repository``, ``key``,
+        ``items``, ``force``, ``again(after)``, ``lease_lost``); raises to have the run retried later.
+        Must be idempotent.
+    :param delay: seconds without a new request before a run starts (a burst becomes one run).
+    :param max_delay: a key requested continuously still runs this long after its first request.
+    :param lease_seconds: how long a crashed process's run blocks the key before another takes over
+        (a live run renews its lease every third of it).
+    :param max_items: past this many requested items a run is told "everything" (``items`` None).
+    """
+
+    name: str = field(validator=_check_job_name)
+    run: Callable[..., None]
+    delay: float = field(default=2.0, validator=_check_not_negative)
+    max_delay: float = field(default=30.0, validator=_check_positive)
+    lease_seconds: float = field(default=30.0, validator=_check_positive)
+    max_items: int = field(default=1000, validator=_check_positive)
+    api_version: int = API_VERSION
+
+
 @frozen
 class PluginFailure:
     """A plugin that could not be loaded or registered: reported, never silent."""

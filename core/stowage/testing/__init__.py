@@ -4,8 +4,9 @@ Installed as a pytest plugin (``pytest11`` entry point ``stowage``), so every pl
 fixtures in :mod:`stowage.testing.fixtures` without importing anything.
 """
 
-from stowage.testing.harness import ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage, free_port
+from stowage.testing.harness import (ADMIN_PASSWORD, LiveServer, TestStowage, build_stowage, free_port,
+                                     python_process)
 from stowage.testing.upstream import FaultUpstream, LoggedRequest, curl_first_byte, file_sha256, sparse_file
 
 __all__ = ["ADMIN_PASSWORD", "FaultUpstream", "LiveServer", "LoggedRequest", "TestStowage", "build_stowage",
-           "curl_first_byte", "file_sha256", "free_port", "sparse_file"]
+           "curl_first_byte", "file_sha256", "free_port", "python_process", "sparse_file"]

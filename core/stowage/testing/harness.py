@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import falcon.testing
 from attrs import define
@@ -26,6 +28,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def python_process(script: str) -> Iterator[subprocess.Popen]:
+    """``python -c script`` in a new process (another worker or node of the app under test), killed with
+    SIGKILL when the block ends if it still runs: what ``kill -9`` or a lost node leaves behind."""
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 def basic_auth(user: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:

@@ -28,6 +28,7 @@ from attrs import frozen
 from stowage.plugin import AssetKind, NameGuard, NotFound, Repository, RepositoryType, StowageError
 
 from stowage_yum import signing
+from stowage_yum.regeneration import ensure
 from stowage_yum.repodata import KINDS, RepodataFile, build_repodata
 from stowage_yum.rpmfile import PackageRecord, record_from_package
 from stowage_yum.settings import YumSigningSettings, signing_settings
@@ -137,9 +138,7 @@ def _one_member(cache: GroupGenerations, member: Repository, root: str) -> Membe
         return MemberRepodata(name=member.name, origin=member.resolver.origin(), key=repr(generation.key),
                               repomd=generation.repomd, files=files)
     if member.type is RepositoryType.HOSTED:
-        from stowage_yum.hosted import regenerator
-
-        regenerator(member.stowage).ensure(member, root)
+        ensure(member, root)
     asset = member.resolver.resolve(f"{root}repodata/repomd.xml", AssetKind.METADATA)
     if asset is None:
         return None

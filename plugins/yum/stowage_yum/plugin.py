@@ -4,7 +4,8 @@ repository, and groups that merge their members' repodata.
 Requests:
 
 - hosted: ``PUT <path>/<name>-<ver>-<rel>.<arch>.rpm`` (validated: a real RPM whose header agrees with the
-  file name), ``DELETE``, ``GET``; ``repodata/`` is generated (see :mod:`stowage_yum.hosted`).
+  file name), ``DELETE``, ``GET``; ``repodata/`` is generated in the background
+  (see :mod:`stowage_yum.regeneration`).
 - proxy: core's engine; ``repomd.xml`` is metadata (``metadataMaxAge``), checksum-named repodata files
   and RPMs are immutable content.
 - group: ``repodata/`` merged (see :mod:`stowage_yum.group`); everything else from the first member.
@@ -17,14 +18,15 @@ import re
 
 import falcon
 
-from stowage.plugin import (Asset, AssetKind, BadRequest, Component, Format, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, Stowage, Task, TaskContext, TaskProperty,
-                            UploadedFile, UploadField, UploadSpec, User, WritePolicy, clean_path, hookimpl)
+from stowage.plugin import (Asset, AssetKind, BackgroundJob, BadRequest, Component, Format, FormatHandler, NotFound,
+                            RepoRequest, Repository, RepositoryType, StagedBlob, Stowage, Task, TaskContext,
+                            TaskProperty, UploadField, UploadSpec, User, WritePolicy, clean_path, hookimpl)
 
-from stowage_yum import hosted, signing
+from stowage_yum import hosted, regeneration, signing
 from stowage_yum.group import group_file
 from stowage_yum.settings import (YumSettings, YumSigningSettings, is_repodata_path, root_of, signing_settings,
                                   yum_settings)
+from stowage_yum.state import RPM_CONTENT_TYPE, is_rpm, request_regeneration
 
 _REPODATA = re.compile(r"^(?P<root>(?:[^/]+/)*)repodata/(?P<name>[^/]+)$")
 _RPM_FILENAME = re.compile(r"(?P<name>.+)-[^-/]+-[^-/]+\.[^./]+\.d?rpm")
@@ -55,14 +57,14 @@ class YumHandler(FormatHandler):
                 try:
                     asset = repository.resolve(request.path, AssetKind.METADATA)
                 except NotFound:
-                    hosted.regenerator(self.stowage).ensure(repository, root)
+                    regeneration.ensure(repository, root)
                 else:
                     request.send_asset(asset)
                     return
         asset = repository.resolve(request.path, self.classify(request.path), stream=True)  # a proxy miss streams
         content_type = None
         if asset.path.endswith(".rpm"):
-            content_type = hosted.RPM_CONTENT_TYPE
+            content_type = RPM_CONTENT_TYPE
         request.send_asset(asset, content_type=content_type)
 
     def _send_public_key(self, request: RepoRequest) -> None:
@@ -83,7 +85,7 @@ class YumHandler(FormatHandler):
         hosted.delete_path(request.repository, request.path)
         request.resp.status = falcon.HTTP_204
 
-    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[UploadedFile],
+    def upload_component(self, repository: Repository, fields: dict[str, str], files: list[StagedBlob],
                          user: User | None) -> list[Asset]:
         """``POST /service/rest/v1/components``: ``yum.directory``, ``yum.asset``, ``yum.asset.filename``."""
         uploads = [f for f in files if f.field == "yum.asset"]
@@ -95,7 +97,7 @@ class YumHandler(FormatHandler):
             raise BadRequest("yum.asset.filename must be a file name (put directories in yum.directory)")
         directory = fields.get("yum.directory", "").strip("/")
         path = clean_path(f"{directory}/{filename}" if directory else filename, allow_trailing_slash=False)
-        return [hosted.store_uploaded_blob(repository, path, upload.blob, user)]
+        return [hosted.store_staged(repository, path, upload, user)]
 
     def delete_asset(self, repository: Repository, asset: Asset) -> None:
         hosted.delete_path(repository, asset.path)
@@ -113,7 +115,7 @@ class YumHandler(FormatHandler):
 
     def rebuild_index(self, repository: Repository) -> None:
         if repository.type is RepositoryType.HOSTED:
-            hosted.regenerator(self.stowage).rebuild(repository)
+            regeneration.rebuild(repository)
 
     # -- proxy engine ---------------------------------------------------------------------------------------
     def classify(self, path: str) -> AssetKind:
@@ -144,7 +146,7 @@ class YumHandler(FormatHandler):
 def _dirty_root_for(repository: Repository, asset: Asset) -> str | None:
     if repository.format_name != "yum" or repository.type is not RepositoryType.HOSTED:
         return None
-    if not hosted.is_rpm(asset.path):
+    if not is_rpm(asset.path):
         return None
     return root_of(asset.path, yum_settings(repository).repodata_depth)
 
@@ -172,7 +174,7 @@ def rebuild_all(stowage: Stowage, context: TaskContext) -> str:
                 wanted in (None, "*", repository.name):
             context.check_stopped()
             context.progress(f"rebuilt {len(rebuilt)} repositories; now {repository.name}")
-            hosted.regenerator(stowage).rebuild(repository)
+            regeneration.rebuild(repository)
             rebuilt.append(repository.name)
     return f"rebuilt yum metadata of {len(rebuilt)} repositories: {', '.join(rebuilt) or 'none'}"
 
@@ -185,8 +187,13 @@ def stowage_register_tasks() -> list[Task]:
 
 
 @hookimpl
+def stowage_register_background_jobs() -> list[BackgroundJob]:
+    return [regeneration.background_job()]
+
+
+@hookimpl
 def stowage_app_started(stowage: Stowage) -> None:
-    hosted.regenerator(stowage).start()
+    regeneration.adopt_old_markers(stowage)
 
 
 @hookimpl
@@ -194,8 +201,7 @@ def stowage_asset_deleted(repository: Repository, asset: Asset) -> None:
     """A backstop: an RPM removed by any path (cleanup tasks, other APIs) still updates the repodata."""
     root = _dirty_root_for(repository, asset)
     if root is not None:
-        hosted.mark_dirty(repository.stowage.catalog, repository.name, root, asset.path)
-        hosted.regenerator(repository.stowage).nudge()
+        request_regeneration(repository, root, asset.path)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ import createrepo_c as cr
 from stowage.plugin import Asset, LRUCache, Repository, RepositoryType
 
 from stowage_yum.group import repomd_locations
+from stowage_yum.rpmfile import local_blob
 
 #: checksum types (hashlib names) that a proxied RPM is checked against.
 CHECKED = ("sha256", "sha512")
@@ -61,8 +62,6 @@ def expected_digests(repository: Repository, path: str) -> dict[str, str]:
 
 
 def _parse(repository: Repository, root: str, repomd: Asset) -> Checksums | None:
-    from stowage_yum.hosted import local_blob
-
     with repository.open(repomd) as stream:
         locations = repomd_locations(stream.read())
     href = locations.get("primary")

@@ -13,17 +13,19 @@ part of the ``rpm`` package the yum tests and dnf already need, and its verdict 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
 import shutil
 import subprocess
-from typing import Any, Mapping
+import tempfile
+from typing import Any, Iterator, Mapping
 
 import createrepo_c as cr
 from attrs import asdict, frozen
 
-from stowage.plugin import FormatUnavailable, InvalidContent
+from stowage.plugin import FormatUnavailable, InvalidContent, Repository
 
 #: how many changelog entries other.xml keeps per package (createrepo_c's default).
 CHANGELOG_LIMIT = 10
@@ -110,3 +112,22 @@ def check_filename(record: PackageRecord, path: str) -> None:
                              f"{record.version}-{record.release} {arch}); expected a name like {expected}")
     if not _ARCH.match(arch):
         raise InvalidContent(f"{filename}: invalid architecture {arch!r} in its RPM header")
+
+
+@contextlib.contextmanager
+def local_blob(repository: Repository, sha256: str) -> Iterator[str]:
+    """A local file path holding the blob, for createrepo_c and ``rpmkeys`` (which read files): the blob
+    file itself where the store keeps one, else a temporary copy (an object store)."""
+    store = repository.blob_store
+    path = store.local_path(sha256)
+    if path is not None:
+        yield path
+        return
+    directory = repository.stowage.settings.data_path / "tmp"
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, prefix="yum-blob-", suffix=".rpm") as handle, \
+            store.open(sha256) as source:
+        while chunk := source.read(1024 * 1024):
+            handle.write(chunk)
+        handle.flush()
+        yield handle.name

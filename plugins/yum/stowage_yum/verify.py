@@ -14,8 +14,9 @@ from typing import Any, Mapping
 
 from stowage.plugin import MetadataCheck, MetadataProblem, NotFound, Repository, RepositoryType
 
-from stowage_yum import hosted
+from stowage_yum.regeneration import pending_roots, regenerate_now
 from stowage_yum.settings import yum_settings
+from stowage_yum.state import roots, rpm_assets
 
 _REPO = "{http://linux.duke.edu/metadata/repo}"
 _COMMON = "{http://linux.duke.edu/metadata/common}"
@@ -51,7 +52,7 @@ def _primary_packages(data: bytes, root: str) -> set[tuple[str, str]]:
 
 def check_root(repository: Repository, root: str) -> str | None:
     """What is wrong with ``root``'s repodata, or None."""
-    rpms = {(asset.path, asset.blob_sha256) for asset in hosted.rpm_assets(repository, root)}
+    rpms = {(asset.path, asset.blob_sha256) for asset in rpm_assets(repository, root)}
     repomd_path = f"{root}repodata/repomd.xml"
     if repository.stowage.catalog.get_asset(repository.name, repomd_path) is None:
         return f"no repomd.xml for {len(rpms)} RPM(s)" if rpms else None
@@ -97,11 +98,11 @@ def check_root(repository: Repository, root: str) -> str | None:
 def check(repository: Repository) -> list[MetadataProblem]:
     if repository.type is not RepositoryType.HOSTED:
         return []
-    pending = {key for key, _ in repository.stowage.catalog.list_documents(hosted.DIRTY, prefix=f"{repository.name}/")}
+    pending = pending_roots(repository)
     problems = []
     depth = yum_settings(repository).repodata_depth
-    for root in sorted(hosted.roots(repository)):
-        if f"{repository.name}/{root}" in pending or root.count("/") != depth:
+    for root in sorted(roots(repository)):
+        if root in pending or root.count("/") != depth:
             continue
         message = check_root(repository, root)
         if message is not None:
@@ -125,8 +126,7 @@ def repair(repository: Repository, problems: list[MetadataProblem]) -> Mapping[s
         if root is None:
             continue
         if root not in regenerated:
-            regenerated[root] = hosted.regenerator(repository.stowage).regenerate(repository, root, force=True,
-                                                                                  wait=60.0)
+            regenerated[root] = regenerate_now(repository, root, force=True)
         if regenerated[root]:
             done[problem.path] = f"regenerated the repodata of {root or '/'}"
     return done

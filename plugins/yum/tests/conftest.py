@@ -13,7 +13,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+
+from stowage_yum.state import JOB
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -125,9 +127,9 @@ def yum_app(stowage_factory: Callable) -> Callable:
         repositories.append({"name": "yum-group", "format": "yum", "type": "group",
                              "group": {"memberNames": names}})
         test_stowage = stowage_factory(repositories=repositories, **kwargs)
-        worker = regenerator(test_stowage.stowage)
-        worker.delay = delay
-        worker.poll_seconds = 0.05
+        work = BackgroundWork.of(test_stowage.stowage)
+        work.configure(JOB, delay=delay)
+        work.poll_seconds = 0.05
         return test_stowage
 
     return make

@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from stowage.cleanup import run_cleanup
 from stowage.testing.retention import assert_version_order
+from stowage_yum.regeneration import pending_roots
 from stowage_yum.vercmp import compare_evr, rpmvercmp
 from test_yum_dnf import curl_upload, dnf, http_get, wait_for
 
@@ -72,7 +73,7 @@ def test_retain_one_leaves_dnf_one_version_and_consistent_repodata(yum_app, live
     for version, release in (("1.2", "1"), ("1.10", "1"), ("1.10", "2.el9")):
         built = rpm_builder("tool", version, release)
         assert curl_upload(server.url, "yum-hosted", built, f"Packages/{built.name}").stdout == "201"
-    wait_for(lambda: not ts.stowage.catalog.list_documents("yum-dirty"))
+    wait_for(lambda: not pending_roots(ts.stowage.repository("yum-hosted")))
     baseurl = f"{server.url}/repository/yum-hosted/"
     listed = dnf(tmp_path, baseurl, "list", "--showduplicates", "tool").stdout
     assert len(re.findall(r"^tool\.noarch", listed, flags=re.MULTILINE)) == 3, listed
@@ -87,7 +88,7 @@ def test_retain_one_leaves_dnf_one_version_and_consistent_repodata(yum_app, live
     assert ts.client.simulate_put(f"{V1}/repositories/yum/hosted/yum-hosted", json=config,
                                   headers=ts.admin).status_code == 204
     assert run_cleanup(ts.stowage).removed == 2
-    wait_for(lambda: not ts.stowage.catalog.list_documents("yum-dirty"))
+    wait_for(lambda: not pending_roots(ts.stowage.repository("yum-hosted")))
 
     shutil.rmtree(tmp_path / "dnf-cache", ignore_errors=True)
     listed = dnf(tmp_path, baseurl, "list", "--showduplicates", "tool").stdout

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from stowage.testing import ADMIN_PASSWORD
+from stowage_yum.regeneration import pending_roots
 
 TOOLS = ("dnf", "curl", "createrepo_c")
 
@@ -171,7 +172,7 @@ def test_dnf_reads_hosted_with_depth(yum_app, live_server_factory, rpms, tmp_pat
     for key in ("hello-1.0", "world-2.0"):
         assert curl_upload(server.url, "yum-hosted", rpms[key], f"el9/Packages/{rpms[key].name}").stdout == "201"
     assert curl_upload(server.url, "yum-hosted", rpms["lib-3.0"], "el8/lib-3.0-1.noarch.rpm").stdout == "201"
-    wait_for(lambda: not ts.stowage.catalog.list_documents("yum-dirty"))
+    wait_for(lambda: not pending_roots(ts.stowage.repository("yum-hosted")))
     assert available(tmp_path, f"{server.url}/repository/yum-hosted/el9/") == ["hello-1.0-1.noarch",
                                                                                   "world-2.0-1.noarch"]
     assert available(tmp_path, f"{server.url}/repository/yum-hosted/el8/") == ["lib-3.0-1.noarch"]

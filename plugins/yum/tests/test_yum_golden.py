@@ -10,7 +10,8 @@ from pathlib import Path
 import createrepo_c as cr
 import pytest
 
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+from stowage_yum.state import JOB
 
 PACKAGE_FIELDS = ("name", "arch", "epoch", "version", "release", "pkgId", "checksum_type", "location_href",
                   "summary", "description", "rpm_license", "rpm_sourcerpm", "rpm_header_start", "rpm_header_end",
@@ -41,7 +42,7 @@ def test_repodata_matches_createrepo_c(yum_app, rpms, tmp_path):
                                           headers=ts.admin)
         assert response.status_code == 201
     subprocess.run(["createrepo_c", "--quiet", "--no-database", str(peer)], check=True)
-    regenerator(ts.stowage).process(due_only=False)
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)
     ours = tmp_path / "ours"
     (ours / "repodata").mkdir(parents=True)
     repomd = ts.client.simulate_get("/repository/yum-hosted/repodata/repomd.xml").content

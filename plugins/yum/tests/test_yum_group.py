@@ -8,7 +8,8 @@ import hashlib
 import re
 
 from stowage_yum import group as group_module
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+from stowage_yum.state import JOB
 
 
 def put(ts, repo: str, path: str, data: bytes) -> None:
@@ -39,7 +40,7 @@ def test_group_merges_members_keeps_every_version_and_caches(yum_app, rpms, monk
     put(ts, "yum-hosted", "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
     put(ts, "yum-hosted2", "hello-1.1-1.noarch.rpm", rpms["hello-1.1"].read_bytes())
     put(ts, "yum-hosted2", "b/hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())  # same NEVRA again
-    regenerator(ts.stowage).process(due_only=False)
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)
     merges = []
     original = group_module.merge
     monkeypatch.setattr(group_module, "merge", lambda *a: merges.append(1) or original(*a))
@@ -48,7 +49,7 @@ def test_group_merges_members_keeps_every_version_and_caches(yum_app, rpms, monk
                                   ("hello", "1.1", "hello-1.1-1.noarch.rpm")]
     assert group_packages(ts) and len(merges) == 1  # cached while no member changes
     put(ts, "yum-hosted2", "world-2.0-1.noarch.rpm", rpms["world-2.0"].read_bytes())
-    regenerator(ts.stowage).process(due_only=False)
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)
     assert [p[0] for p in group_packages(ts)] == ["hello", "hello", "world"]
     assert len(merges) == 2
 
@@ -59,7 +60,7 @@ def test_proxy_member_cannot_extend_a_hosted_name(yum_app, rpms, yum_upstream):
     proxy = {"name": "yum-proxy", "format": "yum", "type": "proxy", "proxy": {"remoteUrl": upstream.url}}
     ts = yum_app(proxy)
     put(ts, "yum-hosted", "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
-    regenerator(ts.stowage).process(due_only=False)
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)
     assert group_packages(ts) == [("hello", "1.0", "hello-1.0-1.noarch.rpm"),
                                   ("lib", "3.0", "Packages/lib-3.0-1.noarch.rpm")]
     # the hidden RPM is not downloadable through the group either (core's guard), though the proxy has it
@@ -86,6 +87,6 @@ def test_a_location_taken_by_an_earlier_member_is_not_listed_twice(yum_app, rpms
         {"name": "yum-group", "format": "yum", "type": "group",
          "group": {"memberNames": ["yum-hosted", "yum-proxy"], "allowProxyNames": ["*"]}}))
     put(ts, "yum-hosted", "Packages/hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
-    regenerator(ts.stowage).process(due_only=False)
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)
     assert group_packages(ts) == [("hello", "1.0", "Packages/hello-1.0-1.noarch.rpm"),
                                   ("lib", "3.0", "Packages/lib-3.0-1.noarch.rpm")]

@@ -11,8 +11,11 @@ from pathlib import Path
 import createrepo_c as cr
 import pytest
 
-from stowage_yum import hosted, rpmfile
-from stowage_yum.hosted import generation_namespace, regenerator
+from stowage.plugin import BackgroundWork
+
+from stowage_yum import generate as generate_module
+from stowage_yum import hosted, regeneration, rpmfile, state
+from stowage_yum.state import JOB, generation_namespace
 
 
 def put(ts, path: str, data: bytes, repo: str = "yum-hosted"):
@@ -23,8 +26,8 @@ def get(ts, path: str, repo: str = "yum-hosted"):
     return ts.client.simulate_get(f"/repository/{repo}/{path}")
 
 
-def flush(ts, repo: str = "yum-hosted") -> None:
-    regenerator(ts.stowage).process(due_only=False, repository=repo)
+def flush(ts, repo: str = "yum-hosted") -> int:
+    return BackgroundWork.of(ts.stowage).run_pending(job=JOB, repository=repo, due_only=False)
 
 
 def repodata(ts, root: str = "", repo: str = "yum-hosted") -> dict[str, list]:
@@ -76,7 +79,7 @@ def test_text_file_as_rpm_is_refused_and_revision_unchanged(yum_app, rpms):
     assert response.status_code == 400
     assert "x.rpm is not a valid RPM package" in response.text
     assert get(ts, "x.rpm").status_code == 404
-    assert ts.stowage.catalog.list_documents(hosted.DIRTY) == []
+    assert BackgroundWork.of(ts.stowage).pending(JOB) == []
     flush(ts)
     assert repodata(ts) == before
 
@@ -159,13 +162,13 @@ def _multipart(fields: dict[str, str], file: tuple[str, str, bytes]) -> dict:
 def test_burst_coalesces_into_one_regeneration(yum_app, rpms, monkeypatch):
     ts = yum_app(delay=1.0)
     generations = []
-    original = hosted.generate
+    original = regeneration.generate
 
     def counting(repository, root, **kwargs):
         generations.append(root)
         return original(repository, root, **kwargs)
 
-    monkeypatch.setattr(hosted, "generate", counting)
+    monkeypatch.setattr(regeneration, "generate", counting)
     for key in ("hello-1.0", "hello-1.1", "world-2.0", "lib-3.0"):
         assert put(ts, rpms[key].name, rpms[key].read_bytes()).status_code == 201
     assert generations == []  # still inside the burst
@@ -175,7 +178,7 @@ def test_burst_coalesces_into_one_regeneration(yum_app, rpms, monkeypatch):
     time.sleep(0.3)
     assert generations == [""]
     assert len(names(repodata(ts)["primary"])) == 4
-    assert ts.stowage.catalog.list_documents(hosted.DIRTY) == []
+    assert BackgroundWork.of(ts.stowage).pending(JOB) == []
 
 
 def test_delete_removes_package_within_coalescing_delay(yum_app, rpms):
@@ -205,7 +208,8 @@ def test_adding_one_rpm_reads_only_that_rpm(yum_app, rpms, monkeypatch):
         reads.append(href)
         return original(local_path, href)
 
-    monkeypatch.setattr(hosted, "read_rpm", counting)
+    monkeypatch.setattr(hosted, "read_rpm", counting)  # the upload's one read
+    monkeypatch.setattr(generate_module, "read_rpm", counting)  # none by the regeneration
     put(ts, rpms["lib-3.0"].name, rpms["lib-3.0"].read_bytes())
     flush(ts)
     assert reads == ["lib-3.0-1.noarch.rpm"]
@@ -221,8 +225,8 @@ def test_segments_recompress_only_changed_buckets(yum_app, rpms, monkeypatch):
         put(ts, rpms[key].name, rpms[key].read_bytes())
     flush(ts)
     built = []
-    original = hosted.build_segment
-    monkeypatch.setattr(hosted, "build_segment", lambda key, records: built.append(len(records)) or
+    original = generate_module.build_segment
+    monkeypatch.setattr(generate_module, "build_segment", lambda key, records: built.append(len(records)) or
                         original(key, records))
     ts.client.simulate_delete("/repository/yum-hosted/world-2.0-1.noarch.rpm", headers=ts.admin)
     flush(ts)
@@ -243,20 +247,22 @@ def test_previous_generation_stays_for_grace_period_then_is_cleaned(yum_app, rpm
     assert get(ts, "repodata/repomd.xml").text != old
     for path in old_files:  # a client holding the old repomd.xml can still fetch what it names
         assert get(ts, path).status_code == 200
-    worker = regenerator(ts.stowage)
+    worker = regeneration.regeneration_settings(ts.stowage)
     worker.grace_seconds = 0
     put(ts, "lib-3.0-1.noarch.rpm", rpms["lib-3.0"].read_bytes())
     flush(ts)
     for path in old_files:
         assert get(ts, path).status_code == 404
     current = re.findall(r'href="(repodata/[^"]+)"', get(ts, "repodata/repomd.xml").text)
-    # Without any further change, the sweep removes a generation whose grace period is over.
+    # Without any further change, a follow-up run removes a generation whose grace period is over.
     worker.grace_seconds = 3600
     put(ts, "hello-1.1-1.noarch.rpm", rpms["hello-1.1"].read_bytes())
     flush(ts)
     assert all(get(ts, path).status_code == 200 for path in current)
+    [follow_up] = BackgroundWork.of(ts.stowage).pending(JOB)
+    assert follow_up.items == [] and follow_up.not_before > time.time() + 3000
     worker.grace_seconds = 0
-    assert worker.sweep_retired() == 1
+    assert flush(ts) == 1
     assert all(get(ts, path).status_code == 404 for path in current)
     current = re.findall(r'href="(repodata/[^"]+)"', get(ts, "repodata/repomd.xml").text)
     for path in current:
@@ -270,16 +276,16 @@ def test_two_processes_share_the_work_through_the_catalog(yum_app, stowage_facto
     first = yum_app(data_dir=tmp_path / "shared")
     second = stowage_factory(data_dir=tmp_path / "shared")
     for app in (first, second):
-        regenerator(app.stowage).delay = 0.1
-    lease_key = "yum-regen/yum-hosted/"
+        BackgroundWork.of(app.stowage).configure(JOB, delay=0.1)
+    lease_key = f"background:{JOB}/yum-hosted/"
     assert first.stowage.catalog.acquire_lease(lease_key, "someone-else", 30)
     put(first, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes())
     time.sleep(0.5)
-    assert len(first.stowage.catalog.list_documents(hosted.DIRTY)) == 1  # lease held: nobody regenerates
+    assert len(BackgroundWork.of(first.stowage).pending(JOB)) == 1  # lease held: nobody regenerates
     first.stowage.catalog.release_lease(lease_key, "someone-else")
-    regenerator(first.stowage).close()  # only the second process is left to do it
+    BackgroundWork.of(first.stowage).close()  # only the second process is left to do it
     deadline = time.monotonic() + 10
-    while first.stowage.catalog.list_documents(hosted.DIRTY) and time.monotonic() < deadline:
+    while BackgroundWork.of(first.stowage).pending(JOB) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert names(repodata(second)["primary"]) == ["hello-1.0-1.noarch.rpm"]
 
@@ -297,11 +303,11 @@ def test_rebuild_index_reextracts_every_package(yum_app, rpms, monkeypatch):
     flush(ts)
     before = repodata(ts)
     # The kept state is lost or damaged: rebuild-index recovers it from the RPMs themselves.
-    for key, _ in ts.stowage.catalog.list_documents(hosted.segment_namespace("yum-hosted")):
-        ts.stowage.catalog.delete_document(hosted.segment_namespace("yum-hosted"), key)
+    for key, _ in ts.stowage.catalog.list_documents(state.segment_namespace("yum-hosted")):
+        ts.stowage.catalog.delete_document(state.segment_namespace("yum-hosted"), key)
     reads = []
     original = rpmfile.read_rpm
-    monkeypatch.setattr(hosted, "read_rpm", lambda local, href: reads.append(href) or original(local, href))
+    monkeypatch.setattr(generate_module, "read_rpm", lambda local, href: reads.append(href) or original(local, href))
     response = ts.client.simulate_post("/service/rest/v1/repositories/yum-hosted/rebuild-index", headers=ts.admin)
     assert response.status_code in (200, 204), response.text
     assert sorted(reads) == ["hello-1.0-1.noarch.rpm", "world-2.0-1.noarch.rpm"]
@@ -316,9 +322,9 @@ def test_changed_bucket_reuses_kept_chunks_of_its_other_packages(yum_app, rpms, 
     for key in ("hello-1.0", "hello-1.1"):
         put(ts, rpms[key].name, rpms[key].read_bytes())
     flush(ts)
-    assert ts.stowage.catalog.list_documents(hosted.package_namespace("yum-hosted")) == []  # folded into segments
-    monkeypatch.setattr(hosted, "read_rpm", lambda *args: pytest.fail("an RPM was read again"))
-    monkeypatch.setattr(hosted, "rpm_assets", lambda *args: pytest.fail("the catalog was listed"))
+    assert ts.stowage.catalog.list_documents(state.package_namespace("yum-hosted")) == []  # folded into segments
+    monkeypatch.setattr(generate_module, "read_rpm", lambda *args: pytest.fail("an RPM was read again"))
+    monkeypatch.setattr(generate_module, "rpm_assets", lambda *args: pytest.fail("the catalog was listed"))
     ts.client.simulate_delete("/repository/yum-hosted/hello-1.0-1.noarch.rpm", headers=ts.admin)
     flush(ts)
     assert names(repodata(ts)["primary"]) == ["hello-1.1-1.noarch.rpm"]
@@ -356,7 +362,7 @@ def test_rebuild_of_many_packages_uses_worker_processes(yum_app, rpms, monkeypat
     flush(ts)
     before = repodata(ts)
     monkeypatch.setattr(hosted, "read_rpm", lambda *args: pytest.fail("read in-process"))
-    regenerator(ts.stowage).rebuild(ts.stowage.repository("yum-hosted"))
+    regeneration.rebuild(ts.stowage.repository("yum-hosted"))
     assert batches == [3]
     after = repodata(ts)
     assert {k: v for k, v in after.items() if k != "revision"} == {k: v for k, v in before.items() if k != "revision"}
@@ -391,3 +397,81 @@ def test_rebuild_metadata_task(yum_app, rpms):
     assert task["lastRunResult"] == "OK", task
     assert "yum-hosted" in task["message"]
     assert repodata(ts)["revision"] > before
+
+
+def test_a_refused_upload_requests_no_regeneration(yum_app, rpms):
+    """The request is written in the upload's transaction: an upload that is refused leaves none."""
+    ts = yum_app(delay=3600)
+    assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
+    [before] = BackgroundWork.of(ts.stowage).pending(JOB)
+    assert before.items == ["hello-1.0-1.noarch.rpm"]
+    # ALLOW_ONCE (yum's default): the same path again is refused
+    assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 400
+    [after] = BackgroundWork.of(ts.stowage).pending(JOB)
+    assert after.seq == before.seq
+
+
+def test_markers_of_the_older_regenerator_are_adopted(yum_app, stowage_factory, rpms, tmp_path):
+    ts = yum_app(data_dir=tmp_path / "shared", delay=3600)
+    assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
+    work = BackgroundWork.of(ts.stowage)
+    with ts.stowage.catalog.transaction():  # as the older version left it: its own marker, no request
+        for pending in work.pending(JOB):
+            ts.stowage.catalog.delete_document("background-work", f"{JOB}/yum-hosted/{pending.key}")
+        ts.stowage.catalog.put_document(regeneration.OLD_MARKERS, "yum-hosted/",
+                                        {"first": 1.0, "last": 1.0, "seq": 1, "paths": ["hello-1.0-1.noarch.rpm"]})
+    restarted = stowage_factory(data_dir=tmp_path / "shared")
+    assert ts.stowage.catalog.list_documents(regeneration.OLD_MARKERS) == []
+    [adopted] = BackgroundWork.of(restarted.stowage).pending(JOB)
+    assert (adopted.repository, adopted.key, adopted.items) == ("yum-hosted", "", ["hello-1.0-1.noarch.rpm"])
+    assert flush(restarted) == 1
+    assert names(repodata(restarted)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+
+
+KILLED_REGENERATOR = """
+import sys, time
+from stowage.plugin import BackgroundWork
+from stowage.settings import CatalogSettings
+from stowage.testing.harness import build_stowage
+from stowage_yum import regeneration
+from stowage_yum.state import JOB
+
+regeneration.generate = lambda *args, **kwargs: time.sleep(3600)  # stuck mid-regeneration until killed
+catalog = CatalogSettings(type="postgresql", url={url!r}, pool_size=2) if {url!r} else None
+stowage = build_stowage({data!r}, **({{"catalog": catalog}} if catalog else {{}})).stowage
+work = BackgroundWork.of(stowage)
+work.close()
+work.configure(JOB, lease_seconds=2.0)
+work.run_pending(job=JOB, due_only=False)
+"""
+
+
+@pytest.mark.slow
+def test_a_regeneration_killed_with_sigkill_is_finished_by_another_process(yum_app, rpms, tmp_path):
+    import signal
+
+    from stowage.testing import python_process
+
+    ts = yum_app(data_dir=tmp_path / "shared", delay=3600)
+    assert put(ts, "hello-1.0-1.noarch.rpm", rpms["hello-1.0"].read_bytes()).status_code == 201
+    work = BackgroundWork.of(ts.stowage)
+    lease = f"background:{JOB}/yum-hosted/"
+    catalog = ts.stowage.settings.catalog  # the same catalog as this test's app (SQLite or PostgreSQL)
+    script = KILLED_REGENERATOR.format(data=str(tmp_path / "shared"),
+                                       url=catalog.url if catalog.type == "postgresql" else "")
+    with python_process(script) as holder:
+        deadline = time.monotonic() + 60
+        while ts.stowage.catalog.lease_holder(lease) is None:
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert flush(ts) == 0  # another process is regenerating the root
+    assert holder.returncode == -signal.SIGKILL  # killed mid-regeneration
+    assert ts.stowage.catalog.get_asset("yum-hosted", "repodata/repomd.xml") is None  # nothing was published
+    [pending] = work.pending(JOB)
+    assert pending.items == ["hello-1.0-1.noarch.rpm"]  # the request outlived the process
+    deadline = time.monotonic() + 70  # the killed process's lease (60 s as registered, 2 s as it took it)
+    while flush(ts) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert names(repodata(ts)["primary"]) == ["hello-1.0-1.noarch.rpm"]
+    assert work.pending(JOB) == []

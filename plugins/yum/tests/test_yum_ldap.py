@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stowage.testing.slapd import map_group, use_directory
+from stowage_yum.regeneration import pending_roots
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,7 +50,7 @@ def test_dnf_and_curl_as_a_directory_user(yum_app, live_server_factory, rpms, sl
     assert curl_upload(hosted + rpm.name, "bob", "bob-ldap-pw", rpm) == "403"
     assert curl_upload(hosted + rpm.name, "alice", "alice-ldap-pw", rpm) == "201"
     deadline = time.monotonic() + 20
-    while app.stowage.catalog.list_documents("yum-dirty") and time.monotonic() < deadline:
+    while pending_roots(app.stowage.repository("yum-hosted")) and time.monotonic() < deadline:
         time.sleep(0.1)
 
     listed = dnf_repoquery(tmp_path, f"{server.url}/repository/yum-group/", "alice", "alice-ldap-pw")

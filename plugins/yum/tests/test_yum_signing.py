@@ -10,7 +10,8 @@ from typing import Iterator
 
 import pytest
 
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+from stowage_yum.state import JOB
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_hosted_and_group_repomd_are_signed(yum_app, rpms, signing_key, tmp_path
     response = ts.client.simulate_put("/repository/yum-hosted/hello-1.0-1.noarch.rpm",
                                       body=rpms["hello-1.0"].read_bytes(), headers=ts.admin)
     assert response.status_code == 201
-    regenerator(ts.stowage).process(due_only=False)
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, due_only=False)
     for repo in ("yum-hosted", "yum-group"):
         repomd = ts.client.simulate_get(f"/repository/{repo}/repodata/repomd.xml").content
         signature = ts.client.simulate_get(f"/repository/{repo}/repodata/repomd.xml.asc")

@@ -8,14 +8,15 @@ import os
 import re
 
 from stowage.verify import run_verify
-from stowage_yum.hosted import regenerator
+from stowage.plugin import BackgroundWork
+from stowage_yum.state import JOB
 
 RAW_BYTES = os.urandom(50_000)
 UPSTREAM_BYTES = os.urandom(30_000)
 
 
 def flush(ts) -> None:
-    regenerator(ts.stowage).process(due_only=False, repository="yum-hosted")
+    BackgroundWork.of(ts.stowage).run_pending(job=JOB, repository="yum-hosted", due_only=False)
 
 
 def blob_file(ts, repository: str, path: str):
@@ -121,7 +122,7 @@ def test_hook_stowage_register_metadata_checks(yum_app, rpms):
     from stowage.models import BlobInfo
 
     repository.record("extra/hello-copy-1.0-1.noarch.rpm", BlobInfo(sha256=asset.blob_sha256, size=asset.size))
-    catalog.delete_document("yum-dirty", "yum-hosted/")
+    catalog.delete_document("background-work", f"{JOB}/yum-hosted/")
     problems = checks[0].check(repository)
     assert [p.path for p in problems] == ["repodata/repomd.xml"]
     assert "not listed: extra/hello-copy-1.0-1.noarch.rpm" in problems[0].message
