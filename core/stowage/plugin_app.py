@@ -105,6 +105,10 @@ class SecurityAccess(Protocol):
 
     def get_user(self, user_id: str) -> User | None: ...
 
+    def current_user(self, user_id: str) -> User | None:
+        """``get_user`` for a credential check on every request (a token's user): cached until any user
+        changes, in every process within the security decision TTL."""
+
     def find_user(self, user_id: str, source: str | None = None) -> User | None:
         """A user of any active realm (LDAP, ...), or of ``source`` only."""
 
