@@ -23,7 +23,7 @@ import time
 
 from attrs import evolve
 
-from stowage.plugin import DOCKER_TOKEN_REALM, Forbidden, LRUCache, Stowage, User
+from stowage.plugin import DOCKER_TOKEN_REALM, App, Forbidden, LRUCache, User
 
 #: the audience of the registry's endpoints (the format name, as for every repository's content).
 AUDIENCE = "docker"
@@ -49,13 +49,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(stowage: Stowage, body: str) -> str:
+def _sign(stowage: App, body: str) -> str:
     # the key is derived once per app, not per request (the server's secret does not change while it runs)
     key = stowage.extension("docker-token-key", lambda: stowage.signing_key("docker-token"))
     return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
 
 
-def issue(stowage: Stowage, user: User | None, *, use: str = ACCESS) -> tuple[str, int]:
+def issue(stowage: App, user: User | None, *, use: str = ACCESS) -> tuple[str, int]:
     """A token for ``user`` (None: anonymous) and its lifetime in seconds."""
     ttl = REFRESH_TTL if use == REFRESH else stowage.settings.docker_token_seconds
     claims: dict = {"sub": None, "use": use, "exp": int(time.time()) + ttl, "jti": secrets.token_hex(8)}
@@ -75,7 +75,7 @@ def is_token(credentials: str) -> bool:
     return credentials.startswith(_PREFIX)
 
 
-def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
+def verify(stowage: App, token: str, *, use: str = ACCESS) -> User | None:
     """The user a valid, unexpired token stands for (:data:`ANONYMOUS` for anonymous ones), or None."""
     payload = _claims(stowage, token)
     if payload is None or payload.get("use") != use or payload["exp"] < time.time():
@@ -93,7 +93,7 @@ def verify(stowage: Stowage, token: str, *, use: str = ACCESS) -> User | None:
     return None if user is None else evolve(user, realm=DOCKER_TOKEN_REALM, audiences=(AUDIENCE,))
 
 
-def _claims(stowage: Stowage, token: str) -> dict | None:
+def _claims(stowage: App, token: str) -> dict | None:
     """The claims of ``token`` if its signature verifies. A client sends the same token with every request
     of a pull, so verified claims are kept by token (only what the token itself says: expiry, realm and
     the user's current credentials are checked on every use); a token that fails is never kept."""
