@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import secrets
 import tempfile
+import threading
 import time
+import weakref
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
-from stowage.blobstore.base import (CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload,
-                                    UploadDigests, digests_to_compute)
+from stowage.blobstore.base import (CHUNK_SIZE, INLINE_DIGEST_BYTES, BlobStore, BlobStoreConfig, BlobWriter,
+                                    ResumableUpload, UploadDigests, digests_to_compute)
 from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
@@ -58,6 +61,68 @@ def _publish(source: Path, target: Path) -> None:
         source.unlink(missing_ok=True)
 
 
+#: a blob past this size is written to its temp file by a second thread (:class:`_WriteBehind`).
+WRITE_BEHIND_BYTES = INLINE_DIGEST_BYTES
+#: chunks (up to 1 MiB each) queued for that thread: what the request thread may run ahead of the disk.
+WRITE_BEHIND_CHUNKS = 8
+
+
+def _write_all(file: IO[bytes], data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[file.write(view):]
+
+
+class _WriteBehind:
+    """Writes a large blob's chunks to its temp file from a second thread.
+
+    A 1 GiB upload is disk-bound here: the request thread used to block in ``write()`` whenever the kernel
+    throttled it for dirty pages, and meanwhile nothing received or hashed the next chunks. With this
+    thread the request thread keeps going until :data:`WRITE_BEHIND_CHUNKS` chunks wait. The first write
+    error is kept (later chunks are dropped) and raised in the request thread at its next write, flush or
+    finish, so a full disk still fails the upload (507) and nothing is stored.
+    """
+
+    def __init__(self, file: IO[bytes]):
+        self._file = file
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_BEHIND_CHUNKS)
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="blob-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            try:
+                if chunk is None:
+                    return
+                if self.error is None:
+                    _write_all(self._file, chunk)
+            except OSError as error:
+                self.error = error
+            finally:
+                self._queue.task_done()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, data: bytes) -> None:
+        self._raise()
+        self._queue.put(data)
+
+    def flush(self) -> None:
+        """Wait until every queued chunk is in the file."""
+        self._queue.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """End the thread once the queued chunks are written (errors are left in :attr:`error`)."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
 class FileBlobWriter(BlobWriter):
     def __init__(self, store: "FileBlobStore", extra_digests: Iterable[str]):
         super().__init__(extra_digests)
@@ -66,20 +131,42 @@ class FileBlobWriter(BlobWriter):
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._temp = Path(name)
         self._done = False
+        self._behind: _WriteBehind | None = None
+        self._in_order = False  # someone reads the file as it grows: write in the request thread
 
     def _write(self, data: bytes) -> None:
-        self._file.write(data)
+        if self._behind is None and self.size > WRITE_BEHIND_BYTES and not self._in_order:
+            self._behind = _WriteBehind(self._file)
+            # however the writer ends (commit, abort, or just dropped), its thread ends with it
+            weakref.finalize(self, self._behind.stop)
+        if self._behind is not None:
+            self._behind.put(bytes(data))
+        else:
+            _write_all(self._file, data)
+
+    def _end_write_behind(self) -> None:
+        """Write what is queued and go on writing in the request thread; raises a write error."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            behind.stop()
+            if behind.error is not None:
+                raise behind.error
 
     def open_partial(self) -> IO[bytes] | None:
-        # The handle follows the inode: it stays valid when the file is renamed into place at commit,
-        # or unlinked on abort (readers learn of the abort from whoever tracks the write).
+        # A tail reader (a proxy flight) reads up to ``size`` as it grows, so from now on every byte
+        # counted is in the file. The handle follows the inode: it stays valid when the file is renamed
+        # into place at commit, or unlinked on abort (readers learn of the abort from whoever tracks it).
+        self._in_order = True
+        self._end_write_behind()
         return open(self._temp, "rb")
 
     def partial_path(self) -> str | None:
+        if self._behind is not None:  # a check reads the staged bytes: all of them must be there
+            self._behind.flush()
         return str(self._temp)
 
     def _commit(self, info: BlobInfo) -> None:
-        self._file.flush()
+        self._end_write_behind()
         os.fsync(self._file.fileno())
         self._file.close()
         _publish(self._temp, self._store.path_for(info.sha256))
@@ -89,6 +176,9 @@ class FileBlobWriter(BlobWriter):
         if self._done:
             return
         self._done = True
+        if self._behind is not None:
+            self._behind.stop()  # before closing: the thread may be writing
+            self._behind = None
         self._file.close()
         self._temp.unlink(missing_ok=True)
 
