@@ -438,17 +438,24 @@ def upload_rows(args: argparse.Namespace, big: Path, big_size: int, stowage: Sto
     goal = f">= {GOALS['upload']:.0%} of nginx"
     n = upload_mib_s(nginx, big, big_size, args.runs, "nginx")
     servers = [("stowage", stowage)] + ([("baseline", baseline)] if baseline is not None else [])
-    for name, server in servers:
-        cpu_seconds = 0.0
-        rates = []
-        for run in range(args.runs):
-            restamp(big, run)
-            settle(server)
+    # The builds alternate run by run (and which goes first): on a shared machine the load drifts
+    # within minutes, and all of one build's runs before the other's would measure the drift.
+    cpu_seconds = {name: 0.0 for name, _ in servers}
+    rates: dict[str, list[float]] = {name: [] for name, _ in servers}
+    for run in range(args.runs):
+        restamp(big, run)
+        for name, server in (servers if run % 2 == 0 else servers[::-1]):
+            for _, other in servers:  # the other build's background checksums must not overlap either
+                settle(other)
             before = tree_cpu_seconds(server.process.pid)
-            rates.append(big_size / MIB / server.put(big, f"up/{name}-{run}.bin"))
-            cpu_seconds += tree_cpu_seconds(server.process.pid) - before
-        s = statistics.median(rates)
-        cpu = cpu_seconds / (args.runs * big_size / 1024**3)
+            rates[name].append(big_size / MIB / server.put(big, f"up/{name}-{run}.bin"))
+            cpu_seconds[name] += tree_cpu_seconds(server.process.pid) - before
+    if baseline is not None:
+        print("per run MiB/s: " + "; ".join(f"{name} " + " ".join(f"{rate:.0f}" for rate in rates[name])
+                                            for name, _ in servers), flush=True)
+    for name, server in servers:
+        s = statistics.median(rates[name])
+        cpu = cpu_seconds[name] / (args.runs * big_size / 1024**3)
         shown = label if name == "stowage" else f"{label}, baseline build"
         rows.append((shown, s, n, "MiB/s", goal))
         print(f"{shown:52} {name} {s:10.1f} MiB/s nginx {n:10.1f} MiB/s ratio {s / n:5.2f}  "

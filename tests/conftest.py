@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -28,3 +29,16 @@ def serve_factory(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     yield factory
     for server in started:
         server.stop(signal.SIGKILL if server.process and server.process.poll() is None else signal.SIGTERM)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MiB tmpfs mounted for the test, to fill (root only, as in CI; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"a small tmpfs cannot be mounted here (CI runs as root): {result.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -32,18 +32,6 @@ REPOSITORIES = [dict(name="raw-h", format="raw", type="hosted"),
                 dict(name="docker-h", format="docker", type="hosted")]
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"a small tmpfs cannot be mounted here (CI runs as root): {result.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def fill(disk: Path) -> Path:
     """Fill the filesystem to the last byte with one file; return it (delete it to make room again)."""
     filler = disk / "filler"

@@ -6,6 +6,7 @@ whole blob or an orphan temp file that is never served (and is swept at start-up
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import queue
@@ -16,7 +17,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Mapping
+from typing import IO, Callable, Iterable, Iterator, Mapping
 
 from stowage.blobstore.base import (CHUNK_SIZE, INLINE_DIGEST_BYTES, BlobStore, BlobStoreConfig, BlobWriter,
                                     ResumableUpload, UploadDigests, digests_to_compute)
@@ -67,6 +68,25 @@ WRITE_BEHIND_BYTES = INLINE_DIGEST_BYTES
 WRITE_BEHIND_CHUNKS = 8
 
 
+#: bytes after which the write thread asks the kernel to start writing the file's dirty pages out.
+WRITE_BACK_BYTES = 8 * 1024 * 1024
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start write-out of the range's dirty pages, do not wait
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's ``sync_file_range`` (Linux; the os module has no binding), or None elsewhere."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_START_WRITE_BACK = _sync_file_range()
+
+
 def _write_all(file: IO[bytes], data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -91,6 +111,7 @@ class _WriteBehind:
         self._thread.start()
 
     def _run(self) -> None:
+        written = started = self._file.tell()
         while True:
             chunk = self._queue.get()
             try:
@@ -98,6 +119,13 @@ class _WriteBehind:
                     return
                 if self.error is None:
                     _write_all(self._file, chunk)
+                    written += len(chunk)
+                    if written - started >= WRITE_BACK_BYTES and _START_WRITE_BACK is not None:
+                        # Start write-out now rather than at the commit's fsync: the dirty pages never
+                        # pile up to where the kernel throttles, and the fsync finds little left to do
+                        # (1 GiB here: fsync 0.6 s -> 0.03 s, write + fsync 1.5-2.4 s -> 0.8-0.9 s).
+                        _START_WRITE_BACK(self._file.fileno(), started, written - started, _SYNC_FILE_RANGE_WRITE)
+                        started = written
             except OSError as error:
                 self.error = error
             finally:
