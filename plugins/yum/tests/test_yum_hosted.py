@@ -472,8 +472,8 @@ from stowage_yum.state import JOB
 
 regeneration.generate = lambda *args, **kwargs: time.sleep(3600)  # stuck mid-regeneration until killed
 # Registered with a 5 s lease (renewed every 1.7 s) and a delay its scheduler thread never reaches: only
-# the explicit run below takes the work. (With yum's own 2 s delay, a start slower than 2 s let the scheduler thread take it
-# first, with the 60 s lease, and the test's wait for that lease to expire ran out under load.)
+# the explicit run below takes the work. (With yum's own 2 s delay, a start slower than 2 s let the
+# scheduler thread take it first, with the 60 s lease, and the wait for its expiry ran out under load.)
 regeneration.background_job = lambda: BackgroundJob(name=JOB, run=regeneration.run, delay=3600,
                                                     max_delay=7200, lease_seconds=5.0)
 catalog = CatalogSettings(type="postgresql", url={url!r}, pool_size=2) if {url!r} else None
