@@ -9,13 +9,15 @@ against both:
 
 - one download of a 1 GiB file (curl);
 - 16 concurrent downloads of a 64 MiB file (16 curl processes; aggregate MiB/s);
-- one upload of a 1 GiB file (curl --upload-file; Stowage hashes with sha256 and fsyncs, nginx does neither);
+- one upload of a 1 GiB file (curl --upload-file; Stowage hashes with sha256 and fsyncs, nginx does neither;
+  md5/sha1/sha512 of a large blob follow after the response);
 - 4 KiB GETs per second (wrk, 1 thread, 16 connections; a threaded Python client if wrk is missing), for
   ``stowage serve`` with no tuning flags and for a matrix of ``--workers`` x ``--threads``, each against a
   bare falcon + waitress app with the same processes and threads (the floor any falcon + waitress app has);
 - ``If-None-Match`` revalidations of the same file (304s) against its GETs.
 
-``--small-only`` skips the big transfers (the matrix alone takes a couple of minutes).
+``--small-only`` skips the big transfers (the matrix alone takes a couple of minutes); ``--uploads-only`` measures
+the upload alone, and ``--baseline-stowage PROGRAM`` adds another build's upload in the same run (before/after).
 
 Each measurement is the median of ``--runs``; ratios are Stowage / nginx. For small GETs, Stowage and its
 bare app run side by side and the runs alternate between them (round by round), so that load from other jobs
@@ -89,21 +91,22 @@ def curl_stat(*args: str) -> float:
 
 class Stowage:
     def __init__(self, root: Path, threads: int | None, workers: int | None = 1,
-                 request_log: str = "log/request.log", data: str = "stowage-data"):
+                 request_log: str = "log/request.log", data: str = "stowage-data", program: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = root / "stowage.toml"
         config.write_text(f'[server]\nrequestLog = "{request_log}"\n\n'
                           '[[repositories]]\nname = "bench"\nformat = "raw"\ntype = "hosted"\n'
                           'storage = { writePolicy = "ALLOW" }\n')
-        command = [str(Path(sys.executable).with_name("stowage")), "--log-level", "WARNING", "serve",
+        program = program or str(Path(sys.executable).with_name("stowage"))
+        command = [program, "--log-level", "WARNING", "serve",
                    "--config", str(config), "--data-dir", str(root / data), "--port", str(self.port)]
         if threads:
             command += ["--threads", str(threads)]
         if workers:
             command += ["--workers", str(workers)]
         self.process = subprocess.Popen(command, env={**os.environ, "STOWAGE_ADMIN_PASSWORD": PASSWORD},
-                                        stdout=open(root / "stowage.log", "wb"), stderr=subprocess.STDOUT)
+                                        stdout=open(root / f"{data}.log", "wb"), stderr=subprocess.STDOUT)
         wait_for(f"{self.url}/service/rest/v1/status")
 
     def file_url(self, name: str) -> str:
@@ -227,8 +230,22 @@ def upload_mib_s(server: Stowage | Nginx, source: Path, size: int, runs: int, la
     results = []
     for run in range(runs):
         restamp(source, run)
+        settle(server)
         results.append(size / MIB / server.put(source, f"up/{label}-{run}.bin"))
     return statistics.median(results)
+
+
+def settle(server: Stowage | Nginx, timeout: float = 120) -> None:
+    """Wait until a Stowage server is idle: the md5/sha1/sha512 of a large upload are computed after its
+    response, and would otherwise compete with the next run."""
+    if not isinstance(server, Stowage):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = tree_cpu_seconds(server.process.pid)
+        time.sleep(0.5)
+        if tree_cpu_seconds(server.process.pid) - before < 0.05:
+            return
 
 
 def small_rps(url: str, seconds: int, runs: int, headers: dict[str, str] | None = None) -> tuple[float, str]:
@@ -326,6 +343,11 @@ def main() -> int:
                         help="stowage serve --workers for the transfers (default 1)")
     parser.add_argument("--small-only", action="store_true",
                         help="only the small-GET measurements (defaults, matrix, revalidation)")
+    parser.add_argument("--uploads-only", action="store_true",
+                        help="only the upload against nginx (quick: use with --big-mib 256 --runs 1)")
+    parser.add_argument("--baseline-stowage", metavar="PROGRAM",
+                        help="another build's stowage program (e.g. main's .venv/bin/stowage): its upload is "
+                             "measured in the same run, for a before/after ratio")
     parser.add_argument("--nginx-workers", default="auto")
     parser.add_argument("--request-log", default="log/request.log",
                         help="the server's [server] requestLog (default: on, under the data directory; 'off')")
@@ -349,7 +371,10 @@ def main() -> int:
         shutil.copy(small, nginx.root / "www" / "small.bin")
         if not args.small_only:
             transfers(args, root, big, medium, nginx, rows, verdicts)
-        small_suite(args, root, small, nginx, rows, verdicts, client)
+        if args.uploads_only:
+            client.append("curl")
+        else:
+            small_suite(args, root, small, nginx, rows, verdicts, client)
 
         print()
         for name, ok in verdicts:
@@ -373,9 +398,14 @@ def transfers(args: argparse.Namespace, root: Path, big: Path, medium: Path, ngi
     """Downloads and uploads against nginx (one ``stowage serve`` with ``--threads``/``--workers``)."""
     big_size, medium_size = args.big_mib * MIB, args.medium_mib * MIB
     write_file(big, big_size)
-    write_file(medium, medium_size)
     stowage = Stowage(root, args.threads, args.workers, args.request_log)
+    baseline = (Stowage(root, args.threads, args.workers, args.request_log, data="baseline-data",
+                        program=args.baseline_stowage) if args.baseline_stowage else None)
     try:
+        if args.uploads_only:
+            upload_rows(args, big, big_size, stowage, baseline, nginx, rows, verdicts)
+            return
+        write_file(medium, medium_size)
         for name, source in (("big.bin", big), ("medium.bin", medium)):
             stowage.put(source, name)
             shutil.copy(source, nginx.root / "www" / name)
@@ -392,10 +422,39 @@ def transfers(args: argparse.Namespace, root: Path, big: Path, medium: Path, ngi
                 lambda srv: download_mib_s(srv.file_url("big.bin"), big_size, args.runs))
         measure("concurrent", f"{args.clients} concurrent downloads of {args.medium_mib} MiB",
                 lambda srv: concurrent_mib_s(srv.file_url("medium.bin"), medium_size, args.clients, args.runs))
-        measure("upload", f"upload {args.big_mib} MiB (stowage: sha256 + fsync)",
-                lambda srv: upload_mib_s(srv, big, big_size, args.runs, type(srv).__name__))
+        upload_rows(args, big, big_size, stowage, baseline, nginx, rows, verdicts)
     finally:
         stowage.stop()
+        if baseline is not None:
+            baseline.stop()
+
+
+def upload_rows(args: argparse.Namespace, big: Path, big_size: int, stowage: Stowage, baseline: Stowage | None,
+                nginx: "Nginx", rows: list, verdicts: list) -> None:
+    """One upload of the big file, Stowage (and the baseline build) against nginx WebDAV, with the server's
+    CPU seconds per GiB during the uploads (the steadier figure on a shared machine; each Stowage upload
+    starts once the server is idle, its background checksums of the previous one done)."""
+    label = f"upload {args.big_mib} MiB (stowage: sha256 + fsync)"
+    goal = f">= {GOALS['upload']:.0%} of nginx"
+    n = upload_mib_s(nginx, big, big_size, args.runs, "nginx")
+    servers = [("stowage", stowage)] + ([("baseline", baseline)] if baseline is not None else [])
+    for name, server in servers:
+        cpu_seconds = 0.0
+        rates = []
+        for run in range(args.runs):
+            restamp(big, run)
+            settle(server)
+            before = tree_cpu_seconds(server.process.pid)
+            rates.append(big_size / MIB / server.put(big, f"up/{name}-{run}.bin"))
+            cpu_seconds += tree_cpu_seconds(server.process.pid) - before
+        s = statistics.median(rates)
+        cpu = cpu_seconds / (args.runs * big_size / 1024**3)
+        shown = label if name == "stowage" else f"{label}, baseline build"
+        rows.append((shown, s, n, "MiB/s", goal))
+        print(f"{shown:52} {name} {s:10.1f} MiB/s nginx {n:10.1f} MiB/s ratio {s / n:5.2f}  "
+              f"server CPU {cpu:5.2f} s/GiB  ({goal})", flush=True)
+        if name == "stowage":
+            verdicts.append((f"{label} {goal}", s / n >= GOALS["upload"]))
 
 
 def small_suite(args: argparse.Namespace, root: Path, small: Path, nginx: "Nginx", rows: list, verdicts: list,

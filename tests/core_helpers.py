@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -190,3 +191,22 @@ def _rss_kib(pid: int) -> int | None:
     except FileNotFoundError:  # a worker that exited between listing and reading
         return None
     return None
+
+
+def send_head(port: int, method: str, path: str, headers: dict[str, str]) -> socket.socket:
+    """A connection to 127.0.0.1:``port`` that has sent a request's line and headers (and nothing else)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass  # the server closed with our unread bytes still queued: TCP reports that as a reset
+    return received

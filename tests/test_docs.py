@@ -89,19 +89,54 @@ def test_configuration_documents_every_server_setting():
         assert f"`{camel(field.name)}`" in text, f"docs/configuration.md does not document server.{camel(field.name)}"
 
 
-def test_every_name_of_the_plugin_api_is_documented():
-    """docs/plugin-api.md lists every name stowage.plugin exports, and nothing it does not export."""
-    import stowage.plugin
-
+def _plugin_api_parts() -> tuple[str, str, str]:
+    """docs/plugin-api.md split into the stowage.plugin part, the stowage.backends part and the table
+    of deprecated names."""
     text = (DOCS / "plugin-api.md").read_text()
+    plugin_part, _, rest = text.partition("\n## Storage plugins: `stowage.backends`\n")
+    backends_part, _, deprecated_part = rest.partition("\n## Deprecated names\n")
+    assert backends_part and deprecated_part, "docs/plugin-api.md lost its backends or deprecated section"
+    return plugin_part, backends_part, deprecated_part
+
+
+def _check_listed(text: str, module: object, where: str) -> None:
     listed = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", text))
-    exported = set(stowage.plugin.__all__)
+    exported = set(module.__all__)
     undocumented = sorted(exported - listed)
-    assert not undocumented, f"docs/plugin-api.md does not document {', '.join(undocumented)}"
+    assert not undocumented, f"{where} does not document {', '.join(undocumented)}"
     for name in exported:
-        assert getattr(stowage.plugin, name, None) is not None, f"stowage.plugin.__all__ names missing {name}"
+        assert getattr(module, name, None) is not None, f"{module.__name__}.__all__ names missing {name}"
     # a bullet's first `name` is an exported name (catches a doc entry for a name that was removed)
     bullets = re.findall(r"^- `([A-Za-z_][A-Za-z0-9_]*)`", text, flags=re.MULTILINE)
     stale = sorted(set(bullets) - exported)
-    assert not stale, f"docs/plugin-api.md lists {', '.join(stale)}, which stowage.plugin does not export"
-    assert len(stowage.plugin.__all__) == len(exported), "stowage.plugin.__all__ lists a name twice"
+    assert not stale, f"{where} lists {', '.join(stale)}, which {module.__name__} does not export"
+    assert len(module.__all__) == len(exported), f"{module.__name__}.__all__ lists a name twice"
+
+
+def test_every_name_of_the_plugin_api_is_documented():
+    """docs/plugin-api.md lists every name stowage.plugin and stowage.backends export, nothing they do not
+    export, and every deprecated name with its replacement."""
+    import stowage.backends
+    import stowage.plugin
+    from stowage.plugin_deprecations import DEPRECATED
+
+    plugin_part, backends_part, deprecated_part = _plugin_api_parts()
+    _check_listed(plugin_part, stowage.plugin, "docs/plugin-api.md")
+    _check_listed(backends_part, stowage.backends, "docs/plugin-api.md's stowage.backends section")
+    rows = dict(re.findall(r"^\| `([A-Za-z_][A-Za-z0-9_]*)` \| (.+?) \|$", deprecated_part, flags=re.MULTILINE))
+    expected = {name: instead for name, (_, instead) in DEPRECATED.items()}
+    assert rows == expected, "docs/plugin-api.md's deprecated table differs from DEPRECATED"
+    assert not set(rows) & set(stowage.plugin.__all__), "a deprecated name is still in stowage.plugin.__all__"
+
+
+def test_doc_examples_import_only_the_plugin_api():
+    """Examples import stowage.plugin (a storage plugin also stowage.backends; a test stowage.testing):
+    a reader copies what a page shows."""
+    allowed = ("stowage.plugin", "stowage.backends", "stowage.testing")
+    wrong = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL):
+            for module in re.findall(r"^\s*(?:from|import)\s+(stowage(?:\.[\w.]+)?)\b", block, flags=re.MULTILINE):
+                if not module.startswith(allowed):
+                    wrong.append(f"{page.name}: {module}")
+    assert not wrong, f"doc examples import internals: {wrong}"

@@ -6,37 +6,21 @@ import socket
 
 from stowage.testing.harness import basic_auth
 
+from core_helpers import read_until_closed, send_head
+
 RAW = {"name": "raw", "format": "raw", "type": "hosted", "online": True,
        "storage": {"blobStoreName": "default", "strictContentTypeValidation": False, "writePolicy": "ALLOW"}}
 GIB = 1024**3
 
 
-def _head(port: int, method: str, path: str, headers: dict[str, str]) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    return sock
-
-
-def _read_response(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass  # the server closed with our unread bytes still queued: TCP reports that as a reset
-    return received
-
-
 def test_anonymous_expect_continue_put_is_refused_before_the_body(stowage_factory, live_server_factory):
     app = stowage_factory(repositories=[RAW])
     server = live_server_factory(app)
-    sock = _head(server.port, "PUT", "/repository/raw/big.bin",
+    sock = send_head(server.port, "PUT", "/repository/raw/big.bin",
                  {"Content-Length": str(GIB), "Expect": "100-continue"})
     with sock:
         # The body is never sent: a server that answered 100 (or waited for the body) fails here.
-        response = _read_response(sock)
+        response = read_until_closed(sock)
     head = response.split(b"\r\n\r\n", 1)[0].decode()
     assert head.startswith("HTTP/1.1 401"), head
     assert "100 Continue" not in head
@@ -48,8 +32,8 @@ def test_anonymous_expect_continue_put_is_refused_before_the_body(stowage_factor
 def test_refused_upload_is_audited_like_any_refusal(stowage_factory, live_server_factory):
     app = stowage_factory(repositories=[RAW])
     server = live_server_factory(app)
-    with _head(server.port, "PUT", "/repository/raw/x.bin", {"Content-Length": "5", "Expect": "100-continue"}) as sock:
-        assert _read_response(sock).startswith(b"HTTP/1.1 401")
+    with send_head(server.port, "PUT", "/repository/raw/x.bin", {"Content-Length": "5", "Expect": "100-continue"}) as sock:
+        assert read_until_closed(sock).startswith(b"HTTP/1.1 401")
     events = app.client.simulate_get("/service/rest/v1/audit", params={"repository": "raw"}, headers=app.admin)
     assert events.status_code == 200
     assert [(e["action"], e["result"]) for e in events.json["items"]] == [("content.upload", "denied")]
@@ -59,10 +43,10 @@ def test_body_sent_anyway_after_the_refusal_is_not_parsed_as_a_request(stowage_f
     app = stowage_factory(repositories=[RAW])
     server = live_server_factory(app)
     body = b"GET /repository/raw/ HTTP/1.1\r\nHost: x\r\n\r\n" * 4  # a body that looks like requests
-    with _head(server.port, "PUT", "/repository/raw/y.bin",
+    with send_head(server.port, "PUT", "/repository/raw/y.bin",
                {"Content-Length": str(len(body)), "Expect": "100-continue"}) as sock:
         sock.sendall(body)  # clients that stop waiting for 100 send the body regardless
-        response = _read_response(sock)
+        response = read_until_closed(sock)
     # At most the one 401 (a reset may overtake it on loopback); never an answer to the "requests" in the body.
     assert response.count(b"HTTP/1.1 ") <= 1 and (not response or response.startswith(b"HTTP/1.1 401")), response
 
@@ -75,7 +59,7 @@ def test_body_in_the_same_packet_as_the_head_is_not_parsed_as_a_request(stowage_
     with sock:
         sock.sendall(b"PUT /repository/raw/w.bin HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(body) + body)  # one send: one segment on loopback
-        response = _read_response(sock)
+        response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 401") and response.count(b"HTTP/1.1 ") == 1, response
 
 
@@ -83,13 +67,13 @@ def test_authenticated_expect_continue_put_gets_100_and_is_stored(stowage_factor
     app = stowage_factory(repositories=[RAW])
     server = live_server_factory(app)
     body = b"hello world" * 1000
-    with _head(server.port, "PUT", "/repository/raw/ok.bin",
+    with send_head(server.port, "PUT", "/repository/raw/ok.bin",
                {"Content-Length": str(len(body)), "Expect": "100-continue", **basic_auth(),
                 "Connection": "close"}) as sock:
         interim = sock.recv(1024)
         assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
         sock.sendall(body)
-        final = _read_response(sock)
+        final = read_until_closed(sock)
     assert final.split(b"\r\n", 1)[0] in (b"HTTP/1.1 201 Created", b"HTTP/1.1 200 OK", b"HTTP/1.1 204 No Content")
     assert app.client.simulate_get("/repository/raw/ok.bin", headers=app.admin).content == body
 
@@ -98,7 +82,7 @@ def test_wrong_password_takes_the_ordinary_path(stowage_factory, live_server_fac
     """Only what is certain from the head is refused early: bad credentials are checked as always."""
     app = stowage_factory(repositories=[RAW])
     server = live_server_factory(app)
-    with _head(server.port, "PUT", "/repository/raw/z.bin",
+    with send_head(server.port, "PUT", "/repository/raw/z.bin",
                {"Content-Length": "3", "Expect": "100-continue", **basic_auth("admin", "wrong")}) as sock:
         assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(b"abc")
@@ -111,8 +95,8 @@ def test_rest_call_with_anonymous_access_off_is_refused_before_the_body(stowage_
                                    json={"enabled": False, "userId": "anonymous", "realmName": "NexusAuthorizingRealm"}
                                    ).status_code == 200
     server = live_server_factory(app)
-    with _head(server.port, "POST", "/service/rest/v1/components?repository=raw",
+    with send_head(server.port, "POST", "/service/rest/v1/components?repository=raw",
                {"Content-Length": str(GIB), "Content-Type": "multipart/form-data; boundary=x",
                 "Expect": "100-continue"}) as sock:
-        response = _read_response(sock)
+        response = read_until_closed(sock)
     assert response.startswith(b"HTTP/1.1 401"), response[:200]

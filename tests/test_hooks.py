@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stowage.blobstore import FileBlobStore
-from stowage.catalog import SqliteCatalog
-from stowage.plugin import Action, BlobStoreConfig, User, hookimpl
+from stowage.backends import BlobStoreConfig, FileBlobStore, SqliteCatalog
+from stowage.plugin import Action, User, hookimpl
 from stowage.settings import CatalogSettings
 
 sys.path.insert(0, str(Path(__file__).parent / "example_plugin"))

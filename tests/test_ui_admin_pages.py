@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -184,3 +185,11 @@ def test_blob_store_page_offers_file_and_s3_stores(ts):
                  "bucketConfiguration.advancedBucketConnection.endpoint"):
         assert f'name="{name}"' in html
     assert re.search(r"used by (raw-[a-z]+(, )?){3}<", html)
+
+
+@pytest.mark.parametrize("path", ["/upload", "/upload/raw-hosted", "/account", "/admin/repositories"])
+def test_signed_in_pages_send_an_anonymous_visitor_to_sign_in_and_back(ts, path):
+    response = ts.client.simulate_get(path, query_string="x=1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=" + quote(f"{path}?x=1", safe="")
+    assert response.headers["cache-control"] == "no-store"  # it depends on the (absent) session cookie

@@ -17,7 +17,7 @@ from stowage.http.anonymous import AnonymousGate
 from stowage.http.csrf import CsrfMiddleware
 from stowage.http.early_auth import EarlyAuth
 from stowage.http.errors import install_error_handlers
-from stowage.http.media import install_media_handlers
+from stowage.http.media import StowageRequest, install_media_handlers
 from stowage.http.repository_resource import RepositorySink
 from stowage.pluginmanager import PluginManager, make_plugin_manager
 from stowage.settings import ConfigFile, ServerSettings, load_config_file
@@ -98,7 +98,7 @@ def create_app(stowage: Stowage) -> "StowageApp":
     from stowage.rest.read_only import ReadOnlyMiddleware
 
     # The audit trail comes before the gates, so the requests they refuse are recorded too.
-    app = StowageApp(middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage),
+    app = StowageApp(request_type=StowageRequest, middleware=[RequesterMiddleware(), PortRepositoryMiddleware(stowage),
                                  AuditTrailMiddleware(stowage), CsrfMiddleware(stowage), AnonymousGate(stowage),
                                  ReadOnlyMiddleware(stowage)])
     app.req_options.auto_parse_form_urlencoded = False

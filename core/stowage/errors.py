@@ -90,6 +90,18 @@ class NamePolicyViolation(StowageError):
     code, status = "NAME_POLICY", 403
 
 
+class IncompleteBody(BadRequest):
+    """The request body ended before its length or last chunk: the client went away or broke the framing."""
+
+    code = "INCOMPLETE_BODY"
+
+
+class RequestTimeout(StowageError):
+    """The client stopped sending the request body for longer than the server waits."""
+
+    code, status = "REQUEST_TIMEOUT", 408
+
+
 class PayloadTooLarge(StowageError):
     code, status = "PAYLOAD_TOO_LARGE", 413
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from stowage.registration import Endpoint
     from stowage.repository import Repository
     from stowage.security import Action
-    from stowage.stowage import Stowage
+    from stowage.plugin_app import App
 
 
 @frozen
@@ -44,7 +44,7 @@ class FormatHandler:
     #: methods answered; others get 405 with an Allow header.
     methods: tuple[str, ...] = ("GET", "HEAD")
 
-    def __init__(self, stowage: "Stowage"):
+    def __init__(self, stowage: "App"):
         self.stowage = stowage
 
     # -- requests ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from stowage.repository import Repository
     from stowage.security import Action, User
     from stowage.settings import ServerSettings
-    from stowage.stowage import Stowage
+    from stowage.plugin_app import App
 
 PROJECT = "stowage"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -98,10 +98,10 @@ def stowage_blob_store(config: "BlobStoreConfig", settings: "ServerSettings") ->
 
 
 @hookspec
-def stowage_app_started(stowage: "Stowage") -> None:
+def stowage_app_started(stowage: "App") -> None:
     """Called once the app object is wired and repositories are loaded; start background work here.
 
-    :param stowage: the application object.
+    :param stowage: the application object (what a plugin may use of it: :class:`~stowage.plugin_app.App`).
     """
 
 
@@ -110,7 +110,7 @@ def stowage_app_started(stowage: "Stowage") -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def stowage_authenticate(stowage: "Stowage", scheme: str, credentials: str) -> "User | None":
+def stowage_authenticate(stowage: "App", scheme: str, credentials: str) -> "User | None":
     """Identify the caller from an ``Authorization`` header. Stops at the first non-None result.
 
     :param stowage: the application object (catalog, security realm).
@@ -158,10 +158,10 @@ def stowage_asset_deleted(repository: "Repository", asset: "Asset") -> None:
 
 
 @hookspec
-def stowage_repository_changed(stowage: "Stowage", name: str, config: Any) -> None:
+def stowage_repository_changed(stowage: "App", name: str, config: Any) -> None:
     """A repository was created or updated (``config`` is its RepositoryConfig) or deleted (None).
 
-    :param stowage: the application object.
+    :param stowage: the application object (what a plugin may use of it: :class:`~stowage.plugin_app.App`).
     :param name: the repository name.
     :param config: the new :class:`~stowage.models.RepositoryConfig`, or None when deleted.
     """

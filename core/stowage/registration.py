@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from stowage.formats import FormatHandler
     from stowage.repository import Repository
-    from stowage.stowage import Stowage
+    from stowage.plugin_app import App
 
 #: The plugin API generation this core implements; a registration naming another is refused.
 API_VERSION = 1
@@ -60,7 +60,7 @@ class Format:
     """A repository format (``raw``, ``pypi``...).
 
     :param name: the Nexus format name, used in URLs and ``POST /repositories/{format}/{type}``.
-    :param handler: called once with the :class:`~stowage.stowage.Stowage` app object; returns the
+    :param handler: called once with the app object (:class:`~stowage.plugin_app.App`); returns the
         :class:`~stowage.formats.FormatHandler` that serves every repository of this format.
     :param settings: format-specific configuration sections, e.g. ``{"raw": RawSettings}``; each class
         is an attrs class whose fields use snake_case (camelCase in JSON and TOML).
@@ -85,7 +85,7 @@ class Format:
     """
 
     name: str = field(validator=_check_format_name)
-    handler: Callable[["Stowage"], "FormatHandler"]
+    handler: Callable[["App"], "FormatHandler"]
     settings: Mapping[str, type] = field(factory=dict)
     default_write_policy: WritePolicy = WritePolicy.ALLOW_ONCE
     port_of: Callable[[RepositoryConfig], int | None] | None = None
@@ -200,7 +200,7 @@ class Route:
     """
 
     path: str
-    resource: Callable[["Stowage"], object]
+    resource: Callable[["App"], object]
     name: str = ""
     on_ports: bool = False
     api_version: int = API_VERSION

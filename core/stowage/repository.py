@@ -9,6 +9,8 @@ from typing import IO, TYPE_CHECKING, Any, Callable, ContextManager, Iterable, I
 
 import attrs
 
+from stowage.blobstore.base import DEFERRABLE_DIGESTS
+from stowage.checksums import ChecksumFiller
 from stowage.errors import (Conflict, FormatUnavailable, SecretUnreadable, MethodNotAllowed, NamePolicyViolation, NotFound,
                             RepositoryOffline, WritePolicyViolation)
 from stowage.http.requester import uploader_attributes
@@ -257,6 +259,10 @@ class Repository:
             raise WritePolicyViolation(f"Repository does not allow updating assets: {self.name} ({path})") from None
         # after the outermost commit: a caller's enclosing transaction may still roll this write back
         catalog.after_commit(lambda: self.stowage.plugins.hook.stowage_asset_stored(repository=self, asset=stored))
+        if not DEFERRABLE_DIGESTS.issubset(getattr(blob, "digests", None) or {}):
+            # a large blob is committed with sha256 only: its other checksums are computed now, off the request
+            filler, store = ChecksumFiller.of(self.stowage), self.blob_store
+            catalog.after_commit(lambda: filler.submit(store, blob.sha256))
         return stored
 
     def check_deletable(self) -> None:

@@ -142,6 +142,8 @@ class SecurityRealm:
     #: seconds between checks of the security generation (see :meth:`allows`): how soon a change made
     #: by another process or node applies here.
     DECISION_TTL = 1.0
+    #: users :meth:`current_user` keeps per generation (those holding live tokens: a bound, not a guess).
+    MAX_CACHED_USERS = 10_000
 
     def __init__(self, catalog: Catalog, *, anonymous_access: bool = True):
         self.catalog = catalog
@@ -151,6 +153,7 @@ class SecurityRealm:
         self._decisions: dict[tuple, Any] = {}
         self._grants: dict[tuple[str, ...], Grants] = {}
         self._selectors: dict[str, Selector | None] = {}
+        self._users: dict[str, User | None] = {}
         self._generation: Any = None
         self._generation_checked = float("-inf")
         self._anonymous: tuple[bool, float] | None = None
@@ -213,11 +216,36 @@ class SecurityRealm:
                 "roles": list(user.roles), "firstName": user.first_name, "lastName": user.last_name,
                 "emailAddress": user.email_address, "status": user.status, "source": user.source,
                 "passwordHash": password_hash, "identity": identity, "generation": generation})
+            self._user_changed()
         return self.get_user(user.user_id)  # type: ignore[return-value]
 
     def delete_user(self, user_id: str) -> bool:
         """Delete the user; its tokens die with its identity (a user created again gets a new one)."""
-        return self.catalog.delete_document(USERS, user_id)
+        with self.catalog.transaction():
+            deleted = self.catalog.delete_document(USERS, user_id)
+            self._user_changed()
+        return deleted
+
+    def current_user(self, user_id: str) -> User | None:
+        """:meth:`get_user` for a credential check on every request (a token's user): reused until the
+        security generation moves, which every change of a user moves (see :meth:`changed`). A password
+        change, disable or delete therefore ends the user's tokens at once in this process and within
+        :attr:`DECISION_TTL` in the others, the bound role and privilege changes have."""
+        self._check_generation()
+        users = self._users  # this generation's: a read that races a change lands in a dropped one
+        if user_id in users:
+            return users[user_id]
+        user = self.get_user(user_id)
+        if len(users) < self.MAX_CACHED_USERS:
+            users[user_id] = user
+        return user
+
+    def _user_changed(self) -> None:
+        """Inside the change's transaction: every process drops its cached users and decisions. This one
+        drops them again once the change commits, so a request that read the user before the commit
+        cannot leave the old credentials cached."""
+        self.changed()
+        self.catalog.after_commit(self._forget)
 
     def holds_current_credentials(self, user: User | None, identity: str, generation: int) -> User | None:
         """``user`` when it is active and still the identity and credential generation a token was issued
@@ -341,6 +369,7 @@ class SecurityRealm:
         self._decisions = {}
         self._grants = {}
         self._selectors = {}
+        self._users: dict[str, User | None] = {}
         self._generation_checked = float("-inf")
 
     def _check_generation(self) -> None:

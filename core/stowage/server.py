@@ -31,9 +31,12 @@ from waitress.task import WSGITask
 from waitress.trigger import trigger as WaitressTrigger
 
 from stowage.http.early_auth import EARLY_REFUSED, EarlyAuth
+from stowage.checksums import ChecksumFiller
 from stowage.cluster import WorkerRegistry
 from stowage.request_log import LineWriter, RequestLogMiddleware, request_log_target
 from stowage.stowage import Stowage
+from stowage.streamed_body import (BODY_UNTIL_EOF, STREAM_THRESHOLD, BodyPipe, StreamingChunkedReceiver,
+                                   StreamSlots, incomplete, too_large)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,58 @@ class EarlyAuthParser(HTTPRequestParser):
         return consumed
 
 
+class StreamingParser(EarlyAuthParser):
+    """Makes a request with a large or chunked body complete at its headers, its body a :class:`BodyPipe`
+    the channel goes on feeding (:mod:`stowage.streamed_body`)."""
+
+    #: set per listener (:func:`create_listener`); None: never stream.
+    slots: StreamSlots | None = None
+    #: the channel this parser reads for, set by :meth:`PlainHTTPChannel.new_parser`.
+    channel: "PlainHTTPChannel | None" = None
+    pipe: BodyPipe | None = None
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        receiver, channel = self.body_rcv, self.channel
+        if receiver is None or self.early_refused or self.slots is None or channel is None:
+            return
+        if not self.chunked and not STREAM_THRESHOLD <= self.content_length < self.adj.max_request_body_size:
+            return  # small bodies are received whole; too large ones get waitress's own 413
+        if self.chunked and self.headers.get("CONTENT_TYPE", "").lower().startswith("multipart/"):
+            return  # falcon's form parser needs the length, which only receiving it whole tells
+        if not self.slots.take():
+            return  # every other worker thread already streams: receive this body whole first
+        continue_wanted, self.expect_continue = self.expect_continue, False
+        self.pipe = BodyPipe(timeout=self.adj.channel_timeout, wake=channel.server.pull_trigger,
+                             release=self.slots.give_back,
+                             send_continue=channel.continue_streamed if continue_wanted else None)
+        receiver.buf.close()  # waitress's (still empty) buffer: the pipe takes its place
+        if self.chunked:
+            self.body_rcv = receiver = StreamingChunkedReceiver(self.pipe)
+        receiver.buf = self.pipe
+        self.completed = True  # dispatch now; the channel feeds the body through receive_body()
+
+    def receive_body(self, data: bytes) -> int:
+        """Feed body bytes (event-loop thread); returns how many belonged to the body."""
+        receiver, pipe = self.body_rcv, self.pipe
+        assert receiver is not None and pipe is not None
+        consumed = receiver.received(data)
+        self.body_bytes_received += consumed
+        limit = self.adj.max_request_body_size
+        if self.body_bytes_received >= limit:
+            pipe.fail(too_large(limit))
+        elif receiver.error:
+            pipe.fail(incomplete(str(receiver.error.body)))
+        elif receiver.completed:
+            pipe.finish()
+        return consumed
+
+    @property
+    def body_open(self) -> bool:
+        """The body is still arriving (neither finished nor broken off)."""
+        return self.pipe is not None and not self.pipe.done and self.pipe.error is None
+
+
 class EarlyAuthTask(WSGITask):
     """waitress's task, marking early-refused requests and keeping keep-alive after bodiless answers.
 
@@ -95,9 +150,18 @@ class EarlyAuthTask(WSGITask):
         environ = super().get_environment()
         if getattr(self.request, "early_refused", False):
             environ[EARLY_REFUSED] = True
+        pipe = getattr(self.request, "pipe", None)
+        if pipe is not None and self.request.chunked:
+            environ[BODY_UNTIL_EOF] = True
         return environ
 
     def build_response_header(self) -> bytes:
+        pipe = getattr(self.request, "pipe", None)
+        if pipe is not None:
+            pipe.response_started()
+            if not pipe.complete:
+                # the rest of the body would be read as the next request: hang up after this response
+                self.set_close_on_finish()
         self._bodiless_keep_alive = (not self.has_body and self.version == "1.1" and not self.close_on_finish
                                      and self.request.headers.get("CONNECTION", "").lower() != "close")
         try:
@@ -133,6 +197,9 @@ class PlainHTTPChannel(HTTPChannel):
     #: after it is that body, never a next request, and the connection closes after the 401.
     discarding = False
 
+    #: a request already running whose body is still arriving (:class:`StreamingParser`).
+    streaming: StreamingParser | None = None
+
     def received(self, data: bytes) -> bool:
         if self.discarding:
             return False
@@ -141,10 +208,97 @@ class PlainHTTPChannel(HTTPChannel):
             self.will_close = True
             self.close()
             return False
-        accepted = super().received(data)
+        accepted = self._receive(data)
         if any(request.early_refused for request in self.requests if isinstance(request, EarlyAuthParser)):
             self.discarding = True
         return accepted
+
+    def _receive(self, data: bytes) -> bool:
+        """waitress's ``HTTPChannel.received``, plus: bytes go to a streamed request's body while it is open.
+
+        (A copy of waitress 3.0's loop: it hands every byte after a completed request to a new parser.)
+        """
+        if not data:
+            return False
+        with self.requests_lock:
+            if self.will_close or self.close_when_flushed:
+                return False
+            while data:
+                streaming = self.streaming
+                if streaming is not None:
+                    n = streaming.receive_body(data)
+                    if not streaming.body_open:
+                        self.streaming = None
+                        if streaming.pipe is not None and not streaming.pipe.complete:
+                            self.discarding = True  # broken framing: nothing after it can be parsed
+                            return True
+                    if n >= len(data):
+                        break
+                    data = data[n:]
+                    continue
+                if self.request is None:
+                    self.request = self.new_parser()
+                n = self.request.received(data)
+                if (self.request.expect_continue and self.request.headers_finished and not self.requests
+                        and not self.sent_continue):
+                    self.send_continue()
+                if self.request.completed:
+                    self.sent_continue = False
+                    if not self.request.empty:
+                        self.requests.append(self.request)
+                        if len(self.requests) == 1:
+                            self.server.add_task(self)
+                    if isinstance(self.request, StreamingParser) and self.request.body_open:
+                        self.streaming = self.request
+                    self.request = None
+                if n >= len(data):
+                    break
+                data = data[n:]
+        return True
+
+    def new_parser(self) -> HTTPRequestParser:
+        parser = self.parser_class(self.adj)
+        if isinstance(parser, StreamingParser):
+            parser.channel = self
+        return parser
+
+    def readable(self) -> bool:
+        streaming = self.streaming
+        if streaming is not None:
+            # the request runs already; read its body while its pipe has room (the reader wakes us)
+            pipe = streaming.pipe
+            return (self.connected and not (self.will_close or self.close_when_flushed)
+                    and pipe is not None and not pipe.full)
+        return super().readable()
+
+    def handle_read(self) -> None:
+        super().handle_read()
+        if not self.connected:
+            self._body_broken_off("the client closed the connection")
+
+    def handle_close(self) -> None:
+        self._body_broken_off("the connection was closed")
+        super().handle_close()
+
+    def _body_broken_off(self, reason: str) -> None:
+        streaming, self.streaming = self.streaming, None
+        if streaming is not None and streaming.pipe is not None:
+            streaming.pipe.fail(incomplete(reason))
+
+    def continue_streamed(self) -> None:
+        """Send ``100 Continue`` for a streamed request whose application now reads its body (worker thread).
+
+        Flushed here: with a request running, waitress's event loop sends small outputs only with the response.
+        """
+        payload = b"HTTP/1.1 100 Continue\r\n\r\n"
+        with self.outbuf_lock:
+            if not self.connected:
+                return
+            self.outbufs[-1].append(payload)
+            self.current_outbuf_count += len(payload)
+            self.total_outbufs_len += len(payload)
+            self._flush_exception(self._flush_some, do_close=False)
+        self.server.pull_trigger()
 
 
 class ListenerApp:
@@ -190,9 +344,11 @@ class ClosableTrigger(WaitressTrigger):
 
 
 def create_listener(app: Any, *, repository_port: int | None = None, early_auth: EarlyAuth | None = None,
-                    **options: Any) -> BaseWSGIServer:
+                    stream_slots: StreamSlots | None = None, **options: Any) -> BaseWSGIServer:
+    """A waitress listener with Stowage's parser and channel; ``stream_slots`` (shared by listeners that
+    share a thread pool) turns on streamed request bodies."""
     server = waitress.create_server(ListenerApp(app, repository_port), **options)
-    parser = type("EarlyAuthParser", (EarlyAuthParser,), {"early_auth": early_auth})
+    parser = type("StreamingParser", (StreamingParser,), {"early_auth": early_auth, "slots": stream_slots})
     server.channel_class = type("PlainHTTPChannel", (PlainHTTPChannel,), {"parser_class": parser})  # type: ignore[attr-defined]
     if isinstance(server, BaseWSGIServer):
         # same map, same role; waitress offers no way to choose the trigger class up front
@@ -229,12 +385,14 @@ class Server:
                                 clear_untrusted_proxy_headers=True)
         self.socket_map: dict = {}
         self.reuse_port = reuse_port
+        # every listener shares the one thread pool, so they share its streaming slots too
+        self.stream_slots = StreamSlots(self.options["threads"])
+        listening = dict(map=self.socket_map, early_auth=self.early_auth, stream_slots=self.stream_slots)
         if sock is not None:
-            self.main = create_listener(app, map=self.socket_map, sockets=[sock], early_auth=self.early_auth,
-                                        **self.options)
+            self.main = create_listener(app, sockets=[sock], **listening, **self.options)
         else:
-            self.main = create_listener(app, map=self.socket_map, host=self.host, early_auth=self.early_auth,
-                                               port=port if port is not None else settings.port, **self.options)
+            self.main = create_listener(app, host=self.host, port=port if port is not None else settings.port,
+                                        **listening, **self.options)
         self.port_servers: dict[int, BaseWSGIServer] = {}
         self.port_map: dict[int, str] = stowage.extension("port-map", dict)
         self._stop = threading.Event()
@@ -272,7 +430,7 @@ class Server:
                             listen = {"host": self.host, "port": port}
                         self.port_servers[port] = create_listener(
                             self.app, repository_port=port, map=self.socket_map, _dispatcher=self.main.task_dispatcher,
-                            early_auth=self.early_auth,
+                            early_auth=self.early_auth, stream_slots=self.stream_slots,
                             **listen, **self.options)
                         log.info("repository %s listens on %s:%s", name, self.host, port)
                     except OSError as error:
@@ -320,6 +478,8 @@ class Server:
         self.reconcile()
         self._beat()
         threading.Thread(target=self._schedule_forever, name="stowage-scheduler", daemon=True).start()
+        threading.Thread(target=ChecksumFiller.of(self.stowage).sweep_at_start, name="stowage-checksum-sweep",
+                         daemon=True).start()
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)

@@ -6,8 +6,9 @@ attempt, the wait doubling with each failure up to :attr:`SignInGuard.MAX_DELAY`
 are answered 429 with ``Retry-After`` and no password is checked. The user alone is never locked: an
 attacker at another address cannot keep the real administrator out.
 
-Only failures write. A request with good credentials costs one read of the two counters (a primary-key
-lookup); counters are forgotten :attr:`SignInGuard.FORGET_AFTER` seconds after their last failure, and a
+Only failures write. A request with a good password costs one read of the two counters (a primary-key
+lookup); one with a good bearer token reads none (a token is checked first: no one guesses one, and a
+throttled address still gets 429 for every token that fails); counters are forgotten :attr:`SignInGuard.FORGET_AFTER` seconds after their last failure, and a
 successful sign-in clears its pair's counter.
 
 Every failed sign-in, and every successful one the first time a process sees the credentials from that
@@ -42,6 +43,11 @@ class Verdict:
     retry_after: float
     #: the (user, address) pair has failures on record (a success clears them).
     pair_on_record: bool
+
+
+#: the verdict of an attempt whose counters were not read (a bearer token that verified: see
+#: :func:`stowage.http.auth.authenticate`): nothing to clear.
+NO_FAILURES = Verdict(retry_after=0.0, pair_on_record=False)
 
 
 class SignInGuard:

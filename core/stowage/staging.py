@@ -16,6 +16,7 @@ fill) get the bytes teed into a local temp file while they arrive, only when a c
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -25,7 +26,7 @@ from typing import IO, Any, Callable, Iterator, Mapping
 
 import attrs
 
-from stowage.blobstore.base import CHUNK_SIZE, BlobWriter, copy_into
+from stowage.blobstore.base import ASSET_DIGESTS, CHUNK_SIZE, BlobWriter, copy_into
 from stowage.errors import InvalidContent, PayloadTooLarge
 
 #: a staged copy older than this is a leftover of a crashed process (no upload is checked for six hours).
@@ -85,6 +86,7 @@ class StagedBlob:
                 probe.close()
         self.committed: BlobInfo | None = None
         self._sealed = False  # digests() was asked: the writer's hashes are final
+        self._late_digests: dict[str, str] = {}  # computed by digests() after receiving (large blobs)
 
     def _temp_file(self) -> IO[bytes]:
         self._temp_dir.mkdir(parents=True, exist_ok=True)
@@ -119,10 +121,24 @@ class StagedBlob:
         return self._writer.sha256
 
     def digests(self) -> dict[str, str]:
-        """Every digest computed while receiving (md5, sha1, sha256, sha512 and any extra); call it once
-        everything has been received (nothing can be written after)."""
+        """md5, sha1, sha256, sha512 and any extra digest; call it once everything has been received
+        (nothing can be written after).
+
+        A blob over ``INLINE_DIGEST_BYTES`` is hashed with sha256 (and the extra digests named when staging)
+        only while it arrives; the others are computed here from the staged bytes the first time a check
+        asks, and recorded with the blob at its commit.
+        """
         self._sealed = True
-        return self._writer.digests()
+        found = self._writer.digests()
+        missing = [name for name in ASSET_DIGESTS if name not in found and name not in self._late_digests]
+        if missing:
+            hashers = {name: hashlib.new(name) for name in missing}
+            with self.open() as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+            self._late_digests.update({name: hasher.hexdigest() for name, hasher in hashers.items()})
+        return {**self._late_digests, **found}
 
     def open(self) -> IO[bytes]:
         """A new binary handle on the bytes received, from the first byte (seekable); close it."""
@@ -157,7 +173,10 @@ class StagedBlob:
         :meth:`Repository.commit <stowage.repository.Repository.commit>`, which records the asset too."""
         if self.committed is None:
             self._drop_copy()
-            self.committed = self._writer.commit(expected=expected)
+            committed = self._writer.commit(expected=expected)
+            if self._late_digests:  # recorded with the blob: nothing left for the background filler
+                committed = attrs.evolve(committed, digests={**self._late_digests, **committed.digests})
+            self.committed = committed
         return self.committed
 
     @property

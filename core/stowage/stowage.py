@@ -30,7 +30,7 @@ from stowage.registration import MetadataBuilder
 from stowage.repository import Repository
 from stowage.sealed import Sealer, SealError, is_sealed, transform_paths
 from stowage.secret_key import derive_key, load_secret_key
-from stowage.security import SecurityRealm
+from stowage.security import Action, SecurityRealm, User
 from stowage.signin import SignInGuard
 from stowage.serialization import make_converter, structure
 from stowage.settings import ServerSettings
@@ -257,6 +257,11 @@ class Stowage:
             if key not in self._extensions:
                 self._extensions[key] = factory()
             return self._extensions[key]
+
+    def permits(self, user: User | None, repository: Repository, action: Action) -> bool:
+        """Whether the permission hooks (``stowage_permission``) let ``user`` (None: anonymous) do
+        ``action`` on ``repository`` as a whole (content-selector grants are ``security.content_access``)."""
+        return bool(self.plugins.hook.stowage_permission(user=user, repository=repository, action=action))
 
     def signing_key(self, purpose: str) -> bytes:
         """The key that signs and verifies tokens of one ``purpose`` (derived from the server's secret)."""

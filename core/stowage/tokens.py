@@ -131,8 +131,8 @@ class TokenStore:
     def holder(self, token: Token) -> User | None:
         """The user ``token`` stands for, if they still hold the credentials it was issued to."""
         if token.source == LOCAL_SOURCE:
-            return self.security.holds_current_credentials(self.security.get_user(token.user_id), token.identity,
-                                                           token.generation)
+            return self.security.holds_current_credentials(self.security.current_user(token.user_id),
+                                                           token.identity, token.generation)
         user = self.security.find_user(token.user_id, token.source)
         return user if user is not None and user.status == "active" else None
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
-from stowage.blobstore.base import (ASSET_DIGESTS, CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload,
-                                    UploadDigests)
+from stowage.blobstore.base import (CHUNK_SIZE, BlobStore, BlobStoreConfig, BlobWriter, ResumableUpload,
+                                    UploadDigests, digests_to_compute)
 from stowage.errors import DigestMismatch, NotFound
 from stowage.models import BlobInfo
 
@@ -145,8 +145,7 @@ class FileResumableUpload(ResumableUpload):
         size = self.size()
         if size is None:
             raise NotFound(f"upload {self.upload_id} does not exist")
-        names = {*ASSET_DIGESTS, *extra_digests, *(expected or {})}
-        digests = self._digests(names, size)
+        digests = self._digests(digests_to_compute(size, extra_digests, expected), size)
         for name, value in (expected or {}).items():
             if digests[name] != value.lower():
                 self.discard()

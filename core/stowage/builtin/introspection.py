@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import falcon
 
 from stowage.hookspecs import hookimpl
+from stowage.plugin_deprecations import deprecated_names_in
 from stowage.registration import Route
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ def plugins_document(stowage: "Stowage") -> dict[str, Any]:
             "version": version,
             "formats": manager.provided_by.get(name, []),
             "hooks": sorted(h.name for h in manager.pm.get_hookcallers(plugin) or ()),
+            # retired plugin API names it still uses: it breaks with the next API_VERSION
+            "deprecatedNames": deprecated_names_in(plugin),
         })
     try:
         core_version = importlib.metadata.version("stowage")

@@ -314,6 +314,10 @@ class Catalog(abc.ABC):
     def record_blob_checksums(self, sha256: str, digests: Mapping[str, str]) -> None:
         """Fill in checksums of a blob stored before they were computed at write time (never overwrites)."""
 
+    def blobs_missing_checksums(self, limit: int) -> list[tuple[str, str]]:
+        """(sha256, blob store) of up to ``limit`` recorded blobs that lack md5, sha1 or sha512."""
+        return []
+
     @abc.abstractmethod
     def blob_store_usage(self, store: str) -> tuple[int, int]:
         """(number of blobs, total bytes) the catalog records in blob store ``store``."""

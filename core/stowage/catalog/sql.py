@@ -440,6 +440,11 @@ class SqlCatalog(SqlSearch, Catalog):
                       "sha512 = COALESCE(sha512, ?) WHERE sha256 = ?",
                       (digests.get("md5"), digests.get("sha1"), digests.get("sha512"), sha256))
 
+    def blobs_missing_checksums(self, limit: int) -> list[tuple[str, str]]:
+        rows = self._execute("SELECT sha256, store FROM blobs WHERE md5 IS NULL OR sha1 IS NULL OR sha512 IS NULL "
+                             "LIMIT ?", (limit,))
+        return [(sha256, store) for sha256, store in rows]
+
     def blob_store_usage(self, store: str) -> tuple[int, int]:
         row = self._execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE store = ?", (store,)).fetchone()
         return int(row[0]), int(row[1])

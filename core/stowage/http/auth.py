@@ -16,6 +16,7 @@ import falcon
 
 from stowage.errors import TooManyRequests, Unauthorized
 from stowage.security import PASSWORD_REALMS, REST_AUDIENCE, User
+from stowage.signin import NO_FAILURES, SignInGuard, Verdict
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -88,19 +89,31 @@ def _identify(req: falcon.Request, stowage: "Stowage", scheme: str, credentials:
     user_id = claimed_user(scheme, credentials)
     address = client_address(req)
     guard = stowage.signins
-    verdict = guard.verdict(user_id, address)
-    if verdict.retry_after > 0:
-        guard.refused(user_id, address, verdict.retry_after)
-        wait = str(int(verdict.retry_after) + 1)
-        raise TooManyRequests(f"too many failed sign-ins; retry in {wait} s", headers={"Retry-After": wait})
+    # Throttling stops guessing. A password is checked only once the address may try again; a bearer
+    # token (a random or signed secret no one guesses) is checked first and reads the failure counters
+    # only when it fails, so the hot path of a token client (every docker pull) reads none of them, while
+    # a throttled address still gets 429 for every token that does not verify.
+    verdict = None if scheme == "bearer" else _admitted(guard, user_id, address)
     user = stowage.plugins.hook.stowage_authenticate(stowage=stowage, scheme=scheme, credentials=credentials)
+    if user is None and verdict is None:
+        verdict = _admitted(guard, user_id, address)
     stowage.audit.signin(req, user_id, user.user_id if user else None, scheme)
     if user is None:
         guard.failed(user_id, address, realm=scheme)
         raise Unauthorized("invalid credentials", headers={"WWW-Authenticate": challenge})
     guard.succeeded(user_id, address, user_id=user.user_id, realm=user.realm or scheme, credentials=credentials,
-                    verdict=verdict)
+                    verdict=verdict or NO_FAILURES)
     return user
+
+
+def _admitted(guard: SignInGuard, user_id: str, address: str) -> Verdict:
+    """The throttle's verdict on an attempt; 429 while the pair or address must wait."""
+    verdict = guard.verdict(user_id, address)
+    if verdict.retry_after > 0:
+        guard.refused(user_id, address, verdict.retry_after)
+        wait = str(int(verdict.retry_after) + 1)
+        raise TooManyRequests(f"too many failed sign-ins; retry in {wait} s", headers={"Retry-After": wait})
+    return verdict
 
 
 def claimed_user(scheme: str, credentials: str) -> str:

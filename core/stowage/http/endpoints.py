@@ -100,11 +100,16 @@ class _LocatedResource:
         # The route's parameter is decoded already; encode it again so the one path check sees what a
         # client could have sent.
         path = clean_path(quote(located.path, safe="/@:+$,;=&~!*'()"))
-        challenge = handler.challenge_before_lookup(req, path)
-        user = authenticate(req, stowage, audience=None, challenge=challenge)
-        repository = self.find(located.repository, user, challenge)
-        if user is not None:
-            admit(stowage, user, repository.format_name, challenge)
+        try:
+            user = authenticate(req, stowage, audience=None)
+            repository = self.find(located.repository, user)
+            if user is not None:
+                admit(stowage, user, repository.format_name)
+        except Unauthorized as refusal:
+            # The format's challenge is worked out only for a 401 (for docker it matches the path against
+            # every endpoint and builds the client's URL: half of a hot request's set-up otherwise).
+            refusal.headers["WWW-Authenticate"] = handler.challenge_before_lookup(req, path)
+            raise
         request = RepoRequest(req=req, resp=resp, stowage=stowage, repository=repository, path=path,
                               user=caller(user))
         req.context.repo_request = request
@@ -114,9 +119,10 @@ class _LocatedResource:
                            f"repository {repository.name}")
         return request
 
-    def find(self, name: str, user: User | None, challenge: str) -> Any:
+    def find(self, name: str, user: User | None) -> Any:
         """The repository ``name`` of the route's format; a repository of another format is unknown here,
-        and an anonymous caller gets the same 401 for a missing one as for one that exists."""
+        and an anonymous caller gets the same 401 for a missing one as for one that exists (the caller
+        puts the format's challenge on it)."""
         try:
             repository = self.stowage.repository(clean_path(name, allow_trailing_slash=False))
             if repository.format_name != self.route.format:
@@ -124,6 +130,6 @@ class _LocatedResource:
             return repository
         except RepositoryNotFound:
             if caller(user) is None and not self.stowage.security.anonymous_access:
-                raise Unauthorized("authentication required", headers={"WWW-Authenticate": challenge}) from None
+                raise Unauthorized("authentication required") from None
             raise
 

@@ -13,6 +13,7 @@ from stowage.models import Asset
 from stowage.privileges import ContentAccess
 from stowage.security import Action, User
 from stowage.small_blobs import MAX_BLOB_BYTES, SmallBlobCache
+from stowage.streamed_body import BODY_UNTIL_EOF
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -114,7 +115,8 @@ class RepoRequest:
 
     def require_body(self) -> tuple[IO[bytes], int | None]:
         length = self.req.content_length
-        if length is None and (self.req.get_header("Transfer-Encoding") or "").lower() != "chunked":
+        if (length is None and BODY_UNTIL_EOF not in self.req.env
+                and (self.req.get_header("Transfer-Encoding") or "").lower() != "chunked"):
             raise BadRequest("a request body is required (send Content-Length)")
         return self.req.bounded_stream, length
 

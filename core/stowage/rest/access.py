@@ -27,7 +27,7 @@ def require_admin(req: falcon.Request, stowage: "Stowage") -> User:
 
 def require_repository(req: falcon.Request, stowage: "Stowage", repository: "Repository", action: Action) -> User | None:
     user = authenticate(req, stowage)
-    if stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=action):
+    if stowage.permits(user, repository, action):
         return user
     if user is None:
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": BASIC_CHALLENGE})
@@ -41,7 +41,7 @@ def repository_access(req: falcon.Request, stowage: "Stowage", repository: "Repo
     see (None: everything). It is remembered on the request for :func:`visible_items`."""
     user = authenticate(req, stowage)
     limits = _limits(req)
-    if stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=action):
+    if stowage.permits(user, repository, action):
         limits.pop(repository.name, None)
         return None
     access = stowage.security.content_access(user, repository.format_name, repository.name, action)
@@ -83,7 +83,7 @@ def visible_items(req: falcon.Request, items: list[dict[str, Any]]) -> list[dict
 
 def can_read(req: falcon.Request, stowage: "Stowage", repository: "Repository") -> bool:
     user = authenticate(req, stowage)
-    return bool(stowage.plugins.hook.stowage_permission(user=user, repository=repository, action=Action.READ))
+    return stowage.permits(user, repository, Action.READ)
 
 
 def require_json(req: falcon.Request) -> None:

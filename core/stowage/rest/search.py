@@ -60,7 +60,7 @@ def searchable(req: falcon.Request, stowage: "Stowage") -> dict[str, str]:
         for candidate in stowage.repositories():
             if candidate.type is RepositoryType.GROUP:
                 continue
-            if stowage.plugins.hook.stowage_permission(user=user, repository=candidate, action=Action.READ):
+            if stowage.permits(user, candidate, Action.READ):
                 targets.append(candidate)
                 continue
             access = stowage.security.content_access(user, candidate.format_name, candidate.name, Action.READ)

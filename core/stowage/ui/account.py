@@ -19,7 +19,7 @@ from stowage.rest.tokens import SOURCE_REALMS
 from stowage.tokens import USER_TOKEN
 from stowage.ui.admin import ADMIN, V1, AdminPages
 from stowage.ui.forms import checkbox, rest_form, text_field
-from stowage.ui.page import Site, esc, render, send_html, start, timestamp
+from stowage.ui.page import Site, esc, render, send_html, signed_in_page, timestamp
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -37,12 +37,10 @@ class AccountResource:
         self.stowage = stowage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        site = start(req, resp, self.stowage)
-        user = site.user
-        if user is None:
-            resp.status = falcon.HTTP_303
-            resp.location = site.link("/login", next=req.relative_uri)
+        site = signed_in_page(req, resp, self.stowage)
+        if site is None:
             return
+        user = site.user
         body = (f"<p>{esc(user.user_id)} · {esc(' '.join(filter(None, (user.first_name, user.last_name))))} "
                 f"{esc(user.email_address)} · roles: {esc(', '.join(user.roles) or 'none')}</p>")
         if user.source == "default":

@@ -19,7 +19,7 @@ from stowage.errors import Forbidden
 from stowage.http.paths import clean_path
 from stowage.rest.blobstores import blob_store_json, quota_status
 from stowage.ui.forms import checkbox, rest_form, select, text_field
-from stowage.ui.page import Site, esc, human_size, render, send_html, start, timestamp
+from stowage.ui.page import Site, esc, human_size, render, send_html, signed_in_page, timestamp
 
 if TYPE_CHECKING:
     from stowage.stowage import Stowage
@@ -34,22 +34,12 @@ SECTIONS = (("/repositories", "Repositories"), ("/blobstores", "Blob stores"), (
             ("/ldap", "LDAP"), ("/user-tokens", "User tokens"), ("/anonymous", "Anonymous access"), ("/audit", "Audit log"), ("/system", "System"))
 
 
-class SignInRequired(Exception):
-    """Raised by :func:`admin_page` for an anonymous visitor; the page answers with a redirect."""
-
-
 def admin_page(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site | None:
     """The page's :class:`Site` for an administrator; None after redirecting an anonymous visitor to sign in
     (the caller returns at once); 403 for anyone else."""
-    site = start(req, resp, stowage)
-    user = site.user
-    if user is None:
-        resp.status = falcon.HTTP_303
-        resp.location = site.link("/login", next=req.relative_uri)
-        resp.set_header("Cache-Control", "no-store")
-        return None
-    if not site.is_admin:
-        raise Forbidden(f"user {user.user_id} is not an administrator")
+    site = signed_in_page(req, resp, stowage)
+    if site is not None and not site.is_admin:
+        raise Forbidden(f"user {site.user.user_id} is not an administrator")
     return site
 
 
@@ -134,7 +124,8 @@ class SystemResource:
             f"</span></td><td>{esc(detail)}</td></tr>" for name, ok, detail in self._checks())
         plugins = "".join(
             f"<tr><td>{esc(p['name'])}</td><td>{esc(p['distribution'] or 'built in')}</td>"
-            f"<td>{esc(p['version'] or '')}</td><td>{esc(', '.join(p['formats']))}</td></tr>"
+            f"<td>{esc(p['version'] or '')}</td><td>{esc(', '.join(p['formats']))}</td>"
+            f"<td>{esc('; '.join(p['deprecatedNames']))}</td></tr>"
             for p in document["plugins"])
         failures = "".join(f"<tr><td>{esc(f['name'])}</td><td>{esc(f['error'])}</td></tr>"
                            for f in document["failures"])
@@ -156,7 +147,7 @@ class SystemResource:
                 + f'<p><a href="{esc(site.link("/service/rest/v1/status/nodes"))}">status/nodes</a></p>'
                 
                 "<h2>Plugins loaded</h2><table><thead><tr><th>Plugin</th><th>Distribution</th><th>Version</th>"
-                f"<th>Formats</th></tr></thead><tbody>{plugins}</tbody></table>"
+                f"<th>Formats</th><th>Uses retired API names</th></tr></thead><tbody>{plugins}</tbody></table>"
                 "<h2>Plugins that failed to load</h2>"
                 + (f"<table><thead><tr><th>Plugin</th><th>Error</th></tr></thead><tbody>{failures}</tbody></table>"
                    if failures else '<p class="muted">None.</p>')

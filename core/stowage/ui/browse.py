@@ -63,8 +63,7 @@ def component_facts(repository: "Repository", component: Component, assets: "lis
 
 def may_delete(site: Site, repository: "Repository") -> bool:
     user = site.user
-    return user is not None and bool(site.stowage.plugins.hook.stowage_permission(
-        user=user, repository=repository, action=Action.DELETE))
+    return user is not None and site.stowage.permits(user, repository, Action.DELETE)
 
 
 def delete_form(site: Site, url: str, what: str, consequence: str) -> str:

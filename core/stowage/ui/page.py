@@ -176,6 +176,19 @@ class HtmlErrors:
         return "text/html; charset=utf-8", render(site, f"{error.status} {error.code.replace('_', ' ').title()}", body)
 
 
+def signed_in_page(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site | None:
+    """:func:`start` for a page only a signed-in user sees: None after redirecting an anonymous visitor
+    to sign in and come back (the caller returns at once). The redirect is never cached: it depends on
+    the session cookie, which a shared cache does not key on."""
+    site = start(req, resp, stowage)
+    if site.user is None:
+        resp.status = falcon.HTTP_303
+        resp.location = site.link("/login", next=req.relative_uri)
+        resp.set_header("Cache-Control", "no-store")
+        return None
+    return site
+
+
 def start(req: falcon.Request, resp: falcon.Response, stowage: "Stowage") -> Site:
     """Every UI handler's first line: errors from here on render as HTML pages."""
     req.context.error_renderer = HtmlErrors(req, stowage)

@@ -20,7 +20,7 @@ from stowage.http.paths import clean_path
 from stowage.models import RepositoryType
 from stowage.security import Action
 from stowage.ui.forms import field_id, rest_form, text_field
-from stowage.ui.page import esc, render, send_html, start
+from stowage.ui.page import esc, render, send_html, signed_in_page
 
 if TYPE_CHECKING:
     from stowage.repository import Repository
@@ -68,15 +68,13 @@ class UploadResource:
     def __call__(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
         if req.method not in ("GET", "HEAD"):
             raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
-        site = start(req, resp, self.stowage)
-        user = site.user
-        if user is None:
-            resp.status = falcon.HTTP_303
-            resp.location = site.link("/login", next=req.relative_uri)
+        site = signed_in_page(req, resp, self.stowage)
+        if site is None:
             return
+        user = site.user
         name = req.path[len(PAGE):].strip("/")
         allowed = [r for r in self.stowage.repositories() if uploadable(r)
-                   and self.stowage.plugins.hook.stowage_permission(user=user, repository=r, action=Action.WRITE)]
+                   and self.stowage.permits(user, r, Action.WRITE)]
         if not name:
             items = "".join(f'<li><a href="{esc(site.link(PAGE + "/" + quote(r.name, safe="")))}">{esc(r.name)} '
                             f'<span class="muted">({esc(r.format_name)})</span></a></li>' for r in allowed)

@@ -95,9 +95,8 @@ class BlobEndpoints:
                 other = self.stowage.repository(repo_name)
             except NotFound:
                 return None
-            if other.format_name != "docker" or not self.stowage.plugins.hook.stowage_permission(
-                    user=None if tokens.is_anonymous(self.request.user) else self.request.user,
-                    repository=other, action=Action.READ):
+            if other.format_name != "docker" or not self.stowage.permits(
+                    None if tokens.is_anonymous(self.request.user) else self.request.user, other, Action.READ):
                 return None
             for leaf in member_leaves(other):
                 asset = find_blob(leaf, image, digest, remote=False)

@@ -13,9 +13,9 @@ from typing import Mapping
 
 import falcon
 
-from stowage.plugin import (Action, Asset, AssetKind, Component, Format, FormatHandler, Located, RepoRequest,
-                            Repository, RepositoryType, Route, Stowage, StowageError, User, WritePolicy,
-                            authenticate, hookimpl)
+from stowage.plugin import (Action, App, Asset, AssetKind, Component, Format, FormatHandler, Located, RepoRequest,
+                            Repository, RepositoryType, Route, StowageError, User, WritePolicy, authenticate,
+                            hookimpl)
 from stowage_docker import tokens, upstream
 from stowage_docker.images import image_details
 from stowage_docker.settings import DockerProxySettings, DockerSettings, IndexType, port_of  # noqa: F401
@@ -126,7 +126,7 @@ class V2Resource:
     """``/v2/...`` on the main port (path routing) and on repositories' own ports. Core has checked a
     request :func:`locate` placed in a repository before this runs (``req.context.repo_request``)."""
 
-    def __init__(self, stowage: Stowage):
+    def __init__(self, stowage: App):
         self.stowage = stowage
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, rest: str = "") -> None:
@@ -157,14 +157,13 @@ class V2Resource:
                                 headers={"WWW-Authenticate": challenge(None, target)})
         # Only the images of repositories the caller may read (browse) are listed.
         readable = [r for r in self.stowage.repositories() if r.format_name == "docker"
-                    and self.stowage.plugins.hook.stowage_permission(
-                        user=None if anonymous else user, repository=r, action=Action.READ)]
+                    and self.stowage.permits(None if anonymous else user, r, Action.READ)]
         request = RepoRequest(req=req, resp=resp, stowage=self.stowage, repository=_any_docker(self.stowage),
                               path="v2/_catalog", user=None if anonymous else user)
         serve_catalog(request, target, readable)
 
 
-def _any_docker(stowage: Stowage) -> Repository:
+def _any_docker(stowage: App) -> Repository:
     """A docker repository to anchor the registry-wide catalog's request on (its answer is no one's)."""
     for repository in stowage.repositories():
         if repository.format_name == "docker":
@@ -194,7 +193,7 @@ def stowage_register_routes() -> list[Route]:
 
 
 @hookimpl
-def stowage_authenticate(stowage: Stowage, scheme: str, credentials: str) -> User | None:
+def stowage_authenticate(stowage: App, scheme: str, credentials: str) -> User | None:
     """Bearer tokens this plugin issued (others fall through to core's token check)."""
     if scheme == "bearer" and tokens.is_token(credentials):
         return tokens.verify(stowage, credentials)

@@ -10,6 +10,8 @@ the token service in :mod:`~stowage_docker.access`, catalog paths and lookups in
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from stowage.plugin import RepoRequest
 from stowage_docker import manifests
 from stowage_docker.access import Target, request_challenge, serve_base, serve_token, target_of
@@ -23,14 +25,19 @@ API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 class Registry(ManifestEndpoints, ListingEndpoints):
     """Serves one checked request (``request.endpoint``, ``request.params``) against one repository."""
 
-    def __init__(self, request: RepoRequest, target: Target | None = None):
+    def __init__(self, request: RepoRequest):
         self.request = request
-        self.target = target or target_of(request.req, request.stowage)
         self.repository = request.repository
         self.stowage = request.stowage
         self.catalog = request.stowage.catalog
         self.req = request.req
         self.resp = request.resp
+
+    @cached_property
+    def target(self) -> Target:
+        """How the client addressed the registry; only uploads, pushes and listings need it (worked out
+        on first use: a hot pull never does)."""
+        return target_of(self.req, self.stowage)
 
     def serve(self) -> None:
         params = dict(self.request.params)

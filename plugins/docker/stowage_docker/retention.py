@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from stowage.plugin import (Asset, BadRequest, Repository, RepositoryType, Stowage, Task, TaskProperty,
+from stowage.plugin import (App, Asset, BadRequest, Repository, RepositoryType, Task, TaskProperty,
                             hookimpl)
 from stowage_docker import manifests
 from stowage_docker.blobs import UPLOADS
@@ -144,7 +144,7 @@ def _delete(repository: Repository, path: str) -> None:
                                     attributes={"bytes": asset.size})
 
 
-def purge_uploads(stowage: Stowage, age_hours: float, context: Any = None) -> str:
+def purge_uploads(stowage: App, age_hours: float, context: Any = None) -> str:
     cutoff = time.time() - age_hours * HOUR
     purged = 0
     for upload_id, state in stowage.catalog.list_documents(UPLOADS):
@@ -163,7 +163,7 @@ def purge_uploads(stowage: Stowage, age_hours: float, context: Any = None) -> st
     return f"discarded {purged} incomplete uploads older than {age_hours:g} hours"
 
 
-def _docker_repositories(stowage: Stowage, name: str | None) -> list[Repository]:
+def _docker_repositories(stowage: App, name: str | None) -> list[Repository]:
     chosen = [r for r in stowage.repositories() if r.format_name == "docker" and r.type is RepositoryType.HOSTED
               and (not name or name == "*" or r.name == name)]
     if name and name != "*" and not chosen:
@@ -171,14 +171,14 @@ def _docker_repositories(stowage: Stowage, name: str | None) -> list[Repository]
     return chosen
 
 
-def gc_task(stowage: Stowage, context: Any) -> str:
+def gc_task(stowage: App, context: Any) -> str:
     offset = float(context.properties.get("deployOffset", "24"))
     messages = [collect_garbage(repository, offset, context)
                 for repository in _docker_repositories(stowage, context.properties.get("repositoryName"))]
     return "; ".join(messages) or "no hosted docker repositories"
 
 
-def purge_task(stowage: Stowage, context: Any) -> str:
+def purge_task(stowage: App, context: Any) -> str:
     return purge_uploads(stowage, float(context.properties.get("age", "24")), context)
 
 

@@ -9,8 +9,8 @@ publish leaves neither a tarball nor a manifest behind.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
-import binascii
 import json
 import tarfile
 import zlib
@@ -22,6 +22,7 @@ from stowage.plugin import (Accepted, Action, Asset, BadRequest, Component, Conf
 
 from stowage_npm.names import (check_new_name, check_tag, check_version, scope_of, tarball_path, unscoped)
 from stowage_npm.packument import SCOPES_NAMESPACE, namespace
+from stowage_npm.publish_body import PublishBody, decode_base64, read_publish_body
 
 #: base64 characters decoded per step (a multiple of 4): the attachment is never decoded whole.
 _B64_CHUNK = 4 * 256 * 1024
@@ -88,7 +89,16 @@ def _check_rev(stored: Mapping[str, Any], rev: str | None) -> None:
 def publish(request: RepoRequest, name: str) -> dict[str, Any]:
     """``npm publish``: one new version with its tarball as a base64 attachment."""
     repository = request.repository
-    document = read_json(request)
+    body, length = request.require_body()
+    if length is not None and length > MAX_PUBLISH_BYTES:
+        raise BadRequest(f"request body of {length} bytes is larger than the {MAX_PUBLISH_BYTES} allowed")
+    with read_publish_body(body, MAX_PUBLISH_BYTES, repository.stage) as parsed:
+        return _publish(request, name, parsed)
+
+
+def _publish(request: RepoRequest, name: str, parsed: PublishBody) -> dict[str, Any]:
+    repository = request.repository
+    document = parsed.document
     if not isinstance(document, dict):
         raise BadRequest("the publish document must be a JSON object")
     attachments = document.get("_attachments")
@@ -117,9 +127,17 @@ def publish(request: RepoRequest, name: str) -> dict[str, Any]:
     for tag in tags:
         check_tag(tag)
 
-    with repository.stage() as tarball:  # checked before it becomes a blob: a refusal stores nothing
-        size = _decode_attachment(attachment["data"], tarball)
+    if parsed.streamed is not None and (parsed.streamed != filename or attachment["data"] != ""):
+        # another attachment, or the same key again (JSON's last-wins would pick the later copy)
+        raise BadRequest("a publish must carry exactly one version and one tarball attachment")
+    # checked before it becomes a blob: a refusal stores nothing. A large attachment was decoded into its
+    # staged blob while the body arrived; a small one is decoded now.
+    staged = contextlib.nullcontext(parsed.tarball) if parsed.tarball is not None else repository.stage()
+    with staged as tarball:
+        if parsed.tarball is None:
+            _decode_attachment(attachment["data"], tarball)
         del attachment["data"], document  # the base64 text is not needed any more
+        size = _nonempty_size(tarball)
         if attachment.get("length") not in (None, size):
             raise BadRequest(f"attachment {filename!r} is {size} bytes, not the {attachment['length']} declared")
         digests = tarball.digests()
@@ -213,16 +231,16 @@ def _rev(stored: Mapping[str, Any]) -> str:
     return revision_id(stored)
 
 
-def _decode_attachment(data: str, out: StagedBlob) -> int:
-    """Decode the base64 tarball into ``out`` a piece at a time (it hashes as it receives); its size."""
-    try:
-        for start in range(0, len(data), _B64_CHUNK):
-            out.write(base64.b64decode(data[start:start + _B64_CHUNK], validate=True))
-    except (binascii.Error, ValueError) as error:
-        raise InvalidContent(f"the tarball attachment is not valid base64: {error}") from None
-    if out.size == 0:
+def _decode_attachment(data: str, out: StagedBlob) -> None:
+    """Decode a small base64 tarball into ``out`` a piece at a time (it hashes as it receives)."""
+    for start in range(0, len(data), _B64_CHUNK):
+        decode_base64(data[start:start + _B64_CHUNK], out)
+
+
+def _nonempty_size(tarball: StagedBlob) -> int:
+    if tarball.size == 0:
         raise InvalidContent("the tarball attachment is empty")
-    return out.size
+    return tarball.size
 
 
 def _check_integrity(dist: Mapping[str, Any], sha1: str, sha512: str, name: str, version: str) -> None:

@@ -27,7 +27,7 @@ from stowage.plugin import (Action, Asset, BadRequest, NotFound, Repository, Rep
 from stowage_pypi.distributions import METADATA_SUFFIX, parse_filename
 
 if TYPE_CHECKING:
-    from stowage.plugin import Stowage
+    from stowage.plugin import App
 
 PREFIX = "/service/rest/v1/pypi/{repository}"
 
@@ -71,7 +71,7 @@ def _reason(req: falcon.Request) -> str:
 
 
 class _YankResource(abc.ABC):
-    def __init__(self, stowage: "Stowage"):
+    def __init__(self, stowage: "App"):
         self.stowage = stowage
 
     def _select(self, req: falcon.Request, repository_name: str, params: dict[str, str],

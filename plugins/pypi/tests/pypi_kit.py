@@ -32,8 +32,11 @@ def _record_line(path: str, data: bytes) -> str:
 
 def make_wheel(directory: Path, name: str, version: str, *, metadata_name: str | None = None,
                requires_python: str | None = None, requires: tuple[str, ...] = (),
-               metadata_version: str | None = None) -> Path:
-    """A real, installable pure-Python wheel (PEP 427, with a correct RECORD), built by hand: fast."""
+               metadata_version: str | None = None, extra_files: dict[str, bytes] | None = None) -> Path:
+    """A real, installable pure-Python wheel (PEP 427, with a correct RECORD), built by hand: fast.
+
+    :param extra_files: more members (path in the wheel -> bytes), e.g. a large payload for upload benches.
+    """
     dist = canonicalize_name(name).replace("-", "_")
     package = dist
     info = f"{dist}-{version}.dist-info"
@@ -46,6 +49,7 @@ def make_wheel(directory: Path, name: str, version: str, *, metadata_name: str |
         f"{package}/__init__.py": f"VERSION = {version!r}\n".encode(),
         f"{info}/METADATA": ("\n".join(metadata) + "\n\n").encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: stowage-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        **(extra_files or {}),
     }
     record = [_record_line(path, data) for path, data in files.items()] + [f"{info}/RECORD,,"]
     files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()

@@ -343,7 +343,7 @@ def test_upload_to_a_store_that_cannot_reread_uncommitted_bytes(app, dists, monk
     """Blob stores that cannot re-read uncommitted bytes (S3): core tees the upload into a local copy, so
     the wheel is still checked before it is stored and a refused one leaves no blob."""
     from stowage.blobstore.file import FileBlobWriter
-    from stowage.plugin import BlobWriter
+    from stowage.backends import BlobWriter
 
     monkeypatch.setattr(FileBlobWriter, "open_partial", BlobWriter.open_partial)
     monkeypatch.setattr(FileBlobWriter, "partial_path", BlobWriter.partial_path)

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (Accepted, Asset, AssetKind, BadRequest, Component, Format, FormatHandler, RepoRequest,
-                            Repository, RepositoryType, StagedBlob, Stowage, Task, UploadField, UploadSpec, User,
+from stowage.plugin import (Accepted, App, Asset, AssetKind, BadRequest, Component, Format, FormatHandler,
+                            RepoRequest, Repository, RepositoryType, StagedBlob, Task, UploadField, UploadSpec, User,
                             WritePolicy, clean_path, hookimpl)
 
 
@@ -125,7 +125,7 @@ class RawHandler(FormatHandler):
                 for path, upload in planned]
 
 
-def add_missing_components(stowage: Stowage) -> str:
+def add_missing_components(stowage: App) -> str:
     """The ``raw.components`` task: give raw files stored before raw components existed their component."""
     import attrs
 

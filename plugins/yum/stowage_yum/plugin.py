@@ -18,8 +18,8 @@ import re
 
 import falcon
 
-from stowage.plugin import (Asset, AssetKind, BackgroundJob, BadRequest, Component, Format, FormatHandler, NotFound,
-                            RepoRequest, Repository, RepositoryType, StagedBlob, Stowage, Task, TaskContext,
+from stowage.plugin import (App, Asset, AssetKind, BackgroundJob, BadRequest, Component, Format, FormatHandler,
+                            NotFound, RepoRequest, Repository, RepositoryType, StagedBlob, Task, TaskContext,
                             TaskProperty, UploadField, UploadSpec, User, WritePolicy, clean_path, hookimpl)
 
 from stowage_yum import hosted, regeneration, signing
@@ -164,7 +164,7 @@ def stowage_register_formats() -> list[Format]:
                    description="yum/RPM: hosted with generated repodata, proxy, and merged groups.")]
 
 
-def rebuild_all(stowage: Stowage, context: TaskContext) -> str:
+def rebuild_all(stowage: App, context: TaskContext) -> str:
     """The ``yum.rebuild-metadata`` task: ``rebuild-index`` of one (``repositoryName``) or every hosted yum
     repository."""
     wanted = context.properties.get("repositoryName")
@@ -192,7 +192,7 @@ def stowage_register_background_jobs() -> list[BackgroundJob]:
 
 
 @hookimpl
-def stowage_app_started(stowage: Stowage) -> None:
+def stowage_app_started(stowage: App) -> None:
     regeneration.adopt_old_markers(stowage)
 
 

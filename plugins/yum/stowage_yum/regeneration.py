@@ -14,7 +14,7 @@ import logging
 
 from attrs import define
 
-from stowage.plugin import BackgroundJob, BackgroundWork, Repository, RepositoryType, Stowage, Work
+from stowage.plugin import App, BackgroundJob, BackgroundWork, Repository, RepositoryType, Work
 
 from stowage_yum.generate import drop_root, generate
 from stowage_yum.settings import yum_settings
@@ -34,7 +34,7 @@ class RegenerationSettings:
     grace_seconds: float = 600.0
 
 
-def regeneration_settings(stowage: Stowage) -> RegenerationSettings:
+def regeneration_settings(stowage: App) -> RegenerationSettings:
     return stowage.extension("yum-regeneration", RegenerationSettings)
 
 
@@ -93,7 +93,7 @@ def pending_roots(repository: Repository) -> set[str]:
             if not pending.follow_up}
 
 
-def adopt_old_markers(stowage: Stowage) -> int:
+def adopt_old_markers(stowage: App) -> int:
     """Turn the change markers an older version left (``yum-dirty``) into background work requests, so an
     upgrade loses no pending regeneration; returns how many."""
     catalog = stowage.catalog

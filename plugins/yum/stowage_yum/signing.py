@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 from stowage.plugin import ConfigurationError
 
 if TYPE_CHECKING:
-    from stowage.plugin import Stowage
+    from stowage.plugin import App
 
     from stowage_yum.settings import YumSigningSettings
 
@@ -53,7 +53,7 @@ def _with_key(settings: "YumSigningSettings") -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def sign(stowage: "Stowage", settings: "YumSigningSettings", data: bytes) -> bytes:
+def sign(stowage: "App", settings: "YumSigningSettings", data: bytes) -> bytes:
     """An ASCII-armoured detached signature of ``data``."""
     with _with_key(settings) as home:
         passphrase_file = f"{home}/passphrase"
@@ -66,7 +66,7 @@ def sign(stowage: "Stowage", settings: "YumSigningSettings", data: bytes) -> byt
                            "--detach-sign", "--output", "-", data_file])
 
 
-def public_key(stowage: "Stowage", settings: "YumSigningSettings") -> bytes:
+def public_key(stowage: "App", settings: "YumSigningSettings") -> bytes:
     """The ASCII-armoured public key clients import (``gpgkey=.../repodata/repomd.xml.key``)."""
     with _with_key(settings) as home:
         return _run(home, ["--armor", "--export"])

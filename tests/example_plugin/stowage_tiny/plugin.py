@@ -8,8 +8,8 @@ import re
 import falcon
 from attrs import frozen
 
-from stowage.plugin import (AssetKind, BadRequest, Format, FormatHandler, MemberDocument, MetadataBuilder,
-                            RepoRequest, Repository, Route, Stowage, WritePolicy, hookimpl)
+from stowage.plugin import (App, AssetKind, BadRequest, Format, FormatHandler, MemberDocument, MetadataBuilder,
+                            RepoRequest, Repository, Route, WritePolicy, hookimpl)
 
 INDEX = "-/index.json"
 
@@ -67,7 +67,7 @@ class TinyHandler(FormatHandler):
 class TinyRepositoriesResource:
     """``GET /-/tiny``: the names of the tiny repositories (an extra route, outside /repository/)."""
 
-    def __init__(self, stowage: Stowage):
+    def __init__(self, stowage: App):
         self.stowage = stowage
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

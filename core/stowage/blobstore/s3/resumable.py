@@ -21,7 +21,7 @@ import re
 import secrets
 from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping
 
-from stowage.blobstore.base import ASSET_DIGESTS, CHUNK_SIZE, ResumableUpload
+from stowage.blobstore.base import CHUNK_SIZE, ResumableUpload, digests_to_compute
 from stowage.blobstore.s3.store import bucket_errors_are_503, error_code, is_missing
 from stowage.blobstore.s3.writer import MultipartUpload, PartSpool, publish
 from stowage.errors import BadRequest, DigestMismatch, NotFound
@@ -165,7 +165,7 @@ class S3ResumableUpload(ResumableUpload):
             # doing. Nothing is stored; it starts again.
             self.discard()
             raise BadRequest(f"upload {self.upload_id} was changed by concurrent requests; start it again") from None
-        digests = self._digests(key, {*ASSET_DIGESTS, *extra_digests, *(expected or {})}, size)
+        digests = self._digests(key, digests_to_compute(size, extra_digests, expected), size)
         for name, value in (expected or {}).items():
             if digests[name] != value.lower():
                 self.discard()
