@@ -189,6 +189,7 @@ class PlainHTTPChannel(HTTPChannel):
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
+        self.watch_lock = threading.Lock()
         super().__init__(*args, **kwargs)
         self.sendbuf_len = min(self.sendbuf_len, SEND_CHUNK)
 
@@ -262,16 +263,67 @@ class PlainHTTPChannel(HTTPChannel):
             parser.channel = self
         return parser
 
+    #: what :meth:`readable` last told the event loop: whether its poll set watches this socket for input.
+    loop_reads = False
+    #: the client sent EOF while a request ran: answer what it asked, then close (:meth:`handle_read`).
+    peer_finished = False
+
     def readable(self) -> bool:
+        # (event-loop thread) recorded with the answer, atomically, for wake_needed() on a worker thread
+        with self.watch_lock:
+            self.loop_reads = wanted = self._wants_input()
+        return wanted
+
+    def _wants_input(self) -> bool:
         streaming = self.streaming
         if streaming is not None:
             # the request runs already; read its body while its pipe has room (the reader wakes us)
             pipe = streaming.pipe
             return (self.connected and not (self.will_close or self.close_when_flushed)
                     and pipe is not None and not pipe.full)
+        if self.peer_finished and self.requests:
+            return False  # EOF stays readable: read it again (and close) once the answers are out
         return super().readable()
 
+    def wake_needed(self) -> bool:
+        """Whether the event loop must wake up for this connection (worker thread, asked by the trigger).
+
+        With ``channel_request_lookahead`` the loop's poll set watches a connection for input while its
+        request runs; when the worker thread has sent the whole response itself (waitress does that
+        above ``send_bytes``), the loop has nothing to do for it and the next request wakes it anyway.
+        waitress pulls the trigger after every request regardless: one more wake-up, poll-set rebuild
+        and trigger read per request. Anything left to send, a close pending, or a poll set that does
+        not watch for input (recorded by :meth:`readable` under the same lock, so never stale) needs it.
+        """
+        with self.watch_lock:
+            return not (self.loop_reads and self.connected and not self.peer_finished
+                        and not (self.total_outbufs_len or self.will_close or self.close_when_flushed))
+
+    def service(self) -> None:
+        serving = getattr(self.server.trigger, "serving", None)
+        if serving is None:
+            return super().service()
+        serving.channel = self  # the trigger asks this channel whether a pull from this thread is needed
+        try:
+            super().service()
+        finally:
+            serving.channel = None
+
     def handle_read(self) -> None:
+        if self.requests and self.streaming is None:
+            # a request runs (channel_request_lookahead): an EOF now may be a half-close after the request,
+            # whose answer the client still reads; waitress would hang up at once
+            try:
+                data = self.socket.recv(self.adj.recv_bytes)
+            except OSError:
+                self.handle_close()
+                return
+            if not data:
+                self.peer_finished = True
+                return
+            self.last_activity = time.time()
+            self.received(data)
+            return
         super().handle_read()
         if not self.connected:
             self._body_broken_off("the client closed the connection")
@@ -328,12 +380,18 @@ class ClosableTrigger(WaitressTrigger):
 
     def __init__(self, map: dict) -> None:
         self._pull_lock = threading.Lock()
+        #: per worker thread, the channel it serves (:meth:`PlainHTTPChannel.service`)
+        self.serving = threading.local()
         super().__init__(map)
 
-    def pull_trigger(self, thunk: Any = None) -> None:
+    def pull_trigger(self, thunk: Any = None, *, always: bool = False) -> None:
         if thunk:
             with self.lock:
                 self.thunks.append(thunk)
+        elif not always:
+            channel = getattr(self.serving, "channel", None)
+            if channel is not None and not channel.wake_needed():
+                return
         with self._pull_lock:
             if not self._closed:
                 self._physical_pull()
@@ -376,6 +434,9 @@ class Server:
         self.options = dict(threads=threads or settings.threads, recv_bytes=RECV_BYTES,
                             max_request_body_size=settings.max_request_body_size, ident="Stowage",
                             asyncore_use_poll=True, channel_timeout=300, connection_limit=1000,
+                            # the loop watches a connection while its request runs, so a response the
+                            # worker sent whole needs no wake-up (PlainHTTPChannel.wake_needed)
+                            channel_request_lookahead=1,
                             outbuf_overflow=8 * 1024 * 1024)
         if settings.trusted_proxy:
             # X-Forwarded-* from the reverse proxy (examples/ shows nginx) make URLs in generated metadata
@@ -563,7 +624,7 @@ class Server:
         """
         self._abort.set()
         try:
-            self.main.trigger.pull_trigger()
+            self.main.trigger.pull_trigger(always=True)
         except OSError:
             pass  # the loop has already closed everything
 
