@@ -263,16 +263,23 @@ class PlainHTTPChannel(HTTPChannel):
             parser.channel = self
         return parser
 
-    #: what :meth:`readable` last told the event loop: whether its poll set watches this socket for input.
-    loop_reads = False
+    #: whether the event loop's poll set (built by :meth:`readable` + :meth:`writable`) watches this socket.
+    loop_watches = False
+    _loop_writable = False
     #: the client sent EOF while a request ran: answer what it asked, then close (:meth:`handle_read`).
     peer_finished = False
 
     def readable(self) -> bool:
-        # (event-loop thread) recorded with the answer, atomically, for wake_needed() on a worker thread
+        # (event-loop thread, building its poll set: readable() then writable() of each dispatcher) both
+        # answers decided at once and recorded, atomically, for wake_needed() on a worker thread
         with self.watch_lock:
-            self.loop_reads = wanted = self._wants_input()
+            wanted = self._wants_input()
+            self._loop_writable = bool(super().writable())
+            self.loop_watches = wanted or self._loop_writable
         return wanted
+
+    def writable(self) -> bool:
+        return self._loop_writable  # what readable() just recorded: the poll set is what was recorded
 
     def _wants_input(self) -> bool:
         streaming = self.streaming
@@ -293,10 +300,11 @@ class PlainHTTPChannel(HTTPChannel):
         above ``send_bytes``), the loop has nothing to do for it and the next request wakes it anyway.
         waitress pulls the trigger after every request regardless: one more wake-up, poll-set rebuild
         and trigger read per request. Anything left to send, a close pending, or a poll set that does
-        not watch for input (recorded by :meth:`readable` under the same lock, so never stale) needs it.
+        not watch this socket (recorded by :meth:`readable` under the same lock, so never stale; watched
+        for output only, poll returns at once and the loop rebuilds it anyway) needs it.
         """
         with self.watch_lock:
-            return not (self.loop_reads and self.connected and not self.peer_finished
+            return not (self.loop_watches and self.connected and not self.peer_finished
                         and not (self.total_outbufs_len or self.will_close or self.close_when_flushed))
 
     def service(self) -> None:
