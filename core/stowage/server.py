@@ -189,7 +189,6 @@ class PlainHTTPChannel(HTTPChannel):
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
-        self.watch_lock = threading.Lock()
         super().__init__(*args, **kwargs)
         self.sendbuf_len = min(self.sendbuf_len, SEND_CHUNK)
 
@@ -271,11 +270,14 @@ class PlainHTTPChannel(HTTPChannel):
 
     def readable(self) -> bool:
         # (event-loop thread, building its poll set: readable() then writable() of each dispatcher) both
-        # answers decided at once and recorded, atomically, for wake_needed() on a worker thread
-        with self.watch_lock:
-            wanted = self._wants_input()
-            self._loop_writable = bool(super().writable())
-            self.loop_watches = wanted or self._loop_writable
+        # answers decided at once and recorded for wake_needed() on a worker thread. No lock: "not
+        # watched" is written first, so a check made while this runs wakes the loop; a True it reads was
+        # computed from state no older than the poll set about to be used, and either registration
+        # (input, or output: poll returns at once) brings the loop back to this socket.
+        self.loop_watches = False
+        wanted = self._wants_input()
+        self._loop_writable = writable = bool(super().writable())
+        self.loop_watches = wanted or writable
         return wanted
 
     def writable(self) -> bool:
@@ -300,12 +302,11 @@ class PlainHTTPChannel(HTTPChannel):
         above ``send_bytes``), the loop has nothing to do for it and the next request wakes it anyway.
         waitress pulls the trigger after every request regardless: one more wake-up, poll-set rebuild
         and trigger read per request. Anything left to send, a close pending, or a poll set that does
-        not watch this socket (recorded by :meth:`readable` under the same lock, so never stale; watched
+        not watch this socket (recorded by :meth:`readable`; watched
         for output only, poll returns at once and the loop rebuilds it anyway) needs it.
         """
-        with self.watch_lock:
-            return not (self.loop_watches and self.connected and not self.peer_finished
-                        and not (self.total_outbufs_len or self.will_close or self.close_when_flushed))
+        return not (self.loop_watches and self.connected and not self.peer_finished
+                    and not (self.total_outbufs_len or self.will_close or self.close_when_flushed))
 
     def service(self) -> None:
         serving = getattr(self.server.trigger, "serving", None)
