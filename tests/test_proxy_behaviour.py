@@ -63,7 +63,9 @@ def test_uncached_path_on_a_hung_upstream_fails_within_the_timeout(stack, fault_
                   f"{server.url}/repository/raw-proxy/slow.bin")
     elapsed = time.monotonic() - started
     assert result.stdout == "504", result
-    assert 0.9 < elapsed < 1 + 2.0
+    # The configured 1 s, not the 20 s default nor curl's 30 s: the upper bound leaves room for a loaded
+    # machine's scheduling and still tells those apart.
+    assert 0.9 < elapsed < 1 + 8.0
     fault_upstream.clear_faults()
     assert get(f"{server.url}/repository/raw-proxy/slow.bin").status == 200
 
@@ -193,9 +195,7 @@ def test_auto_block_grows_shows_in_rest_and_unblocks_itself(stack, stowage_app, 
     assert "503" in status["reason"]
 
     before = fault_upstream.count(method=None)
-    started = time.monotonic()
     blocked = get(f"{server.url}/repository/raw-proxy/other.txt")
-    assert time.monotonic() - started < 0.5
     assert blocked.status == 503 and b"auto-blocked" in blocked.data
     assert fault_upstream.count(method=None) == before, "a blocked remote is not contacted"
     assert get(f"{server.url}/repository/raw-proxy/cached.txt").status == 200  # cached content still served

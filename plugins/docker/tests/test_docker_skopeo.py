@@ -109,12 +109,14 @@ def test_tls_handshake_on_plain_port_fails_fast(docker_layout) -> None:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     started = time.monotonic()
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
         try:
             context.wrap_socket(sock)
             raise AssertionError("a TLS handshake succeeded on a plain-HTTP port")
         except (ssl.SSLError, ConnectionError, OSError):
             pass
-    assert time.monotonic() - started < 2
+    # A server that waited for more of the handshake would be cut by the 30 s socket timeout; the bound
+    # is far from both that and a loaded machine's scheduling noise.
+    assert time.monotonic() - started < 10
     # and plain HTTP still works on the same port afterwards
     assert urllib.request.urlopen(f"http://{server.hosted}/v2/token").status == 200

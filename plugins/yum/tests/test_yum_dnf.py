@@ -58,14 +58,14 @@ def available(tmp_path: Path, baseurl: str) -> list[str]:
 
 def curl_upload(server_url: str, repo: str, path: Path, target: str) -> subprocess.CompletedProcess:
     # curl sends "Expect: 100-continue" for uploads; a server that does not answer it stalls each upload
-    # for the expect timeout (raised to 5 s here so that a stall cannot hide in scheduling noise).
+    # for the expect timeout (raised to 60 s here so that a stall stands far above any load's noise).
     return subprocess.run(["curl", "-sS", "-w", "%{http_code}", "-o", "/dev/stderr", "-u", f"admin:{ADMIN_PASSWORD}",
-                           "--expect100-timeout", "5",
+                           "--expect100-timeout", "60",
                            "--upload-file", str(path), f"{server_url}/repository/{repo}/{target}"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=120)
 
 
-def wait_for(predicate, timeout: float = 10.0) -> None:
+def wait_for(predicate, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -91,7 +91,7 @@ def test_acceptance_hosted_and_group_with_dnf(yum_app, live_server_factory, rpms
         started = time.monotonic()
         result = curl_upload(server.url, "yum-hosted", rpms[key], rpms[key].name)
         assert result.stdout == "201", result.stderr
-        assert time.monotonic() - started < 2.5  # Expect: 100-continue answered, no stall
+        assert time.monotonic() - started < 30  # Expect: 100-continue answered, no 60 s stall
     text = tmp_path / "x.rpm"
     text.write_text("not an rpm\n")
     repomd_before = None
@@ -103,7 +103,8 @@ def test_acceptance_hosted_and_group_with_dnf(yum_app, live_server_factory, rpms
 
     wait_for(hosted_lists_three)
     assert curl_upload(server.url, "yum-hosted", text, "x.rpm").stdout == "400"
-    time.sleep(0.8)
+    # The refused upload requested no regeneration (so none can change repomd.xml later).
+    assert pending_roots(ts.stowage.repository("yum-hosted")) == set()
     assert http_get(f"{server.url}/repository/yum-hosted/repodata/repomd.xml") == repomd_before
 
     # The group lists the packages of every member: hosted ones and the proxy's upstream ones.
@@ -120,17 +121,16 @@ def test_acceptance_hosted_and_group_with_dnf(yum_app, live_server_factory, rpms
     dnf(tmp_path, group, "download", f"--destdir={tmp_path / 'dl'}", "lib")
     assert (tmp_path / "dl" / "lib-3.0-1.noarch.rpm").read_bytes() == rpms["lib-3.0"].read_bytes()
 
-    # Deleting hello-1.1 through the REST API removes it from the metadata within the coalescing delay.
+    # Deleting hello-1.1 through the REST API removes it from the metadata once the coalescing delay is over
+    # (the delay's exact timing is checked in test_yum_hosted; here the wait is bounded generously for load).
     components = json.loads(http_get(f"{server.url}/service/rest/v1/components?repository=yum-hosted"))["items"]
     [asset_id] = [c["assets"][0]["id"] for c in components if (c["name"], c["version"]) == ("hello", "1.1-1")]
     deleted = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-u",
                               f"admin:{ADMIN_PASSWORD}", "-X", "DELETE",
                               f"{server.url}/service/rest/v1/assets/{asset_id}"], capture_output=True, text=True)
     assert deleted.stdout == "204"
-    removed_at = time.monotonic()
     wait_for(lambda: b"hello-1.1" not in _primary(server.url, "yum-hosted", http_get(
-        f"{server.url}/repository/yum-hosted/repodata/repomd.xml")), timeout=5)
-    assert time.monotonic() - removed_at < 0.5 + 1.5
+        f"{server.url}/repository/yum-hosted/repodata/repomd.xml")), timeout=60)
     assert available(tmp_path, group) == ["hello-1.0-1.noarch", "lib-3.0-1.noarch", "world-2.0-1.noarch"]
 
 
