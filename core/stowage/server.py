@@ -262,16 +262,77 @@ class PlainHTTPChannel(HTTPChannel):
             parser.channel = self
         return parser
 
+    #: whether the event loop's poll set (built by :meth:`readable` + :meth:`writable`) watches this socket.
+    loop_watches = False
+    _loop_writable = False
+    #: the client sent EOF while a request ran: answer what it asked, then close (:meth:`handle_read`).
+    peer_finished = False
+
     def readable(self) -> bool:
+        # (event-loop thread, building its poll set: readable() then writable() of each dispatcher) both
+        # answers decided at once and recorded for wake_needed() on a worker thread. No lock: "not
+        # watched" is written first, so a check made while this runs wakes the loop; a True it reads was
+        # computed from state no older than the poll set about to be used, and either registration
+        # (input, or output: poll returns at once) brings the loop back to this socket.
+        self.loop_watches = False
+        wanted = self._wants_input()
+        self._loop_writable = writable = bool(super().writable())
+        self.loop_watches = wanted or writable
+        return wanted
+
+    def writable(self) -> bool:
+        return self._loop_writable  # what readable() just recorded: the poll set is what was recorded
+
+    def _wants_input(self) -> bool:
         streaming = self.streaming
         if streaming is not None:
             # the request runs already; read its body while its pipe has room (the reader wakes us)
             pipe = streaming.pipe
             return (self.connected and not (self.will_close or self.close_when_flushed)
                     and pipe is not None and not pipe.full)
+        if self.peer_finished and self.requests:
+            return False  # EOF stays readable: read it again (and close) once the answers are out
         return super().readable()
 
+    def wake_needed(self) -> bool:
+        """Whether the event loop must wake up for this connection (worker thread, asked by the trigger).
+
+        With ``channel_request_lookahead`` the loop's poll set watches a connection for input while its
+        request runs; when the worker thread has sent the whole response itself (waitress does that
+        above ``send_bytes``), the loop has nothing to do for it and the next request wakes it anyway.
+        waitress pulls the trigger after every request regardless: one more wake-up, poll-set rebuild
+        and trigger read per request. Anything left to send, a close pending, or a poll set that does
+        not watch this socket (recorded by :meth:`readable`; watched
+        for output only, poll returns at once and the loop rebuilds it anyway) needs it.
+        """
+        return not (self.loop_watches and self.connected and not self.peer_finished
+                    and not (self.total_outbufs_len or self.will_close or self.close_when_flushed))
+
+    def service(self) -> None:
+        serving = getattr(self.server.trigger, "serving", None)
+        if serving is None:
+            return super().service()
+        serving.channel = self  # the trigger asks this channel whether a pull from this thread is needed
+        try:
+            super().service()
+        finally:
+            serving.channel = None
+
     def handle_read(self) -> None:
+        if self.requests and self.streaming is None:
+            # a request runs (channel_request_lookahead): an EOF now may be a half-close after the request,
+            # whose answer the client still reads; waitress would hang up at once
+            try:
+                data = self.socket.recv(self.adj.recv_bytes)
+            except OSError:
+                self.handle_close()
+                return
+            if not data:
+                self.peer_finished = True
+                return
+            self.last_activity = time.time()
+            self.received(data)
+            return
         super().handle_read()
         if not self.connected:
             self._body_broken_off("the client closed the connection")
@@ -328,12 +389,18 @@ class ClosableTrigger(WaitressTrigger):
 
     def __init__(self, map: dict) -> None:
         self._pull_lock = threading.Lock()
+        #: per worker thread, the channel it serves (:meth:`PlainHTTPChannel.service`)
+        self.serving = threading.local()
         super().__init__(map)
 
-    def pull_trigger(self, thunk: Any = None) -> None:
+    def pull_trigger(self, thunk: Any = None, *, always: bool = False) -> None:
         if thunk:
             with self.lock:
                 self.thunks.append(thunk)
+        elif not always:
+            channel = getattr(self.serving, "channel", None)
+            if channel is not None and not channel.wake_needed():
+                return
         with self._pull_lock:
             if not self._closed:
                 self._physical_pull()
@@ -376,6 +443,9 @@ class Server:
         self.options = dict(threads=threads or settings.threads, recv_bytes=RECV_BYTES,
                             max_request_body_size=settings.max_request_body_size, ident="Stowage",
                             asyncore_use_poll=True, channel_timeout=300, connection_limit=1000,
+                            # the loop watches a connection while its request runs, so a response the
+                            # worker sent whole needs no wake-up (PlainHTTPChannel.wake_needed)
+                            channel_request_lookahead=1,
                             outbuf_overflow=8 * 1024 * 1024)
         if settings.trusted_proxy:
             # X-Forwarded-* from the reverse proxy (examples/ shows nginx) make URLs in generated metadata
@@ -563,7 +633,7 @@ class Server:
         """
         self._abort.set()
         try:
-            self.main.trigger.pull_trigger()
+            self.main.trigger.pull_trigger(always=True)
         except OSError:
             pass  # the loop has already closed everything
 
