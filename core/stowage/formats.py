@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from attrs import field, frozen
 
-from stowage.errors import MethodNotAllowed, StowageError, ValidationFailed
+from stowage.errors import BadRequest, MethodNotAllowed, StowageError, ValidationFailed
 from stowage.models import Asset, AssetKind, Component, RepositoryType
 
 if TYPE_CHECKING:
@@ -163,12 +163,12 @@ class FormatHandler:
         check them, decide their paths, ``repository.commit(part, Accepted(path=...))`` each to keep and
         return the assets. Raise a 4xx :class:`~stowage.errors.StowageError` to refuse: parts not committed
         are discarded, nothing is stored. Not overridden: core answers 400 before it reads the body."""
-        raise NotImplementedError
+        raise BadRequest(f"the {repository.format_name} format does not support component uploads")
 
     def rebuild_index(self, repository: "Repository") -> None:
         """``POST /service/rest/v1/repositories/{name}/rebuild-index``: regenerate the repository's
         generated metadata from its assets. Not overridden: core answers 400 (no index to rebuild)."""
-        raise NotImplementedError
+        raise BadRequest(f"the {repository.format_name} format has no index to rebuild")
 
     def supports(self, method_name: str) -> bool:
         """Whether this format overrides the optional method ``method_name`` (``upload_component``,
